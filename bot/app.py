@@ -1,0 +1,136 @@
+"""Composition root: build the bot, the dispatcher and run long polling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import handlers
+from bot.domain.roles import COMMAND_HELP
+from bot.i18n import Catalogs
+from bot.middlewares import UnitOfWorkMiddleware
+from bot.notifier import Notifier
+from bot.settings import Settings
+from storage.db import create_engine, create_sessionmaker, migrate
+from storage.fsm import SqlStorage
+from storage.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+
+
+def build_bot(settings: Settings) -> Bot:
+    assert settings.bot_token is not None
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base))
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def build_isolation(settings: Settings) -> BaseEventIsolation:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation
+
+        return RedisEventIsolation.from_url(settings.redis_url)
+    return SimpleEventIsolation()
+
+
+def build_dispatcher(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    catalogs: Catalogs,
+    notifier: Notifier,
+) -> Dispatcher:
+    dp = Dispatcher(storage=SqlStorage(sessionmaker), events_isolation=build_isolation(settings))
+    dp.workflow_data.update(settings=settings, catalogs=catalogs, notifier=notifier, sessionmaker=sessionmaker)
+    dp.update.outer_middleware(UnitOfWorkMiddleware(sessionmaker, catalogs, notifier))
+    dp.include_router(handlers.setup())
+
+    @dp.errors()
+    async def on_error(event: ErrorEvent, **data: Any) -> bool:
+        """Log, and tell the user that nothing was saved from this step so they can retry."""
+        log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+        update = event.update
+        chat_id = None
+        if update.message is not None:
+            chat_id = update.message.chat.id
+        elif update.callback_query is not None and update.callback_query.message is not None:
+            chat_id = update.callback_query.message.chat.id
+        if chat_id is not None:
+            _ = data.get("_") or catalogs.translator(catalogs.default_locale)
+            try:
+                await notifier.bot.send_message(chat_id, _("common.internal_error"))
+            except Exception:  # the error is logged above; never fail the error handler itself
+                log.exception("could not tell chat %s about the error", chat_id)
+        return True
+
+    return dp
+
+
+def make_notifier(bot: Bot, sessionmaker: async_sessionmaker[AsyncSession]) -> Notifier:
+    async def on_migrate(old: int, new: int) -> None:
+        async with unit_of_work(sessionmaker) as repos:
+            await repos.groups.migrate_chat(old, new)
+
+    return Notifier(bot, on_migrate=on_migrate)
+
+
+async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
+    for locale, language_code in (("zh_Hans", None), ("en", "en")):
+        _ = catalogs.translator(locale)
+        commands = [BotCommand(command=c, description=_(d)[:256]) for c, d in COMMAND_HELP.items()]
+        await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code)
+
+
+class App:
+    """Everything a running bot holds; also used by the tests to run the real thing in-process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        self.catalogs = Catalogs(settings.locales_dir, settings.default_locale)
+        self.bot = build_bot(settings)
+        self.notifier = make_notifier(self.bot, self.sessionmaker)
+        self.dp = build_dispatcher(settings, self.sessionmaker, self.catalogs, self.notifier)
+        self.background: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await migrate(self.engine)
+        await set_commands(self.bot, self.catalogs)
+
+    async def poll(self) -> None:
+        await self.dp.start_polling(
+            self.bot,
+            polling_timeout=self.settings.polling_timeout,
+            handle_signals=False,
+            close_bot_session=False,
+        )
+
+    async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+async def run(settings: Settings) -> None:
+    """Apply migrations and poll until SIGINT/SIGTERM."""
+    app = App(settings)
+    try:
+        await app.start()
+        await app.dp.start_polling(app.bot, polling_timeout=settings.polling_timeout, close_bot_session=False)
+    finally:
+        await app.close()

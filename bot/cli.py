@@ -1,0 +1,252 @@
+"""`python -m bot`: run the bot, migrate the database, administer units, users and invites."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from bot.domain.durations import parse_duration
+from bot.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+NO_TOKEN = (
+    "BOT_TOKEN is not set: talk to @BotFather in Telegram (https://t.me/BotFather, /newbot) to get one.\n"
+    "Put it in the environment (export BOT_TOKEN=123456:ABC...) or in a .env file here (BOT_TOKEN=...)."
+)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj or {})
+    except SettingsError as exc:
+        click.echo(str(exc), err=True)
+        ctx.exit(2)
+        raise AssertionError from None  # unreachable
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _with_repos(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run one unit of work against a migrated database; turn refusals into exit code 1."""
+    from bot.usecases.onboarding import AdminError
+    from storage.db import create_engine, create_sessionmaker, migrate
+    from storage.uow import unit_of_work
+
+    async def go() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+            async with unit_of_work(create_sessionmaker(engine)) as repos:
+                return await work(repos)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except AdminError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Kuaibao (快报): emergency information reporting bot."""
+    ctx.ensure_object(dict)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Apply migrations and start long polling."""
+    settings = _settings(ctx)
+    if settings.bot_token is None:
+        click.echo(NO_TOKEN, err=True)
+        ctx.exit(2)
+    _configure_logging(settings)
+    from bot.app import run as run_bot
+
+    asyncio.run(run_bot(settings))
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Upgrade the database schema to the newest revision."""
+    settings = _settings(ctx)
+    from storage.db import create_engine, current_revision
+    from storage.db import migrate as do_migrate
+
+    async def go() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            await do_migrate(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"database at revision {asyncio.run(go())}")
+
+
+@main.command("compile-catalogs")
+@click.pass_context
+def compile_catalogs_cmd(ctx: click.Context) -> None:
+    """Compile the .po catalogs into .mo files (the Docker build does this)."""
+    from bot.i18n import compile_catalogs
+
+    for path in compile_catalogs(_settings(ctx).locales_dir):
+        click.echo(f"wrote {path}")
+
+
+@main.group()
+def admin() -> None:
+    """Units, users, invites and duty groups."""
+
+
+@admin.command("add-unit")
+@click.option("--code", required=True, help="Short unique code, e.g. city-ops")
+@click.option("--name", required=True, help="Display name, e.g. 市应急管理局")
+@click.option("--parent", default=None, help="Code of the parent unit")
+@click.pass_context
+def add_unit(ctx: click.Context, code: str, name: str, parent: str | None) -> None:
+    """Create a unit (optionally under a parent)."""
+    from bot.usecases.onboarding import add_unit as do
+
+    unit = _with_repos(_settings(ctx), lambda r: do(r, "cli", code, name, parent))
+    click.echo(f"unit {unit.code} created (id {unit.id})")
+
+
+@admin.command("add-user")
+@click.option("--telegram-id", required=True, type=int)
+@click.option("--name", required=True)
+@click.option("--unit", "unit_code", required=True)
+@click.option("--role", "roles", required=True, multiple=True, help="Repeat or comma-separate for several")
+@click.option("--phone", default=None)
+@click.pass_context
+def add_user(
+    ctx: click.Context, telegram_id: int, name: str, unit_code: str, roles: tuple[str, ...], phone: str | None
+) -> None:
+    """Register a user directly."""
+    from bot.usecases.onboarding import add_user as do
+
+    user = _with_repos(_settings(ctx), lambda r: do(r, "cli", telegram_id, name, unit_code, list(roles), phone))
+    click.echo(f"user {user.telegram_id} ({user.name}) added to {unit_code} as {', '.join(sorted(user.roles))}")
+
+
+@admin.command("set-role")
+@click.option("--telegram-id", required=True, type=int)
+@click.option("--role", "roles", required=True, multiple=True, help="The complete new set of roles")
+@click.pass_context
+def set_role(ctx: click.Context, telegram_id: int, roles: tuple[str, ...]) -> None:
+    """Replace a user's roles."""
+    from bot.usecases.onboarding import set_roles
+
+    user = _with_repos(_settings(ctx), lambda r: set_roles(r, "cli", telegram_id, list(roles)))
+    click.echo(f"user {user.telegram_id} now has roles {', '.join(sorted(user.roles))}")
+
+
+@admin.command("list-users")
+@click.option("--unit", "unit_code", default=None)
+@click.pass_context
+def list_users(ctx: click.Context, unit_code: str | None) -> None:
+    """List users (of one unit, or all)."""
+    from bot.usecases.onboarding import AdminError
+
+    async def work(repos: Any) -> list[str]:
+        unit_id = None
+        if unit_code:
+            unit = await repos.units.by_code(unit_code)
+            if unit is None:
+                raise AdminError(f"unknown unit {unit_code!r}")
+            unit_id = unit.id
+        return [
+            "\t".join(
+                [
+                    str(u.telegram_id),
+                    u.name,
+                    u.unit.code,
+                    ",".join(sorted(u.roles)),
+                    u.phone or "-",
+                    "active" if u.active else "inactive",
+                ]
+            )
+            for u in await repos.users.list(unit_id)
+        ]
+
+    rows = _with_repos(_settings(ctx), work)
+    click.echo("telegram_id\tname\tunit\troles\tphone\tstatus")
+    for row in rows:
+        click.echo(row)
+
+
+@admin.command("invite")
+@click.option("--unit", "unit_code", required=True)
+@click.option("--role", required=True)
+@click.option("--expires", default="7d", show_default=True, help="e.g. 30m, 12h, 7d, 2w")
+@click.pass_context
+def invite(ctx: click.Context, unit_code: str, role: str, expires: str) -> None:
+    """Create a one-time invite and print its deep link."""
+    from bot.usecases.onboarding import create_invite
+
+    ttl = parse_duration(expires)
+    if ttl is None:
+        click.echo(f"error: bad --expires {expires!r} (use e.g. 30m, 12h, 7d)", err=True)
+        sys.exit(2)
+    settings = _settings(ctx)
+    username = settings.bot_username or _fetch_username(settings)
+    inv = _with_repos(settings, lambda r: create_invite(r, "cli", unit_code, role, ttl))
+    click.echo(f"https://t.me/{username}?start={inv.code}")
+    click.echo(f"(one use, for {role} of {unit_code}, expires {inv.expires_at:%Y-%m-%d %H:%M} UTC)", err=True)
+
+
+def _fetch_username(settings: Settings) -> str:
+    if settings.bot_token is None:
+        click.echo("error: set BOT_USERNAME, or BOT_TOKEN so the bot's username can be asked for", err=True)
+        sys.exit(2)
+    from bot.app import build_bot
+
+    async def go() -> str:
+        bot = build_bot(settings)
+        try:
+            me = await bot.get_me()
+            return me.username or ""
+        finally:
+            await bot.session.close()
+
+    try:
+        return asyncio.run(go())
+    except Exception as exc:
+        click.echo(f"error: cannot reach the Bot API at {settings.bot_api_base} ({exc}); set BOT_USERNAME", err=True)
+        sys.exit(1)
+
+
+@admin.command("bind-group")
+@click.option("--chat-id", required=True, type=int)
+@click.option("--unit", "unit_code", required=True)
+@click.pass_context
+def bind_group_cmd(ctx: click.Context, chat_id: int, unit_code: str) -> None:
+    """Bind a group chat (negative id) as a unit's duty group."""
+    from bot.usecases.onboarding import AdminError, bind_group
+
+    if chat_id >= 0:
+        click.echo("error: a group chat id is negative (e.g. -1001234567890)", err=True)
+        sys.exit(2)
+
+    async def work(repos: Any) -> None:
+        unit = await repos.units.by_code(unit_code)
+        if unit is None:
+            raise AdminError(f"unknown unit {unit_code!r}")
+        await bind_group(repos, "cli", chat_id, unit, None, None)
+
+    _with_repos(_settings(ctx), work)
+    click.echo(f"chat {chat_id} is now the duty group of {unit_code}")

@@ -1,0 +1,63 @@
+"""Roles and which commands each role may use (data, not branches)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.domain.text import N_
+
+
+class Role(StrEnum):
+    REPORTER = "reporter"
+    DUTY_OFFICER = "duty_officer"
+    DUTY_LEADER = "duty_leader"
+    PUBLISHER = "publisher"
+    ADMIN = "admin"
+
+
+ALL_ROLES = frozenset(Role)
+DUTY_STAFF = frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN})
+
+# command -> roles allowed (None: every registered user). Order is the order /help shows.
+COMMANDS: dict[str, frozenset[Role] | None] = {
+    "help": None,
+    "lang": None,
+    "report": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "cancel": None,
+    "bindgroup": frozenset({Role.ADMIN}),
+}
+
+
+# command -> catalog id of its one-line description
+COMMAND_HELP: dict[str, str] = {
+    "help": N_("cmd.help"),
+    "lang": N_("cmd.lang"),
+    "report": N_("cmd.report"),
+    "cancel": N_("cmd.cancel"),
+    "bindgroup": N_("cmd.bindgroup"),
+}
+
+ROLE_NAMES: dict[Role, str] = {
+    Role.REPORTER: N_("role.reporter"),
+    Role.DUTY_OFFICER: N_("role.duty_officer"),
+    Role.DUTY_LEADER: N_("role.duty_leader"),
+    Role.PUBLISHER: N_("role.publisher"),
+    Role.ADMIN: N_("role.admin"),
+}
+
+
+def parse_role(text: str) -> Role | None:
+    try:
+        return Role(text.strip().lower())
+    except ValueError:
+        return None
+
+
+def allowed_commands(roles: frozenset[Role] | set[Role]) -> list[str]:
+    """Commands a user with these roles may use, in display order."""
+    return [cmd for cmd, need in COMMANDS.items() if need is None or need & set(roles)]
+
+
+def may_use(command: str, roles: frozenset[Role] | set[Role]) -> bool:
+    need = COMMANDS.get(command)
+    return command in COMMANDS and (need is None or bool(need & set(roles)))

@@ -1,0 +1,105 @@
+"""Deployment settings, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.locales import SUPPORTED_LOCALES
+
+PUBLIC_BOT_API = "https://api.telegram.org"
+DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+_TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,200}$")
+
+
+class Settings(BaseSettings):
+    """Every setting of a deployment; the README documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, description="Token from @BotFather")
+    bot_api_base: str = Field(default=PUBLIC_BOT_API, description="Bot API server base URL")
+    bot_username: str | None = Field(default=None, description="Bot username for invite links")
+    database_url: str = Field(default="sqlite+aiosqlite:///./kuaibao.db")
+    redis_url: str | None = Field(default=None, description="Redis for cross-process event isolation")
+    timezone: str = Field(default="Asia/Shanghai")
+    default_locale: str = Field(default="zh_Hans")
+    log_level: str = Field(default="INFO")
+    locales_dir: Path = Field(default=DEFAULT_LOCALES_DIR)
+    polling_timeout: int = Field(default=30, ge=0, le=50)
+    draft_ttl_days: int = Field(default=7, ge=1, le=365)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not _TOKEN_RE.match(value.get_secret_value().strip()):
+            raise ValueError("does not look like a Bot API token (expected 123456789:AA...)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("bot_api_base")
+    @classmethod
+    def _check_base(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _check_locale(cls, value: str) -> str:
+        if value not in SUPPORTED_LOCALES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in logging.getLevelNamesMapping():
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SettingsError(Exception):
+    """Raised with a message naming every invalid setting."""
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read settings; raise SettingsError naming each bad setting."""
+    try:
+        return Settings(**dict(overrides or {}))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"invalid setting {name}: {msg}")
+        raise SettingsError("\n".join(lines)) from None

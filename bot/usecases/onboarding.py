@@ -1,0 +1,165 @@
+"""Units, users, invites and duty-group bindings."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.domain.roles import Role
+from storage.models import DutyGroup, Invite, Unit, User
+from storage.repositories import Repos
+from storage.types import utcnow
+
+
+class AdminError(Exception):
+    """A refused operator request; the message says why."""
+
+
+def user_snapshot(user: User) -> dict[str, object]:
+    return {
+        "telegram_id": user.telegram_id,
+        "name": user.name,
+        "phone": user.phone,
+        "unit_id": user.unit_id,
+        "roles": sorted(user.roles),
+        "active": user.active,
+    }
+
+
+async def add_unit(repos: Repos, actor: str, code: str, name: str, parent_code: str | None) -> Unit:
+    """Create a unit, optionally under a parent unit."""
+    code, name = code.strip(), name.strip()
+    if not code or not name:
+        raise AdminError("unit code and name must not be empty")
+    if await repos.units.by_code(code):
+        raise AdminError(f"unit {code!r} already exists")
+    parent_id = None
+    if parent_code:
+        parent = await repos.units.by_code(parent_code)
+        if parent is None:
+            raise AdminError(f"unknown parent unit {parent_code!r}")
+        parent_id = parent.id
+    unit = await repos.units.add(code, name, parent_id)
+    await repos.audit.record(
+        actor, "unit.add", "unit", unit.id, after={"code": code, "name": name, "parent": parent_code}
+    )
+    return unit
+
+
+def _roles(raw: list[str]) -> set[str]:
+    roles: set[str] = set()
+    for item in raw:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            try:
+                roles.add(Role(part.strip().lower()).value)
+            except ValueError:
+                raise AdminError(f"unknown role {part.strip()!r} (roles: {', '.join(r.value for r in Role)})") from None
+    if not roles:
+        raise AdminError("at least one role is needed")
+    return roles
+
+
+async def add_user(
+    repos: Repos,
+    actor: str,
+    telegram_id: int,
+    name: str,
+    unit_code: str,
+    roles: list[str],
+    phone: str | None,
+) -> User:
+    """Register a user directly (without an invite)."""
+    if telegram_id <= 0:
+        raise AdminError("a Telegram user id is a positive number")
+    unit = await repos.units.by_code(unit_code)
+    if unit is None:
+        raise AdminError(f"unknown unit {unit_code!r}")
+    role_set = _roles(roles)
+    if await repos.users.by_telegram_id(telegram_id):
+        raise AdminError(f"user {telegram_id} already exists")
+    user = await repos.users.add(telegram_id, name.strip(), unit.id, role_set, phone)
+    await repos.audit.record(actor, "user.add", "user", user.id, after=user_snapshot(user))
+    return user
+
+
+async def set_roles(repos: Repos, actor: str, telegram_id: int, roles: list[str]) -> User:
+    user = await repos.users.by_telegram_id(telegram_id)
+    if user is None:
+        raise AdminError(f"unknown user {telegram_id}")
+    role_set = _roles(roles)
+    before = user_snapshot(user)
+    await repos.users.set_roles(user, role_set)
+    await repos.audit.record(actor, "user.set_roles", "user", user.id, before=before, after=user_snapshot(user))
+    return user
+
+
+async def create_invite(repos: Repos, actor: str, unit_code: str, role: str, ttl: timedelta) -> Invite:
+    unit = await repos.units.by_code(unit_code)
+    if unit is None:
+        raise AdminError(f"unknown unit {unit_code!r}")
+    roles = _roles([role])
+    if len(roles) != 1:
+        raise AdminError("an invite carries exactly one role")
+    role_value = roles.pop()
+    code = secrets.token_urlsafe(12)
+    invite = await repos.invites.add(code, unit.id, role_value, utcnow() + ttl)
+    await repos.audit.record(actor, "invite.create", "invite", code, after={"unit": unit_code, "role": role_value})
+    return invite
+
+
+class InviteOutcome(StrEnum):
+    REGISTERED = "registered"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    ALREADY_REGISTERED = "already_registered"
+
+
+@dataclass
+class InviteResult:
+    outcome: InviteOutcome
+    user: User | None = None
+    unit: Unit | None = None
+
+
+async def redeem_invite(
+    repos: Repos, code: str, telegram_id: int, name: str, now: datetime | None = None
+) -> InviteResult:
+    """Register a Telegram user with the invite's unit and role; one use, before it expires."""
+    now = now or utcnow()
+    existing = await repos.users.by_telegram_id(telegram_id)
+    if existing is not None:
+        return InviteResult(InviteOutcome.ALREADY_REGISTERED, existing, existing.unit)
+    invite = await repos.invites.get_for_update(code)
+    if invite is None:
+        return InviteResult(InviteOutcome.UNKNOWN)
+    if invite.used_at is not None:
+        return InviteResult(InviteOutcome.USED)
+    if invite.expires_at <= now:
+        return InviteResult(InviteOutcome.EXPIRED)
+    user = await repos.users.add(telegram_id, name[:200] or str(telegram_id), invite.unit_id, {invite.role})
+    invite.used_by, invite.used_at = user.id, now
+    await repos.audit.record(
+        f"tg:{telegram_id}", "invite.redeem", "user", user.id, after=user_snapshot(user) | {"invite": code}
+    )
+    return InviteResult(InviteOutcome.REGISTERED, user, await repos.units.get(invite.unit_id))
+
+
+async def bind_group(
+    repos: Repos, actor: str, chat_id: int, unit: Unit, title: str | None, bound_by: int | None
+) -> DutyGroup:
+    before = await repos.groups.for_unit(unit.id)
+    group = await repos.groups.bind(chat_id, unit.id, title, bound_by)
+    await repos.audit.record(
+        actor,
+        "group.bind",
+        "duty_group",
+        chat_id,
+        before={"chat_id": before.chat_id} if before else None,
+        after={"chat_id": chat_id, "unit": unit.code, "title": title},
+    )
+    return group

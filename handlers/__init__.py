@@ -1,0 +1,12 @@
+"""aiogram routers: thin adapters from updates to use cases."""
+
+from aiogram import Router
+
+from handlers import common, groups, onboarding
+
+
+def setup() -> Router:
+    """Build the root router; order matters: onboarding and the gate come before everything else."""
+    root = Router(name="root")
+    root.include_routers(onboarding.setup(), groups.setup(), common.setup(), onboarding.setup_fallback())
+    return root

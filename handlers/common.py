@@ -1,0 +1,83 @@
+"""/help, /lang and /cancel for registered users."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.domain.locales import SUPPORTED_LOCALES
+from bot.domain.roles import COMMAND_HELP, ROLE_NAMES, Role, allowed_commands
+from bot.i18n import Translator
+from bot.notifier import Outbox
+from handlers.callbacks import LangCb
+from handlers.filters import Registered
+from storage.models import User
+from storage.repositories import Repos
+
+LANGUAGE_LABELS = {"zh_Hans": "中文", "en": "English"}
+
+
+def help_text(user: User, _: Translator) -> str:
+    roles = ", ".join(_(ROLE_NAMES[Role(r)]) for r in sorted(user.roles))
+    lines = [_("help.title", roles=roles)]
+    lines += [f"/{cmd} — {_(COMMAND_HELP[cmd])}" for cmd in allowed_commands(user.roles)]
+    return "\n".join(lines)
+
+
+async def cmd_help(message: Message, user: User, _: Translator, out: Outbox) -> None:
+    """List the commands this user's roles allow."""
+    out.send(message.chat.id, help_text(user, _))
+
+
+async def cmd_lang(message: Message, _: Translator, out: Outbox) -> None:
+    """Offer the languages."""
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=LANGUAGE_LABELS[loc], callback_data=LangCb(locale=loc).pack())
+                for loc in SUPPORTED_LOCALES
+            ]
+        ]
+    )
+    out.send(message.chat.id, _("lang.choose"), reply_markup=keyboard)
+
+
+async def choose_lang(
+    query: CallbackQuery, callback_data: LangCb, user: User, repos: Repos, _: Translator, out: Outbox
+) -> None:
+    """Store the chosen language and confirm in it."""
+    if callback_data.locale not in SUPPORTED_LOCALES:
+        out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
+        return
+    before = user.locale
+    user.locale = callback_data.locale
+    await repos.audit.record(
+        f"tg:{user.telegram_id}",
+        "user.set_locale",
+        "user",
+        user.id,
+        before={"locale": before},
+        after={"locale": user.locale},
+    )
+    out.answer_callback(query.id)
+    if query.message is not None:
+        out.edit(query.message.chat.id, query.message.message_id, _.for_locale(user.locale)("lang.saved"))
+
+
+async def cmd_cancel(message: Message, state: FSMContext, _: Translator, out: Outbox) -> None:
+    """Nothing in progress to cancel (forms handle their own /cancel)."""
+    await state.clear()
+    out.send(message.chat.id, _("common.nothing_to_cancel"))
+
+
+def setup() -> Router:
+    router = Router(name="common")
+    router.message.filter(Registered())
+    router.callback_query.filter(Registered())
+    router.message.register(cmd_help, Command("help"))
+    router.message.register(cmd_lang, Command("lang"))
+    router.callback_query.register(choose_lang, LangCb.filter())
+    router.message.register(cmd_cancel, Command("cancel"), F.chat.type == "private")
+    return router

@@ -1,0 +1,83 @@
+"""/start with an invite code, and the polite answer to anyone not registered."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
+
+from bot.i18n import Translator
+from bot.notifier import Outbox
+from bot.usecases.onboarding import InviteOutcome, redeem_invite
+from handlers.common import help_text
+from storage.models import User
+from storage.repositories import Repos
+
+_INVITE_ANSWERS = {
+    InviteOutcome.UNKNOWN: "start.invite_unknown",
+    InviteOutcome.USED: "start.invite_used",
+    InviteOutcome.EXPIRED: "start.invite_expired",
+}
+
+
+async def start_with_code(
+    message: Message, command: CommandObject, repos: Repos, user: User | None, _: Translator, out: Outbox
+) -> None:
+    """Redeem an invite code from a deep link."""
+    assert message.from_user is not None
+    code = (command.args or "").strip()
+    if user is not None:
+        out.send(message.chat.id, _("start.already_registered", name=escape(user.name)))
+        return
+    if len(code) > 64:
+        out.send(message.chat.id, _("start.invite_unknown"))
+        return
+    result = await redeem_invite(repos, code, message.from_user.id, message.from_user.full_name)
+    if result.outcome is InviteOutcome.REGISTERED and result.user and result.unit:
+        out.send(
+            message.chat.id,
+            _("start.registered", name=escape(result.user.name), unit=escape(result.unit.name))
+            + "\n\n"
+            + help_text(result.user, _),
+        )
+    else:
+        out.send(message.chat.id, _(_INVITE_ANSWERS.get(result.outcome, "start.invite_unknown")))
+
+
+async def start_plain(message: Message, user: User | None, _: Translator, out: Outbox) -> None:
+    """Greet a registered user; tell anyone else how to get access."""
+    if user is None:
+        out.send(message.chat.id, _("access.unregistered"))
+        return
+    out.send(message.chat.id, _("start.welcome", name=escape(user.name)) + "\n\n" + help_text(user, _))
+
+
+async def private_fallback(message: Message, user: User | None, _: Translator, out: Outbox) -> None:
+    """Answer anything we do not understand, and anyone not registered, with one clear message."""
+    if user is None:
+        out.send(message.chat.id, _("access.unregistered"))
+    else:
+        out.send(message.chat.id, _("common.not_understood"))
+
+
+async def stale_callback(query: CallbackQuery, user: User | None, _: Translator, out: Outbox) -> None:
+    """Buttons of unregistered users, and stale or unknown buttons."""
+    text = _("access.unregistered") if user is None else _("common.stale_button")
+    out.answer_callback(query.id, text, show_alert=True)
+
+
+def setup() -> Router:
+    router = Router(name="onboarding")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(start_with_code, CommandStart(deep_link=True))
+    router.message.register(start_plain, CommandStart())
+    return router
+
+
+def setup_fallback() -> Router:
+    router = Router(name="fallback")
+    router.message.register(private_fallback, F.chat.type == "private")
+    router.callback_query.register(stale_callback)
+    return router

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 models, repositories (which never commit), unit of work, migrations."""

@@ -1,0 +1,90 @@
+"""aiogram FSM storage on our database, so a half-filled form survives a restart.
+
+Inside an update's unit of work the storage joins that transaction (the form's new state is
+committed together with whatever the handler stored); outside it, each call is its own transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import FsmRecord
+from storage.types import utcnow
+from storage.uow import current_session
+
+
+class SqlStorage(BaseStorage):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], key_builder: KeyBuilder | None = None) -> None:
+        self.sessionmaker = sessionmaker
+        self.key_builder = key_builder or DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+        bind = sessionmaker.kw.get("bind")
+        self._insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        session = current_session.get()
+        if session is not None:
+            yield session
+            return
+        async with self.sessionmaker.begin() as own:
+            yield own
+
+    async def _upsert(self, key: StorageKey, **values: Any) -> None:
+        row_key = self.key_builder.build(key)
+        values["updated_at"] = utcnow()
+        stmt = self._insert(FsmRecord).values(
+            key=row_key, bot_id=key.bot_id, chat_id=key.chat_id, user_id=key.user_id, **values
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values)
+        async with self._session() as s:
+            await s.execute(stmt)
+
+    async def _row(self, key: StorageKey) -> tuple[str | None, dict[str, Any]] | None:
+        async with self._session() as s:
+            row = (
+                await s.execute(
+                    select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == self.key_builder.build(key))
+                )
+            ).first()
+        return None if row is None else (row[0], row[1])
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        await self._upsert(key, state=value)
+        if value is None:
+            await self._drop_if_empty(key)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        row = await self._row(key)
+        return None if row is None else row[0]
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, dict):
+            raise TypeError(f"data must be a dict, not {type(data).__name__}")
+        await self._upsert(key, data=copy.deepcopy(data))
+        if not data:
+            await self._drop_if_empty(key)
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        row = await self._row(key)
+        return {} if row is None else copy.deepcopy(dict(row[1] or {}))
+
+    async def _drop_if_empty(self, key: StorageKey) -> None:
+        """Delete the row once it holds neither a state nor data (a cleared conversation)."""
+        row = await self._row(key)
+        if row is not None and row[0] is None and not row[1]:
+            async with self._session() as s:
+                await s.execute(delete(FsmRecord).where(FsmRecord.key == self.key_builder.build(key)))
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,166 @@
+"""Repositories: queries and changes on one session. They flush when they need ids; never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditEntry, DutyGroup, Invite, Unit, User, UserRole
+from storage.types import utcnow
+
+
+class UnitRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def by_code(self, code: str) -> Unit | None:
+        return await self.s.scalar(select(Unit).where(Unit.code == code))
+
+    async def get(self, unit_id: int) -> Unit | None:
+        return await self.s.get(Unit, unit_id)
+
+    async def add(self, code: str, name: str, parent_id: int | None) -> Unit:
+        unit = Unit(code=code, name=name, parent_id=parent_id)
+        self.s.add(unit)
+        await self.s.flush()
+        return unit
+
+    async def children(self, unit_id: int) -> Sequence[Unit]:
+        return (await self.s.scalars(select(Unit).where(Unit.parent_id == unit_id).order_by(Unit.code))).all()
+
+    async def all(self) -> Sequence[Unit]:
+        return (await self.s.scalars(select(Unit).order_by(Unit.code))).all()
+
+    async def is_descendant(self, unit_id: int, ancestor_id: int) -> bool:
+        """True when unit_id is ancestor_id itself or lies below it in the tree."""
+        current: int | None = unit_id
+        seen: set[int] = set()
+        while current is not None and current not in seen:
+            if current == ancestor_id:
+                return True
+            seen.add(current)
+            current = await self.s.scalar(select(Unit.parent_id).where(Unit.id == current))
+        return False
+
+
+class UserRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def by_telegram_id(self, telegram_id: int) -> User | None:
+        return await self.s.scalar(select(User).where(User.telegram_id == telegram_id))
+
+    async def add(self, telegram_id: int, name: str, unit_id: int, roles: set[str], phone: str | None = None) -> User:
+        user = User(telegram_id=telegram_id, name=name, unit_id=unit_id, phone=phone, active=True)
+        user.role_rows = [UserRole(role=r) for r in sorted(roles)]
+        self.s.add(user)
+        await self.s.flush()
+        return user
+
+    async def set_roles(self, user: User, roles: set[str]) -> None:
+        await self.s.execute(delete(UserRole).where(UserRole.user_id == user.id))
+        user.role_rows = [UserRole(user_id=user.id, role=r) for r in sorted(roles)]
+        await self.s.flush()
+
+    async def list(self, unit_id: int | None = None) -> Sequence[User]:
+        q = select(User).order_by(User.id)
+        if unit_id is not None:
+            q = q.where(User.unit_id == unit_id)
+        return (await self.s.scalars(q)).all()
+
+    async def with_role(self, unit_id: int, role: str) -> Sequence[User]:
+        q = (
+            select(User)
+            .join(UserRole)
+            .where(User.unit_id == unit_id, UserRole.role == role, User.active.is_(True))
+            .order_by(User.id)
+        )
+        return (await self.s.scalars(q)).all()
+
+
+class InviteRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(self, code: str, unit_id: int, role: str, expires_at: datetime) -> Invite:
+        invite = Invite(code=code, unit_id=unit_id, role=role, expires_at=expires_at)
+        self.s.add(invite)
+        await self.s.flush()
+        return invite
+
+    async def get_for_update(self, code: str) -> Invite | None:
+        return await self.s.scalar(select(Invite).where(Invite.code == code).with_for_update())
+
+
+class DutyGroupRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def for_unit(self, unit_id: int) -> DutyGroup | None:
+        return await self.s.scalar(select(DutyGroup).where(DutyGroup.unit_id == unit_id))
+
+    async def by_chat(self, chat_id: int) -> DutyGroup | None:
+        return await self.s.get(DutyGroup, chat_id)
+
+    async def bind(self, chat_id: int, unit_id: int, title: str | None, bound_by: int | None) -> DutyGroup:
+        """Make chat_id the duty group of unit_id, replacing earlier bindings of either."""
+        await self.s.execute(delete(DutyGroup).where((DutyGroup.unit_id == unit_id) | (DutyGroup.chat_id == chat_id)))
+        group = DutyGroup(chat_id=chat_id, unit_id=unit_id, title=title, bound_by=bound_by, bound_at=utcnow())
+        self.s.add(group)
+        await self.s.flush()
+        return group
+
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        group = await self.by_chat(old_chat_id)
+        if group is not None:
+            unit_id, title, bound_by = group.unit_id, group.title, group.bound_by
+            await self.s.delete(group)
+            await self.s.flush()
+            await self.bind(new_chat_id, unit_id, title, bound_by)
+
+
+class AuditRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        entity: str,
+        entity_id: str | int,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        self.s.add(
+            AuditEntry(
+                actor=actor,
+                action=action,
+                entity=entity,
+                entity_id=str(entity_id),
+                before=before,
+                after=after,
+            )
+        )
+
+    async def entries(self, entity: str | None = None) -> Sequence[AuditEntry]:
+        q = select(AuditEntry).order_by(AuditEntry.id)
+        if entity:
+            q = q.where(AuditEntry.entity == entity)
+        return (await self.s.scalars(q)).all()
+
+
+class Repos:
+    """All repositories on one session: what a use case receives."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.units = UnitRepo(session)
+        self.users = UserRepo(session)
+        self.invites = InviteRepo(session)
+        self.groups = DutyGroupRepo(session)
+        self.audit = AuditRepo(session)

@@ -1,0 +1,554 @@
+"""A fake Telegram Bot API server over real HTTP (aiohttp), for tests and benchmarks.
+
+The real bot reaches it through BOT_API_BASE. It keeps every chat's messages (with edits applied),
+validates what Telegram validates (text length after entity parsing, HTML well-formedness,
+callback_data ≤ 64 bytes), lets a test inject user updates, and fails on demand with 429, 403,
+migrate_to_chat_id, "message is too long" and 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijk"
+BOT_ID = 123456789
+BOT_USERNAME = "kuaibao_test_bot"
+STRING_FIELDS = {
+    "text",
+    "caption",
+    "callback_query_id",
+    "parse_mode",
+    "url",
+    "title",
+    "description",
+    "first_name",
+    "last_name",
+    "username",
+    "language_code",
+    "allowed_updates",
+    "photo",
+    "document",
+    "video",
+    "voice",
+    "audio",
+    "sticker",
+    "inline_message_id",
+    "emoji",
+    "address",
+}
+ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+    "tg-emoji",
+}
+
+
+class EntityError(ValueError):
+    pass
+
+
+class _HTMLChecker(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.plain: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag not in ALLOWED_TAGS:
+            raise EntityError(f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"')
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            raise EntityError(f'Bad Request: can\'t parse entities: Unmatched end tag "{tag}"')
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.plain.append(data)
+
+
+def parse_html(text: str) -> str:
+    """Plain text of a Telegram-HTML message, raising like Telegram on malformed markup."""
+    if re.search(r"<(?![a-zA-Z/])", text) or re.search(r"&(?!#?\w+;)", text):
+        raise EntityError("Bad Request: can't parse entities: unescaped < or & in the text")
+    checker = _HTMLChecker()
+    checker.feed(text)
+    checker.close()
+    if checker.stack:
+        raise EntityError("Bad Request: can't parse entities: unclosed tag")
+    return "".join(checker.plain)
+
+
+@dataclass
+class Failure:
+    kind: str  # "429" | "403" | "migrate" | "too_long" | "500"
+    chat_id: int | None = None
+    retry_after: int = 1
+    migrate_to: int = 0
+
+
+@dataclass
+class Sent:
+    """One call the bot made that shows something in a chat (send or edit)."""
+
+    method: str
+    chat_id: int
+    message_id: int
+    text: str  # plain text as the user sees it
+    raw: str  # what the bot sent (HTML)
+    reply_markup: dict[str, Any] | None
+    params: dict[str, Any]
+
+    def buttons(self) -> list[dict[str, Any]]:
+        if not self.reply_markup:
+            return []
+        rows = self.reply_markup.get("inline_keyboard") or self.reply_markup.get("keyboard") or []
+        return [b for row in rows for b in row]
+
+    def button(self, label: str) -> dict[str, Any]:
+        for b in self.buttons():
+            if isinstance(b, dict) and label in b.get("text", ""):
+                return b
+        raise AssertionError(f"no button {label!r} in {[b.get('text') for b in self.buttons()]}")
+
+
+class FakeBotAPI:
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
+        self.messages: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # chat -> id -> message
+        self.sent: list[Sent] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.callback_answers: dict[str, dict[str, Any]] = {}
+        self.commands: list[dict[str, Any]] = []
+        self.failures: dict[str, deque[Failure]] = defaultdict(deque)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self.get_updates_calls = 0
+        self.polls_interrupted = False
+
+    # ---- server -------------------------------------------------------------------------------
+    async def start(self) -> str:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def interrupt_polls(self) -> None:
+        """Answer pending long polls at once (lets a bot shut down without waiting out its timeout)."""
+        self.polls_interrupted = True
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def stop(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        raw = await request.post()
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            if not isinstance(value, str):
+                params[key] = f"upload:{getattr(value, 'filename', 'file')}"
+            elif key in STRING_FIELDS:
+                params[key] = value
+            else:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+        return params
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append((method, params))
+        failure = self._take_failure(method, params)
+        if failure is not None:
+            return failure
+        handler = getattr(self, f"m_{method}", None)
+        if handler is None:
+            return self._error(404, "Not Found: method not found")
+        try:
+            result = await handler(params)
+        except EntityError as exc:
+            return self._error(400, str(exc))
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=code if code >= 500 else 200 if code == 0 else code)
+
+    def _take_failure(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        queue = self.failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        if failure.chat_id is not None and params.get("chat_id") != failure.chat_id:
+            return None
+        queue.popleft()
+        if failure.kind == "429":
+            return self._error(
+                429, f"Too Many Requests: retry after {failure.retry_after}", {"retry_after": failure.retry_after}
+            )
+        if failure.kind == "403":
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        if failure.kind == "migrate":
+            return self._error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": failure.migrate_to},
+            )
+        if failure.kind == "too_long":
+            return self._error(400, "Bad Request: message is too long")
+        return self._error(500, "Internal Server Error")
+
+    def fail_next(self, method: str, kind: str, count: int = 1, **kwargs: Any) -> None:
+        """Make the next `count` calls of `method` fail (optionally only for one chat_id)."""
+        for _ in range(count):
+            self.failures[method].append(Failure(kind, **kwargs))
+
+    # ---- objects ------------------------------------------------------------------------------
+    @staticmethod
+    def chat(chat_id: int, title: str | None = None) -> dict[str, Any]:
+        if chat_id > 0:
+            return {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"}
+        kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+        return {"id": chat_id, "type": kind, "title": title or f"Group {chat_id}"}
+
+    @staticmethod
+    def user(user_id: int, name: str | None = None, language_code: str | None = "zh-hans") -> dict[str, Any]:
+        u: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": name or f"User{user_id}"}
+        if language_code is not None:
+            u["language_code"] = language_code
+        return u
+
+    def bot_user(self) -> dict[str, Any]:
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Kuaibao",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    def _new_message(self, chat_id: int, extra: dict[str, Any]) -> dict[str, Any]:
+        msg = {
+            "message_id": next(self._message_ids[chat_id]),
+            "date": int(time.time()),
+            "chat": self.chat(chat_id),
+            "from": self.bot_user(),
+            **extra,
+        }
+        self.messages[chat_id][msg["message_id"]] = msg
+        return msg
+
+    async def _record(self, method: str, msg: dict[str, Any], raw: str, params: dict[str, Any]) -> None:
+        self.sent.append(
+            Sent(
+                method,
+                msg["chat"]["id"],
+                msg["message_id"],
+                msg.get("text") or msg.get("caption") or "",
+                raw,
+                msg.get("reply_markup"),
+                params,
+            )
+        )
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _check_markup(self, markup: Any) -> dict[str, Any] | None:
+        if not markup:
+            return None
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(data.encode()) <= 64:
+                    raise EntityError("Bad Request: BUTTON_DATA_INVALID")
+                if not button.get("text"):
+                    raise EntityError("Bad Request: text buttons are unallowed in the inline keyboard")
+        return dict(markup)
+
+    def _text(self, params: dict[str, Any], key: str = "text", limit: int = 4096) -> tuple[str, str]:
+        raw = str(params.get(key, ""))
+        plain = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
+        if key == "text" and not plain.strip():
+            raise EntityError("Bad Request: message text is empty")
+        if len(plain) > limit:
+            raise EntityError("Bad Request: message is too long")
+        return raw, plain
+
+    # ---- Bot API methods ----------------------------------------------------------------------
+    async def m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.bot_user()
+
+    async def m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        self.commands.append(params)
+        return True
+
+    async def m_close(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.get_updates_calls += 1
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        limit = int(params.get("limit") or 100)
+        if offset:
+            before = len(self.updates)
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            if len(self.updates) != before:
+                async with self._changed:
+                    self._changed.notify_all()
+        deadline = time.monotonic() + min(timeout, 2.0)
+        async with self._changed:
+            while not self.updates and not self.polls_interrupted and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        return self.updates[:limit]
+
+    async def m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw, plain = self._text(params)
+        extra: dict[str, Any] = {"text": plain}
+        markup = self._check_markup(params.get("reply_markup"))
+        if markup and "inline_keyboard" in markup:
+            extra["reply_markup"] = markup
+        msg = self._new_message(int(params["chat_id"]), extra)
+        await self._record("sendMessage", dict(msg, reply_markup=markup), raw, params)
+        return msg
+
+    def _existing(self, params: dict[str, Any]) -> dict[str, Any]:
+        msg = self.messages.get(int(params["chat_id"]), {}).get(int(params["message_id"]))
+        if msg is None:
+            raise EntityError("Bad Request: message to edit not found")
+        return msg
+
+    async def m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        msg = self._existing(params)
+        raw, plain = self._text(params)
+        markup = self._check_markup(params.get("reply_markup"))
+        if plain == msg.get("text") and markup == msg.get("reply_markup"):
+            raise EntityError("Bad Request: message is not modified")
+        msg["text"] = plain
+        msg.pop("reply_markup", None)
+        if markup:
+            msg["reply_markup"] = markup
+        msg["edit_date"] = int(time.time())
+        await self._record("editMessageText", msg, raw, params)
+        return msg
+
+    async def m_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+        msg = self._existing(params)
+        markup = self._check_markup(params.get("reply_markup"))
+        msg.pop("reply_markup", None)
+        if markup:
+            msg["reply_markup"] = markup
+        await self._record("editMessageReplyMarkup", msg, msg.get("text", ""), params)
+        return msg
+
+    async def m_deleteMessage(self, params: dict[str, Any]) -> bool:
+        self._existing(params)
+        del self.messages[int(params["chat_id"])][int(params["message_id"])]
+        return True
+
+    async def m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        self.callback_answers[str(params["callback_query_id"])] = params
+        async with self._changed:
+            self._changed.notify_all()
+        return True
+
+    async def _media(self, method: str, params: dict[str, Any], kind: str, value: Any) -> dict[str, Any]:
+        raw, plain = self._text(params, "caption", 1024) if params.get("caption") else ("", "")
+        extra: dict[str, Any] = {kind: value}
+        if plain:
+            extra["caption"] = plain
+        msg = self._new_message(int(params["chat_id"]), extra)
+        await self._record(method, msg, raw, params)
+        return msg
+
+    async def m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = params["photo"]
+        return await self._media(
+            "sendPhoto",
+            params,
+            "photo",
+            [{"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 90, "height": 90}],
+        )
+
+    async def m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = params["document"]
+        return await self._media("sendDocument", params, "document", {"file_id": doc, "file_unique_id": f"u{doc}"})
+
+    async def m_sendVideo(self, params: dict[str, Any]) -> dict[str, Any]:
+        v = params["video"]
+        return await self._media(
+            "sendVideo",
+            params,
+            "video",
+            {"file_id": v, "file_unique_id": f"u{v}", "width": 1, "height": 1, "duration": 1},
+        )
+
+    async def m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        v = params["voice"]
+        return await self._media("sendVoice", params, "voice", {"file_id": v, "file_unique_id": f"u{v}", "duration": 1})
+
+    async def m_sendLocation(self, params: dict[str, Any]) -> dict[str, Any]:
+        loc = {"latitude": float(params["latitude"]), "longitude": float(params["longitude"])}
+        msg = self._new_message(int(params["chat_id"]), {"location": loc})
+        await self._record("sendLocation", msg, f"{loc['latitude']},{loc['longitude']}", params)
+        return msg
+
+    # ---- injecting what users do ----------------------------------------------------------------
+    async def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        update["update_id"] = next(self._update_ids)
+        self.updates.append(update)
+        async with self._changed:
+            self._changed.notify_all()
+        return update
+
+    def _user_message(self, user_id: int, chat_id: int | None, extra: dict[str, Any], **user_kw: Any) -> dict[str, Any]:
+        chat_id = chat_id if chat_id is not None else user_id
+        return {
+            "message_id": next(self._message_ids[chat_id]),
+            "date": int(time.time()),
+            "chat": self.chat(chat_id),
+            "from": self.user(user_id, **user_kw),
+            **extra,
+        }
+
+    async def send_text(self, user_id: int, text: str, chat_id: int | None = None, **user_kw: Any) -> dict[str, Any]:
+        extra: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return await self.push({"message": self._user_message(user_id, chat_id, extra, **user_kw)})
+
+    async def send_extra(
+        self, user_id: int, extra: dict[str, Any], chat_id: int | None = None, **user_kw: Any
+    ) -> dict[str, Any]:
+        return await self.push({"message": self._user_message(user_id, chat_id, extra, **user_kw)})
+
+    async def send_location(self, user_id: int, lat: float, lon: float) -> dict[str, Any]:
+        return await self.send_extra(user_id, {"location": {"latitude": lat, "longitude": lon}})
+
+    async def send_photo(self, user_id: int, file_id: str, caption: str | None = None) -> dict[str, Any]:
+        photo = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280, "height": 960}]
+        extra: dict[str, Any] = {"photo": photo}
+        if caption:
+            extra["caption"] = caption
+        return await self.send_extra(user_id, extra)
+
+    async def send_sticker(self, user_id: int) -> dict[str, Any]:
+        sticker = {
+            "file_id": "stk",
+            "file_unique_id": "ustk",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+        return await self.send_extra(user_id, {"sticker": sticker})
+
+    async def press(self, user_id: int, sent: Sent, data: str, **user_kw: Any) -> str:
+        """Press an inline button of a message the bot sent; returns the callback query id."""
+        message = self.messages[sent.chat_id].get(sent.message_id) or {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": self.chat(sent.chat_id),
+            "text": "x",
+        }
+        query_id = f"cq{next(self._update_ids)}"
+        await self.push(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self.user(user_id, **user_kw),
+                    "message": message,
+                    "chat_instance": str(sent.chat_id),
+                    "data": data,
+                }
+            }
+        )
+        return query_id
+
+    # ---- reading what the bot did ------------------------------------------------------------
+    def in_chat(self, chat_id: int) -> list[Sent]:
+        return [s for s in self.sent if s.chat_id == chat_id]
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
+        """Wait until predicate() returns something truthy; return it."""
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("timed out waiting for the bot")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def next_in(self, chat_id: int, after: int, timeout: float = 10.0) -> Sent:
+        """The first thing shown in chat_id after the first `after` entries of self.sent for it."""
+        return await self.wait_for(
+            lambda: (lambda s: s[after] if len(s) > after else None)(self.in_chat(chat_id)), timeout
+        )
+
+    async def answer_to(self, query_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        return await self.wait_for(lambda: self.callback_answers.get(query_id), timeout)
+
+    async def drained(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has fetched every injected update."""
+        await self.wait_for(lambda: not self.updates or None, timeout)
