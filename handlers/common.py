@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roles import COMMAND_HELP, ROLE_NAMES, Role, allowed_commands
+from bot.domain.text import N_
 from bot.i18n import Translator
 from bot.notifier import Outbox
 from handlers.callbacks import LangCb
@@ -63,7 +64,7 @@ async def choose_lang(
     )
     out.answer_callback(query.id)
     if query.message is not None:
-        out.edit(query.message.chat.id, query.message.message_id, _.for_locale(user.locale)("lang.saved"))
+        out.edit(query.message.chat.id, query.message.message_id, _.for_locale(user.locale)(N_("lang.saved")))
 
 
 async def cmd_cancel(message: Message, state: FSMContext, _: Translator, out: Outbox) -> None:

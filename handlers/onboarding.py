@@ -8,6 +8,7 @@ from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
+from bot.domain.text import N_
 from bot.i18n import Translator
 from bot.notifier import Outbox
 from bot.usecases.onboarding import InviteOutcome, redeem_invite
@@ -16,9 +17,9 @@ from storage.models import User
 from storage.repositories import Repos
 
 _INVITE_ANSWERS = {
-    InviteOutcome.UNKNOWN: "start.invite_unknown",
-    InviteOutcome.USED: "start.invite_used",
-    InviteOutcome.EXPIRED: "start.invite_expired",
+    InviteOutcome.UNKNOWN: N_("start.invite_unknown"),
+    InviteOutcome.USED: N_("start.invite_used"),
+    InviteOutcome.EXPIRED: N_("start.invite_expired"),
 }
 
 

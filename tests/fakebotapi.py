@@ -340,6 +340,8 @@ class FakeBotAPI:
 
     async def m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         self.get_updates_calls += 1
+        async with self._changed:
+            self._changed.notify_all()
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)

@@ -1,0 +1,48 @@
+"""`python -m bot run` as a real child process, talked to over HTTP through the fake Bot API."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.fakebotapi import BOT_USERNAME, FakeBotAPI
+from tests.subproc import BotProcess, bot_env, cli
+
+pytestmark = pytest.mark.subprocess
+
+
+async def test_register_help_lang_and_bind_group(fake_api: FakeBotAPI, db_url: str) -> None:
+    env = bot_env(fake_api, db_url)
+    for args in (
+        ("admin", "add-unit", "--code", "city", "--name", "市应急管理局"),
+        ("admin", "add-user", "--telegram-id", "1001", "--name", "王管理", "--unit", "city", "--role", "admin"),
+    ):
+        code, out, err = await cli(env, *args)
+        assert code == 0, err
+    code, link, err = await cli(env, "admin", "invite", "--unit", "city", "--role", "reporter")
+    assert code == 0, err
+    assert link.startswith(f"https://t.me/{BOT_USERNAME}?start=")
+    invite_code = link.strip().rsplit("=", 1)[1]
+
+    bot = BotProcess(env)
+    await bot.start(fake_api)
+    try:
+        api = fake_api
+        assert api.commands, "the bot sets its command menu at start"
+        await api.send_text(2001, f"/start {invite_code}")
+        assert "登记成功" in (await api.next_in(2001, 0)).text
+        await api.send_text(2001, "/help")
+        help_msg = await api.next_in(2001, 1)
+        assert "/report" in help_msg.text and "/bindgroup" not in help_msg.text
+        await api.send_text(2001, "/lang")
+        menu = await api.next_in(2001, 2)
+        await api.press(2001, menu, menu.button("English")["callback_data"])
+        assert (await api.next_in(2001, 3)).text == "Language set to English."
+        await api.send_text(1001, "/bindgroup", chat_id=-100555)
+        assert "值班群" in (await api.next_in(-100555, 0)).text
+    finally:
+        code = await bot.stop(signal.SIGTERM)
+    assert code == 0
+    code, out, _ = await cli(env, "admin", "list-users")
+    assert "2001" in out and "reporter" in out

@@ -1,0 +1,106 @@
+"""Settings validation and the admin CLI (exit codes and messages)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.settings import SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    s = load_settings({"bot_token": None})
+    assert s.database_url == "sqlite+aiosqlite:///./kuaibao.db"
+    assert s.bot_api_base == "https://api.telegram.org"
+    assert s.timezone == "Asia/Shanghai" and s.default_locale == "zh_Hans"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "name"),
+    [
+        ("timezone", "Mars/Olympus", "TIMEZONE"),
+        ("default_locale", "fr", "DEFAULT_LOCALE"),
+        ("log_level", "LOUD", "LOG_LEVEL"),
+        ("database_url", "mysql://x", "DATABASE_URL"),
+        ("bot_api_base", "not a url", "BOT_API_BASE"),
+        ("bot_token", "abc", "BOT_TOKEN"),
+    ],
+)
+def test_invalid_setting_is_named(key: str, value: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"invalid setting {name}"):
+        load_settings({key: value})
+
+
+def test_token_is_never_shown() -> None:
+    s = load_settings({"bot_token": "123456:" + "A" * 30})
+    assert "AAAA" not in repr(s) and "AAAA" not in str(s.bot_token)
+
+
+def test_run_without_token_exits_2_with_two_lines(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and "@BotFather" in lines[0] and "BOT_TOKEN" in lines[1]
+
+
+def test_invalid_setting_stops_start_naming_it(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "TIMEZONE": "Nowhere/City"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "TIMEZONE" in proc.stderr
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "BOT_USERNAME": "kb_bot", "BOT_TOKEN": ""}
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_admin_commands_and_their_errors(cli) -> None:
+    assert cli("admin", "add-unit", "--code", "city", "--name", "市局").exit_code == 0
+    r = cli("admin", "add-unit", "--code", "county", "--name", "县局", "--parent", "city")
+    assert r.exit_code == 0, r.output
+    r = cli("admin", "add-unit", "--code", "x", "--name", "X", "--parent", "nosuch")
+    assert r.exit_code == 1 and "unknown parent unit 'nosuch'" in r.output
+    r = cli("admin", "add-user", "--telegram-id", "5", "--name", "甲", "--unit", "county", "--role", "reporter")
+    assert r.exit_code == 0
+    r = cli("admin", "add-user", "--telegram-id", "5", "--name", "甲", "--unit", "county", "--role", "reporter")
+    assert r.exit_code == 1 and "already exists" in r.output
+    r = cli("admin", "add-user", "--telegram-id", "6", "--name", "乙", "--unit", "nosuch", "--role", "reporter")
+    assert r.exit_code == 1 and "unknown unit" in r.output
+    r = cli("admin", "add-user", "--telegram-id", "6", "--name", "乙", "--unit", "city", "--role", "chief")
+    assert r.exit_code == 1 and "unknown role 'chief'" in r.output
+    r = cli("admin", "add-user", "--telegram-id", "abc", "--name", "乙", "--unit", "city", "--role", "admin")
+    assert r.exit_code == 2
+    r = cli("admin", "set-role", "--telegram-id", "5", "--role", "duty_officer", "--role", "duty_leader")
+    assert r.exit_code == 0 and "duty_leader, duty_officer" in r.output
+    r = cli("admin", "list-users")
+    assert "5\t甲\tcounty\tduty_leader,duty_officer" in r.output
+    r = cli("admin", "invite", "--unit", "county", "--role", "reporter", "--expires", "12h")
+    assert r.exit_code == 0 and r.output.startswith("https://t.me/kb_bot?start=")
+    r = cli("admin", "invite", "--unit", "county", "--role", "reporter", "--expires", "soon")
+    assert r.exit_code == 2 and "--expires" in r.output
+    r = cli("admin", "bind-group", "--chat-id", "-1001", "--unit", "city")
+    assert r.exit_code == 0
+    r = cli("admin", "bind-group", "--chat-id", "1001", "--unit", "city")
+    assert r.exit_code == 2 and "negative" in r.output
+    assert "revision" in cli("migrate").output

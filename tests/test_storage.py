@@ -1,0 +1,141 @@
+"""Repositories, migrations and the SQL FSM storage on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from bot.usecases.onboarding import AdminError, add_unit, add_user, create_invite, redeem_invite, set_roles
+from storage.db import create_engine, create_sessionmaker, current_revision, migrate
+from storage.fsm import SqlStorage
+from storage.uow import unit_of_work
+
+
+class Form(StatesGroup):
+    place = State()
+
+
+async def test_stairway_upgrade_downgrade_upgrade_every_revision(db_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    revisions = [r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()][::-1]
+    assert revisions, "no migrations found"
+    engine = create_engine(db_url)
+    try:
+        for rev in revisions:
+            await migrate(engine, rev)
+            down = ScriptDirectory.from_config(alembic_config()).get_revision(rev).down_revision
+            await migrate(engine, down or "base", downgrade=True)
+            await migrate(engine, rev)
+            assert await current_revision(engine) == rev
+    finally:
+        await engine.dispose()
+
+
+async def test_unit_tree_users_and_roles(sessionmaker) -> None:
+    async with unit_of_work(sessionmaker) as r:
+        await add_unit(r, "t", "prov", "省厅", None)
+        await add_unit(r, "t", "city", "市局", "prov")
+        county = await add_unit(r, "t", "county", "县局", "city")
+        await add_user(r, "t", 42, "甲", "county", ["reporter,duty_officer"], "139")
+    async with unit_of_work(sessionmaker) as r:
+        prov = await r.units.by_code("prov")
+        assert await r.units.is_descendant(county.id, prov.id)
+        assert not await r.units.is_descendant(prov.id, county.id)
+        user = await r.users.by_telegram_id(42)
+        assert user.roles == {"reporter", "duty_officer"} and user.unit.name == "县局"
+        await set_roles(r, "t", 42, ["admin"])
+    async with unit_of_work(sessionmaker) as r:
+        assert (await r.users.by_telegram_id(42)).roles == {"admin"}
+        assert [u.telegram_id for u in await r.users.with_role(county.id, "admin")] == [42]
+        actions = [e.action for e in await r.audit.entries()]
+        assert actions == ["unit.add", "unit.add", "unit.add", "user.add", "user.set_roles"]
+
+
+async def test_refusals_say_why(sessionmaker) -> None:
+    async with unit_of_work(sessionmaker) as r:
+        await add_unit(r, "t", "city", "市局", None)
+        await add_user(r, "t", 1, "甲", "city", ["reporter"], None)
+    for call, message in [
+        (lambda r: add_unit(r, "t", "city", "again", None), "already exists"),
+        (lambda r: add_unit(r, "t", "x", "X", "nosuch"), "unknown parent"),
+        (lambda r: add_user(r, "t", 1, "dup", "city", ["reporter"], None), "already exists"),
+        (lambda r: add_user(r, "t", 2, "b", "nosuch", ["reporter"], None), "unknown unit"),
+        (lambda r: add_user(r, "t", 2, "b", "city", ["boss"], None), "unknown role"),
+        (lambda r: create_invite(r, "t", "city", "reporter,admin", timedelta(days=1)), "exactly one role"),
+    ]:
+        with pytest.raises(AdminError, match=message):
+            async with unit_of_work(sessionmaker) as r:
+                await call(r)
+
+
+async def test_invite_is_single_use(sessionmaker) -> None:
+    async with unit_of_work(sessionmaker) as r:
+        await add_unit(r, "t", "city", "市局", None)
+        invite = await create_invite(r, "t", "city", "duty_leader", timedelta(hours=1))
+    async with unit_of_work(sessionmaker) as r:
+        first = await redeem_invite(r, invite.code, 77, "甲")
+    async with unit_of_work(sessionmaker) as r:
+        second = await redeem_invite(r, invite.code, 78, "乙")
+    assert first.outcome == "registered" and first.user.roles == {"duty_leader"}
+    assert second.outcome == "used"
+
+
+async def test_audit_log_is_append_only(sessionmaker) -> None:
+    async with unit_of_work(sessionmaker) as r:
+        await add_unit(r, "t", "city", "市局", None)
+    for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
+            async with unit_of_work(sessionmaker) as r:
+                await r.session.execute(text(statement))
+    async with unit_of_work(sessionmaker) as r:
+        assert len(await r.audit.entries()) == 1
+
+
+async def test_uow_rolls_back_on_error(sessionmaker) -> None:
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(sessionmaker) as r:
+            await add_unit(r, "t", "city", "市局", None)
+            raise RuntimeError("boom")
+    async with unit_of_work(sessionmaker) as r:
+        assert await r.units.by_code("city") is None
+
+
+async def test_fsm_state_survives_a_restart(db_url: str) -> None:
+    key = StorageKey(bot_id=1, chat_id=10, user_id=10)
+    engine = create_engine(db_url)
+    await migrate(engine)
+    storage = SqlStorage(create_sessionmaker(engine))
+    await storage.set_state(key, Form.place)
+    await storage.set_data(key, {"answers": {"place": "河堤"}, "step": 3})
+    await storage.update_data(key, {"step": 4})
+    await engine.dispose()  # the process goes away
+
+    engine = create_engine(db_url)
+    storage = SqlStorage(create_sessionmaker(engine))
+    assert await storage.get_state(key) == "Form:place"
+    assert await storage.get_data(key) == {"answers": {"place": "河堤"}, "step": 4}
+    other = StorageKey(bot_id=1, chat_id=11, user_id=11)
+    assert await storage.get_state(other) is None and await storage.get_data(other) == {}
+    await storage.set_state(key, None)
+    await storage.set_data(key, {})
+    async with create_sessionmaker(engine)() as s:
+        assert (await s.execute(text("SELECT count(*) FROM fsm_state"))).scalar() == 0
+    await engine.dispose()
+
+
+async def test_fsm_writes_join_the_update_transaction(sessionmaker) -> None:
+    key = StorageKey(bot_id=1, chat_id=10, user_id=10)
+    storage = SqlStorage(sessionmaker)
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(sessionmaker):
+            await storage.set_state(key, Form.place)
+            raise RuntimeError("handler failed")
+    assert await storage.get_state(key) is None  # rolled back together with the handler's work
