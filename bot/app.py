@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -22,8 +23,10 @@ from bot.i18n import Catalogs
 from bot.middlewares import UnitOfWorkMiddleware
 from bot.notifier import Notifier
 from bot.settings import Settings
+from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
+from storage.types import utcnow
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,22 @@ class App:
     async def start(self) -> None:
         await migrate(self.engine)
         await set_commands(self.bot, self.catalogs)
+        self.background.append(asyncio.create_task(self.sweep_drafts_forever()))
+
+    async def sweep_drafts(self) -> int:
+        """Expire report drafts untouched for DRAFT_TTL_DAYS, with a notice to the reporter."""
+        return await expire_drafts(
+            self.sessionmaker, self.notifier, self.catalogs, utcnow(),
+            timedelta(days=self.settings.draft_ttl_days), self.settings.tz,
+        )  # fmt: skip
+
+    async def sweep_drafts_forever(self, every: float = 900.0) -> None:
+        while True:
+            try:
+                await self.sweep_drafts()
+            except Exception:
+                log.exception("draft sweep failed; retrying later")
+            await asyncio.sleep(every)
 
     async def poll(self) -> None:
         await self.dp.start_polling(
@@ -131,6 +150,8 @@ async def run(settings: Settings) -> None:
     app = App(settings)
     try:
         await app.start()
-        await app.dp.start_polling(app.bot, polling_timeout=settings.polling_timeout, close_bot_session=False)
+        await app.dp.start_polling(
+            app.bot, polling_timeout=settings.polling_timeout, close_bot_session=False, handle_signals=True
+        )
     finally:
         await app.close()

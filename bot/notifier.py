@@ -85,10 +85,17 @@ class Notifier:
         self.attempts = attempts
         self.max_wait = max_wait
 
-    async def flush(self, outbox: Outbox) -> None:
+    async def flush(self, outbox: Outbox) -> list[Outgoing]:
+        """Send everything queued; one failure never stops the rest. Returns what could not be sent."""
+        failed = []
         for item in outbox.items:
-            await self.deliver(item)
+            try:
+                await self.deliver(item)
+            except Exception:
+                log.exception("could not deliver %s to %s", item.method, item.kwargs.get("chat_id"))
+                failed.append(item)
         outbox.items.clear()
+        return failed
 
     async def deliver(self, item: Outgoing) -> Any:
         if item.method == "send_message" and len(item.kwargs["text"]) > 4000:

@@ -2,11 +2,13 @@
 
 from aiogram import Router
 
-from handlers import common, groups, onboarding
+from handlers import common, groups, onboarding, report
 
 
 def setup() -> Router:
     """Build the root router; order matters: onboarding and the gate come before everything else."""
     root = Router(name="root")
-    root.include_routers(onboarding.setup(), groups.setup(), common.setup(), onboarding.setup_fallback())
+    root.include_routers(
+        onboarding.setup(), groups.setup(), report.setup(), common.setup(), onboarding.setup_fallback()
+    )
     return root

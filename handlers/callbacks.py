@@ -7,3 +7,25 @@ from aiogram.filters.callback_data import CallbackData
 
 class LangCb(CallbackData, prefix="v1l"):
     locale: str
+
+
+class FormCb(CallbackData, prefix="v1f"):
+    """A button of a form screen: draft token, screen (step code), action, value."""
+
+    t: str
+    s: int
+    a: str
+    v: str = ""
+
+
+class DraftCb(CallbackData, prefix="v1d"):
+    """Continue or restart a saved draft."""
+
+    t: str
+    a: str
+
+
+class AckCb(CallbackData, prefix="v1a"):
+    """Acknowledge a duty-group alert."""
+
+    alert: int

@@ -7,9 +7,24 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditEntry, DutyGroup, Invite, Unit, User, UserRole
+from storage.models import (
+    Acknowledgement,
+    Alert,
+    Attachment,
+    AuditEntry,
+    DailyCounter,
+    DutyGroup,
+    Incident,
+    Invite,
+    Report,
+    Unit,
+    User,
+    UserRole,
+)
 from storage.types import utcnow
 
 
@@ -50,6 +65,9 @@ class UnitRepo:
 class UserRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
+
+    async def get(self, user_id: int) -> User | None:
+        return await self.s.get(User, user_id)
 
     async def by_telegram_id(self, telegram_id: int) -> User | None:
         return await self.s.scalar(select(User).where(User.telegram_id == telegram_id))
@@ -154,6 +172,86 @@ class AuditRepo:
         return (await self.s.scalars(q)).all()
 
 
+class IncidentRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def next_number(self, day: str) -> int:
+        """Atomically take the next sequence number of a day (upsert … RETURNING on both backends)."""
+        insert = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(DailyCounter)
+            .values(day=day, value=1)
+            .on_conflict_do_update(index_elements=[DailyCounter.day], set_={"value": DailyCounter.value + 1})
+            .returning(DailyCounter.value)
+        )
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def report_by_token(self, token: str) -> Report | None:
+        return await self.s.scalar(select(Report).where(Report.draft_token == token))
+
+    async def get(self, incident_id: int) -> Incident | None:
+        return await self.s.get(Incident, incident_id)
+
+    async def by_number(self, number: str) -> Incident | None:
+        return await self.s.scalar(select(Incident).where(Incident.number == number))
+
+    async def add(self, incident: Incident, report: Report, attachments: list[Attachment]) -> None:
+        self.s.add(incident)
+        await self.s.flush()
+        report.incident_id = incident.id
+        self.s.add(report)
+        await self.s.flush()
+        for attachment in attachments:
+            attachment.report_id = report.id
+            self.s.add(attachment)
+        await self.s.flush()
+
+    async def reports(self, incident_id: int) -> Sequence[Report]:
+        q = select(Report).where(Report.incident_id == incident_id).order_by(Report.id)
+        return (await self.s.scalars(q)).all()
+
+    async def attachments(self, report_id: int) -> Sequence[Attachment]:
+        q = select(Attachment).where(Attachment.report_id == report_id).order_by(Attachment.position)
+        return (await self.s.scalars(q)).all()
+
+    async def add_alert(self, alert: Alert) -> Alert:
+        self.s.add(alert)
+        await self.s.flush()
+        return alert
+
+    async def alert(self, alert_id: int) -> Alert | None:
+        return await self.s.get(Alert, alert_id)
+
+    async def alerts(self, incident_id: int) -> Sequence[Alert]:
+        return (await self.s.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))).all()
+
+    async def set_alert_message(self, alert_id: int, message_id: int) -> None:
+        alert = await self.s.get(Alert, alert_id)
+        if alert is not None:
+            alert.message_id = message_id
+
+    async def acknowledgements(self, alert_id: int) -> list[tuple[Acknowledgement, User]]:
+        q = (
+            select(Acknowledgement, User)
+            .join(User, User.id == Acknowledgement.user_id)
+            .where(Acknowledgement.alert_id == alert_id)
+            .order_by(Acknowledgement.at, Acknowledgement.id)
+        )
+        return [(a, u) for a, u in (await self.s.execute(q)).all()]
+
+    async def add_acknowledgement(self, alert_id: int, user_id: int, at: datetime) -> bool:
+        """Record one acknowledgement; False when this person already acknowledged."""
+        insert = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(Acknowledgement)
+            .values(alert_id=alert_id, user_id=user_id, at=at)
+            .on_conflict_do_nothing(index_elements=[Acknowledgement.alert_id, Acknowledgement.user_id])
+            .returning(Acknowledgement.id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+
 class Repos:
     """All repositories on one session: what a use case receives."""
 
@@ -164,3 +262,4 @@ class Repos:
         self.invites = InviteRepo(session)
         self.groups = DutyGroupRepo(session)
         self.audit = AuditRepo(session)
+        self.incidents = IncidentRepo(session)
