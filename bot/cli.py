@@ -250,3 +250,27 @@ def bind_group_cmd(ctx: click.Context, chat_id: int, unit_code: str) -> None:
 
     _with_repos(_settings(ctx), work)
     click.echo(f"chat {chat_id} is now the duty group of {unit_code}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output")
+@click.option("--mermaid", is_flag=True, help="A Mermaid flowchart of each form")
+@click.option("--locale", default=None, help="zh_Hans or en (default: DEFAULT_LOCALE)")
+@click.pass_context
+def forms(ctx: click.Context, as_json: bool, mermaid: bool, locale: str | None) -> None:
+    """Print every form's fields, generated from the form data."""
+    import json
+
+    from bot.i18n import Catalogs
+    from conversations.describe import form_as_dict, form_as_mermaid, form_as_text
+    from conversations.initial_report import FORMS
+
+    settings = _settings(ctx)
+    tr = Catalogs(settings.locales_dir, settings.default_locale).translator(locale or settings.default_locale)
+    if as_json:
+        click.echo(json.dumps([form_as_dict(f, tr) for f in FORMS.values()], ensure_ascii=False, indent=2))
+    elif mermaid:
+        for form in FORMS.values():
+            click.echo(f"%% {form.id}\n{form_as_mermaid(form, tr)}")
+    else:
+        click.echo("\n\n".join(form_as_text(f, tr) for f in FORMS.values()))

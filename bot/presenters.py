@@ -45,7 +45,7 @@ def alert_text(
 ) -> str:
     place = escape(incident.place_text or "")
     if incident.latitude is not None and incident.longitude is not None:
-        link, label = map_link(incident.latitude, incident.longitude), _("alert.map")
+        link, label = escape(map_link(incident.latitude, incident.longitude)), _("alert.map")
         place = f'{place} <a href="{link}">{label}</a>'.strip()
     casualties = {
         "deaths": incident.deaths, "missing": incident.missing, "serious": incident.serious_injuries,

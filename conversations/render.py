@@ -99,9 +99,8 @@ def format_value(f: Field, value: Any, answers: Mapping[str, Any], tr: Tr, tz: t
     if f.kind is Kind.LOCATION:
         parts = [escape(value["text"])] if value.get("text") else []
         if "lat" in value:
-            parts.append(
-                f'📍 <a href="{map_link(value["lat"], value["lon"])}">{value["lat"]:.5f}, {value["lon"]:.5f}</a>'
-            )
+            lat, lon = value["lat"], value["lon"]
+            parts.append(f'📍 <a href="{escape(map_link(lat, lon))}">{lat:.5f}, {lon:.5f}</a>')
         return " ".join(parts)
     if f.kind is Kind.CHOICE:
         labels = {o.value: o.label for o in f.options_for(answers)}

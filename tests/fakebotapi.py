@@ -548,6 +548,22 @@ class FakeBotAPI:
             lambda: (lambda s: s[after] if len(s) > after else None)(self.in_chat(chat_id)), timeout
         )
 
+    async def settle(self, chat_id: int, before: int, quiet: float = 0.15, timeout: float = 10.0) -> list[Sent]:
+        """Wait for at least one new thing in chat_id after `before` entries, then for quiet; return the new ones."""
+        await self.wait_for(lambda: len(self.in_chat(chat_id)) > before, timeout)
+        count = -1
+        while count != len(self.in_chat(chat_id)):
+            count = len(self.in_chat(chat_id))
+            await asyncio.sleep(quiet)
+        return self.in_chat(chat_id)[before:]
+
+    def screen(self, chat_id: int) -> Sent:
+        """The newest message in the chat that carries buttons (as it looks now)."""
+        for sent in reversed(self.in_chat(chat_id)):
+            if sent.reply_markup:
+                return sent
+        raise AssertionError(f"no message with buttons in chat {chat_id}")
+
     async def answer_to(self, query_id: str, timeout: float = 10.0) -> dict[str, Any]:
         return await self.wait_for(lambda: self.callback_answers.get(query_id), timeout)
 

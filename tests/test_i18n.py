@@ -19,7 +19,9 @@ def used_message_ids() -> set[str]:
     ids: set[str] = set()
     for package in ("bot", "handlers", "conversations", "storage"):
         for _file, _line, message, _comments, _ctx in extract_from_dir(
-            ROOT / package, method_map=[("**.py", "python")], keywords={"_": None, "N_": None, "tr": None, "group_": None, "admin_": None}
+            ROOT / package,
+            method_map=[("**.py", "python")],
+            keywords={"_": None, "N_": None, "tr": None, "group_": None, "admin_": None},
         ):
             ids.add(message if isinstance(message, str) else message[0])
     return ids
