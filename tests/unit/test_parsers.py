@@ -71,7 +71,8 @@ def test_casualties(text: str, expected: dict[str, int | None]) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [("死亡-1", "error.count_negative"), ("死亡2.5", "error.count_decimal"), ("受伤100001", "error.count_absurd"),
-     ("hello", "error.casualties_format"), ("死亡2 blah", "error.casualties_format"), ("1/2/3/4/5/6", "error.casualties_format")],
+     ("hello", "error.casualties_format"), ("死亡2 blah", "error.casualties_format"),
+     ("1/2/3/4/5/6", "error.casualties_format")],
 )  # fmt: skip
 def test_bad_casualties(text: str, reason: str) -> None:
     result = parse_casualties(text)
