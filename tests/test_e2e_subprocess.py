@@ -46,3 +46,39 @@ async def test_register_help_lang_and_bind_group(fake_api: FakeBotAPI, db_url: s
     assert code == 0
     code, out, _ = await cli(env, "admin", "list-users")
     assert "2001" in out and "reporter" in out
+
+
+async def test_half_filled_report_survives_sigkill(fake_api: FakeBotAPI, db_url: str) -> None:
+    from tests.reporting import Reporter
+
+    env = bot_env(fake_api, db_url)
+    for args in (
+        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
+        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter",
+         "--phone", "13800000002"),
+    ):  # fmt: skip
+        code, _, err = await cli(env, *args)
+        assert code == 0, err
+    r = Reporter(fake_api, 1002)
+    bot = BotProcess(env)
+    await bot.start(fake_api)
+    try:
+        await r.say("/report")
+        await r.tap("1小时前")
+        await r.share_location(30.5, 114.3)
+        prompt = await r.say("江堤 3 号闸口")
+        assert "第 3/11 步 · 信息来源" in prompt
+    finally:
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    await bot.start(fake_api)
+    try:
+        answer = await r.tap("现场人员")  # a button of the screen shown before the crash still works
+        assert "当前：现场人员" in answer and "✅ 现场人员" in r.buttons()
+        answer = await r.tap("下一步")
+        assert "第 4/11 步 · 事件类别" in answer
+        await r.say("/back")
+        back = await r.say("/back")
+        assert "第 2/11 步 · 发生地点" in back and "江堤 3 号闸口" in back and "30.50000" in back
+    finally:
+        assert await bot.stop(signal.SIGTERM) == 0
