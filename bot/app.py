@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 import handlers
 from bot.domain.roles import COMMAND_HELP
 from bot.i18n import Catalogs
-from bot.middlewares import UnitOfWorkMiddleware
+from bot.middlewares import UpdateContextMiddleware
 from bot.notifier import Notifier
 from bot.settings import Settings
 from bot.usecases.drafts import expire_drafts
@@ -56,9 +56,11 @@ def build_dispatcher(
     catalogs: Catalogs,
     notifier: Notifier,
 ) -> Dispatcher:
-    dp = Dispatcher(storage=SqlStorage(sessionmaker), events_isolation=build_isolation(settings))
+    storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
+    # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
+    dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(settings=settings, catalogs=catalogs, notifier=notifier, sessionmaker=sessionmaker)
-    dp.update.outer_middleware(UnitOfWorkMiddleware(sessionmaker, catalogs, notifier))
+    dp.update.outer_middleware(UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier))
     dp.include_router(handlers.setup())
 
     @dp.errors()

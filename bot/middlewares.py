@@ -1,11 +1,20 @@
-"""Per-update context: one transaction, the user, their language, and an outbox sent after commit."""
+"""Per update, in this order: the sender's isolation lock, one transaction, the conversation state,
+the user and their language; then the outbox is sent after the commit.
+
+aiogram's own FSM middleware would load the state before our transaction opens (its own session,
+its own commit); this one subclasses it so that the isolation lock wraps everything and the state is
+read and written in the update's transaction. The outbox is flushed while the sender's lock is still
+held, so one person's messages always arrive in order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,8 +25,16 @@ from bot.notifier import Notifier, Outbox
 from storage.uow import unit_of_work
 
 
-class UnitOfWorkMiddleware(BaseMiddleware):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier) -> None:
+class UpdateContextMiddleware(FSMContextMiddleware):
+    def __init__(
+        self,
+        storage: BaseStorage,
+        events_isolation: BaseEventIsolation,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        catalogs: Catalogs,
+        notifier: Notifier,
+    ) -> None:
+        super().__init__(storage=storage, events_isolation=events_isolation)
         self.sessionmaker = sessionmaker
         self.catalogs = catalogs
         self.notifier = notifier
@@ -28,19 +45,24 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        context = self.resolve_event_context(data["bot"], data)
+        data["fsm_storage"] = self.storage
         tg_user: TgUser | None = data.get("event_from_user")
         outbox = Outbox()
-        async with unit_of_work(self.sessionmaker) as repos:
-            user = await repos.users.by_telegram_id(tg_user.id) if tg_user else None
-            if user is not None and not user.active:
-                user = None
-            locale = resolve_locale(
-                user.locale if user else None,
-                tg_user.language_code if tg_user else None,
-                self.catalogs.default_locale,
-            )
-            data.update(repos=repos, user=user, _=self.catalogs.translator(locale), out=outbox)
-            result = await handler(event, data)
-        # Committed: now tell people.
-        await self.notifier.flush(outbox)
+        async with self.events_isolation.lock(key=context.key) if context else nullcontext():
+            async with unit_of_work(self.sessionmaker) as repos:
+                if context is not None:
+                    data.update(state=context, raw_state=await context.get_state())
+                user = await repos.users.by_telegram_id(tg_user.id) if tg_user else None
+                if user is not None and not user.active:
+                    user = None
+                locale = resolve_locale(
+                    user.locale if user else None,
+                    tg_user.language_code if tg_user else None,
+                    self.catalogs.default_locale,
+                )
+                data.update(repos=repos, user=user, _=self.catalogs.translator(locale), out=outbox)
+                result = await handler(event, data)
+            # Committed: now tell people.
+            await self.notifier.flush(outbox)
         return result

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import FsmRecord
 from storage.types import utcnow
-from storage.uow import current_session
+from storage.uow import current_session, transaction
 
 
 class SqlStorage(BaseStorage):
@@ -36,8 +36,13 @@ class SqlStorage(BaseStorage):
         if session is not None:
             yield session
             return
-        async with self.sessionmaker.begin() as own:
+        async with transaction(self.sessionmaker) as own:
             yield own
+
+    @staticmethod
+    def _cache(session: AsyncSession) -> dict[str, tuple[str | None, dict[str, Any]] | None]:
+        """Rows read or written in this transaction: state and data are one row, read once."""
+        return session.info.setdefault("fsm_rows", {})
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
         row_key = self.key_builder.build(key)
@@ -48,15 +53,23 @@ class SqlStorage(BaseStorage):
         stmt = stmt.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values)
         async with self._session() as s:
             await s.execute(stmt)
+            cache = self._cache(s)
+            if row_key in cache:  # keep the cached row in step; otherwise the next read fetches it
+                state, data = cache[row_key] or (None, {})
+                cache[row_key] = (values.get("state", state), values.get("data", data))
+
+    @staticmethod
+    async def _read(s: AsyncSession, row_key: str) -> tuple[str | None, dict[str, Any]] | None:
+        row = (await s.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == row_key))).first()
+        return None if row is None else (row[0], row[1])
 
     async def _row(self, key: StorageKey) -> tuple[str | None, dict[str, Any]] | None:
+        row_key = self.key_builder.build(key)
         async with self._session() as s:
-            row = (
-                await s.execute(
-                    select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == self.key_builder.build(key))
-                )
-            ).first()
-        return None if row is None else (row[0], row[1])
+            cache = self._cache(s)
+            if row_key not in cache:
+                cache[row_key] = await self._read(s, row_key)
+            return cache[row_key]
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -83,8 +96,10 @@ class SqlStorage(BaseStorage):
         """Delete the row once it holds neither a state nor data (a cleared conversation)."""
         row = await self._row(key)
         if row is not None and row[0] is None and not row[1]:
+            row_key = self.key_builder.build(key)
             async with self._session() as s:
-                await s.execute(delete(FsmRecord).where(FsmRecord.key == self.key_builder.build(key)))
+                await s.execute(delete(FsmRecord).where(FsmRecord.key == row_key))
+                self._cache(s)[row_key] = None
 
     async def close(self) -> None:
         return None

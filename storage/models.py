@@ -42,9 +42,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
-    role_rows: Mapped[list[UserRole]] = relationship(
-        lazy="selectin", cascade="all, delete-orphan", back_populates="user"
-    )
+    role_rows: Mapped[list[UserRole]] = relationship(lazy="joined", cascade="all, delete-orphan", back_populates="user")
 
     @property
     def roles(self) -> frozenset[str]:

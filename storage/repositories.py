@@ -88,7 +88,7 @@ class UserRepo:
         q = select(User).order_by(User.id)
         if unit_id is not None:
             q = q.where(User.unit_id == unit_id)
-        return (await self.s.scalars(q)).all()
+        return (await self.s.scalars(q)).unique().all()
 
     async def with_role(self, unit_id: int, role: str) -> Sequence[User]:
         q = (
@@ -97,7 +97,7 @@ class UserRepo:
             .where(User.unit_id == unit_id, UserRole.role == role, User.active.is_(True))
             .order_by(User.id)
         )
-        return (await self.s.scalars(q)).all()
+        return (await self.s.scalars(q)).unique().all()
 
 
 class InviteRepo:
@@ -238,7 +238,7 @@ class IncidentRepo:
             .where(Acknowledgement.alert_id == alert_id)
             .order_by(Acknowledgement.at, Acknowledgement.id)
         )
-        return [(a, u) for a, u in (await self.s.execute(q)).all()]
+        return [(a, u) for a, u in (await self.s.execute(q)).unique().all()]
 
     async def add_acknowledgement(self, alert_id: int, user_id: int, at: datetime) -> bool:
         """Record one acknowledgement; False when this person already acknowledged."""

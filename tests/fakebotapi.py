@@ -144,6 +144,8 @@ class FakeBotAPI:
         self._message_ids: dict[int, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
         self.messages: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # chat -> id -> message
         self.sent: list[Sent] = []
+        self.by_chat: dict[int, list[Sent]] = defaultdict(list)
+        self._chat_events: dict[int, asyncio.Event] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.commands: list[dict[str, Any]] = []
@@ -244,6 +246,28 @@ class FakeBotAPI:
             return self._error(400, "Bad Request: message is too long")
         return self._error(500, "Internal Server Error")
 
+    def _add(self, sent: Sent) -> None:
+        self.sent.append(sent)
+        self.by_chat[sent.chat_id].append(sent)
+        event = self._chat_events.get(sent.chat_id)
+        if event is not None:
+            event.set()
+
+    async def wait_chat(self, chat_id: int, predicate: Any, timeout: float = 30.0) -> Any:
+        """Wait for predicate() after something new in one chat (cheap with thousands of chats)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            event = self._chat_events.setdefault(chat_id, asyncio.Event())
+            event.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for the bot in chat {chat_id}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
     def fail_next(self, method: str, kind: str, count: int = 1, **kwargs: Any) -> None:
         """Make the next `count` calls of `method` fail (optionally only for one chat_id)."""
         for _ in range(count):
@@ -289,7 +313,7 @@ class FakeBotAPI:
         return msg
 
     async def _record(self, method: str, msg: dict[str, Any], raw: str, params: dict[str, Any]) -> None:
-        self.sent.append(
+        self._add(
             Sent(
                 method,
                 msg["chat"]["id"],
@@ -526,7 +550,7 @@ class FakeBotAPI:
 
     # ---- reading what the bot did ------------------------------------------------------------
     def in_chat(self, chat_id: int) -> list[Sent]:
-        return [s for s in self.sent if s.chat_id == chat_id]
+        return list(self.by_chat.get(chat_id, ()))
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
         """Wait until predicate() returns something truthy; return it."""

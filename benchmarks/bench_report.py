@@ -1,0 +1,270 @@
+"""Benchmark: complete initial reports by concurrent simulated reporters, against a baseline.
+
+Each configuration runs the bot as its own process, polling a fake Bot API over real HTTP; this
+process drives reporters that type and tap like people and measures, per step, the time from the
+update being offered until the bot's answer arrives. The baseline is a plain aiogram FSM form of
+the same steps with MemoryStorage (no durability). Figures are printed, never asserted.
+
+    python -m benchmarks.bench_report run                      # 2,000 reports, 200 reporters
+    python -m benchmarks.bench_report run --reports 200 --reporters 20 --backends memory,sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP = -100900
+FIRST_USER = 500_000
+SCRIPT: list[tuple[str, str, Any]] = [
+    ("start", "say", "/report"),
+    ("time", "tap", "30分钟前"),
+    ("location", "loc", (31.2, 121.4)),
+    ("place", "say", "XX镇XX村河堤"),
+    ("source", "tap", "现场人员"),
+    ("source_done", "tap", "下一步"),
+    ("category", "tap", "事故灾难"),
+    ("subtype", "tap", "交通运输事故"),
+    ("description", "say", "一辆货车与大巴相撞，多人受伤，道路中断"),
+    ("units", "tap", "跳过"),
+    ("casualties", "say", "死亡1 受伤5"),
+    ("loss", "say", "350万"),
+    ("measures", "say", "已封闭道路，救护车到场"),
+    ("contact", "tap", "确认"),
+    ("attachments", "tap", "下一步"),
+    ("submit", "tap", "提交"),
+]
+
+
+# ---- the baseline bot: a plain aiogram FSM form of the same steps, MemoryStorage ----------------
+def baseline_dispatcher() -> Any:
+    from aiogram import Dispatcher, F, Router
+    from aiogram.filters import Command
+    from aiogram.fsm.context import FSMContext
+    from aiogram.fsm.storage.memory import MemoryStorage
+    from aiogram.types import (
+        CallbackQuery,
+        InlineKeyboardButton,
+        InlineKeyboardMarkup,
+        KeyboardButton,
+        Message,
+        ReplyKeyboardMarkup,
+    )
+
+    def keyboard(i: int) -> Any:
+        """The keyboard the next step needs, as in the real form (buttons plus back/cancel)."""
+        if i >= len(SCRIPT):
+            return None
+        name, kind, arg = SCRIPT[i]
+        if kind == "loc" or name == "place":
+            rows = [[KeyboardButton(text="📍", request_location=True)],
+                    [KeyboardButton(text="⬅️ 返回"), KeyboardButton(text="✖️ 取消")]]  # fmt: skip
+            return ReplyKeyboardMarkup(keyboard=rows)
+        rows = [[InlineKeyboardButton(text=arg if kind == "tap" else "选项", callback_data=f"b:{i}")]]
+        rows.append([InlineKeyboardButton(text="⬅️ 返回", callback_data="back"),
+                     InlineKeyboardButton(text="✖️ 取消", callback_data="cancel")])  # fmt: skip
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+    router = Router()
+
+    @router.message(Command("report"))
+    async def start(message: Message, state: FSMContext) -> None:
+        await state.set_state("form:1")
+        await state.set_data({})
+        await message.answer("第 1 步", reply_markup=keyboard(1))
+
+    async def advance(state: FSMContext, value: Any) -> tuple[int, dict[str, Any]]:
+        i = int((await state.get_state() or "form:1").split(":")[1])
+        data = await state.update_data({SCRIPT[i][0]: value})
+        await state.set_state(f"form:{i + 1}")
+        return i, data
+
+    @router.message(F.text | F.location)
+    async def on_message(message: Message, state: FSMContext) -> None:
+        value = message.text or [message.location.latitude, message.location.longitude]  # type: ignore[union-attr]
+        i, _ = await advance(state, value)
+        await message.answer(f"第 {i + 1} 步：{value}", reply_markup=keyboard(i + 1))
+
+    @router.callback_query()
+    async def on_button(query: CallbackQuery, state: FSMContext) -> None:
+        i, data = await advance(state, query.data)
+        await query.answer()
+        if i + 1 >= len(SCRIPT):
+            await state.clear()
+            await query.message.answer(f"DONE KB-{query.from_user.id}")  # type: ignore[union-attr]
+            await query.bot.send_message(GROUP, f"alert {len(data)}")  # type: ignore[union-attr]
+            return
+        markup = keyboard(i + 1)
+        if isinstance(markup, ReplyKeyboardMarkup):  # a reply keyboard cannot be edited in: send anew
+            await query.message.answer(f"第 {i + 1} 步", reply_markup=markup)  # type: ignore[union-attr]
+        else:
+            await query.message.edit_text(f"第 {i + 1} 步", reply_markup=markup)  # type: ignore[union-attr]
+
+    dp = Dispatcher(storage=MemoryStorage())
+    dp.include_router(router)
+    return dp
+
+
+async def serve(kind: str, api: str, db: str) -> None:
+    """Run one bot (ours or the baseline) until SIGTERM."""
+    from tests.fakebotapi import TOKEN
+
+    if kind == "baseline":
+        from aiogram import Bot
+        from aiogram.client.default import DefaultBotProperties
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)),
+                  default=DefaultBotProperties(parse_mode="HTML"))  # fmt: skip
+        await baseline_dispatcher().start_polling(bot, polling_timeout=1)
+        return
+    from bot.app import run
+    from bot.settings import load_settings
+
+    await run(load_settings({"bot_token": TOKEN, "bot_api_base": api, "database_url": db, "polling_timeout": 1,
+                             "log_level": "WARNING"}))  # fmt: skip
+
+
+# ---- the driver --------------------------------------------------------------------------------
+async def seed(db: str, reporters: int) -> None:
+    from bot.usecases.onboarding import add_unit, bind_group
+    from storage.db import create_engine, create_sessionmaker, migrate
+    from storage.uow import unit_of_work
+
+    engine = create_engine(db)
+    await migrate(engine)
+    async with unit_of_work(create_sessionmaker(engine)) as repos:
+        unit = await add_unit(repos, "bench", "bench", "基准测试单位", None)
+        await bind_group(repos, "bench", GROUP, unit, "值班群", None)
+        for i in range(reporters):
+            await repos.users.add(FIRST_USER + i, f"报送员{i}", unit.id, {"reporter"}, f"1380000{i:04d}")
+    await engine.dispose()
+
+
+def step_done(sent: Any, final: bool) -> bool:
+    markup = sent.reply_markup or {}
+    return ("KB-" in sent.text) if final else ("inline_keyboard" in markup or "keyboard" in markup)
+
+
+async def reporter(api: Any, uid: int, reports: int, lat: dict[str, list[float]]) -> int:
+    updates = 0
+    for _ in range(reports):
+        for name, kind, arg in SCRIPT:
+            chat = api.by_chat[uid]
+            before = len(chat)
+            start = time.perf_counter()
+            if kind == "say":
+                await api.send_text(uid, arg)
+            elif kind == "loc":
+                await api.send_location(uid, *arg)
+            else:
+                screen = next(s for s in reversed(chat) if s.reply_markup and "inline_keyboard" in s.reply_markup)
+                await api.press(uid, screen, screen.button(arg)["callback_data"])
+            final = name == "submit"
+            await api.wait_chat(uid, lambda c=chat, b=before, f=final: any(step_done(s, f) for s in c[b:]), 60)
+            lat[name].append(time.perf_counter() - start)
+            updates += 1
+    return updates
+
+
+async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict[str, Any]:
+    from tests.conftest import create_pg_database, drop_pg_database
+    from tests.fakebotapi import FakeBotAPI
+
+    tmp = tempfile.mkdtemp(prefix="kb-bench-")
+    db = f"sqlite+aiosqlite:///{tmp}/bench.db"
+    if backend == "postgresql":
+        db = await create_pg_database()
+    if kind == "ours":
+        await seed(db, reporters)
+    api = FakeBotAPI()
+    await api.start()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        await api.wait_for(lambda: api.get_updates_calls > 0, 60)
+        warm: dict[str, list[float]] = defaultdict(list)
+        await reporter(api, FIRST_USER, 1, warm)  # warm-up, not measured
+        lat: dict[str, list[float]] = defaultdict(list)
+        per = [reports // reporters + (1 if i < reports % reporters else 0) for i in range(reporters)]
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(reporter(api, FIRST_USER + i, n, lat) for i, n in enumerate(per)))
+        elapsed = time.perf_counter() - start
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+        await api.stop()
+        if backend == "postgresql":
+            await drop_pg_database(db)
+    return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
+            "ups": sum(counts) / elapsed, "lat": lat}  # fmt: skip
+
+
+def pct(values: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
+    )
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    print(f"\n{'run':<22}{'updates':>9}{'seconds':>9}{'updates/s':>11}")
+    for r in results:
+        print(f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}")
+    print(f"\n{'step (ms)':<14}" + "".join(f"{r['kind'][:4] + '/' + r['backend'][:6]:>22}" for r in results))
+    print(f"{'':<14}" + "".join(f"{'p50':>11}{'p99':>11}" for _ in results))
+    for name, _, _ in SCRIPT:
+        print(
+            f"{name:<14}"
+            + "".join(f"{pct(r['lat'][name], 50):>11.1f}{pct(r['lat'][name], 99):>11.1f}" for r in results)
+        )
+    base = next((r for r in results if r["kind"] == "baseline"), None)
+    if base:
+        print()
+        for r in results:
+            if r["kind"] == "ours":
+                print(f"ratio ours/{r['backend']} : baseline/memory = {r['ups'] / base['ups']:.2f}x updates/s")
+
+
+async def main_run(args: argparse.Namespace) -> None:
+    results = []
+    for backend in args.backends.split(","):
+        kind = "baseline" if backend == "memory" else "ours"
+        print(f"running {kind} on {backend}: {args.reports} reports by {args.reporters} reporters …", flush=True)
+        results.append(await measure(kind, backend, args.reports, args.reporters))
+    report(results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--reports", type=int, default=2000)
+    run.add_argument("--reporters", type=int, default=200)
+    run.add_argument("--backends", default="memory,sqlite,postgresql")
+    srv = sub.add_parser("serve")
+    srv.add_argument("--kind", choices=["ours", "baseline"], required=True)
+    srv.add_argument("--api", required=True)
+    srv.add_argument("--db", required=True)
+    args = parser.parse_args()
+    if args.cmd == "serve":
+        asyncio.run(serve(args.kind, args.api, args.db))
+    else:
+        asyncio.run(main_run(args))
+
+
+if __name__ == "__main__":
+    main()
