@@ -13,7 +13,7 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,7 +28,18 @@ class SqlStorage(BaseStorage):
         self.sessionmaker = sessionmaker
         self.key_builder = key_builder or DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
         bind = sessionmaker.kw.get("bind")
-        self._insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        # Statements built once with bound parameters: compiled once, cached by SQLAlchemy.
+        t = FsmRecord.__table__
+        self._select = select(t.c.state, t.c.data).where(t.c.key == bindparam("key"))
+        self._upserts = {}
+        for column in ("state", "data"):
+            stmt = insert(t)
+            self._upserts[column] = stmt.on_conflict_do_update(
+                index_elements=[t.c.key],
+                set_={column: stmt.excluded[column], "updated_at": stmt.excluded.updated_at},
+            )
+        self._delete = delete(t).where(t.c.key == bindparam("key"))
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -44,23 +55,19 @@ class SqlStorage(BaseStorage):
         """Rows read or written in this transaction: state and data are one row, read once."""
         return session.info.setdefault("fsm_rows", {})
 
-    async def _upsert(self, key: StorageKey, **values: Any) -> None:
+    async def _upsert(self, key: StorageKey, column: str, value: Any) -> None:
         row_key = self.key_builder.build(key)
-        values["updated_at"] = utcnow()
-        stmt = self._insert(FsmRecord).values(
-            key=row_key, bot_id=key.bot_id, chat_id=key.chat_id, user_id=key.user_id, **values
-        )
-        stmt = stmt.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values)
+        params = {"key": row_key, "bot_id": key.bot_id, "chat_id": key.chat_id, "user_id": key.user_id,
+                  "state": None, "data": {}, "updated_at": utcnow(), column: value}  # fmt: skip
         async with self._session() as s:
-            await s.execute(stmt)
+            await s.execute(self._upserts[column], params)
             cache = self._cache(s)
             if row_key in cache:  # keep the cached row in step; otherwise the next read fetches it
                 state, data = cache[row_key] or (None, {})
-                cache[row_key] = (values.get("state", state), values.get("data", data))
+                cache[row_key] = (value, data) if column == "state" else (state, value)
 
-    @staticmethod
-    async def _read(s: AsyncSession, row_key: str) -> tuple[str | None, dict[str, Any]] | None:
-        row = (await s.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == row_key))).first()
+    async def _read(self, s: AsyncSession, row_key: str) -> tuple[str | None, dict[str, Any]] | None:
+        row = (await s.execute(self._select, {"key": row_key})).first()
         return None if row is None else (row[0], row[1])
 
     async def _row(self, key: StorageKey) -> tuple[str | None, dict[str, Any]] | None:
@@ -73,7 +80,7 @@ class SqlStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        await self._upsert(key, state=value)
+        await self._upsert(key, "state", value)
         if value is None:
             await self._drop_if_empty(key)
 
@@ -84,7 +91,7 @@ class SqlStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict, not {type(data).__name__}")
-        await self._upsert(key, data=copy.deepcopy(data))
+        await self._upsert(key, "data", copy.deepcopy(data))
         if not data:
             await self._drop_if_empty(key)
 
@@ -98,7 +105,7 @@ class SqlStorage(BaseStorage):
         if row is not None and row[0] is None and not row[1]:
             row_key = self.key_builder.build(key)
             async with self._session() as s:
-                await s.execute(delete(FsmRecord).where(FsmRecord.key == row_key))
+                await s.execute(self._delete, {"key": row_key})
                 self._cache(s)[row_key] = None
 
     async def close(self) -> None:
