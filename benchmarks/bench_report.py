@@ -47,7 +47,57 @@ SCRIPT: list[tuple[str, str, Any]] = [
 
 
 # ---- the baseline bot: a plain aiogram FSM form of the same steps, MemoryStorage ----------------
-def baseline_dispatcher() -> Any:
+def naive_sqlite_storage(path: str) -> Any:
+    """The issue's reference point: an aiogram FSM storage on SQLite, one commit per write."""
+    import json
+
+    import aiosqlite
+    from aiogram.fsm.storage.base import BaseStorage, StorageKey
+
+    class NaiveSqliteStorage(BaseStorage):
+        def __init__(self) -> None:
+            self.db: Any = None
+
+        async def _conn(self) -> Any:
+            if self.db is None:
+                self.db = await aiosqlite.connect(path)
+                await self.db.execute("PRAGMA journal_mode=WAL")
+                await self.db.execute("CREATE TABLE IF NOT EXISTS fsm (k TEXT PRIMARY KEY, state TEXT, data TEXT)")
+            return self.db
+
+        async def _get(self, key: StorageKey) -> tuple[Any, Any]:
+            db = await self._conn()
+            async with db.execute("SELECT state, data FROM fsm WHERE k = ?", (str(key),)) as cur:
+                row = await cur.fetchone()
+            return row or (None, "{}")
+
+        async def set_state(self, key: StorageKey, state: Any = None) -> None:
+            db = await self._conn()
+            value = getattr(state, "state", state)
+            await db.execute("INSERT INTO fsm (k, state, data) VALUES (?, ?, '{}') ON CONFLICT(k) DO UPDATE "
+                             "SET state = excluded.state", (str(key), value))  # fmt: skip
+            await db.commit()
+
+        async def get_state(self, key: StorageKey) -> str | None:
+            return (await self._get(key))[0]
+
+        async def set_data(self, key: StorageKey, data: Any) -> None:
+            db = await self._conn()
+            sql = "INSERT INTO fsm (k, data) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET data = excluded.data"
+            await db.execute(sql, (str(key), json.dumps(data)))
+            await db.commit()
+
+        async def get_data(self, key: StorageKey) -> dict[str, Any]:
+            return json.loads((await self._get(key))[1])
+
+        async def close(self) -> None:
+            if self.db is not None:
+                await self.db.close()
+
+    return NaiveSqliteStorage()
+
+
+def baseline_dispatcher(storage: Any = None) -> Any:
     from aiogram import Dispatcher, F, Router
     from aiogram.filters import Command
     from aiogram.fsm.context import FSMContext
@@ -110,7 +160,7 @@ def baseline_dispatcher() -> Any:
         else:
             await query.message.edit_text(f"第 {i + 1} 步", reply_markup=markup)  # type: ignore[union-attr]
 
-    dp = Dispatcher(storage=MemoryStorage())
+    dp = Dispatcher(storage=storage or MemoryStorage())
     dp.include_router(router)
     return dp
 
@@ -119,7 +169,7 @@ async def serve(kind: str, api: str, db: str) -> None:
     """Run one bot (ours or the baseline) until SIGTERM."""
     from tests.fakebotapi import TOKEN
 
-    if kind == "baseline":
+    if kind in ("baseline", "naive"):
         from aiogram import Bot
         from aiogram.client.default import DefaultBotProperties
         from aiogram.client.session.aiohttp import AiohttpSession
@@ -127,7 +177,8 @@ async def serve(kind: str, api: str, db: str) -> None:
 
         bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)),
                   default=DefaultBotProperties(parse_mode="HTML"))  # fmt: skip
-        await baseline_dispatcher().start_polling(bot, polling_timeout=1)
+        storage = naive_sqlite_storage(db.split(":///", 1)[1]) if kind == "naive" else None
+        await baseline_dispatcher(storage).start_polling(bot, polling_timeout=1)
         return
     from bot.app import run
     from bot.settings import load_settings
@@ -150,6 +201,12 @@ async def seed(db: str, reporters: int) -> None:
         for i in range(reporters):
             await repos.users.add(FIRST_USER + i, f"报送员{i}", unit.id, {"reporter"}, f"1380000{i:04d}")
     await engine.dispose()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def step_done(sent: Any, final: bool) -> bool:
@@ -184,6 +241,7 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
 
     tmp = tempfile.mkdtemp(prefix="kb-bench-")
     db = f"sqlite+aiosqlite:///{tmp}/bench.db"
+    backend = "sqlite" if backend == "naive-sqlite" else backend
     if backend == "postgresql":
         db = await create_pg_database()
     if kind == "ours":
@@ -200,10 +258,12 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
         warm: dict[str, list[float]] = defaultdict(list)
         await reporter(api, FIRST_USER, 1, warm)  # warm-up, not measured
         lat: dict[str, list[float]] = defaultdict(list)
+        calls_before, cpu_before = len(api.calls), cpu_seconds(proc.pid)
         per = [reports // reporters + (1 if i < reports % reporters else 0) for i in range(reporters)]
         start = time.perf_counter()
         counts = await asyncio.gather(*(reporter(api, FIRST_USER + i, n, lat) for i, n in enumerate(per)))
         elapsed = time.perf_counter() - start
+        api_calls, cpu = len(api.calls) - calls_before, cpu_seconds(proc.pid) - cpu_before
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
@@ -211,7 +271,7 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
         if backend == "postgresql":
             await drop_pg_database(db)
     return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
-            "ups": sum(counts) / elapsed, "lat": lat}  # fmt: skip
+            "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu}  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
@@ -221,9 +281,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def report(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'run':<22}{'updates':>9}{'seconds':>9}{'updates/s':>11}")
+    print(f"\n{'run':<22}{'updates':>9}{'seconds':>9}{'updates/s':>11}{'bot CPU ms/update':>19}"
+          f"{'API calls/update':>18}")  # fmt: skip
     for r in results:
-        print(f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}")
+        print(f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}"
+              f"{r['cpu'] * 1000 / r['updates']:>19.2f}{r['calls'] / r['updates']:>18.2f}")  # fmt: skip
     print(f"\n{'step (ms)':<14}" + "".join(f"{r['kind'][:4] + '/' + r['backend'][:6]:>22}" for r in results))
     print(f"{'':<14}" + "".join(f"{'p50':>11}{'p99':>11}" for _ in results))
     for name, _, _ in SCRIPT:
@@ -235,14 +297,14 @@ def report(results: list[dict[str, Any]]) -> None:
     if base:
         print()
         for r in results:
-            if r["kind"] == "ours":
-                print(f"ratio ours/{r['backend']} : baseline/memory = {r['ups'] / base['ups']:.2f}x updates/s")
+            if r is not base:
+                print(f"ratio {r['kind']}/{r['backend']} : baseline/memory = {r['ups'] / base['ups']:.2f}x updates/s")
 
 
 async def main_run(args: argparse.Namespace) -> None:
     results = []
     for backend in args.backends.split(","):
-        kind = "baseline" if backend == "memory" else "ours"
+        kind = {"memory": "baseline", "naive-sqlite": "naive"}.get(backend, "ours")
         print(f"running {kind} on {backend}: {args.reports} reports by {args.reporters} reporters …", flush=True)
         results.append(await measure(kind, backend, args.reports, args.reporters))
     report(results)
@@ -254,9 +316,9 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--reports", type=int, default=2000)
     run.add_argument("--reporters", type=int, default=200)
-    run.add_argument("--backends", default="memory,sqlite,postgresql")
+    run.add_argument("--backends", default="memory,naive-sqlite,sqlite,postgresql")
     srv = sub.add_parser("serve")
-    srv.add_argument("--kind", choices=["ours", "baseline"], required=True)
+    srv.add_argument("--kind", choices=["ours", "baseline", "naive"], required=True)
     srv.add_argument("--api", required=True)
     srv.add_argument("--db", required=True)
     args = parser.parse_args()

@@ -169,12 +169,13 @@ def list_users(ctx: click.Context, unit_code: str | None) -> None:
             if unit is None:
                 raise AdminError(f"unknown unit {unit_code!r}")
             unit_id = unit.id
+        codes = {u.id: u.code for u in await repos.units.all()}
         return [
             "\t".join(
                 [
                     str(u.telegram_id),
                     u.name,
-                    u.unit.code,
+                    codes[u.unit_id],
                     ",".join(sorted(u.roles)),
                     u.phone or "-",
                     "active" if u.active else "inactive",

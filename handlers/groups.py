@@ -25,7 +25,8 @@ async def cmd_bindgroup(
     if user is None or Role.ADMIN not in user.roles:
         out.send(message.chat.id, _("group.bind_refused"), reply_to_message_id=message.message_id)
         return
-    unit = user.unit
+    unit = await repos.units.get(user.unit_id)
+    assert unit is not None
     if command.args:
         target = await repos.units.by_code(command.args.strip())
         if target is None or not await repos.units.is_descendant(target.id, user.unit_id):

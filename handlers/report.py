@@ -31,7 +31,7 @@ from bot.usecases.drafts import DRAFT_STATE
 from bot.usecases.reports import Submission, acknowledge, submit_initial_report
 from conversations import engine as fe
 from conversations.initial_report import INITIAL_REPORT
-from conversations.render import View, render
+from conversations.render import View, render, summary_lines
 from handlers.callbacks import AckCb, DraftCb, FormCb
 from handlers.filters import MayUse, Registered
 from storage.models import User
@@ -112,7 +112,7 @@ async def start_form(
 ) -> None:
     draft = ENGINE.new_draft(secrets.token_hex(4), utcnow())
     view = render(ENGINE, draft, form_context(user, settings, _), _)
-    out.send(chat_id, _("report.intro"))
+    view.text = _("report.intro") + "\n\n" + view.text
     show(out, chat_id, draft, view, _)
     await state.set_state(ReportStates.filling)
     await state.set_data({"draft": draft})
@@ -237,9 +237,9 @@ async def submit(
     now = utcnow()
     sub = await submit_initial_report(repos, user, ENGINE, draft, now, settings.tz)
     await state.clear()
-    if edit_message_id is not None:
-        out.edit_markup(chat_id, edit_message_id, None)
     if not sub.created:
+        if edit_message_id is not None:
+            out.edit_markup(chat_id, edit_message_id, None)
         out.send(chat_id, _("report.already_submitted", number=sub.incident.number))
         return
     notified = await queue_alerts(sub, user, repos, settings, catalogs, sessionmaker, out)
@@ -252,6 +252,13 @@ async def submit(
     ]  # fmt: skip
     if sub.report.late:
         lines.append(_("report.late", due=local(sub.incident.initial_due_at, settings.tz)))
+    # The review message becomes the receipt: confirmation on top, the submitted answers below, no buttons.
+    receipt = "\n".join([*lines, "", *summary_lines(ENGINE, draft["answers"], _, settings.tz)])
+    if edit_message_id is not None and not draft.get("reply_kb") and len(receipt) <= EDITABLE_MAX:
+        out.edit(chat_id, edit_message_id, receipt)
+        return
+    if edit_message_id is not None:
+        out.edit_markup(chat_id, edit_message_id, None)
     out.send(chat_id, "\n".join(lines), reply_markup=ReplyKeyboardRemove() if draft.get("reply_kb") else None)
 
 
@@ -261,8 +268,10 @@ async def queue_alerts(
 ) -> list[str]:  # fmt: skip
     """Queue the duty-group alerts (sent after commit); return who is told, for the reporter."""
     group_ = catalogs.translator(settings.default_locale)
+    unit = sub.unit
+    assert unit is not None
     description = str(sub.report.fields.get("description") or "")
-    text = alert_text(sub.incident, user, user.unit, description, [], group_, settings.tz, sub.report.late)
+    text = alert_text(sub.incident, user, unit, description, [], group_, settings.tz, sub.report.late)
     attachments = await repos.incidents.attachments(sub.report.id)
     notified: list[str] = []
     for alert, group in sub.alerts:
@@ -286,12 +295,10 @@ async def queue_alerts(
             out.call(method, **kwargs)
         notified.append(escape(group.title or str(group.chat_id)))
     if sub.admins_to_warn:
-        unit_name = escape(user.unit.name)
+        unit_name = escape(unit.name)
         for admin in sub.admins_to_warn:
             admin_ = catalogs.translator(admin.locale or settings.default_locale)
-            admin_text = alert_text(
-                sub.incident, user, user.unit, description, [], admin_, settings.tz, sub.report.late
-            )
+            admin_text = alert_text(sub.incident, user, unit, description, [], admin_, settings.tz, sub.report.late)
             out.send(admin.telegram_id, admin_("report.no_group_admin", unit=unit_name) + "\n\n" + admin_text)
             notified.append(escape(admin.name))
     return notified

@@ -41,7 +41,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    unit: Mapped[Unit] = relationship(lazy="joined")
+    unit: Mapped[Unit] = relationship(lazy="raise")  # load it with UnitRepo.get where needed
     role_rows: Mapped[list[UserRole]] = relationship(lazy="joined", cascade="all, delete-orphan", back_populates="user")
 
     @property

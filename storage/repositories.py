@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,8 +69,12 @@ class UserRepo:
     async def get(self, user_id: int) -> User | None:
         return await self.s.get(User, user_id)
 
+    _by_telegram_id = select(User).where(User.telegram_id == bindparam("telegram_id"))
+
     async def by_telegram_id(self, telegram_id: int) -> User | None:
-        return await self.s.scalar(select(User).where(User.telegram_id == telegram_id))
+        """The user behind a Telegram account (runs on every update: one prebuilt statement)."""
+        result = await self.s.execute(self._by_telegram_id, {"telegram_id": telegram_id})
+        return result.unique().scalar_one_or_none()
 
     async def add(self, telegram_id: int, name: str, unit_id: int, roles: set[str], phone: str | None = None) -> User:
         user = User(telegram_id=telegram_id, name=name, unit_id=unit_id, phone=phone, active=True)

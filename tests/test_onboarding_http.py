@@ -43,7 +43,8 @@ async def test_invite_link_registers_once_and_expired_codes_are_refused(harness:
 
     async with harness.repos() as r:
         user = await r.users.by_telegram_id(7001)
-        assert user is not None and user.roles == {"reporter"} and user.unit.code == "county"
+        assert user is not None and user.roles == {"reporter"}
+        assert (await r.units.get(user.unit_id)).code == "county"
         assert await r.users.by_telegram_id(7002) is None
         actions = [e.action for e in await r.audit.entries("user")]
         assert "invite.redeem" in actions

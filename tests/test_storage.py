@@ -50,7 +50,7 @@ async def test_unit_tree_users_and_roles(sessionmaker) -> None:
         assert await r.units.is_descendant(county.id, prov.id)
         assert not await r.units.is_descendant(prov.id, county.id)
         user = await r.users.by_telegram_id(42)
-        assert user.roles == {"reporter", "duty_officer"} and user.unit.name == "县局"
+        assert user.roles == {"reporter", "duty_officer"} and (await r.units.get(user.unit_id)).name == "县局"
         await set_roles(r, "t", 42, ["admin"])
     async with unit_of_work(sessionmaker) as r:
         assert (await r.users.by_telegram_id(42)).roles == {"admin"}

@@ -133,7 +133,7 @@ async def redeem_invite(
     now = now or utcnow()
     existing = await repos.users.by_telegram_id(telegram_id)
     if existing is not None:
-        return InviteResult(InviteOutcome.ALREADY_REGISTERED, existing, existing.unit)
+        return InviteResult(InviteOutcome.ALREADY_REGISTERED, existing, await repos.units.get(existing.unit_id))
     invite = await repos.invites.get_for_update(code)
     if invite is None:
         return InviteResult(InviteOutcome.UNKNOWN)

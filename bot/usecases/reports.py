@@ -114,14 +114,16 @@ async def submit_initial_report(
         after={"number": number, "kind": "initial", "grade": incident.grade, "suggested_grade": suggested,
                "grade_reason": reason, "late": report.late},
     )  # fmt: skip
-    submission = Submission(incident, report, created=True, unit=user.unit)
-    await _plan_alerts(repos, submission, user)
+    unit = await repos.units.get(user.unit_id)
+    assert unit is not None
+    submission = Submission(incident, report, created=True, unit=unit)
+    await _plan_alerts(repos, submission, user, unit)
     return submission
 
 
-async def _plan_alerts(repos: Repos, submission: Submission, user: User) -> None:
+async def _plan_alerts(repos: Repos, submission: Submission, user: User, unit: Unit) -> None:
     """The unit's duty group always; the parent unit's too from grade III (较大) up."""
-    incident, unit = submission.incident, user.unit
+    incident = submission.incident
     group = await repos.groups.for_unit(unit.id)
     if group is not None:
         alert = Alert(incident_id=incident.id, report_id=submission.report.id, unit_id=unit.id,
