@@ -9,7 +9,7 @@ from html import escape
 from bot.domain.categories import BY_CODE, subtype_label
 from bot.domain.grading import Grade
 from bot.i18n import Translator
-from conversations.render import format_casualties, format_money, grade_label, map_link
+from conversations.render import format_casualties, format_money, grade_label, join, map_link
 from storage.models import Acknowledgement, Incident, Unit, User
 
 SUMMARY_MAX = 300
@@ -71,6 +71,6 @@ def alert_text(
     if incident.grade in (Grade.I, Grade.II):
         lines.append(_("alert.major"))
     if acks:
-        who = "、".join(f"{escape(u.name)} {a.at.astimezone(tz):%H:%M}" for a, u in acks)
+        who = join([f"{escape(u.name)} {a.at.astimezone(tz):%H:%M}" for a, u in acks], _)
         lines += ["", _("alert.acknowledged_by", who=who)]
     return "\n".join(lines)

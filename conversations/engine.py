@@ -201,7 +201,7 @@ class Engine:
         f = self.form.field(d["cursor"])
         return {
             "back": True,
-            "skip": not f.required,
+            "skip": True,  # on a required field the engine answers "required" instead of storing the word
             "done": f.kind in (Kind.MULTI_CHOICE, Kind.LOCATION, Kind.ATTACHMENTS),
             "prefill": f.prefill is not None,
         }.get(action, False)

@@ -59,6 +59,11 @@ def _locale(tr: Tr) -> str:
     return str(getattr(tr, "locale", "zh_Hans"))
 
 
+def join(items: list[str], tr: Tr) -> str:
+    """A list in the reader's language: 甲、乙 / A, B."""
+    return tr("value.separator").join(items)
+
+
 def format_money(amount: int, tr: Tr) -> str:
     if _locale(tr).startswith("zh"):
         if amount >= 10**8:
@@ -110,7 +115,7 @@ def format_value(f: Field, value: Any, answers: Mapping[str, Any], tr: Tr, tz: t
         chosen = [tr(labels[v]) for v in value.get("selected", []) if v in labels]
         if value.get("other"):
             chosen.append(value["other"])
-        return escape("、".join(chosen)) if chosen else tr("value.none")
+        return escape(join(chosen, tr)) if chosen else tr("value.none")
     if f.kind is Kind.CASUALTIES:
         return format_casualties(value, tr)
     if f.kind is Kind.MONEY:
@@ -123,7 +128,7 @@ def format_value(f: Field, value: Any, answers: Mapping[str, Any], tr: Tr, tz: t
         counts: dict[str, int] = {}
         for item in value:
             counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-        return "、".join(f"{tr(MEDIA_LABELS.get(k, 'media.document'))} ×{n}" for k, n in counts.items())
+        return join([f"{tr(MEDIA_LABELS.get(k, 'media.document'))} ×{n}" for k, n in counts.items()], tr)
     return escape(str(value))
 
 

@@ -7,12 +7,12 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.callbacks import LangCb
 from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roles import COMMAND_HELP, ROLE_NAMES, Role, allowed_commands
 from bot.domain.text import N_
 from bot.i18n import Translator
 from bot.notifier import Outbox
-from handlers.callbacks import LangCb
 from handlers.filters import Registered
 from storage.models import User
 from storage.repositories import Repos

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from html import escape
 from typing import Any
 
 from aiogram import F, Router
@@ -22,22 +21,22 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerts import ack_keyboard, acknowledged_alert_text, queue_alerts
+from bot.callbacks import AckCb, DraftCb, FormCb
 from bot.domain.deadlines import DEADLINES
 from bot.i18n import Catalogs, Translator
 from bot.notifier import Outbox
-from bot.presenters import alert_text, local
+from bot.presenters import local
 from bot.settings import Settings
 from bot.usecases.drafts import DRAFT_STATE
-from bot.usecases.reports import Submission, acknowledge, submit_initial_report
+from bot.usecases.reports import acknowledge, submit_initial_report
 from conversations import engine as fe
 from conversations.initial_report import INITIAL_REPORT
-from conversations.render import View, render, summary_lines
-from handlers.callbacks import AckCb, DraftCb, FormCb
+from conversations.render import View, join, render, summary_lines
 from handlers.filters import MayUse, Registered
 from storage.models import User
 from storage.repositories import Repos
 from storage.types import utcnow
-from storage.uow import unit_of_work
 
 ENGINE = fe.Engine(INITIAL_REPORT)
 MEDIA_KINDS = ("video", "voice", "audio", "document", "video_note")
@@ -110,7 +109,7 @@ def to_event(message: Message) -> fe.Event:
 async def start_form(
     out: Outbox, chat_id: int, user: User, state: FSMContext, settings: Settings, _: Translator
 ) -> None:
-    draft = ENGINE.new_draft(secrets.token_hex(4), utcnow())
+    draft = ENGINE.new_draft(secrets.token_hex(8), utcnow())
     view = render(ENGINE, draft, form_context(user, settings, _), _)
     view.text = _("report.intro") + "\n\n" + view.text
     show(out, chat_id, draft, view, _)
@@ -184,7 +183,7 @@ async def on_form_button(
     chat_id = query.message.chat.id if query.message else user.telegram_id
     draft = (await state.get_data()).get("draft") if await state.get_state() == DRAFT_STATE else None
     if draft is None or draft["token"] != callback_data.t:
-        done = await repos.incidents.report_by_token(callback_data.t)
+        done = await repos.incidents.report_by_token(user.id, callback_data.t)
         if done is not None:
             incident = await repos.incidents.get(done.incident_id)
             out.answer_callback(query.id, _("report.already_submitted", number=incident.number if incident else "?"),
@@ -246,7 +245,7 @@ async def submit(
     first_followup = DEADLINES["first_followup"]
     lines = [
         _("report.submitted", number=sub.incident.number),
-        _("report.notified", who="、".join(notified)) if notified else _("report.notified_nobody"),
+        _("report.notified", who=join(notified, _)) if notified else _("report.notified_nobody"),
         _("report.next_deadline", due=local(sub.incident.next_due_at or now, settings.tz),
           hours=int(first_followup.after.total_seconds() // 3600)),
     ]  # fmt: skip
@@ -260,48 +259,6 @@ async def submit(
     if edit_message_id is not None:
         out.edit_markup(chat_id, edit_message_id, None)
     out.send(chat_id, "\n".join(lines), reply_markup=ReplyKeyboardRemove() if draft.get("reply_kb") else None)
-
-
-async def queue_alerts(
-    sub: Submission, user: User, repos: Repos, settings: Settings, catalogs: Catalogs,
-    sessionmaker: async_sessionmaker[AsyncSession], out: Outbox,
-) -> list[str]:  # fmt: skip
-    """Queue the duty-group alerts (sent after commit); return who is told, for the reporter."""
-    group_ = catalogs.translator(settings.default_locale)
-    unit = sub.unit
-    assert unit is not None
-    description = str(sub.report.fields.get("description") or "")
-    text = alert_text(sub.incident, user, unit, description, [], group_, settings.tz, sub.report.late)
-    attachments = await repos.incidents.attachments(sub.report.id)
-    notified: list[str] = []
-    for alert, group in sub.alerts:
-        keyboard = InlineKeyboardMarkup(
-            inline_keyboard=[[InlineKeyboardButton(text=group_("button.acknowledge"),
-                                                   callback_data=AckCb(alert=alert.id).pack())]]
-        )  # fmt: skip
-
-        async def remember(sent: Any, alert_id: int = alert.id) -> None:
-            async with unit_of_work(sessionmaker) as r:
-                await r.incidents.set_alert_message(alert_id, sent.message_id)
-
-        out.send(group.chat_id, text, reply_markup=keyboard, on_sent=remember)
-        for i, a in enumerate(attachments, 1):
-            caption = group_("alert.attachment", number=sub.incident.number, i=i, n=len(attachments))
-            method = {"photo": "send_photo", "video": "send_video", "voice": "send_voice", "audio": "send_audio",
-                      "video_note": "send_video_note"}.get(a.kind, "send_document")  # fmt: skip
-            kwargs: dict[str, Any] = {"chat_id": group.chat_id, method.removeprefix("send_"): a.file_id}
-            if a.kind != "video_note":
-                kwargs["caption"] = caption
-            out.call(method, **kwargs)
-        notified.append(escape(group.title or str(group.chat_id)))
-    if sub.admins_to_warn:
-        unit_name = escape(unit.name)
-        for admin in sub.admins_to_warn:
-            admin_ = catalogs.translator(admin.locale or settings.default_locale)
-            admin_text = alert_text(sub.incident, user, unit, description, [], admin_, settings.tz, sub.report.late)
-            out.send(admin.telegram_id, admin_("report.no_group_admin", unit=unit_name) + "\n\n" + admin_text)
-            notified.append(escape(admin.name))
-    return notified
 
 
 async def on_ack(
@@ -322,19 +279,10 @@ async def on_ack(
     out.answer_callback(query.id, _("ack.done"))
     incident, alert = result.incident, result.alert
     assert incident is not None and alert is not None and user is not None
-    reporter = await repos.users.get(incident.reporter_id)
-    unit = await repos.units.get(incident.unit_id)
-    assert reporter is not None and unit is not None
-    reports = await repos.incidents.reports(incident.id)
-    acks = await repos.incidents.acknowledgements(alert.id)
-    group_ = catalogs.translator(settings.default_locale)
-    text = alert_text(incident, reporter, unit, str(reports[0].fields.get("description") or ""), acks, group_,
-                      settings.tz, reports[0].late)  # fmt: skip
+    text = await acknowledged_alert_text(repos, incident, alert.id, catalogs.translator(settings.default_locale),
+                                         settings.tz)  # fmt: skip
     if query.message is not None:
-        keyboard = InlineKeyboardMarkup(
-            inline_keyboard=[[InlineKeyboardButton(text=group_("button.acknowledge"),
-                                                   callback_data=AckCb(alert=alert.id).pack())]]
-        )  # fmt: skip
+        keyboard = ack_keyboard(alert.id, catalogs.translator(settings.default_locale))
         out.edit(query.message.chat.id, query.message.message_id, text, reply_markup=keyboard)
 
 

@@ -163,13 +163,15 @@ class Report(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # initial | flash | followup | final
     seq: Mapped[int] = mapped_column(Integer, default=0)
-    draft_token: Mapped[str] = mapped_column(String(32), unique=True)
+    draft_token: Mapped[str] = mapped_column(String(32))  # idempotency key, unique per reporter
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     fields: Mapped[dict[str, Any]]
     started_at: Mapped[datetime]
     submitted_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (UniqueConstraint("reporter_id", "draft_token", name="uq_report_reporter_draft"),)
 
 
 class Attachment(Base):

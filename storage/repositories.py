@@ -191,8 +191,10 @@ class IncidentRepo:
         )
         return int((await self.s.execute(stmt)).scalar_one())
 
-    async def report_by_token(self, token: str) -> Report | None:
-        return await self.s.scalar(select(Report).where(Report.draft_token == token))
+    async def report_by_token(self, reporter_id: int, token: str) -> Report | None:
+        """The report a reporter filed from one draft (the draft token is the idempotency key)."""
+        q = select(Report).where(Report.reporter_id == reporter_id, Report.draft_token == token)
+        return await self.s.scalar(q)
 
     async def get(self, incident_id: int) -> Incident | None:
         return await self.s.get(Incident, incident_id)

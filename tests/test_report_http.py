@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
+from bot.callbacks import FormCb
 from bot.usecases.onboarding import add_user, bind_group
-from handlers.callbacks import FormCb
 from storage.models import Acknowledgement, Alert, Attachment, AuditEntry, FsmRecord, Incident, Report
 from storage.types import utcnow
 from tests.conftest import Harness
@@ -130,6 +130,9 @@ async def test_double_tapped_and_redelivered_submit_make_one_report(harness: Har
     await asyncio.sleep(0.3)
     third = await api.press(1002, review, submit)  # redelivered much later
     assert "不会重复提交" in (await api.answer_to(third))["text"]
+    stranger = await api.press(1005, review, submit)  # the same button in another user's hands
+    answer = (await api.answer_to(stranger))["text"]
+    assert "按钮已失效" in answer and "KB-" not in answer
     assert await count(harness, Incident) == 1 and await count(harness, Report) == 1
     assert sum("初报已提交" in s.text for s in api.in_chat(1002)) == 1
 

@@ -39,7 +39,7 @@ async def submit_initial_report(
 ) -> Submission:
     """Store the report once (idempotent on the draft token) and decide who is alerted."""
     token = draft["token"]
-    existing = await repos.incidents.report_by_token(token)
+    existing = await repos.incidents.report_by_token(user.id, token)
     if existing is not None:
         incident = await repos.incidents.get(existing.incident_id)
         assert incident is not None
@@ -99,7 +99,7 @@ async def submit_initial_report(
             await repos.incidents.add(incident, report, attachments)
     except IntegrityError:
         # the same draft submitted concurrently by another process: the first one wins
-        existing = await repos.incidents.report_by_token(token)
+        existing = await repos.incidents.report_by_token(user.id, token)
         if existing is None:
             raise
         incident = await repos.incidents.get(existing.incident_id)

@@ -241,6 +241,8 @@ def test_back_skip_and_cancel_confirmation() -> None:
     w.fill_to("measures")
     w.tap("skip")
     assert w.error() == "这一项必须填写。"
+    w("跳过")  # the typed word is not taken as the answer either
+    assert w.error() == "这一项必须填写。" and "measures" not in w.answers
     w("/cancel")
     assert w.at == "cancel"
     w.tap("cancel_no")

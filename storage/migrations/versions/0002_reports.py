@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="RESTRICT"),
         sa.ForeignKeyConstraint(["reporter_id"], ["users.id"], ondelete="RESTRICT"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("draft_token"),
+        sa.UniqueConstraint("reporter_id", "draft_token", name="uq_report_reporter_draft"),
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reports_incident_id"), ["incident_id"], unique=False)
