@@ -238,3 +238,30 @@ async def test_draft_continue_restart_and_expiry(harness: Harness) -> None:
         assert await repos.session.scalar(select(func.count()).select_from(FsmRecord)) == 0
     assert await harness.app.sweep_drafts() == 0
     assert await count(harness, Attachment) == 0
+
+
+async def test_long_review_is_split_below_the_limit_and_still_submits(harness: Harness) -> None:
+    await harness.seed()
+    api, r = harness.api, Reporter(harness.api, 1002)
+    await r.say("/report")
+    await r.tap("刚刚")
+    await r.say("河堤")
+    await r.tap("现场人员")
+    await r.tap("下一步")
+    await r.tap("事故灾难")
+    await r.tap("火灾")
+    await r.say("火" * 2990 + "<&>")
+    await r.tap("跳过")
+    await r.say("无")
+    await r.tap("跳过")
+    await r.say("措" * 2999)
+    await r.tap("确认")
+    before = len(api.in_chat(1002))
+    await r.tap("下一步")
+    parts = [s for s in api.in_chat(1002)[before:] if s.method == "sendMessage"]
+    assert len(parts) >= 2 and all(len(p.text) <= 4096 for p in parts)
+    assert parts[-1].reply_markup and not any(p.reply_markup for p in parts[:-1])
+    assert "火<&>" in "".join(p.text for p in parts)
+    done = await r.tap("提交")
+    assert "初报已提交" in done
+    assert await count(harness, Incident) == 1

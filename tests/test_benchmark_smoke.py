@@ -1,0 +1,24 @@
+"""The benchmark script still runs end to end (tiny sizes; its figures are never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.subprocess
+
+
+def test_benchmark_runs_and_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_report", "run", "--reports", "2", "--reporters", "2",
+         "--backends", "memory,sqlite"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "baseline/memory" in proc.stdout and "ours/sqlite" in proc.stdout
+    assert "ratio ours/sqlite : baseline/memory" in proc.stdout
+    assert "submit" in proc.stdout  # the per-step table
