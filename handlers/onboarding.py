@@ -63,6 +63,12 @@ async def private_fallback(message: Message, user: User | None, _: Translator, o
         out.send(message.chat.id, _("common.not_understood"))
 
 
+async def edited_message(message: Message, user: User | None, _: Translator, out: Outbox) -> None:
+    """Telegram lets people edit sent messages; an edit never changes a stored answer, so say so."""
+    out.send(message.chat.id, _("common.edit_ignored") if user else _("access.unregistered"),
+             reply_to_message_id=message.message_id)  # fmt: skip
+
+
 async def stale_callback(query: CallbackQuery, user: User | None, _: Translator, out: Outbox) -> None:
     """Buttons of unregistered users, and stale or unknown buttons."""
     text = _("access.unregistered") if user is None else _("common.stale_button")
@@ -81,4 +87,5 @@ def setup_fallback() -> Router:
     router = Router(name="fallback")
     router.message.register(private_fallback, F.chat.type == "private")
     router.callback_query.register(stale_callback)
+    router.edited_message.register(edited_message, F.chat.type == "private")
     return router

@@ -202,6 +202,21 @@ async def test_bad_inputs_get_a_clear_answer_and_lose_nothing(harness: Harness) 
     assert "当前：山体滑坡 <script>alert(1)</script>" in review_after  # kept, and shown as typed
 
 
+async def test_editing_a_sent_message_is_answered_not_silently_ignored(harness: Harness) -> None:
+    await harness.seed()
+    api, r = harness.api, Reporter(harness.api, 1002)
+    await r.say("/report")
+    await r.tap("刚刚")
+    sent = await api.send_text(1002, "河堤")
+    await api.settle(1002, 0)
+    before = len(api.in_chat(1002))
+    edited = dict(sent["message"], text="江堤", edit_date=sent["message"]["date"] + 5)
+    await api.push({"edited_message": edited})
+    (answer,) = await api.settle(1002, before)
+    assert "修改已发送的消息不会生效" in answer.text
+    assert "当前：河堤" in await r.say("/back")
+
+
 async def test_cancel_asks_and_keeps_nothing(harness: Harness) -> None:
     await harness.seed()
     r = Reporter(harness.api, 1002)
