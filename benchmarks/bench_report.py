@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,7 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
         counts = await asyncio.gather(*(reporter(api, FIRST_USER + i, n, lat) for i, n in enumerate(per)))
         elapsed = time.perf_counter() - start
         api_calls, cpu = len(api.calls) - calls_before, cpu_seconds(proc.pid) - cpu_before
+        methods = Counter(method for method, _ in api.calls[calls_before:])
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
@@ -271,7 +272,7 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
         if backend == "postgresql":
             await drop_pg_database(db)
     return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
-            "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu}  # fmt: skip
+            "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu, "methods": methods}  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
@@ -286,6 +287,9 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         print(f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}"
               f"{r['cpu'] * 1000 / r['updates']:>19.2f}{r['calls'] / r['updates']:>18.2f}")  # fmt: skip
+    for r in results:
+        per = ", ".join(f"{m} {n / r['updates']:.2f}" for m, n in r["methods"].most_common())
+        print(f"  {r['kind'] + '/' + r['backend']}: {per}")
     print(f"\n{'step (ms)':<14}" + "".join(f"{r['kind'][:4] + '/' + r['backend'][:6]:>22}" for r in results))
     print(f"{'':<14}" + "".join(f"{'p50':>11}{'p99':>11}" for _ in results))
     for name, _, _ in SCRIPT:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -18,6 +19,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import handlers
+from bot.alerts import redeliver_alerts
 from bot.domain.roles import COMMAND_HELP
 from bot.i18n import Catalogs
 from bot.middlewares import UpdateContextMiddleware
@@ -136,21 +138,28 @@ class App:
     async def start(self) -> None:
         await migrate(self.engine)
         await set_commands(self.bot, self.catalogs)
-        self.background.append(asyncio.create_task(self.sweep_drafts_forever()))
+        self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
+        self.background.append(asyncio.create_task(self.repeat(self.redeliver_alerts, every=20.0)))
 
-    async def sweep_drafts(self) -> int:
+    async def sweep_drafts(self, now: datetime | None = None) -> int:
         """Expire report drafts untouched for DRAFT_TTL_DAYS, with a notice to the reporter."""
         return await expire_drafts(
-            self.sessionmaker, self.notifier, self.catalogs, utcnow(),
+            self.sessionmaker, self.notifier, self.catalogs, now or utcnow(),
             timedelta(days=self.settings.draft_ttl_days), self.settings.tz,
         )  # fmt: skip
 
-    async def sweep_drafts_forever(self, every: float = 900.0) -> None:
+    async def redeliver_alerts(self, now: datetime | None = None) -> int:
+        """Send again the duty-group alerts Telegram has not accepted yet (crash, outage, bot removed)."""
+        return await redeliver_alerts(self.sessionmaker, self.notifier, self.catalogs, self.settings, now or utcnow())
+
+    @staticmethod
+    async def repeat(job: Callable[[], Awaitable[int]], every: float) -> None:
+        """Run a background job now and then every `every` seconds; a failure is logged and retried."""
         while True:
             try:
-                await self.sweep_drafts()
+                await job()
             except Exception:
-                log.exception("draft sweep failed; retrying later")
+                log.exception("%s failed; retrying later", getattr(job, "__name__", job))
             await asyncio.sleep(every)
 
     async def poll(self) -> None:

@@ -186,7 +186,11 @@ class Attachment(Base):
 
 
 class Alert(Base):
-    """A report alert posted to a duty group; message_id is filled once Telegram accepted it."""
+    """A report alert posted to a duty group; message_id is filled once Telegram accepted it.
+
+    Until then the alert is due for another attempt at next_attempt_at (the first try is right after
+    the commit; a crash, an outage or a bot removed from the group leaves it here for the retry loop).
+    """
 
     __tablename__ = "alerts"
 
@@ -198,6 +202,11 @@ class Alert(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     level: Mapped[str] = mapped_column(String(16))  # unit | parent
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # retries, not the first try
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)  # None: delivered or given up
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None]
+    undelivered_notice_at: Mapped[datetime | None]  # when administrators were told it could not be delivered
 
 
 class Acknowledgement(Base):

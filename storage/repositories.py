@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -232,10 +232,41 @@ class IncidentRepo:
     async def alerts(self, incident_id: int) -> Sequence[Alert]:
         return (await self.s.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))).all()
 
-    async def set_alert_message(self, alert_id: int, message_id: int) -> None:
-        alert = await self.s.get(Alert, alert_id)
-        if alert is not None:
-            alert.message_id = message_id
+    async def set_alert_message(self, alert_id: int, chat_id: int, message_id: int, at: datetime) -> None:
+        """Telegram accepted the alert: remember its message (in the chat it ended up in) and stop retrying."""
+        await self.s.execute(
+            update(Alert)
+            .where(Alert.id == alert_id)
+            .values(chat_id=chat_id, message_id=message_id, sent_at=at, next_attempt_at=None, last_error=None)
+        )
+
+    async def undelivered_alerts(self, now: datetime, limit: int = 50) -> Sequence[int]:
+        """Ids of alerts Telegram has not accepted yet whose next attempt is due, oldest first."""
+        q = (
+            select(Alert.id)
+            .where(Alert.message_id.is_(None), Alert.next_attempt_at <= now)
+            .order_by(Alert.next_attempt_at, Alert.id)
+            .limit(limit)
+        )
+        return (await self.s.scalars(q)).all()
+
+    async def claim_alert(self, alert_id: int, now: datetime, retry_at: datetime | None) -> Alert | None:
+        """Take one due alert for a delivery attempt (one process wins); count the attempt."""
+        result = await self.s.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.message_id.is_(None), Alert.next_attempt_at <= now)
+            .values(attempts=Alert.attempts + 1, next_attempt_at=retry_at)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        alert = await self.s.get(Alert, alert_id, populate_existing=True)
+        return alert
+
+    async def alert_failed(self, alert_id: int, error: str) -> None:
+        await self.s.execute(update(Alert).where(Alert.id == alert_id).values(last_error=error[:300]))
+
+    async def alert_notice_sent(self, alert_id: int, at: datetime) -> None:
+        await self.s.execute(update(Alert).where(Alert.id == alert_id).values(undelivered_notice_at=at))
 
     async def acknowledgements(self, alert_id: int) -> list[tuple[Acknowledgement, User]]:
         q = (

@@ -39,6 +39,20 @@ async def test_stairway_upgrade_downgrade_upgrade_every_revision(db_url: str) ->
         await engine.dispose()
 
 
+async def test_migrations_build_exactly_the_models(engine) -> None:
+    """The schema Alembic builds is the one the models describe (no forgotten migration)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    def diff(conn) -> list:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
 async def test_unit_tree_users_and_roles(sessionmaker) -> None:
     async with unit_of_work(sessionmaker) as r:
         await add_unit(r, "t", "prov", "省厅", None)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.deadlines import due
+from bot.domain.delivery import next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.roles import DUTY_STAFF, Role
 from conversations.engine import Engine
@@ -124,22 +125,31 @@ async def submit_initial_report(
 async def _plan_alerts(repos: Repos, submission: Submission, user: User, unit: Unit) -> None:
     """The unit's duty group always; the parent unit's too from grade III (较大) up."""
     incident = submission.incident
+    now = incident.created_at
+
+    async def add(group: DutyGroup, level: str) -> None:
+        alert = Alert(incident_id=incident.id, report_id=submission.report.id, unit_id=group.unit_id,
+                      chat_id=group.chat_id, level=level, created_at=now,
+                      next_attempt_at=next_retry(now, now, 0))  # fmt: skip
+        submission.alerts.append((await repos.incidents.add_alert(alert), group))
+
     group = await repos.groups.for_unit(unit.id)
     if group is not None:
-        alert = Alert(incident_id=incident.id, report_id=submission.report.id, unit_id=unit.id,
-                      chat_id=group.chat_id, level="unit")  # fmt: skip
-        submission.alerts.append((await repos.incidents.add_alert(alert), group))
+        await add(group, "unit")
     else:
-        admins = list(await repos.users.with_role(unit.id, Role.ADMIN))
-        if not admins and unit.parent_id is not None:
-            admins = list(await repos.users.with_role(unit.parent_id, Role.ADMIN))
-        submission.admins_to_warn = admins
+        submission.admins_to_warn = await unit_admins(repos, unit)
     if unit.parent_id is not None and at_least(incident.grade, Grade.III):
         parent_group = await repos.groups.for_unit(unit.parent_id)
         if parent_group is not None:
-            alert = Alert(incident_id=incident.id, report_id=submission.report.id, unit_id=unit.parent_id,
-                          chat_id=parent_group.chat_id, level="parent")  # fmt: skip
-            submission.alerts.append((await repos.incidents.add_alert(alert), parent_group))
+            await add(parent_group, "parent")
+
+
+async def unit_admins(repos: Repos, unit: Unit) -> list[User]:
+    """The administrators of a unit, else of its parent: who hears about a unit's delivery problems."""
+    admins = list(await repos.users.with_role(unit.id, Role.ADMIN))
+    if not admins and unit.parent_id is not None:
+        admins = list(await repos.users.with_role(unit.parent_id, Role.ADMIN))
+    return admins
 
 
 @dataclass
