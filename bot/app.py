@@ -83,7 +83,9 @@ def build_dispatcher(
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(settings=settings, catalogs=catalogs, notifier=notifier, sessionmaker=sessionmaker)
-    dp.update.outer_middleware(UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier))
+    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier)
+    dp.update.outer_middleware(context)
+    dp["update_context"] = context
     dp.include_router(handlers.setup())
 
     @dp.errors()
@@ -120,6 +122,10 @@ async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
         _ = catalogs.translator(locale)
         commands = [BotCommand(command=c, description=_(d)[:256]) for c, d in COMMAND_HELP.items()]
         await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code)
+
+
+# A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
+SHUTDOWN_GRACE = 8.0
 
 
 class App:
@@ -171,8 +177,13 @@ class App:
         )
 
     async def close(self) -> None:
+        """After polling stopped: let the updates in flight commit and send their answers, then close."""
         for task in self.background:
             task.cancel()
+        context: UpdateContextMiddleware = self.dp["update_context"]
+        unfinished = await context.drain(SHUTDOWN_GRACE)
+        if unfinished:
+            log.warning("stopped with %d updates unfinished; their transactions roll back", unfinished)
         await self.bot.session.close()
         await self.engine.dispose()
 

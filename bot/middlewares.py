@@ -9,6 +9,7 @@ held, so one person's messages always arrive in order.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from typing import Any
@@ -38,8 +39,32 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         self.sessionmaker = sessionmaker
         self.catalogs = catalogs
         self.notifier = notifier
+        self.in_flight: set[asyncio.Task[Any]] = set()  # updates being handled, for a graceful stop
+
+    async def drain(self, timeout: float) -> int:
+        """Wait (at most `timeout` seconds) for the updates being handled; returns how many did not finish."""
+        current = asyncio.current_task()
+        pending = {t for t in self.in_flight if t is not current}
+        if pending:
+            _done, left = await asyncio.wait(pending, timeout=timeout)
+            return len(left)
+        return 0
 
     async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+        try:
+            return await self._handle(handler, event, data)
+        finally:
+            self.in_flight.discard(task)  # type: ignore[arg-type]
+
+    async def _handle(
         self,
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
         event: TelegramObject,

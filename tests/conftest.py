@@ -95,12 +95,17 @@ class Harness:
         self.api = api
         self.app = app
         self.task: asyncio.Task[None] | None = None
+        self.stopped = False
 
     async def start(self) -> None:
         await self.app.start()
         self.task = asyncio.create_task(self.app.poll())
 
     async def stop(self) -> None:
+        """Stop as SIGTERM does: polling ends, the updates in flight finish, then the app closes (once)."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.task is not None:
             with contextlib.suppress(RuntimeError):
                 await self.app.dp.stop_polling()

@@ -155,6 +155,8 @@ class FakeBotAPI:
         self.base_url = ""
         self.get_updates_calls = 0
         self.polls_interrupted = False
+        self.holds: dict[str, asyncio.Event] = {}
+        self.held = 0  # calls that waited at a hold
 
     # ---- server -------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -206,6 +208,12 @@ class FakeBotAPI:
         failure = self._take_failure(method, params)
         if failure is not None:
             return failure
+        gate = self.holds.get(method)
+        if gate is not None and not gate.is_set():
+            self.held += 1
+            async with self._changed:
+                self._changed.notify_all()
+            await gate.wait()
         handler = getattr(self, f"m_{method}", None)
         if handler is None:
             return self._error(404, "Not Found: method not found")
@@ -267,6 +275,11 @@ class FakeBotAPI:
                 raise AssertionError(f"timed out waiting for the bot in chat {chat_id}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep every call of `method` waiting (a slow Telegram) until the returned event is set."""
+        self.holds[method] = asyncio.Event()
+        return self.holds[method]
 
     def fail_next(self, method: str, kind: str, count: int = 1, **kwargs: Any) -> None:
         """Make the next `count` calls of `method` fail (optionally only for one chat_id)."""
