@@ -24,6 +24,7 @@ from bot.domain.roles import COMMAND_HELP
 from bot.i18n import Catalogs
 from bot.middlewares import UpdateContextMiddleware
 from bot.notifier import Notifier
+from bot.pacing import PollPacing
 from bot.settings import Settings
 from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
@@ -58,6 +59,7 @@ _PINNED_RESPONSE_MODELS = _pin_response_models()
 def build_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base))
+    session.middleware(PollPacing())
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,

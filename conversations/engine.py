@@ -128,11 +128,16 @@ class Engine:
             return self.form.index(draft["cursor"])
         return {"review": REVIEW, "cancel": CANCEL, "grade": GRADE, "grade_reason": GRADE_REASON}[mode]
 
+    def expected(self, answers: Mapping[str, Any]) -> list[Field]:
+        """The steps this draft will have: the visible ones, and those waiting on an answer not given yet
+        (the sub-type before the category is chosen), so "step 1 of N" does not change N on the way."""
+        return [f for f in self.form.fields if f.visible(answers) or any(d not in answers for d in f.depends_on)]
+
     def position(self, draft: Mapping[str, Any]) -> tuple[int, int]:
-        """(step number, visible steps) of the current field, 1-based."""
-        visible = [f.id for f in self.form.visible(draft["answers"])]
+        """(step number, expected steps) of the current field, 1-based."""
+        steps = [f.id for f in self.expected(draft["answers"])]
         cursor = draft.get("cursor")
-        return (visible.index(cursor) + 1 if cursor in visible else len(visible)), len(visible)
+        return (steps.index(cursor) + 1 if cursor in steps else len(steps)), len(steps)
 
     def current_field(self, draft: Mapping[str, Any]) -> Field | None:
         return self.form.field(draft["cursor"]) if draft["mode"] == "fill" else None

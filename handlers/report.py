@@ -138,7 +138,7 @@ async def cmd_report(
                 ],
             ]
         )
-        total = len(ENGINE.form.visible(draft["answers"]))
+        total = len(ENGINE.expected(draft["answers"]))
         started = local(datetime.fromisoformat(draft["started_at"]), settings.tz)
         out.send(message.chat.id, _("report.draft_exists", answered=answered, total=total, started=started),
                  reply_markup=keyboard)  # fmt: skip

@@ -67,7 +67,7 @@ async def test_half_filled_report_survives_sigkill(fake_api: FakeBotAPI, db_url:
         await r.tap("1小时前")
         await r.share_location(30.5, 114.3)
         prompt = await r.say("江堤 3 号闸口")
-        assert "第 3/11 步 · 信息来源" in prompt
+        assert "第 3/12 步 · 信息来源" in prompt
     finally:
         assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
 
@@ -76,9 +76,9 @@ async def test_half_filled_report_survives_sigkill(fake_api: FakeBotAPI, db_url:
         answer = await r.tap("现场人员")  # a button of the screen shown before the crash still works
         assert "当前：现场人员" in answer and "✅ 现场人员" in r.buttons()
         answer = await r.tap("下一步")
-        assert "第 4/11 步 · 事件类别" in answer
+        assert "第 4/12 步 · 事件类别" in answer
         await r.say("/back")
         back = await r.say("/back")
-        assert "第 2/11 步 · 发生地点" in back and "江堤 3 号闸口" in back and "30.50000" in back
+        assert "第 2/12 步 · 发生地点" in back and "江堤 3 号闸口" in back and "30.50000" in back
     finally:
         assert await bot.stop(signal.SIGTERM) == 0

@@ -223,12 +223,12 @@ async def test_cancel_asks_and_keeps_nothing(harness: Harness) -> None:
     await r.say("/report")
     await r.tap("刚刚")
     assert "确定取消本次填报吗" in await r.say("/cancel")
-    assert "第 2/11 步" in await r.tap("否，继续填写")
+    assert "第 2/12 步" in await r.tap("否，继续填写")
     await r.say("/cancel")
     assert "已取消" in await r.tap("是，取消填报")
     async with harness.repos() as repos:
         assert await repos.session.scalar(select(func.count()).select_from(FsmRecord)) == 0
-    assert "第 1/11 步" in await r.say("/report")  # a fresh start, no draft offered
+    assert "第 1/12 步" in await r.say("/report")  # a fresh start, no draft offered
 
 
 async def test_draft_continue_restart_and_expiry(harness: Harness) -> None:
@@ -238,10 +238,10 @@ async def test_draft_continue_restart_and_expiry(harness: Harness) -> None:
     await r.tap("1小时前")
     await r.say("河堤")
     offer = await r.say("/report")
-    assert "未完成的初报" in offer and "已填 2/11" in offer
-    assert "第 3/11 步 · 信息来源" in await r.tap("继续填写")
+    assert "未完成的初报" in offer and "已填 2/12" in offer
+    assert "第 3/12 步 · 信息来源" in await r.tap("继续填写")
     await r.say("/report")
-    assert "第 1/11 步" in await r.tap("重新开始")
+    assert "第 1/12 步" in await r.tap("重新开始")
 
     await r.tap("刚刚")
     async with harness.repos() as repos:
