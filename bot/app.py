@@ -15,7 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent, Update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import handlers
@@ -24,11 +24,12 @@ from bot.domain.roles import COMMAND_HELP
 from bot.i18n import Catalogs
 from bot.middlewares import UpdateContextMiddleware
 from bot.notifier import Notifier
-from bot.pacing import PollPacing
+from bot.polling import PollPacing, UpdateRecorder
 from bot.settings import Settings
 from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
+from storage.inbox import Inbox
 from storage.types import utcnow
 from storage.uow import unit_of_work
 
@@ -80,12 +81,13 @@ def build_dispatcher(
     sessionmaker: async_sessionmaker[AsyncSession],
     catalogs: Catalogs,
     notifier: Notifier,
+    inbox: Inbox | None = None,
 ) -> Dispatcher:
     storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(settings=settings, catalogs=catalogs, notifier=notifier, sessionmaker=sessionmaker)
-    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier)
+    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, inbox)
     dp.update.outer_middleware(context)
     dp["update_context"] = context
     dp.include_router(handlers.setup())
@@ -126,6 +128,8 @@ async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
         await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code)
 
 
+# Handled updates are remembered this long, so an update Telegram sends again is recognised.
+INBOX_KEEP = timedelta(days=2)
 # A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
 SHUTDOWN_GRACE = 8.0
 
@@ -139,15 +143,35 @@ class App:
         self.sessionmaker = create_sessionmaker(self.engine)
         self.catalogs = Catalogs(settings.locales_dir, settings.default_locale)
         self.bot = build_bot(settings)
+        self.inbox = Inbox(self.sessionmaker, self.bot.id)
+        self.bot.session.middleware(UpdateRecorder(self.inbox))
         self.notifier = make_notifier(self.bot, self.sessionmaker)
-        self.dp = build_dispatcher(settings, self.sessionmaker, self.catalogs, self.notifier)
+        self.dp = build_dispatcher(settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox)
         self.background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await migrate(self.engine)
+        await self.replay_inbox()
         await set_commands(self.bot, self.catalogs)
         self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
         self.background.append(asyncio.create_task(self.repeat(self.redeliver_alerts, every=20.0)))
+        self.background.append(asyncio.create_task(self.repeat(self.prune_inbox, every=3600.0)))
+
+    async def replay_inbox(self) -> int:
+        """Handle, in order, the updates a crash cut off (stored, confirmed to Telegram, never handled)."""
+        pending = await self.inbox.pending()
+        for update_id, payload in pending:
+            self.inbox.recorded.add(update_id)
+            try:
+                await self.dp.feed_update(self.bot, Update.model_validate(payload, context={"bot": self.bot}))
+            except Exception:  # the error handler already told the person; go on with the others
+                log.exception("replayed update %s failed", update_id)
+        if pending:
+            log.warning("handled %d updates left unhandled by the previous run", len(pending))
+        return len(pending)
+
+    async def prune_inbox(self) -> int:
+        return await self.inbox.prune(utcnow() - INBOX_KEEP)
 
     async def sweep_drafts(self, now: datetime | None = None) -> int:
         """Expire report drafts untouched for DRAFT_TTL_DAYS, with a notice to the reporter."""

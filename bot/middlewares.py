@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from typing import Any
 
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import TelegramObject
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.locales import resolve_locale
 from bot.i18n import Catalogs
 from bot.notifier import Notifier, Outbox
+from storage.inbox import Inbox
+from storage.types import utcnow
 from storage.uow import unit_of_work
 
 
@@ -34,8 +37,10 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         sessionmaker: async_sessionmaker[AsyncSession],
         catalogs: Catalogs,
         notifier: Notifier,
+        inbox: Inbox | None = None,
     ) -> None:
         super().__init__(storage=storage, events_isolation=events_isolation)
+        self.inbox = inbox
         self.sessionmaker = sessionmaker
         self.catalogs = catalogs
         self.notifier = notifier
@@ -74,20 +79,31 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         data["fsm_storage"] = self.storage
         tg_user: TgUser | None = data.get("event_from_user")
         outbox = Outbox()
+        update_id: int | None = getattr(event, "update_id", None)
+        taken: bool | None = None
         async with self.events_isolation.lock(key=context.key) if context else nullcontext():
-            async with unit_of_work(self.sessionmaker) as repos:
-                if context is not None:
-                    data.update(state=context, raw_state=await context.get_state())
-                user = await repos.users.by_telegram_id(tg_user.id) if tg_user else None
-                if user is not None and not user.active:
-                    user = None
-                locale = resolve_locale(
-                    user.locale if user else None,
-                    tg_user.language_code if tg_user else None,
-                    self.catalogs.default_locale,
-                )
-                data.update(repos=repos, user=user, _=self.catalogs.translator(locale), out=outbox)
-                result = await handler(event, data)
+            try:
+                async with unit_of_work(self.sessionmaker) as repos:
+                    if self.inbox is not None and update_id is not None:
+                        taken = await self.inbox.take(repos.session, update_id, utcnow())
+                        if taken is False:  # handled before (its effects are committed): never twice
+                            return UNHANDLED
+                    if context is not None:
+                        data.update(state=context, raw_state=await context.get_state())
+                    user = await repos.users.by_telegram_id(tg_user.id) if tg_user else None
+                    if user is not None and not user.active:
+                        user = None
+                    locale = resolve_locale(
+                        user.locale if user else None,
+                        tg_user.language_code if tg_user else None,
+                        self.catalogs.default_locale,
+                    )
+                    data.update(repos=repos, user=user, _=self.catalogs.translator(locale), out=outbox)
+                    result = await handler(event, data)
+            except Exception:
+                if taken and self.inbox is not None and update_id is not None:
+                    await self.inbox.mark_handled(update_id)  # the error handler tells the person; no replay
+                raise
             # Committed: now tell people.
             await self.notifier.flush(outbox)
         return result

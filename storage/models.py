@@ -99,6 +99,20 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None]
 
 
+class InboxUpdate(Base):
+    """An update fetched from Telegram, stored before Telegram is told it arrived (the next getUpdates
+    offset). handled_at is set in the transaction of the update's own effects, so an update a crash cut
+    off is handled at the next start, and one already handled is never handled twice."""
+
+    __tablename__ = "update_inbox"
+
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class FsmRecord(Base):
     """aiogram conversation state and data, one row per storage key."""
 

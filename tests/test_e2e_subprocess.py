@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import pytest
@@ -80,5 +81,56 @@ async def test_half_filled_report_survives_sigkill(fake_api: FakeBotAPI, db_url:
         await r.say("/back")
         back = await r.say("/back")
         assert "第 2/12 步 · 发生地点" in back and "江堤 3 号闸口" in back and "30.50000" in back
+    finally:
+        assert await bot.stop(signal.SIGTERM) == 0
+
+
+async def test_an_update_in_flight_when_the_process_dies_is_handled_after_restart(
+    fake_api: FakeBotAPI, db_url: str
+) -> None:
+    """SIGKILL while an answer is inside its transaction (held there by a row lock): Telegram was
+    already told the update arrived, so only the inbox brings it back."""
+    import asyncpg
+
+    from tests.reporting import Reporter
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("holds the bot inside a transaction with a row lock, which needs PostgreSQL")
+    env = bot_env(fake_api, db_url)
+    for args in (
+        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
+        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter"),
+    ):
+        code, _, err = await cli(env, *args)
+        assert code == 0, err
+    api, r = fake_api, Reporter(fake_api, 1002)
+    bot = BotProcess(env)
+    await bot.start(api)
+    lock = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await r.say("/report")
+        assert "第 2/12 步 · 发生地点" in await r.tap("1小时前")
+        tx = lock.transaction()
+        await tx.start()
+        await lock.execute("SELECT 1 FROM fsm_state WHERE user_id = 1002 FOR UPDATE")
+        before = len(api.in_chat(1002))
+        await api.send_text(1002, "江堤 3 号闸口")
+        await api.wait_for(lambda: not api.updates, 10)  # fetched, and confirmed by the next getUpdates
+        stored = "SELECT handled_at FROM update_inbox WHERE payload->'message'->>'text' = '江堤 3 号闸口'"
+        for _ in range(100):
+            if await lock.fetch(stored):
+                break
+            await asyncio.sleep(0.05)
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+        await tx.rollback()
+        assert len(api.in_chat(1002)) == before  # the answer was never sent
+    finally:
+        await lock.close()
+
+    await bot.start(api)  # the new process handles what the old one could not
+    try:
+        await api.wait_for(lambda: any("第 3/12 步 · 信息来源" in s.text for s in api.in_chat(1002)[before:]), 15)
+        back = await r.say("/back")
+        assert "江堤 3 号闸口" in back
     finally:
         assert await bot.stop(signal.SIGTERM) == 0

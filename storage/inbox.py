@@ -1,0 +1,80 @@
+"""The update inbox: every fetched update is stored before Telegram is told it arrived, and marked
+handled in the transaction of its own effects (see models.InboxUpdate).
+
+Long polling confirms a batch when it asks for the next one, while the batch is still being handled;
+a crash then would lose those updates for good. With the inbox, an update a crash cut off is handled
+at the next start, and an update already handled (its effects committed) is never handled again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import InboxUpdate
+from storage.types import utcnow
+from storage.uow import transaction
+
+
+class Inbox:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], bot_id: int) -> None:
+        self.sessionmaker = sessionmaker
+        self.bot_id = bot_id
+        self.recorded: set[int] = set()  # came through the inbox in this process, not taken yet
+        bind = sessionmaker.kw.get("bind")
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        t = InboxUpdate.__table__
+        self._insert = insert(t).on_conflict_do_nothing(index_elements=[t.c.bot_id, t.c.update_id])
+        self._take = (
+            update(t)
+            .where(t.c.bot_id == bindparam("b_bot"), t.c.update_id == bindparam("b_update"), t.c.handled_at.is_(None))
+            .values(handled_at=bindparam("b_at"))
+        )
+
+    async def record(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Store a fetched batch (its own transaction); an update stored before is left as it is."""
+        if not updates:
+            return
+        now = utcnow()
+        rows = [{"bot_id": self.bot_id, "update_id": i, "payload": p, "received_at": now} for i, p in updates]
+        async with transaction(self.sessionmaker) as s:
+            await s.execute(self._insert, rows)
+        self.recorded.update(i for i, _ in updates)
+
+    async def take(self, session: AsyncSession, update_id: int, now: datetime) -> bool | None:
+        """In the update's transaction: True to handle it, False when it was handled already,
+        None when it did not come through the inbox (fed directly, as a webhook would)."""
+        if update_id not in self.recorded:
+            return None
+        self.recorded.discard(update_id)
+        result = await session.execute(self._take, {"b_bot": self.bot_id, "b_update": update_id, "b_at": now})
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def mark_handled(self, update_id: int) -> None:
+        """After a failure that rolled the update back: the person was told; do not run it again."""
+        async with transaction(self.sessionmaker) as s:
+            await s.execute(self._take, {"b_bot": self.bot_id, "b_update": update_id, "b_at": utcnow()})
+
+    async def pending(self) -> list[tuple[int, dict[str, Any]]]:
+        """Updates stored but never handled (a crash cut them off), oldest first."""
+        t = InboxUpdate.__table__
+        q = (
+            select(t.c.update_id, t.c.payload)
+            .where(t.c.bot_id == self.bot_id, t.c.handled_at.is_(None))
+            .order_by(t.c.update_id)
+        )
+        async with transaction(self.sessionmaker) as s:
+            return [(int(r[0]), dict(r[1])) for r in (await s.execute(q)).all()]
+
+    async def prune(self, before: datetime) -> int:
+        """Forget handled updates older than `before` (kept a while so a re-sent update is recognised)."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            result = await s.execute(delete(t).where(t.c.handled_at < before))
+        return int(result.rowcount)  # type: ignore[attr-defined]
