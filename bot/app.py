@@ -163,7 +163,7 @@ class App:
         for update_id, payload in pending:
             self.inbox.recorded.add(update_id)
             try:
-                await self.dp.feed_update(self.bot, Update.model_validate(payload, context={"bot": self.bot}))
+                await self.dp.feed_update(self.bot, Update.model_validate_json(payload, context={"bot": self.bot}))
             except Exception:  # the error handler already told the person; go on with the others
                 log.exception("replayed update %s failed", update_id)
         if pending:

@@ -49,6 +49,6 @@ class UpdateRecorder(BaseRequestMiddleware):
         result = await make_request(bot, method)
         if isinstance(method, GetUpdates) and result:
             # if this fails, aiogram retries getUpdates with the same offset: nothing is confirmed, nothing lost
-            await self.inbox.record([(u.update_id, u.model_dump(mode="json", exclude_none=True, by_alias=True))
+            await self.inbox.record([(u.update_id, u.model_dump_json(exclude_none=True, by_alias=True))
                                      for u in result])  # fmt: skip
         return result

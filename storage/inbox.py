@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,7 +36,7 @@ class Inbox:
             .values(handled_at=bindparam("b_at"))
         )
 
-    async def record(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    async def record(self, updates: Sequence[tuple[int, str]]) -> None:
         """Store a fetched batch (its own transaction); an update stored before is left as it is."""
         if not updates:
             return
@@ -61,7 +60,7 @@ class Inbox:
         async with transaction(self.sessionmaker) as s:
             await s.execute(self._take, {"b_bot": self.bot_id, "b_update": update_id, "b_at": utcnow()})
 
-    async def pending(self) -> list[tuple[int, dict[str, Any]]]:
+    async def pending(self) -> list[tuple[int, str]]:
         """Updates stored but never handled (a crash cut them off), oldest first."""
         t = InboxUpdate.__table__
         q = (
@@ -70,7 +69,7 @@ class Inbox:
             .order_by(t.c.update_id)
         )
         async with transaction(self.sessionmaker) as s:
-            return [(int(r[0]), dict(r[1])) for r in (await s.execute(q)).all()]
+            return [(int(r[0]), str(r[1])) for r in (await s.execute(q)).all()]
 
     async def prune(self, before: datetime) -> int:
         """Forget handled updates older than `before` (kept a while so a re-sent update is recognised)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiogram.types import Update
 from sqlalchemy import select
 
@@ -16,7 +18,7 @@ async def test_an_update_cut_off_by_a_crash_is_handled_once_at_the_next_start(ha
     r = Reporter(api, 1002)
     assert "第 1/12 步" in await r.say("/report")
     # what a crash leaves: an update stored and confirmed to Telegram, its handling never committed
-    payload = {"update_id": 900_001, "message": api._user_message(1002, None, {"text": "30分钟前"})}
+    payload = json.dumps({"update_id": 900_001, "message": api._user_message(1002, None, {"text": "30分钟前"})})
     await app.inbox.record([(900_001, payload)])
     app.inbox.recorded.clear()  # a new process knows nothing of it but the database
     before = len(api.in_chat(1002))
@@ -31,7 +33,7 @@ async def test_an_update_cut_off_by_a_crash_is_handled_once_at_the_next_start(ha
 
     # Telegram sends it once more (the batch was stored but not yet confirmed when the process died)
     await app.inbox.record([(900_001, payload)])
-    await app.dp.feed_update(app.bot, Update.model_validate(payload, context={"bot": app.bot}))
+    await app.dp.feed_update(app.bot, Update.model_validate_json(payload, context={"bot": app.bot}))
     assert len(api.in_chat(1002)) == before + 1  # no second answer
     assert "第 1/12 步" in await r.say("/back")  # still at step 2: the re-sent text was not taken as the place
 
@@ -44,5 +46,7 @@ async def test_every_polled_update_is_stored_and_marked_handled(harness: Harness
     async with harness.repos() as repos:
         rows = (await repos.session.scalars(select(InboxUpdate))).all()
     assert len(rows) == 2 and all(row.handled_at is not None for row in rows)
-    assert "callback_query" in rows[1].payload and rows[0].payload["message"]["text"] == "/report"
+    assert (
+        "callback_query" in json.loads(rows[1].payload) and json.loads(rows[0].payload)["message"]["text"] == "/report"
+    )
     assert await harness.app.prune_inbox() == 0  # kept two days, to recognise a re-sent update

@@ -7,9 +7,6 @@ Create Date: 2026-11-24
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0004"
 down_revision = "0003"
@@ -22,7 +19,7 @@ def upgrade() -> None:
         "update_inbox",
         sa.Column("bot_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("payload", JSON, nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("bot_id", "update_id"),
