@@ -51,7 +51,7 @@ def queue_attachments(out: Outbox, chat_id: int, number: str, attachments: Seque
         kwargs: dict[str, Any] = {"chat_id": chat_id, method.removeprefix("send_"): a.file_id}
         if a.kind != "video_note":
             kwargs["caption"] = _("alert.attachment", number=number, i=i, n=len(attachments))
-        out.call(method, **kwargs)
+        out.call(method, durable=False, **kwargs)  # the alert's redelivery sends them again
 
 
 async def queue_alerts(

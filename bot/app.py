@@ -23,13 +23,14 @@ from bot.alerts import redeliver_alerts
 from bot.domain.roles import COMMAND_HELP
 from bot.i18n import Catalogs
 from bot.middlewares import UpdateContextMiddleware
-from bot.notifier import Notifier
+from bot.notifier import Notifier, Outgoing
 from bot.polling import PollPacing, UpdateRecorder
 from bot.settings import Settings
 from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
 from storage.inbox import Inbox
+from storage.outbox import OutboxStore
 from storage.types import utcnow
 from storage.uow import unit_of_work
 
@@ -82,12 +83,13 @@ def build_dispatcher(
     catalogs: Catalogs,
     notifier: Notifier,
     inbox: Inbox | None = None,
+    outbox_store: OutboxStore | None = None,
 ) -> Dispatcher:
     storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(settings=settings, catalogs=catalogs, notifier=notifier, sessionmaker=sessionmaker)
-    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, inbox)
+    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, inbox, outbox_store)
     dp.update.outer_middleware(context)
     dp["update_context"] = context
     dp.include_router(handlers.setup())
@@ -128,6 +130,8 @@ async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
         await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code)
 
 
+# Messages a crash left unsent are still sent at the next start when younger than this.
+OUTBOX_STALE = timedelta(minutes=30)
 # Handled updates are remembered this long, so an update Telegram sends again is recognised.
 INBOX_KEEP = timedelta(days=2)
 # A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
@@ -145,17 +149,38 @@ class App:
         self.bot = build_bot(settings)
         self.inbox = Inbox(self.sessionmaker, self.bot.id)
         self.bot.session.middleware(UpdateRecorder(self.inbox))
+        self.outbox = OutboxStore(self.sessionmaker)
         self.notifier = make_notifier(self.bot, self.sessionmaker)
-        self.dp = build_dispatcher(settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox)
+        self.dp = build_dispatcher(settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox, self.outbox)
         self.background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await migrate(self.engine)
-        await self.replay_inbox()
+        await self.replay_outbox()  # answers the previous run committed but did not send
+        await self.replay_inbox()  # then the updates it did not handle
         await set_commands(self.bot, self.catalogs)
         self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
         self.background.append(asyncio.create_task(self.repeat(self.redeliver_alerts, every=20.0)))
         self.background.append(asyncio.create_task(self.repeat(self.prune_inbox, every=3600.0)))
+        self.background.append(asyncio.create_task(self.repeat(self.outbox.forget_sent, every=2.0)))
+
+    async def replay_outbox(self) -> int:
+        """Send what the previous run committed to send but did not (it crashed in between), in order.
+        Anything older than OUTBOX_STALE is dropped: a screen that late would only confuse."""
+        left = await self.outbox.left_over()
+        sent = 0
+        for _id, created_at, payload in left:
+            if utcnow() - created_at > OUTBOX_STALE:
+                continue
+            try:
+                await self.notifier.deliver(Outgoing.from_json(payload))
+                sent += 1
+            except Exception:
+                log.exception("could not send a message left by the previous run")
+        await self.outbox.forget([i for i, _, _ in left])
+        if left:
+            log.warning("previous run left %d messages unsent; %d sent now", len(left), sent)
+        return sent
 
     async def replay_inbox(self) -> int:
         """Handle, in order, the updates a crash cut off (stored, confirmed to Telegram, never handled)."""
@@ -210,6 +235,7 @@ class App:
         unfinished = await context.drain(SHUTDOWN_GRACE)
         if unfinished:
             log.warning("stopped with %d updates unfinished; their transactions roll back", unfinished)
+        await self.outbox.forget_sent()
         await self.bot.session.close()
         await self.engine.dispose()
 

@@ -25,6 +25,7 @@ from bot.domain.locales import resolve_locale
 from bot.i18n import Catalogs
 from bot.notifier import Notifier, Outbox
 from storage.inbox import Inbox
+from storage.outbox import OutboxStore
 from storage.types import utcnow
 from storage.uow import unit_of_work
 
@@ -38,9 +39,11 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         catalogs: Catalogs,
         notifier: Notifier,
         inbox: Inbox | None = None,
+        outbox_store: OutboxStore | None = None,
     ) -> None:
         super().__init__(storage=storage, events_isolation=events_isolation)
         self.inbox = inbox
+        self.outbox_store = outbox_store
         self.sessionmaker = sessionmaker
         self.catalogs = catalogs
         self.notifier = notifier
@@ -100,10 +103,14 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                     )
                     data.update(repos=repos, user=user, _=self.catalogs.translator(locale), out=outbox)
                     result = await handler(event, data)
+                    if self.outbox_store is not None:
+                        stored = await self.outbox_store.save(repos.session, [o.to_json() for o in outbox.durable()])
             except Exception:
                 if taken and self.inbox is not None and update_id is not None:
                     await self.inbox.mark_handled(update_id)  # the error handler tells the person; no replay
                 raise
             # Committed: now tell people.
             await self.notifier.flush(outbox)
+            if self.outbox_store is not None:
+                self.outbox_store.sent(stored)
         return result

@@ -7,6 +7,7 @@ transaction committed, so the user is never told something the database does not
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import Message
+from pydantic_core import to_jsonable_python
 
 from bot.domain.textsplit import split_text
 
@@ -36,6 +38,19 @@ class Outgoing:
     method: str
     kwargs: dict[str, Any]
     on_sent: OnSent | None = None
+    # Kept in the database with the update's transaction until sent, so a crash after the commit still
+    # delivers it at the next start. Not for callback answers (useless late) nor for what has its own
+    # redelivery (duty-group alerts and their attachments).
+    durable: bool = True
+
+    def to_json(self) -> str:
+        kwargs = to_jsonable_python(self.kwargs, by_alias=True, exclude_none=True)
+        return json.dumps({"method": self.method, "kwargs": kwargs}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Outgoing:
+        data = json.loads(text)
+        return cls(data["method"], data["kwargs"])
 
 
 @dataclass
@@ -45,7 +60,8 @@ class Outbox:
     items: list[Outgoing] = field(default_factory=list)
 
     def send(self, chat_id: int, text: str, on_sent: OnSent | None = None, **kwargs: Any) -> None:
-        self.items.append(Outgoing("send_message", {"chat_id": chat_id, "text": text, **kwargs}, on_sent))
+        kwargs = {"chat_id": chat_id, "text": text, **kwargs}
+        self.items.append(Outgoing("send_message", kwargs, on_sent, durable=on_sent is None))
 
     def edit(self, chat_id: int, message_id: int, text: str, **kwargs: Any) -> None:
         self.items.append(
@@ -65,12 +81,16 @@ class Outbox:
             Outgoing(
                 "answer_callback_query",
                 {"callback_query_id": callback_query_id, "text": text, "show_alert": show_alert},
+                durable=False,
             )
         )
 
-    def call(self, method: str, on_sent: OnSent | None = None, **kwargs: Any) -> None:
+    def call(self, method: str, on_sent: OnSent | None = None, durable: bool = True, **kwargs: Any) -> None:
         """Any other Bot method (send_location, send_photo, copy_message…)."""
-        self.items.append(Outgoing(method, kwargs, on_sent))
+        self.items.append(Outgoing(method, kwargs, on_sent, durable=durable and on_sent is None))
+
+    def durable(self) -> list[Outgoing]:
+        return [item for item in self.items if item.durable]
 
 
 class Notifier:

@@ -113,6 +113,17 @@ class InboxUpdate(Base):
     handled_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
+class OutboxMessage(Base):
+    """A message an update decided to send, stored in that update's transaction and deleted once sent:
+    a crash between the commit and the send delivers it at the next start instead of losing it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)  # {"method": …, "kwargs": …} as JSON
+    created_at: Mapped[datetime]
+
+
 class FsmRecord(Base):
     """aiogram conversation state and data, one row per storage key."""
 

@@ -134,3 +134,40 @@ async def test_an_update_in_flight_when_the_process_dies_is_handled_after_restar
         assert "江堤 3 号闸口" in back
     finally:
         assert await bot.stop(signal.SIGTERM) == 0
+
+
+async def test_an_answer_committed_but_not_sent_when_the_process_dies_is_sent_after_restart(
+    fake_api: FakeBotAPI, db_url: str
+) -> None:
+    """SIGKILL after a step committed, while its answers were still going out: the outbox sends them."""
+    from tests.reporting import Reporter
+
+    env = bot_env(fake_api, db_url)
+    for args in (
+        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
+        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter"),
+    ):
+        code, _, err = await cli(env, *args)
+        assert code == 0, err
+    api, r = fake_api, Reporter(fake_api, 1002)
+    bot = BotProcess(env)
+    await bot.start(api)
+    try:
+        await r.say("/report")
+        gate = api.hold("answerCallbackQuery")  # the first answer of a button press hangs on the way
+        screen = api.screen(1002)
+        await api.press(1002, screen, screen.button("1小时前")["callback_data"])
+        await api.wait_for(lambda: api.held, 10)
+    finally:
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+    gate.set()
+    api.holds.clear()
+    assert not any("发生地点" in s.text for s in api.in_chat(1002))  # the next question never went out
+
+    await bot.start(api)
+    try:
+        prompt = await api.wait_for(lambda: [s for s in api.in_chat(1002) if "第 2/12 步 · 发生地点" in s.text], 15)
+        assert prompt[0].button("发送当前位置")  # with its keyboard
+        assert "第 3/12 步 · 信息来源" in await r.say("江堤 3 号闸口")  # and the form goes on from there
+    finally:
+        assert await bot.stop(signal.SIGTERM) == 0

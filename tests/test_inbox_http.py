@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
-from aiogram.types import Update
-from sqlalchemy import select
+from aiogram.types import ReplyKeyboardRemove, Update
+from sqlalchemy import select, update
 
-from storage.models import InboxUpdate
+from bot.notifier import Outgoing
+from storage.models import InboxUpdate, OutboxMessage
+from storage.types import utcnow
 from tests.conftest import Harness
 from tests.reporting import Reporter
 
@@ -50,3 +53,29 @@ async def test_every_polled_update_is_stored_and_marked_handled(harness: Harness
         "callback_query" in json.loads(rows[1].payload) and json.loads(rows[0].payload)["message"]["text"] == "/report"
     )
     assert await harness.app.prune_inbox() == 0  # kept two days, to recognise a re-sent update
+
+
+async def test_answers_are_kept_until_sent_and_then_forgotten(harness: Harness) -> None:
+    await harness.seed()
+    r = Reporter(harness.api, 1002)
+    await r.say("/report")
+    await r.tap("30分钟前")
+    await harness.app.outbox.forget_sent()
+    async with harness.repos() as repos:
+        assert (await repos.session.scalars(select(OutboxMessage))).all() == []
+
+
+async def test_an_answer_a_crash_left_is_sent_at_the_next_start_unless_stale(harness: Harness) -> None:
+    api, app = harness.api, harness.app
+    fresh = Outgoing("send_message", {"chat_id": 1002, "text": "新", "reply_markup": ReplyKeyboardRemove()})
+    stale = Outgoing("send_message", {"chat_id": 1002, "text": "旧"})
+    async with harness.repos() as repos:
+        await app.outbox.save(repos.session, [stale.to_json(), fresh.to_json()])
+        old = utcnow() - timedelta(hours=1)
+        await repos.session.execute(
+            update(OutboxMessage).where(OutboxMessage.payload.contains("旧")).values(created_at=old)
+        )
+    assert await app.replay_outbox() == 1
+    (sent,) = await api.settle(1002, 0)
+    assert sent.text == "新" and sent.params["reply_markup"] == {"remove_keyboard": True}
+    assert await app.replay_outbox() == 0  # forgotten once sent
