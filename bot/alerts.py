@@ -118,6 +118,7 @@ async def _redeliver(
         text = await acknowledged_alert_text(repos, incident, alert.id, group_, settings.tz)
         attachments = await repos.incidents.attachments(alert.report_id)
     error: str | None = None
+    sent: Any = None
     try:
         keyboard = ack_keyboard(alert.id, group_)
         sent = await notifier.deliver(

@@ -1,5 +1,6 @@
-"""Per update, in this order: the sender's isolation lock, one transaction, the conversation state,
-the user and their language; then the outbox is sent after the commit.
+"""Per update, in this order: the sender's isolation lock, one transaction (the update claimed in the
+inbox, the conversation state, the user and their language, the handler, its messages stored in the
+outbox table); then, after the commit, the messages are sent.
 
 aiogram's own FSM middleware would load the state before our transaction opens (its own session,
 its own commit); this one subclasses it so that the isolation lock wraps everything and the state is
@@ -84,6 +85,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         outbox = Outbox()
         update_id: int | None = getattr(event, "update_id", None)
         taken: bool | None = None
+        stored: list[int] = []
         async with self.events_isolation.lock(key=context.key) if context else nullcontext():
             try:
                 async with unit_of_work(self.sessionmaker) as repos:

@@ -13,6 +13,19 @@ from tests.subproc import BotProcess, bot_env, cli
 pytestmark = pytest.mark.subprocess
 
 
+async def county_reporter_env(api: FakeBotAPI, db_url: str) -> dict[str, str]:
+    """Settings for a child bot, with one county and its reporter 李报送 (1002) created through the CLI."""
+    env = bot_env(api, db_url)
+    for args in (
+        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
+        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter",
+         "--phone", "13800000002"),
+    ):  # fmt: skip
+        code, _, err = await cli(env, *args)
+        assert code == 0, err
+    return env
+
+
 async def test_register_help_lang_and_bind_group(fake_api: FakeBotAPI, db_url: str) -> None:
     env = bot_env(fake_api, db_url)
     for args in (
@@ -52,14 +65,7 @@ async def test_register_help_lang_and_bind_group(fake_api: FakeBotAPI, db_url: s
 async def test_half_filled_report_survives_sigkill(fake_api: FakeBotAPI, db_url: str) -> None:
     from tests.reporting import Reporter
 
-    env = bot_env(fake_api, db_url)
-    for args in (
-        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
-        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter",
-         "--phone", "13800000002"),
-    ):  # fmt: skip
-        code, _, err = await cli(env, *args)
-        assert code == 0, err
+    env = await county_reporter_env(fake_api, db_url)
     r = Reporter(fake_api, 1002)
     bot = BotProcess(env)
     await bot.start(fake_api)
@@ -96,13 +102,7 @@ async def test_an_update_in_flight_when_the_process_dies_is_handled_after_restar
 
     if not db_url.startswith("postgresql"):
         pytest.skip("holds the bot inside a transaction with a row lock, which needs PostgreSQL")
-    env = bot_env(fake_api, db_url)
-    for args in (
-        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
-        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter"),
-    ):
-        code, _, err = await cli(env, *args)
-        assert code == 0, err
+    env = await county_reporter_env(fake_api, db_url)
     api, r = fake_api, Reporter(fake_api, 1002)
     bot = BotProcess(env)
     await bot.start(api)
@@ -142,13 +142,7 @@ async def test_an_answer_committed_but_not_sent_when_the_process_dies_is_sent_af
     """SIGKILL after a step committed, while its answers were still going out: the outbox sends them."""
     from tests.reporting import Reporter
 
-    env = bot_env(fake_api, db_url)
-    for args in (
-        ("admin", "add-unit", "--code", "county", "--name", "县应急管理局"),
-        ("admin", "add-user", "--telegram-id", "1002", "--name", "李报送", "--unit", "county", "--role", "reporter"),
-    ):
-        code, _, err = await cli(env, *args)
-        assert code == 0, err
+    env = await county_reporter_env(fake_api, db_url)
     api, r = fake_api, Reporter(fake_api, 1002)
     bot = BotProcess(env)
     await bot.start(api)
