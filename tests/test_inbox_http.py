@@ -6,10 +6,10 @@ import json
 from datetime import timedelta
 
 from aiogram.types import ReplyKeyboardRemove, Update
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from bot.notifier import Outgoing
-from storage.models import InboxUpdate, OutboxMessage
+from storage.models import InboxUpdate, Incident, OutboxMessage
 from storage.types import utcnow
 from tests.conftest import Harness
 from tests.reporting import Reporter
@@ -79,3 +79,21 @@ async def test_an_answer_a_crash_left_is_sent_at_the_next_start_unless_stale(har
     (sent,) = await api.settle(1002, 0)
     assert sent.text == "新" and sent.params["reply_markup"] == {"remove_keyboard": True}
     assert await app.replay_outbox() == 0  # forgotten once sent
+
+
+async def test_a_step_that_fails_is_answered_rolled_back_and_not_replayed(harness: Harness) -> None:
+    from tests.test_report_http import fill_until_review
+
+    await harness.seed()
+    api, app = harness.api, harness.app
+    r = Reporter(api, 1002)
+    await fill_until_review(r, casualties="无")
+    async with harness.repos() as repos:  # the database refuses the report's audit entry
+        await repos.session.execute(text("DROP TABLE audit_log"))
+    answer = await r.tap("提交")
+    assert "这一步未保存" in answer and "KB-" not in answer
+    async with harness.repos() as repos:
+        assert (await repos.session.scalars(select(Incident))).all() == []  # nothing half-written
+        assert all(row.handled_at for row in (await repos.session.scalars(select(InboxUpdate))).all())
+    assert await app.replay_inbox() == 0  # the person was told to try again: no ghost retry later
+    assert "第 12/12 步 · 附件" in await r.say("/back")  # the draft is kept as it was before the failed step
