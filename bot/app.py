@@ -235,7 +235,10 @@ class App:
         unfinished = await context.drain(SHUTDOWN_GRACE)
         if unfinished:
             log.warning("stopped with %d updates unfinished; their transactions roll back", unfinished)
-        await self.outbox.forget_sent()
+        try:
+            await self.outbox.forget_sent()
+        except Exception:  # they are sent once more at the next start; never block the stop
+            log.exception("could not forget the messages sent last")
         await self.bot.session.close()
         await self.engine.dispose()
 

@@ -38,7 +38,11 @@ class OutboxStore:
 
     async def forget_sent(self) -> int:
         ids, self._sent = self._sent, []
-        await self.forget(ids)
+        try:
+            await self.forget(ids)
+        except Exception:
+            self._sent[:0] = ids  # try again next time, or they would be sent again at the next start
+            raise
         return len(ids)
 
     async def left_over(self) -> list[tuple[int, datetime, str]]:
