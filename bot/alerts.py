@@ -15,7 +15,7 @@ from bot.callbacks import AckCb
 from bot.domain.delivery import next_retry, notify_admins
 from bot.i18n import Catalogs, Translator
 from bot.notifier import Notifier, Outbox, Outgoing
-from bot.presenters import alert_text
+from bot.presenters import alert_text, local
 from bot.settings import Settings
 from bot.usecases.reports import Submission, unit_admins
 from storage.models import Alert, Attachment, Incident, User
@@ -136,6 +136,8 @@ async def _redeliver(
             await repos.audit.record("system", "alert.redeliver", "alert", alert.id,
                                      after={"incident": incident.number, "attempt": alert.attempts})  # fmt: skip
             queue_attachments(out, sent.chat.id, incident.number, attachments, group_)
+            if alert.undelivered_notice_at is not None:  # the administrators were alarmed: close the loop
+                await _tell_admins_delivered(repos, alert, incident, catalogs, settings, now, out)
         else:
             log.warning("alert %s to chat %s not delivered (retry %d): %s",
                         alert.id, alert.chat_id, alert.attempts, error)  # fmt: skip
@@ -146,6 +148,24 @@ async def _redeliver(
     return error is None
 
 
+async def _group_title(repos: Repos, alert: Alert) -> str:
+    group = await repos.groups.by_chat(alert.chat_id)
+    return escape(group.title if group and group.title else str(alert.chat_id))
+
+
+async def _tell_admins_delivered(
+    repos: Repos, alert: Alert, incident: Incident, catalogs: Catalogs, settings: Settings, now: datetime,
+    out: Outbox,
+) -> None:  # fmt: skip
+    unit = await repos.units.get(alert.unit_id)
+    assert unit is not None
+    title = await _group_title(repos, alert)
+    for admin in await unit_admins(repos, unit):
+        admin_ = catalogs.translator(admin.locale or settings.default_locale)
+        out.send(admin.telegram_id, admin_("alert.delivered_late_admin", number=incident.number, group=title,
+                                           time=local(now, settings.tz)))  # fmt: skip
+
+
 async def _tell_admins(
     repos: Repos, alert: Alert, incident: Incident, error: str, catalogs: Catalogs, settings: Settings,
     now: datetime, out: Outbox,
@@ -153,8 +173,7 @@ async def _tell_admins(
     """The duty group cannot be reached: the unit's administrators get the alert and the reason."""
     unit = await repos.units.get(alert.unit_id)
     assert unit is not None
-    group = await repos.groups.by_chat(alert.chat_id)
-    title = escape(group.title if group and group.title else str(alert.chat_id))
+    title = await _group_title(repos, alert)
     admins = await unit_admins(repos, unit)
     for admin in admins:
         admin_ = catalogs.translator(admin.locale or settings.default_locale)
