@@ -148,19 +148,20 @@ async def _redeliver(
     return error is None
 
 
-async def _group_title(repos: Repos, alert: Alert) -> str:
+async def _group_and_admins(repos: Repos, alert: Alert) -> tuple[str, list[User]]:
+    """The alerted group's title (escaped) and who answers for its unit: its administrators, else the parent's."""
     group = await repos.groups.by_chat(alert.chat_id)
-    return escape(group.title if group and group.title else str(alert.chat_id))
+    unit = await repos.units.get(alert.unit_id)
+    assert unit is not None
+    return escape(group.title if group and group.title else str(alert.chat_id)), await unit_admins(repos, unit)
 
 
 async def _tell_admins_delivered(
     repos: Repos, alert: Alert, incident: Incident, catalogs: Catalogs, settings: Settings, now: datetime,
     out: Outbox,
 ) -> None:  # fmt: skip
-    unit = await repos.units.get(alert.unit_id)
-    assert unit is not None
-    title = await _group_title(repos, alert)
-    for admin in await unit_admins(repos, unit):
+    title, admins = await _group_and_admins(repos, alert)
+    for admin in admins:
         admin_ = catalogs.translator(admin.locale or settings.default_locale)
         out.send(admin.telegram_id, admin_("alert.delivered_late_admin", number=incident.number, group=title,
                                            time=local(now, settings.tz)))  # fmt: skip
@@ -171,10 +172,7 @@ async def _tell_admins(
     now: datetime, out: Outbox,
 ) -> None:  # fmt: skip
     """The duty group cannot be reached: the unit's administrators get the alert and the reason."""
-    unit = await repos.units.get(alert.unit_id)
-    assert unit is not None
-    title = await _group_title(repos, alert)
-    admins = await unit_admins(repos, unit)
+    title, admins = await _group_and_admins(repos, alert)
     for admin in admins:
         admin_ = catalogs.translator(admin.locale or settings.default_locale)
         text = await acknowledged_alert_text(repos, incident, alert.id, admin_, settings.tz)

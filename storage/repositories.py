@@ -259,8 +259,7 @@ class IncidentRepo:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
-        alert = await self.s.get(Alert, alert_id, populate_existing=True)
-        return alert
+        return await self.s.get(Alert, alert_id, populate_existing=True)
 
     async def alert_failed(self, alert_id: int, error: str) -> None:
         await self.s.execute(update(Alert).where(Alert.id == alert_id).values(last_error=error[:300]))
