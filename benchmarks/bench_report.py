@@ -180,8 +180,8 @@ async def serve(kind: str, api: str, db: str) -> None:
         storage = naive_sqlite_storage(db.split(":///", 1)[1]) if kind == "naive" else None
         await baseline_dispatcher(storage).start_polling(bot, polling_timeout=1)
         return
-    from bot.app import run
-    from bot.settings import load_settings
+    from bot.app.runtime import run
+    from bot.app.settings import load_settings
 
     await run(load_settings({"bot_token": TOKEN, "bot_api_base": api, "database_url": db, "polling_timeout": 1,
                              "log_level": "WARNING"}))  # fmt: skip

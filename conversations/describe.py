@@ -6,69 +6,73 @@ from collections.abc import Callable
 from typing import Any
 
 from conversations.form import Form
+from conversations.kinds import Choice, MultiChoice
 
 Tr = Callable[[str], str]
 
 
+def _options(f: Any, tr: Tr) -> Any:
+    kind = f.kind
+    if not isinstance(kind, Choice | MultiChoice):
+        return None
+    if callable(kind.options):
+        return "depends on " + ", ".join(f.depends_on) if f.depends_on else "from the context"
+    return [{"value": o.value, "label": o.label if o.literal else tr(o.label)} for o in kind.options]
+
+
 def form_as_dict(form: Form, tr: Tr) -> dict[str, Any]:
-    fields = []
-    for f in form.fields:
-        options = f.options if not callable(f.options) else None
-        fields.append(
-            {
-                "id": f.id,
-                "kind": f.kind.value,
-                "label": tr(f.label),
-                "required": f.required,
-                "condition": f.condition_text or None,
-                "depends_on": list(f.depends_on),
-                "options": [{"value": o.value, "label": tr(o.label)} for o in options] if options else
-                ("depends on " + ", ".join(f.depends_on) if callable(f.options) else None),
-                "max_length": f.max_length,
-                "prefill": f.prefill,
-            }
-        )  # fmt: skip
-    return {"id": form.id, "title": tr(form.title), "fields": fields, "grades": form.suggest_grade is not None}
+    fields = [
+        {
+            "id": f.id,
+            "kind": f.kind.name,
+            "label": tr(f.label),
+            "required": f.required,
+            "condition": f.condition_text or None,
+            "depends_on": list(f.depends_on),
+            "options": _options(f, tr),
+            "limits": f.kind.limits(),
+            "prefill": f.prefill,
+        }
+        for f in form.fields
+    ]
+    return {"id": form.id, "version": form.version, "title": tr(form.title), "submit": form.submit,
+            "fields": fields, "review_addons": [a.id for a in form.addons]}  # fmt: skip
 
 
 def form_as_text(form: Form, tr: Tr) -> str:
-    lines = [f"{form.id}: {tr(form.title)}"]
+    lines = [f"{form.id} (v{form.version}): {tr(form.title)}"]
     for i, f in enumerate(form.fields, 1):
         extra = [] if f.required else ["optional"]
         if f.condition_text:
             extra.append(f"when {f.condition_text}")
         lines.append(
-            f"  {i:>2}. {f.id:<16} {f.kind.value:<20} {tr(f.label)}" + (f"  ({'; '.join(extra)})" if extra else "")
+            f"  {i:>2}. {f.id:<16} {f.kind.name:<20} {tr(f.label)}" + (f"  ({'; '.join(extra)})" if extra else "")
         )
-    lines.append("  -> review (edit any field, change the grade) -> submit")
+    addons = "".join(f", {a.id}" for a in form.addons)
+    lines.append(f"  -> review (edit any field{addons}) -> {form.done_text or 'submit'}")
     return "\n".join(lines)
 
 
 def form_as_mermaid(form: Form, tr: Tr) -> str:
     """A flowchart of the form: each field, skips, conditions, review with edit loops, cancel."""
-    out = ["flowchart TD", f'    start(["/report"]) --> {form.fields[0].id}']
+    out = ["flowchart TD", f'    start(["{form.id}"]) --> {form.fields[0].id}']
     for f in form.fields:
-        shape = f'{f.id}["{tr(f.label)}<br/><i>{f.kind.value}</i>"]' if f.required else \
-            f'{f.id}["{tr(f.label)}<br/><i>{f.kind.value}, optional</i>"]'  # fmt: skip
-        out.append(f"    {shape}")
+        kind = f.kind.name if f.required else f"{f.kind.name}, optional"
+        out.append(f'    {f.id}["{tr(f.label)}<br/><i>{kind}</i>"]')
     for f, nxt in zip(form.fields, [*form.fields[1:], None], strict=True):
         target = nxt.id if nxt else "review"
         label = f"|{nxt.condition_text}|" if nxt and nxt.condition_text else ""
         out.append(f"    {f.id} -->{label} {target}")
         if nxt and nxt.condition is not None:
-            after = form.fields[form.fields.index(nxt) + 1].id if form.fields.index(nxt) + 1 < len(form.fields) \
-                else "review"  # fmt: skip
-            out.append(f"    {f.id} -.->|otherwise| {after}")
+            i = form.fields.index(nxt) + 1
+            out.append(f"    {f.id} -.->|otherwise| {form.fields[i].id if i < len(form.fields) else 'review'}")
         if not f.required:
             out.append(f"    {f.id} -.->|skip| {target}")
+    out += ['    review{{"review"}}', "    review -->|edit a field| edit[[field]] --> review"]
+    for addon in form.addons:
+        out.append(f'    review -->|{addon.id}| {addon.id}[["{addon.id}: {" + ".join(addon.screens)}"]] --> review')
     out += [
-        '    review{{"review"}}',
-        "    review -->|edit a field| edit[[field]] --> review",
-    ]
-    if form.suggest_grade is not None:
-        out.append('    review -->|change grade| grade[["grade + reason"]] --> review')
-    out += [
-        '    review -->|submit| submitted(["stored, duty group alerted"])',
+        f'    review -->|submit| submitted(["{form.done_text or "submitted"}"])',
         '    review -.->|cancel, confirmed| cancelled(["nothing kept"])',
     ]
     return "\n".join(out) + "\n"

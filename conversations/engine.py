@@ -1,7 +1,8 @@
 """The one form engine: walks any Form over a JSON-safe draft. Pure: events in, new draft out.
 
-Modes: fill (a field is asked), review (summary with edit buttons), cancel (confirm), grade (choose a
-grade), grade_reason (why the grade differs from the suggestion).
+Screens: "fill" (a field is asked), "review" (every answer, an edit button each), "cancel" (confirm),
+and the screens of the form's review add-ons ("<addon>.<screen>"). What each field accepts is its
+kind's business (conversations/kinds.py); the engine moves between fields and screens.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.domain.text import N_
 from conversations import parsers as p
-from conversations.form import Field, Form, Kind
+from conversations.events import Action, Contact, Event, Location, Media, Text, Unsupported
+from conversations.form import Field, Form, Move, Scope
+from conversations.formatting import MEDIA_LABELS
+from conversations.kinds import Attachments, Change, Notice
 
-REVIEW, CANCEL, GRADE, GRADE_REASON = 90, 91, 92, 93  # step codes of screens that are not a field
-QUICK_TIMES = (0, 30, 60, 120)  # minutes ago offered as buttons on datetime fields
-GRADE_REASON_MAX = 500
-QUICK_WORDS = {"none": "无", "unknown": "不详"}  # one-tap answers for casualty and money fields
+REVIEW, CANCEL = 90, 91  # step codes of screens that are not a field
+ADDON_STEPS = 100  # add-on screens: 100 + 10 * add-on index + screen index
 
 # navigation: action -> label catalog id (typed labels work like the buttons)
 NAV_LABELS: dict[str, str] = {
@@ -28,6 +30,7 @@ NAV_LABELS: dict[str, str] = {
     "skip": N_("button.skip"),
     "cancel": N_("button.cancel"),
     "done": N_("button.done"),
+    "keep": N_("button.keep"),
     "submit": N_("button.submit"),
     "cancel_yes": N_("button.cancel_yes"),
     "cancel_no": N_("button.cancel_no"),
@@ -37,49 +40,13 @@ NAV_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Context:
+    """What the caller supplies: the time, the reader's zone and language, and data for options and
+    prefills (the reporter's profile, their open incidents…), read by the fields through `env`."""
+
     now: datetime
     tz: tzinfo
-    translate: Callable[[str], str]
-    profile: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Text:
-    text: str
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    value: str = ""
-    step: int | None = None  # the screen the button belonged to; None for typed input
-
-
-@dataclass(frozen=True)
-class Location:
-    lat: float
-    lon: float
-
-
-@dataclass(frozen=True)
-class Contact:
-    name: str
-    phone: str
-
-
-@dataclass(frozen=True)
-class Media:
-    kind: str  # photo | video | voice | document | audio | video_note
-    file_id: str
-    file_unique_id: str
-
-
-@dataclass(frozen=True)
-class Unsupported:
-    what: str  # sticker, poll, …
-
-
-Event = Text | Action | Location | Contact | Media | Unsupported
+    translate: Callable[..., str]
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,18 +56,15 @@ class Outcome:
     is_error: bool = False
     submit: bool = False
     cancelled: bool = False
-    stale: bool = False
+    stale: bool = False  # a button of a screen that is gone
+    duplicate: bool = False  # the same button tapped twice before the first answer arrived: say nothing
+    quiet: bool = False  # nothing to show (the second and later items of an album)
 
 
 def is_answered(f: Field, answers: Mapping[str, Any]) -> bool:
     if f.id not in answers:
         return False
-    value = answers[f.id]
-    if f.required:
-        if f.kind is Kind.MULTI_CHOICE:
-            return bool(value and (value.get("selected") or value.get("other")))
-        return value not in (None, [], {})
-    return True
+    return f.kind.answered(answers[f.id]) if f.required else True
 
 
 class Engine:
@@ -108,78 +72,116 @@ class Engine:
         self.form = form
 
     # ---- state -------------------------------------------------------------------------------
-    def new_draft(self, token: str, now: datetime) -> dict[str, Any]:
+    def new_draft(
+        self, token: str, now: datetime, initial: Mapping[str, Any] | None = None,
+        base: Mapping[str, Any] | None = None, subject: Any = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A fresh draft; `initial` answers are prefilled (shown as the current answer, kept with one tap),
+        `base` is kept for the form's rules (the last report's figures), `subject` names what it is about."""
         return {
             "form": self.form.id,
+            "version": self.form.version,
             "token": token,
             "started_at": now.astimezone(UTC).isoformat(),
-            "answers": {},
+            "answers": copy.deepcopy(dict(initial or {})),
+            "base": copy.deepcopy(dict(base or {})),
+            "subject": subject,
             "cursor": self.form.fields[0].id,
             "mode": "fill",
             "back_to_review": False,
             "prev_mode": None,
-            "grade": None,
-            "pending_grade": None,
+            "addons": {},
+            "last_tap": None,
+            "album": None,
         }
+
+    def compatible(self, draft: Mapping[str, Any]) -> bool:
+        """A draft this version of the form can continue (an older one is restarted, with a notice)."""
+        if draft.get("form") != self.form.id or draft.get("version") != self.form.version:
+            return False
+        mode = draft.get("mode")
+        if mode == "fill":
+            return self.form.has(str(draft.get("cursor")))
+        return mode in ("review", "cancel") or self._addon_screen(str(mode)) is not None
+
+    def env(self, draft: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+        return {**ctx.data, "base": draft.get("base") or {}, "subject": draft.get("subject")}
+
+    def scope(self, draft: Mapping[str, Any], ctx: Context) -> Scope:
+        return Scope(draft["answers"], self.env(draft, ctx), ctx.now, ctx.tz, ctx.translate)
 
     def step_code(self, draft: Mapping[str, Any]) -> int:
         mode = draft["mode"]
         if mode == "fill":
             return self.form.index(draft["cursor"])
-        return {"review": REVIEW, "cancel": CANCEL, "grade": GRADE, "grade_reason": GRADE_REASON}[mode]
+        if mode == "review":
+            return REVIEW
+        if mode == "cancel":
+            return CANCEL
+        found = self._addon_screen(mode)
+        assert found is not None, mode
+        return ADDON_STEPS + 10 * found[0] + found[1]
 
-    def expected(self, answers: Mapping[str, Any]) -> list[Field]:
+    def _addon_screen(self, mode: str) -> tuple[int, int] | None:
+        addon_id, _, screen = mode.partition(".")
+        for i, addon in enumerate(self.form.addons):
+            if addon.id == addon_id and screen in addon.screens:
+                return i, addon.screens.index(screen)
+        return None
+
+    def visible(self, draft: Mapping[str, Any], ctx: Context) -> list[Field]:
+        return self.form.visible(draft["answers"], self.env(draft, ctx))
+
+    def expected(self, draft: Mapping[str, Any], ctx: Context) -> list[Field]:
         """The steps this draft will have: the visible ones, and those waiting on an answer not given yet
         (the sub-type before the category is chosen), so "step 1 of N" does not change N on the way."""
-        return [f for f in self.form.fields if f.visible(answers) or any(d not in answers for d in f.depends_on)]
+        answers, env = draft["answers"], self.env(draft, ctx)
+        return [f for f in self.form.fields if f.visible(answers, env) or any(d not in answers for d in f.depends_on)]
 
-    def position(self, draft: Mapping[str, Any]) -> tuple[int, int]:
+    def position(self, draft: Mapping[str, Any], ctx: Context) -> tuple[int, int]:
         """(step number, expected steps) of the current field, 1-based."""
-        steps = [f.id for f in self.expected(draft["answers"])]
+        steps = [f.id for f in self.expected(draft, ctx)]
         cursor = draft.get("cursor")
         return (steps.index(cursor) + 1 if cursor in steps else len(steps)), len(steps)
 
-    def current_field(self, draft: Mapping[str, Any]) -> Field | None:
-        return self.form.field(draft["cursor"]) if draft["mode"] == "fill" else None
+    def answered_count(self, draft: Mapping[str, Any], ctx: Context) -> int:
+        return sum(1 for f in self.visible(draft, ctx) if is_answered(f, draft["answers"]))
 
-    def suggested_grade(self, answers: Mapping[str, Any]) -> str | None:
-        return self.form.suggest_grade(answers) if self.form.suggest_grade else None
-
-    def grade(self, draft: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        """(grade, reason): the reporter's override when there is one, else the suggestion."""
-        override = draft.get("grade")
-        if override:
-            return override["value"], override["reason"]
-        return self.suggested_grade(draft["answers"]), None
-
-    def missing(self, draft: Mapping[str, Any]) -> Field | None:
-        for f in self.form.visible(draft["answers"]):
+    def missing(self, draft: Mapping[str, Any], ctx: Context) -> Field | None:
+        for f in self.visible(draft, ctx):
             if not is_answered(f, draft["answers"]):
                 return f
         return None
 
+    def extras(self, draft: Mapping[str, Any], ctx: Context) -> dict[str, dict[str, Any]]:
+        """What the review add-ons hold (e.g. the grade and the reason for changing it), for submitting."""
+        scope = self.scope(draft, ctx)
+        return {a.id: a.result(draft, scope) for a in self.form.addons}
+
     # ---- events ------------------------------------------------------------------------------
     def handle(self, draft: Mapping[str, Any], event: Event, ctx: Context) -> Outcome:
         d = copy.deepcopy(dict(draft))
-        if isinstance(event, Text):
+        if isinstance(event, Text) and not event.forwarded:
             event = self._typed_action(d, event, ctx) or event
+        if not isinstance(event, Media):
+            d["album"] = None
         if isinstance(event, Action):
             if event.step is not None and event.step != self.step_code(d) and event.name != "cancel":
-                return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
-            return self._action(d, event, ctx)
+                if d.get("last_tap") == [event.step, event.name, event.value]:
+                    return Outcome(d, duplicate=True)  # a second tap that arrived after the first moved on
+                return self._stale(d)
+            outcome = self._action(d, event, ctx)
+            if event.step is not None and not outcome.stale:
+                outcome.draft["last_tap"] = [event.step, event.name, event.value]
+            return outcome
         mode = d["mode"]
         if mode == "fill":
             return self._input(d, self.form.field(d["cursor"]), event, ctx)
-        if mode == "grade_reason" and isinstance(event, Text):
-            reason = event.text.strip()
-            if not reason:
-                return self._error(d, N_("error.text_empty"))
-            if len(reason) > GRADE_REASON_MAX:
-                return self._error(d, N_("error.text_too_long"), max=GRADE_REASON_MAX, length=len(reason))
-            d["grade"] = {"value": d.pop("pending_grade"), "reason": reason}
-            d["pending_grade"] = None
-            d["mode"] = "review"
-            return Outcome(d)
+        addon = self._addon_for(mode)
+        if addon is not None:
+            move = addon.handle(mode.partition(".")[2], d, event, self.scope(d, ctx))
+            if move is not None:
+                return self._moved(d, move, ctx)
         return self._error(d, N_("error.use_buttons"))
 
     def _typed_action(self, d: dict[str, Any], event: Text, ctx: Context) -> Action | None:
@@ -189,11 +191,11 @@ class Engine:
         for action, label in NAV_LABELS.items():
             words = {p.normalize(ctx.translate(label)), action}
             words |= {re.sub(r"^[^\w]+\s*", "", w) for w in words}
-            if typed in words and self._nav_allowed(d, action):
+            if typed in words and self._nav_allowed(d, action, ctx):
                 return Action(action)
         return None
 
-    def _nav_allowed(self, d: Mapping[str, Any], action: str) -> bool:
+    def _nav_allowed(self, d: Mapping[str, Any], action: str, ctx: Context) -> bool:
         mode = d["mode"]
         if action == "cancel":
             return mode != "cancel"
@@ -201,14 +203,16 @@ class Engine:
             return action in ("cancel_yes", "cancel_no")
         if mode == "review":
             return action in ("submit", "back")
-        if mode in ("grade", "grade_reason"):
+        if mode != "fill":
             return action == "back"
         f = self.form.field(d["cursor"])
+        current = d["answers"].get(f.id)
         return {
             "back": True,
             "skip": True,  # on a required field the engine answers "required" instead of storing the word
-            "done": f.kind in (Kind.MULTI_CHOICE, Kind.LOCATION, Kind.ATTACHMENTS),
-            "prefill": f.prefill is not None,
+            "done": f.kind.has_done,
+            "keep": not f.kind.has_done and f.kind.answered(current),
+            "prefill": f.prefill is not None and bool(self.env(d, ctx).get(f.prefill)),
         }.get(action, False)
 
     def _action(self, d: dict[str, Any], a: Action, ctx: Context) -> Outcome:
@@ -223,240 +227,185 @@ class Engine:
             if a.name == "cancel_no":
                 d["mode"], d["prev_mode"] = d.get("prev_mode") or "fill", None
                 return Outcome(d)
-        elif mode == "review":
-            return self._review_action(d, a)
-        elif mode == "grade":
-            if a.name == "back":
-                d["mode"] = "review"
-                return Outcome(d)
-            if a.name == "set_grade" and a.value in self.grade_options():
-                if a.value == self.suggested_grade(d["answers"]):
-                    d["grade"], d["mode"] = None, "review"
-                else:
-                    d["pending_grade"], d["mode"] = a.value, "grade_reason"
-                return Outcome(d)
-        elif mode == "grade_reason":
-            if a.name == "back":
-                d["mode"], d["pending_grade"] = "grade", None
-                return Outcome(d)
-        else:
+            return self._stale(d)
+        if mode == "review":
+            return self._review_action(d, a, ctx)
+        if mode == "fill":
             return self._field_action(d, self.form.field(d["cursor"]), a, ctx)
-        return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
+        addon = self._addon_for(mode)
+        move = addon.handle(mode.partition(".")[2], d, a, self.scope(d, ctx)) if addon else None
+        return self._stale(d) if move is None else self._moved(d, move, ctx)
 
-    def grade_options(self) -> tuple[str, ...]:
-        return ("I", "II", "III", "IV", "ungraded")
+    def _addon_for(self, mode: str) -> Any:
+        found = self._addon_screen(mode)
+        return None if found is None else self.form.addons[found[0]]
 
-    def _review_action(self, d: dict[str, Any], a: Action) -> Outcome:
+    def _moved(self, d: dict[str, Any], move: Move, ctx: Context) -> Outcome:
+        if move.mode != "review" and self._addon_screen(move.mode) is None:
+            raise ValueError(f"add-on moved to an unknown screen {move.mode!r}")
+        d["mode"] = move.mode
+        return Outcome(d, move.notice, is_error=move.is_error)
+
+    def _review_action(self, d: dict[str, Any], a: Action, ctx: Context) -> Outcome:
         if a.name == "submit":
-            missing = self.missing(d)
+            missing = self.missing(d, ctx)
             if missing is not None:
                 d.update(mode="fill", cursor=missing.id, back_to_review=True)
                 return self._error(d, N_("error.required_missing"))
+            problem = self._problem(d, ctx)
+            if problem is not None:
+                return problem
             return Outcome(d, submit=True)
-        if a.name == "edit" and a.value in {f.id for f in self.form.visible(d["answers"])}:
+        if a.name == "edit" and a.value in {f.id for f in self.visible(d, ctx)}:
             d.update(mode="fill", cursor=a.value, back_to_review=True)
             return Outcome(d)
-        if a.name == "grade" and self.form.suggest_grade is not None:
-            d["mode"] = "grade"
-            return Outcome(d)
         if a.name == "back":
-            d.update(mode="fill", cursor=self.form.visible(d["answers"])[-1].id, back_to_review=False)
+            d.update(mode="fill", cursor=self.visible(d, ctx)[-1].id, back_to_review=False)
             return Outcome(d)
-        return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
+        addon = self.form.addon(a.name)
+        if addon is not None:
+            move = addon.handle(None, d, a, self.scope(d, ctx))
+            if move is not None:
+                return self._moved(d, move, ctx)
+        return self._stale(d)
 
     def _field_action(self, d: dict[str, Any], f: Field, a: Action, ctx: Context) -> Outcome:
         answers = d["answers"]
         if a.name == "back":
-            return self._back(d)
+            return self._back(d, ctx)
         if a.name == "skip":
             if f.required:
                 return self._error(d, N_("error.required"))
             answers[f.id] = None
-            return self._advance(d)
-        if a.name == "choose" and f.kind is Kind.CHOICE:
-            if a.value not in {o.value for o in f.options_for(answers)}:
-                return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
-            answers[f.id] = a.value
-            return self._advance(d)
-        if a.name == "toggle" and f.kind is Kind.MULTI_CHOICE:
-            if a.value not in {o.value for o in f.options_for(answers)}:
-                return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
-            current = answers.get(f.id) or {"selected": [], "other": None}
-            selected = current["selected"]
-            if a.value in selected:
-                selected.remove(a.value)
-            else:
-                selected.append(a.value)
-            answers[f.id] = current
-            return Outcome(d)
-        if a.name == "done" and f.kind in (Kind.MULTI_CHOICE, Kind.LOCATION, Kind.ATTACHMENTS):
+            return self._advance(d, ctx)
+        if a.name == "done" and f.kind.has_done:
             if f.required and not is_answered(f, answers):
                 return self._error(d, N_("error.required"))
             answers.setdefault(f.id, None)
-            return self._advance(d)
-        if a.name == "quick" and f.kind is Kind.DATETIME:
-            if a.value == "other":
-                return Outcome(d, (N_("hint.time_formats"), {}))
-            if not a.value.isdigit() or int(a.value) not in QUICK_TIMES:
-                return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
-            answers[f.id] = (ctx.now - timedelta(minutes=int(a.value))).astimezone(UTC).isoformat()
-            return self._advance(d)
-        if a.name == "quick" and f.kind in (Kind.CASUALTIES, Kind.MONEY) and a.value in QUICK_WORDS:
-            return self._text(d, f, QUICK_WORDS[a.value], ctx)
-        if a.name == "prefill" and f.prefill and ctx.profile.get(f.prefill):
-            answers[f.id] = dict(ctx.profile[f.prefill])
-            return self._advance(d)
-        return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
+            return self._advance(d, ctx)
+        if a.name == "keep" and f.kind.answered(answers.get(f.id)):
+            return self._advance(d, ctx)
+        if a.name == "prefill" and f.prefill:
+            value = self.env(d, ctx).get(f.prefill)
+            if value:
+                answers[f.id] = copy.deepcopy(value)
+                return self._advance(d, ctx)
+        result = f.kind.on_action(a.name, a.value, answers.get(f.id), self.scope(d, ctx))
+        return self._stale(d) if result is None else self._apply(d, f, result, ctx)
 
     def _input(self, d: dict[str, Any], f: Field, event: Event, ctx: Context) -> Outcome:
-        answers = d["answers"]
-        if isinstance(event, Location):
-            if f.kind is not Kind.LOCATION:
-                return self._wrong_type(d, f, ctx)
-            if not (-90 <= event.lat <= 90 and -180 <= event.lon <= 180):
-                return self._error(d, N_("error.location_invalid"))
-            answers[f.id] = {**(answers.get(f.id) or {}), "lat": event.lat, "lon": event.lon}
-            if answers[f.id].get("text"):
-                return self._advance(d)
-            return Outcome(d, (N_("notice.location_received"), {}))
-        if isinstance(event, Contact):
-            if f.kind is not Kind.CONTACT:
-                return self._wrong_type(d, f, ctx)
-            answers[f.id] = {"name": event.name[:100], "phone": event.phone[:32]}
-            return self._advance(d)
+        scope = self.scope(d, ctx)
+        current = d["answers"].get(f.id)
+        if isinstance(event, Text):
+            text = event.text
+            if p.is_blank(text):
+                return self._error(d, N_("error.text_empty"))
+            length = len(text.strip())
+            if length > f.kind.max_length:
+                return self._error(d, N_("error.text_too_long"), max=f.kind.max_length, length=length)
+            return self._apply(d, f, f.kind.on_text(text, current, scope), ctx)
         if isinstance(event, Media):
-            if f.kind is not Kind.ATTACHMENTS:
-                return self._wrong_type(d, f, ctx)
-            items = list(answers.get(f.id) or [])
-            if any(i["file_unique_id"] == event.file_unique_id for i in items):
-                return Outcome(d, (N_("notice.attachment_added"), {"count": len(items)}))
-            if len(items) >= f.max_items:
-                return self._error(d, N_("error.attachments_full"), max=f.max_items)
-            items.append({"kind": event.kind, "file_id": event.file_id, "file_unique_id": event.file_unique_id})
-            answers[f.id] = items
-            return Outcome(d, (N_("notice.attachment_added"), {"count": len(items)}))
-        if isinstance(event, Unsupported) or not isinstance(event, Text):
-            return self._wrong_type(d, f, ctx)
-        return self._text(d, f, event.text, ctx)
+            return self._media(d, f, event, ctx)
+        result = f.kind.on_event(event, current, scope)
+        if result is None:
+            return self._wrong_type(d, f, event, ctx)
+        return self._apply(d, f, result, ctx)
 
-    def _text(self, d: dict[str, Any], f: Field, text: str, ctx: Context) -> Outcome:
-        answers = d["answers"]
-        stripped = text.strip()
-        if f.kind is Kind.ATTACHMENTS:
-            return self._wrong_type(d, f, ctx)
-        if not stripped:
-            return self._error(d, N_("error.text_empty"))
-        if len(stripped) > max(f.max_length, 200):
-            return self._error(d, N_("error.text_too_long"), max=f.max_length, length=len(stripped))
-        result: Any
-        if f.kind is Kind.TEXT:
-            if len(stripped) > f.max_length:
-                return self._error(d, N_("error.text_too_long"), max=f.max_length, length=len(stripped))
-            answers[f.id] = stripped
-        elif f.kind is Kind.LOCATION:
-            answers[f.id] = {**(answers.get(f.id) or {}), "text": stripped}
-        elif f.kind is Kind.CHOICE:
-            options = f.options_for(answers)
-            match = self._match_options(stripped, options, ctx)
-            if len(match) != 1:
-                return self._choice_error(d, options, ctx)
-            answers[f.id] = match[0]
-        elif f.kind is Kind.MULTI_CHOICE:
-            options = f.options_for(answers)
-            parts = [x for x in re.split(r"[,，、;；\s]+", stripped) if x]
-            matched = [self._match_options(x, options, ctx) for x in parts]
-            if parts and all(len(m) == 1 for m in matched):
-                answers[f.id] = {"selected": list(dict.fromkeys(m[0] for m in matched)), "other": None}
-            elif f.allow_text:
-                current = answers.get(f.id) or {"selected": [], "other": None}
-                answers[f.id] = {"selected": current["selected"], "other": stripped}
-            else:
-                return self._choice_error(d, options, ctx)
-        elif f.kind is Kind.INTEGER:
-            result = p.parse_count(stripped)
-            if isinstance(result, p.Invalid):
-                return self._error(d, result.msgid, **result.params)
-            answers[f.id] = result.value
-        elif f.kind is Kind.CASUALTIES:
-            result = p.parse_casualties(stripped)
-            if isinstance(result, p.Invalid):
-                params = dict(result.params)
-                if "what" in params:
-                    params["what"] = ctx.translate(CASUALTY_LABELS[params["what"]])
-                return self._error(d, CASUALTY_ERRORS.get(result.msgid, result.msgid) if "what" in params
-                                   else result.msgid, **params)  # fmt: skip
-            base = answers.get(f.id) or dict.fromkeys(p.CASUALTY_KEYS)
-            answers[f.id] = {**base, **result.value}
-        elif f.kind is Kind.MONEY:
-            result = p.parse_money(stripped)
-            if isinstance(result, p.Invalid):
-                return self._error(d, result.msgid, **result.params)
-            answers[f.id] = "unknown" if result.value is None else result.value
-        elif f.kind is Kind.DATETIME:
-            result = p.parse_datetime(stripped, ctx.now, ctx.tz)
-            if isinstance(result, p.Invalid):
-                return self._error(d, result.msgid, **result.params)
-            answers[f.id] = result.value.astimezone(UTC).isoformat()
-        elif f.kind is Kind.CONTACT:
-            result = p.parse_contact(stripped)
-            if isinstance(result, p.Invalid):
-                return self._error(d, result.msgid, **result.params)
-            answers[f.id] = result.value
-        return self._advance(d)
+    def _media(self, d: dict[str, Any], f: Field, event: Media, ctx: Context) -> Outcome:
+        """A photo, video, voice note or file: kept in the form's attachments field from any step, so
+        nothing a reporter sends is lost; an album is answered once."""
+        target = f if isinstance(f.kind, Attachments) else self._attachments_field(d, ctx)
+        if target is None:
+            return self._wrong_type(d, f, event, ctx)
+        assert isinstance(target.kind, Attachments)
+        same_album = event.album is not None and d.get("album") == event.album
+        d["album"] = event.album
+        result = target.kind.add(event, d["answers"].get(target.id))
+        if isinstance(result, p.Invalid):
+            return self._error(d, result.msgid, **result.params)
+        assert isinstance(result, Change)
+        d["answers"][target.id] = result.value
+        if same_album:
+            return Outcome(d, quiet=True)
+        count = len(result.value)
+        if target is not f:
+            what = ctx.translate(MEDIA_LABELS.get(event.kind, MEDIA_LABELS["document"]))
+            return Outcome(d, (N_("notice.media_kept"), {"what": what, "count": count}))
+        if event.album is not None:
+            return Outcome(d, (N_("notice.album_added"), {}))
+        return Outcome(d, result.notice)
 
-    @staticmethod
-    def _match_options(text: str, options: tuple[Any, ...], ctx: Context) -> list[str]:
-        typed = p.normalize(text).rstrip(".。")
-        if typed.isdigit() and 1 <= int(typed) <= len(options):
-            return [options[int(typed) - 1].value]
-        exact = [o.value for o in options if typed in (p.normalize(ctx.translate(o.label)), o.value)]
-        if exact:
-            return exact
-        return [o.value for o in options if typed and typed in p.normalize(ctx.translate(o.label))]
+    def _attachments_field(self, d: Mapping[str, Any], ctx: Context) -> Field | None:
+        return next((f for f in self.visible(d, ctx) if isinstance(f.kind, Attachments)), None)
 
-    def _choice_error(self, d: dict[str, Any], options: tuple[Any, ...], ctx: Context) -> Outcome:
-        listing = " / ".join(f"{i}. {ctx.translate(o.label)}" for i, o in enumerate(options, 1))
-        return self._error(d, N_("error.choice_unknown"), options=listing)
+    def _apply(self, d: dict[str, Any], f: Field, result: Any, ctx: Context) -> Outcome:
+        if isinstance(result, p.Invalid):
+            return self._error(d, result.msgid, **result.params)
+        if isinstance(result, Notice):
+            return Outcome(d, (result.msgid, result.params))
+        assert isinstance(result, Change)
+        d["answers"][f.id] = result.value
+        if not result.advance:
+            return Outcome(d, result.notice)
+        outcome = self._advance(d, ctx)
+        if outcome.notice is None:
+            outcome.notice = result.notice
+        return outcome
 
-    def _wrong_type(self, d: dict[str, Any], f: Field, ctx: Context) -> Outcome:
-        return self._error(d, N_("error.wrong_type"), expected=ctx.translate(KIND_EXPECTS[f.kind]))
+    def _wrong_type(self, d: dict[str, Any], f: Field, event: Event, ctx: Context) -> Outcome:
+        return self._error(d, N_("error.wrong_type"), expected=ctx.translate(f.kind.expects))
 
     @staticmethod
     def _error(d: dict[str, Any], msgid: str, **params: Any) -> Outcome:
         return Outcome(d, (msgid, params), is_error=True)
 
+    @staticmethod
+    def _stale(d: dict[str, Any]) -> Outcome:
+        return Outcome(d, (N_("common.stale_button"), {}), is_error=True, stale=True)
+
     # ---- moving ------------------------------------------------------------------------------
-    def _drop_invalid(self, answers: dict[str, Any]) -> None:
+    def _problem(self, d: dict[str, Any], ctx: Context) -> Outcome | None:
+        """The form's rule across fields: when broken, back to the field it names, with the reason."""
+        if self.form.validate is None:
+            return None
+        problem = self.form.validate(d["answers"], self.env(d, ctx))
+        if problem is None:
+            return None
+        d.update(mode="fill", cursor=problem.field, back_to_review=True)
+        return self._error(d, problem.msgid, **dict(problem.params))
+
+    def _drop_invalid(self, d: dict[str, Any], ctx: Context) -> None:
+        answers, env = d["answers"], self.env(d, ctx)
+        scope = self.scope(d, ctx)
         for f in self.form.fields:
-            stale_choice = f.kind is Kind.CHOICE and f.depends_on
-            if f.id in answers and stale_choice and answers[f.id] not in {o.value for o in f.options_for(answers)}:
+            options = getattr(f.kind, "options_for", None)
+            if f.id in answers and f.depends_on and options and answers[f.id] not in {o.value for o in options(scope)}:
                 del answers[f.id]
-            if f.id in answers and not f.visible(answers):
+            if f.id in answers and not f.visible(answers, env):
                 del answers[f.id]
 
-    def _advance(self, d: dict[str, Any]) -> Outcome:
-        self._drop_invalid(d["answers"])
-        visible = self.form.visible(d["answers"])
+    def _advance(self, d: dict[str, Any], ctx: Context) -> Outcome:
+        self._drop_invalid(d, ctx)
         if d["back_to_review"]:
-            missing = self.missing(d)
+            missing = self.missing(d, ctx)
             if missing is not None:
                 d["cursor"] = missing.id
-            else:
-                d.update(mode="review", back_to_review=False)
-            return Outcome(d)
-        ids = [f.id for f in visible]
+                return Outcome(d)
+            d.update(mode="review", back_to_review=False)
+            return self._problem(d, ctx) or Outcome(d)
+        ids = [f.id for f in self.visible(d, ctx)]
         i = ids.index(d["cursor"]) if d["cursor"] in ids else -1
         if i + 1 < len(ids):
             d["cursor"] = ids[i + 1]
-        else:
-            d["mode"] = "review"
-        return Outcome(d)
+            return Outcome(d)
+        d["mode"] = "review"
+        return self._problem(d, ctx) or Outcome(d)
 
-    def _back(self, d: dict[str, Any]) -> Outcome:
-        if d["back_to_review"] and self.missing(d) is None:
+    def _back(self, d: dict[str, Any], ctx: Context) -> Outcome:
+        if d["back_to_review"] and self.missing(d, ctx) is None:
             d.update(mode="review", back_to_review=False)
             return Outcome(d)
-        ids = [f.id for f in self.form.visible(d["answers"])]
+        ids = [f.id for f in self.visible(d, ctx)]
         i = ids.index(d["cursor"]) if d["cursor"] in ids else 0
         if i == 0:
             return Outcome(d, (N_("notice.first_step"), {}))
@@ -464,28 +413,5 @@ class Engine:
         return Outcome(d)
 
 
-CASUALTY_LABELS: dict[str, str] = {
-    "deaths": N_("casualty.deaths"),
-    "missing": N_("casualty.missing"),
-    "serious": N_("casualty.serious"),
-    "injured": N_("casualty.injured"),
-    "trapped": N_("casualty.trapped"),
-}
-CASUALTY_ERRORS: dict[str, str] = {
-    "error.count_negative": N_("error.casualty_negative"),
-    "error.count_decimal": N_("error.casualty_decimal"),
-    "error.count_absurd": N_("error.casualty_absurd"),
-    "error.count_format": N_("error.casualty_format"),
-}
-KIND_EXPECTS: dict[Kind, str] = {
-    Kind.CHOICE: N_("expects.choice"),
-    Kind.MULTI_CHOICE: N_("expects.choice"),
-    Kind.TEXT: N_("expects.text"),
-    Kind.INTEGER: N_("expects.number"),
-    Kind.CASUALTIES: N_("expects.casualties"),
-    Kind.MONEY: N_("expects.money"),
-    Kind.DATETIME: N_("expects.datetime"),
-    Kind.LOCATION: N_("expects.location"),
-    Kind.CONTACT: N_("expects.contact"),
-    Kind.ATTACHMENTS: N_("expects.attachments"),
-}
+__all__ = ["ADDON_STEPS", "CANCEL", "NAV_LABELS", "REVIEW", "Action", "Contact", "Context", "Engine", "Event",
+           "Location", "Media", "Outcome", "Text", "Unsupported", "is_answered"]  # fmt: skip

@@ -5,7 +5,20 @@ from __future__ import annotations
 from bot.domain.categories import BY_CODE, CATEGORIES
 from bot.domain.grading import Casualties, suggest_grade
 from bot.domain.text import N_
-from conversations.form import Answers, Field, Form, Kind, Option
+from conversations.addons import SuggestedGrade
+from conversations.form import Answers, Env, Field, Form, Option
+from conversations.kinds import (
+    Attachments,
+    CasualtyFigures,
+    Choice,
+    DateTime,
+    FieldKind,
+    FreeText,
+    Money,
+    MultiChoice,
+    Person,
+    Place,
+)
 
 CATEGORY_OPTIONS = tuple(Option(c.code, c.label) for c in CATEGORIES)
 
@@ -19,12 +32,17 @@ SOURCE_OPTIONS = (
 )
 
 
-def subtype_options(answers: Answers) -> tuple[Option, ...]:
+def subtype_options(answers: Answers, env: Env) -> tuple[Option, ...]:
     category = BY_CODE.get(answers.get("category") or "")
     return () if category is None else tuple(Option(code, label) for code, label in category.subtypes)
 
 
-def _suggest(answers: Answers) -> str:
+def has_category(answers: Answers, env: Env) -> bool:
+    return bool(answers.get("category"))
+
+
+def grade_of(answers: Answers) -> str:
+    """The suggested grade of a report's answers (category, sub-type, casualties, loss)."""
     loss = answers.get("loss")
     return suggest_grade(
         answers.get("category") or "",
@@ -34,53 +52,65 @@ def _suggest(answers: Answers) -> str:
     ).value
 
 
-def _p(field_id: str) -> tuple[str, str]:
-    return {
-        "occurred_at": (N_("field.occurred_at.label"), N_("field.occurred_at.prompt")),
-        "place": (N_("field.place.label"), N_("field.place.prompt")),
-        "source": (N_("field.source.label"), N_("field.source.prompt")),
-        "category": (N_("field.category.label"), N_("field.category.prompt")),
-        "subtype": (N_("field.subtype.label"), N_("field.subtype.prompt")),
-        "description": (N_("field.description.label"), N_("field.description.prompt")),
-        "units_involved": (N_("field.units_involved.label"), N_("field.units_involved.prompt")),
-        "casualties": (N_("field.casualties.label"), N_("field.casualties.prompt")),
-        "loss": (N_("field.loss.label"), N_("field.loss.prompt")),
-        "measures": (N_("field.measures.label"), N_("field.measures.prompt")),
-        "responsible": (N_("field.responsible.label"), N_("field.responsible.prompt")),
-        "attachments": (N_("field.attachments.label"), N_("field.attachments.prompt")),
-    }[field_id]
+TEXTS: dict[str, tuple[str, str]] = {  # field id -> (label, prompt) catalog ids, for every report form
+    "occurred_at": (N_("field.occurred_at.label"), N_("field.occurred_at.prompt")),
+    "place": (N_("field.place.label"), N_("field.place.prompt")),
+    "source": (N_("field.source.label"), N_("field.source.prompt")),
+    "category": (N_("field.category.label"), N_("field.category.prompt")),
+    "subtype": (N_("field.subtype.label"), N_("field.subtype.prompt")),
+    "description": (N_("field.description.label"), N_("field.description.prompt")),
+    "units_involved": (N_("field.units_involved.label"), N_("field.units_involved.prompt")),
+    "casualties": (N_("field.casualties.label"), N_("field.casualties.prompt")),
+    "loss": (N_("field.loss.label"), N_("field.loss.prompt")),
+    "measures": (N_("field.measures.label"), N_("field.measures.prompt")),
+    "responsible": (N_("field.responsible.label"), N_("field.responsible.prompt")),
+    "attachments": (N_("field.attachments.label"), N_("field.attachments.prompt")),
+    "what": (N_("field.what.label"), N_("field.what.prompt")),
+    "course": (N_("field.course.label"), N_("field.course.prompt")),
+    "situation": (N_("field.situation.label"), N_("field.situation.prompt")),
+    "consequences": (N_("field.consequences.label"), N_("field.consequences.prompt")),
+    "correction": (N_("field.correction.label"), N_("field.correction.prompt")),
+    "next_steps": (N_("field.next_steps.label"), N_("field.next_steps.prompt")),
+}
 
 
-def _field(field_id: str, kind: Kind, **kwargs: object) -> Field:
-    label, prompt = _p(field_id)
+def field(field_id: str, kind: FieldKind, **kwargs: object) -> Field:
+    """A field with its label and prompt from TEXTS."""
+    label, prompt = TEXTS[field_id]
     return Field(field_id, kind, label, prompt, **kwargs)  # type: ignore[arg-type]
 
 
+# Fields shared with the flash report.
+OCCURRED_AT = field("occurred_at", DateTime())
+PLACE = field("place", Place(max_length=500))
+CATEGORY = field("category", Choice(options=CATEGORY_OPTIONS))
+SUBTYPE = field(
+    "subtype", Choice(options=subtype_options), condition=has_category, condition_text="category answered",
+    depends_on=("category",),
+)  # fmt: skip
+CASUALTIES = field("casualties", CasualtyFigures())
+ATTACHMENTS = field("attachments", Attachments(max_items=10), required=False)
+
 INITIAL_REPORT = Form(
     id="initial",
+    version=2,
     title=N_("form.initial.title"),
+    intro=N_("report.intro"),
+    submit="initial_report",
+    done_text="stored, duty group alerted",
     fields=(
-        _field("occurred_at", Kind.DATETIME),
-        _field("place", Kind.LOCATION, max_length=500),
-        _field("source", Kind.MULTI_CHOICE, options=SOURCE_OPTIONS, allow_text=True, max_length=300),
-        _field("category", Kind.CHOICE, options=CATEGORY_OPTIONS),
-        _field(
-            "subtype",
-            Kind.CHOICE,
-            options=subtype_options,
-            condition=lambda a: bool(a.get("category")),
-            condition_text="category answered",
-            depends_on=("category",),
-        ),
-        _field("description", Kind.TEXT, max_length=3000),
-        _field("units_involved", Kind.TEXT, required=False, max_length=500),
-        _field("casualties", Kind.CASUALTIES),
-        _field("loss", Kind.MONEY, required=False),
-        _field("measures", Kind.TEXT, max_length=3000),
-        _field("responsible", Kind.CONTACT, prefill="profile_contact"),
-        _field("attachments", Kind.ATTACHMENTS, required=False, max_items=10),
+        OCCURRED_AT,
+        PLACE,
+        field("source", MultiChoice(options=SOURCE_OPTIONS, allow_text=True, max_length=300)),
+        CATEGORY,
+        SUBTYPE,
+        field("description", FreeText(max_length=3000)),
+        field("units_involved", FreeText(max_length=500), required=False),
+        CASUALTIES,
+        field("loss", Money(), required=False),
+        field("measures", FreeText(max_length=3000)),
+        field("responsible", Person(), prefill="profile_contact"),
+        ATTACHMENTS,
     ),
-    suggest_grade=_suggest,
+    addons=(SuggestedGrade(grade_of),),
 )
-
-FORMS: dict[str, Form] = {INITIAL_REPORT.id: INITIAL_REPORT}

@@ -5,66 +5,44 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 
-from bot.callbacks import LangCb
-from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roles import COMMAND_HELP, ROLE_NAMES, Role, allowed_commands
 from bot.domain.text import N_
-from bot.i18n import Translator
-from bot.notifier import Outbox
+from bot.telegram.callbacks import LangCb
+from bot.telegram.i18n import Translator
+from bot.telegram.keyboards import languages
+from bot.telegram.notifier import Outbox
+from bot.usecases.common import Member
+from bot.usecases.facade import UseCases
 from handlers.filters import Registered
-from storage.models import User
-from storage.repositories import Repos
-
-LANGUAGE_LABELS = {"zh_Hans": "中文", "en": "English"}
 
 
-def help_text(user: User, _: Translator) -> str:
+def help_text(user: Member, _: Translator) -> str:
     roles = ", ".join(_(ROLE_NAMES[Role(r)]) for r in sorted(user.roles))
     lines = [_("help.title", roles=roles)]
     lines += [f"/{cmd} — {_(COMMAND_HELP[cmd])}" for cmd in allowed_commands(user.roles)]
     return "\n".join(lines)
 
 
-async def cmd_help(message: Message, user: User, _: Translator, out: Outbox) -> None:
+async def cmd_help(message: Message, user: Member, _: Translator, out: Outbox) -> None:
     """List the commands this user's roles allow."""
     out.send(message.chat.id, help_text(user, _))
 
 
 async def cmd_lang(message: Message, _: Translator, out: Outbox) -> None:
     """Offer the languages."""
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(text=LANGUAGE_LABELS[loc], callback_data=LangCb(locale=loc).pack())
-                for loc in SUPPORTED_LOCALES
-            ]
-        ]
-    )
-    out.send(message.chat.id, _("lang.choose"), reply_markup=keyboard)
+    out.send(message.chat.id, _("lang.choose"), reply_markup=languages())
 
 
-async def choose_lang(
-    query: CallbackQuery, callback_data: LangCb, user: User, repos: Repos, _: Translator, out: Outbox
-) -> None:
+async def choose_lang(query: CallbackQuery, callback_data: LangCb, uc: UseCases, _: Translator, out: Outbox) -> None:
     """Store the chosen language and confirm in it."""
-    if callback_data.locale not in SUPPORTED_LOCALES:
+    if not await uc.set_locale(callback_data.locale):
         out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
         return
-    before = user.locale
-    user.locale = callback_data.locale
-    await repos.audit.record(
-        f"tg:{user.telegram_id}",
-        "user.set_locale",
-        "user",
-        user.id,
-        before={"locale": before},
-        after={"locale": user.locale},
-    )
     out.answer_callback(query.id)
     if query.message is not None:
-        out.edit(query.message.chat.id, query.message.message_id, _.for_locale(user.locale)(N_("lang.saved")))
+        out.edit(query.message.chat.id, query.message.message_id, _.for_locale(callback_data.locale)(N_("lang.saved")))
 
 
 async def cmd_cancel(message: Message, state: FSMContext, _: Translator, out: Outbox) -> None:

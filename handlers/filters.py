@@ -8,7 +8,7 @@ from aiogram.filters import Filter
 from aiogram.types import TelegramObject
 
 from bot.domain.roles import may_use
-from storage.models import User
+from bot.usecases.common import Member as User
 
 
 class Registered(Filter):

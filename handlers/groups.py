@@ -8,33 +8,24 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.roles import Role
-from bot.i18n import Translator
-from bot.notifier import Outbox
-from bot.usecases.onboarding import bind_group
-from storage.models import User
-from storage.repositories import Repos
+from bot.telegram.i18n import Translator
+from bot.telegram.notifier import Outbox
+from bot.usecases.facade import UseCases
 
 GROUP_TYPES = {"group", "supergroup"}
 
 
-async def cmd_bindgroup(
-    message: Message, command: CommandObject, user: User | None, repos: Repos, _: Translator, out: Outbox
-) -> None:
+async def cmd_bindgroup(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:
     """Make this group the duty group of the admin's unit, or of a unit below it."""
-    if user is None or Role.ADMIN not in user.roles:
+    code = (command.args or "").strip() or None
+    result = await uc.bind_group_here(message.chat.id, message.chat.title, code)
+    if result.outcome == "refused":
         out.send(message.chat.id, _("group.bind_refused"), reply_to_message_id=message.message_id)
-        return
-    unit = await repos.units.get(user.unit_id)
-    assert unit is not None
-    if command.args:
-        target = await repos.units.by_code(command.args.strip())
-        if target is None or not await repos.units.is_descendant(target.id, user.unit_id):
-            out.send(message.chat.id, _("group.bind_unknown_unit", code=escape(command.args.strip()[:32])))
-            return
-        unit = target
-    await bind_group(repos, f"tg:{user.telegram_id}", message.chat.id, unit, message.chat.title, user.id)
-    out.send(message.chat.id, _("group.bound", unit=escape(unit.name)))
+    elif result.outcome == "unknown_unit":
+        out.send(message.chat.id, _("group.bind_unknown_unit", code=escape((code or "")[:32])))
+    else:
+        assert result.unit is not None
+        out.send(message.chat.id, _("group.bound", unit=escape(result.unit.name)))
 
 
 async def cmd_bindgroup_private(message: Message, _: Translator, out: Outbox) -> None:
@@ -42,10 +33,10 @@ async def cmd_bindgroup_private(message: Message, _: Translator, out: Outbox) ->
     out.send(message.chat.id, _("group.bind_in_group"))
 
 
-async def group_migrated(message: Message, repos: Repos) -> None:
+async def group_migrated(message: Message, uc: UseCases) -> None:
     """A group became a supergroup: keep its duty binding under the new id."""
     assert message.migrate_to_chat_id is not None
-    await repos.groups.migrate_chat(message.chat.id, message.migrate_to_chat_id)
+    await uc.group_migrated(message.chat.id, message.migrate_to_chat_id)
 
 
 def setup() -> Router:

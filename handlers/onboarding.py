@@ -9,12 +9,12 @@ from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from bot.domain.text import N_
-from bot.i18n import Translator
-from bot.notifier import Outbox
-from bot.usecases.onboarding import InviteOutcome, redeem_invite
+from bot.telegram.i18n import Translator
+from bot.telegram.notifier import Outbox
+from bot.usecases.common import Member as User
+from bot.usecases.facade import UseCases
+from bot.usecases.onboarding import InviteOutcome
 from handlers.common import help_text
-from storage.models import User
-from storage.repositories import Repos
 
 _INVITE_ANSWERS = {
     InviteOutcome.UNKNOWN: N_("start.invite_unknown"),
@@ -24,7 +24,7 @@ _INVITE_ANSWERS = {
 
 
 async def start_with_code(
-    message: Message, command: CommandObject, repos: Repos, user: User | None, _: Translator, out: Outbox
+    message: Message, command: CommandObject, uc: UseCases, user: User | None, _: Translator, out: Outbox
 ) -> None:
     """Redeem an invite code from a deep link."""
     assert message.from_user is not None
@@ -35,7 +35,7 @@ async def start_with_code(
     if len(code) > 64:
         out.send(message.chat.id, _("start.invite_unknown"))
         return
-    result = await redeem_invite(repos, code, message.from_user.id, message.from_user.full_name)
+    result = await uc.redeem_invite(code, message.from_user.id, message.from_user.full_name)
     if result.outcome is InviteOutcome.REGISTERED and result.user and result.unit:
         out.send(
             message.chat.id,
@@ -64,7 +64,10 @@ async def private_fallback(message: Message, user: User | None, _: Translator, o
 
 
 async def edited_message(message: Message, user: User | None, _: Translator, out: Outbox) -> None:
-    """Telegram lets people edit sent messages; an edit never changes a stored answer, so say so."""
+    """Telegram lets people edit sent messages; an edit never changes a stored answer, so say so.
+    A live location moving is also an edit: its updates are not answers and get no reply."""
+    if message.location is not None:
+        return
     out.send(message.chat.id, _("common.edit_ignored") if user else _("access.unregistered"),
              reply_to_message_id=message.message_id)  # fmt: skip
 

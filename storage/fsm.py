@@ -14,12 +14,11 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.clock import utcnow
+from storage.dialect import upsert_insert
 from storage.models import FsmRecord
-from storage.types import utcnow
 from storage.uow import current_session, transaction
 
 
@@ -28,7 +27,7 @@ class SqlStorage(BaseStorage):
         self.sessionmaker = sessionmaker
         self.key_builder = key_builder or DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
         bind = sessionmaker.kw.get("bind")
-        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(bind)
         # Statements built once with bound parameters: compiled once, cached by SQLAlchemy.
         t = FsmRecord.__table__
         self._select = select(t.c.state, t.c.data).where(t.c.key == bindparam("key"))

@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.clock import utcnow
+from storage.dialect import upsert_insert
 from storage.models import InboxUpdate
-from storage.types import utcnow
 from storage.uow import transaction
 
 
@@ -27,7 +26,7 @@ class Inbox:
         self.bot_id = bot_id
         self.recorded: set[int] = set()  # came through the inbox in this process, not taken yet
         bind = sessionmaker.kw.get("bind")
-        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(bind)
         t = InboxUpdate.__table__
         self._insert = insert(t).on_conflict_do_nothing(index_elements=[t.c.bot_id, t.c.update_id])
         self._take = (

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.types import JSONType, UTCDateTime, utcnow
+from bot.domain.clock import utcnow
+from storage.types import JSONType, UTCDateTime
 
 
 class Base(DeclarativeBase):

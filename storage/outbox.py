@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.clock import utcnow
 from storage.models import OutboxMessage
-from storage.types import utcnow
 from storage.uow import transaction
 
 T = OutboxMessage.__table__

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.clock import utcnow
+from storage.dialect import upsert_insert
 from storage.models import (
     Acknowledgement,
     Alert,
@@ -18,6 +18,7 @@ from storage.models import (
     AuditEntry,
     DailyCounter,
     DutyGroup,
+    FsmRecord,
     Incident,
     Invite,
     Report,
@@ -25,7 +26,6 @@ from storage.models import (
     User,
     UserRole,
 )
-from storage.types import utcnow
 
 
 class UnitRepo:
@@ -182,7 +182,7 @@ class IncidentRepo:
 
     async def next_number(self, day: str) -> int:
         """Atomically take the next sequence number of a day (upsert … RETURNING on both backends)."""
-        insert = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(self.s)
         stmt = (
             insert(DailyCounter)
             .values(day=day, value=1)
@@ -278,7 +278,7 @@ class IncidentRepo:
 
     async def add_acknowledgement(self, alert_id: int, user_id: int, at: datetime) -> bool:
         """Record one acknowledgement; False when this person already acknowledged."""
-        insert = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(self.s)
         stmt = (
             insert(Acknowledgement)
             .values(alert_id=alert_id, user_id=user_id, at=at)
@@ -286,6 +286,25 @@ class IncidentRepo:
             .returning(Acknowledgement.id)
         )
         return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+
+class DraftRepo:
+    """Form drafts, kept in the conversation state rows (storage/fsm.py)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def untouched(self, states: Sequence[str], before: datetime) -> Sequence[FsmRecord]:
+        """Drafts last changed before `before`, locked for this transaction (others skip them)."""
+        q = (
+            select(FsmRecord)
+            .where(FsmRecord.state.in_(states), FsmRecord.updated_at < before)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.s.scalars(q)).all()
+
+    async def delete(self, key: str) -> None:
+        await self.s.execute(delete(FsmRecord).where(FsmRecord.key == key))
 
 
 class Repos:
@@ -299,3 +318,4 @@ class Repos:
         self.groups = DutyGroupRepo(session)
         self.audit = AuditRepo(session)
         self.incidents = IncidentRepo(session)
+        self.drafts = DraftRepo(session)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.app import App
-from bot.settings import load_settings
+from bot.app.runtime import App
+from bot.app.settings import load_settings
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.uow import unit_of_work
 from tests.fakebotapi import TOKEN, FakeBotAPI

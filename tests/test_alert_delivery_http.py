@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.domain.clock import utcnow
 from bot.domain.delivery import GIVE_UP_AFTER, next_retry
 from bot.usecases.onboarding import bind_group
 from storage.models import Alert, AuditEntry
-from storage.types import utcnow
 from tests.conftest import Harness
 from tests.reporting import Reporter
 from tests.test_report_http import fill_until_review

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.i18n import Catalogs
-from bot.settings import DEFAULT_LOCALES_DIR
+from bot.app.settings import DEFAULT_LOCALES_DIR
+from bot.telegram.i18n import Catalogs
 from conversations.describe import form_as_mermaid
 from conversations.initial_report import INITIAL_REPORT
+from conversations.registry import FORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 DIAGRAM = ROOT / "docs" / "forms.md"
@@ -18,11 +19,11 @@ DIAGRAM = ROOT / "docs" / "forms.md"
 
 def committed_doc() -> str:
     tr = Catalogs(DEFAULT_LOCALES_DIR, "zh_Hans").translator("en")
-    body = form_as_mermaid(INITIAL_REPORT, tr)
+    sections = [f"## {form.id} (version {form.version})\n\n```mermaid\n{form_as_mermaid(form, tr)}```\n"
+                for form in FORMS.values()]  # fmt: skip
     return (
         "# Forms\n\nGenerated from `conversations/` by `python -m bot forms --mermaid --locale en`;"
-        " `tests/test_forms_describe.py` fails when this file and the form data disagree.\n\n"
-        f"## {INITIAL_REPORT.id}\n\n```mermaid\n{body}```\n"
+        " `tests/test_forms_describe.py` fails when this file and the form data disagree.\n\n" + "\n".join(sections)
     )
 
 
@@ -40,10 +41,15 @@ def test_forms_command_prints_every_field_and_json() -> None:
         timeout=60,
     )  # fmt: skip
     data = json.loads(raw.stdout)
+    assert [f["id"] for f in data] == list(FORMS)
     fields = {f["id"]: f for f in data[0]["fields"]}
     assert list(fields) == [f.id for f in INITIAL_REPORT.fields]
     assert fields["loss"]["required"] is False and fields["subtype"]["condition"] == "category answered"
     assert fields["category"]["options"][0] == {"value": "natural", "label": "Natural disaster"}
+    assert fields["occurred_at"]["limits"] == {"past": 30 * 86400, "future": 300}
+    assert data[0]["review_addons"] == ["grade"] and data[0]["version"] == INITIAL_REPORT.version
+    followup = {f["id"]: f for f in data[2]["fields"]}
+    assert followup["correction"]["condition"] == "a figure is lower than in the last report"
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from bot.app.settings import DEFAULT_LOCALES_DIR
 from bot.domain.locales import SUPPORTED_LOCALES, resolve_locale
-from bot.i18n import Catalogs, compile_catalogs
-from bot.settings import DEFAULT_LOCALES_DIR
+from bot.telegram.i18n import Catalogs, compile_catalogs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ def used_message_ids() -> set[str]:
         for _file, _line, message, _comments, _ctx in extract_from_dir(
             ROOT / package,
             method_map=[("**.py", "python")],
-            keywords={"_": None, "N_": None, "tr": None, "group_": None, "admin_": None},
+            keywords={"_": None, "N_": None, "tr": None, "translate": None, "group_": None, "admin_": None},
         ):
             ids.add(message if isinstance(message, str) else message[0])
     return ids

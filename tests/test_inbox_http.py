@@ -8,9 +8,9 @@ from datetime import timedelta
 from aiogram.types import ReplyKeyboardRemove, Update
 from sqlalchemy import select, text, update
 
-from bot.notifier import Outgoing
+from bot.domain.clock import utcnow
+from bot.telegram.notifier import Outgoing
 from storage.models import InboxUpdate, Incident, OutboxMessage
-from storage.types import utcnow
 from tests.conftest import Harness
 from tests.reporting import Reporter
 

@@ -8,8 +8,8 @@ import os
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.app import build_isolation
-from bot.settings import load_settings
+from bot.app.runtime import build_isolation
+from bot.app.settings import load_settings
 
 REDIS_URL = os.environ.get("KUAIBAO_TEST_REDIS", "redis://127.0.0.1:6379/0")
 

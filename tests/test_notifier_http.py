@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiogram import Bot
 
-from bot.app import build_bot, make_notifier
-from bot.notifier import Notifier, Outbox
-from bot.settings import load_settings
+from bot.app.runtime import build_bot, make_notifier
+from bot.app.settings import load_settings
+from bot.telegram.notifier import Notifier, Outbox
 from tests.conftest import Harness
 from tests.fakebotapi import TOKEN, FakeBotAPI
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from bot.callbacks import FormCb
+from bot.domain.clock import utcnow
+from bot.telegram.callbacks import FormCb
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import Acknowledgement, Alert, Attachment, AuditEntry, FsmRecord, Incident, Report
-from storage.types import utcnow
 from tests.conftest import Harness
 from tests.reporting import Reporter
 
@@ -163,7 +163,7 @@ async def test_strangers_get_nothing_they_should_not(harness: Harness) -> None:
     await r.say("/report")
     screen = api.screen(1002)
     token = FormCb.unpack(screen.buttons()[0]["callback_data"]).t
-    forged = FormCb(t=token, s=0, a="quick", v="0").pack()
+    forged = FormCb(f="initial", t=token, s=0, a="quick", v="0").pack()
 
     q = await api.press(5555, screen, forged)  # an unregistered user with a copied button
     assert "邀请链接" in (await api.answer_to(q))["text"]
@@ -195,7 +195,7 @@ async def test_bad_inputs_get_a_clear_answer_and_lose_nothing(harness: Harness) 
     await r.tap("自然灾害")
     await r.tap("地质灾害")
     assert "内容过长（5000 字）" in await r.say("长" * 5000)
-    assert "这一步需要文字" in await r.photo("p")
+    assert "照片已保存为附件" in await r.photo("p")  # kept for the attachments step, not refused
     answer = await r.say("山体滑坡 <script>alert(1)</script>")
     assert "第 7/12 步" in answer
     review_after = await r.say("返回")

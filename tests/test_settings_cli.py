@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
-from bot.settings import SettingsError, load_settings
+from bot.app.cli import main
+from bot.app.settings import SettingsError, load_settings
 
 
 def test_defaults() -> None:

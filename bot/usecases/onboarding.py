@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.domain.clock import utcnow
+from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roles import Role
+from bot.usecases.common import AdminError, require_unit
 from storage.models import DutyGroup, Invite, Unit, User
 from storage.repositories import Repos
-from storage.types import utcnow
-
-
-class AdminError(Exception):
-    """A refused operator request; the message says why."""
 
 
 def user_snapshot(user: User) -> dict[str, object]:
@@ -35,12 +33,7 @@ async def add_unit(repos: Repos, actor: str, code: str, name: str, parent_code: 
         raise AdminError("unit code and name must not be empty")
     if await repos.units.by_code(code):
         raise AdminError(f"unit {code!r} already exists")
-    parent_id = None
-    if parent_code:
-        parent = await repos.units.by_code(parent_code)
-        if parent is None:
-            raise AdminError(f"unknown parent unit {parent_code!r}")
-        parent_id = parent.id
+    parent_id = (await require_unit(repos, parent_code, "parent unit")).id if parent_code else None
     unit = await repos.units.add(code, name, parent_id)
     await repos.audit.record(
         actor, "unit.add", "unit", unit.id, after={"code": code, "name": name, "parent": parent_code}
@@ -75,9 +68,7 @@ async def add_user(
     """Register a user directly (without an invite)."""
     if telegram_id <= 0:
         raise AdminError("a Telegram user id is a positive number")
-    unit = await repos.units.by_code(unit_code)
-    if unit is None:
-        raise AdminError(f"unknown unit {unit_code!r}")
+    unit = await require_unit(repos, unit_code)
     role_set = _roles(roles)
     if await repos.users.by_telegram_id(telegram_id):
         raise AdminError(f"user {telegram_id} already exists")
@@ -98,9 +89,7 @@ async def set_roles(repos: Repos, actor: str, telegram_id: int, roles: list[str]
 
 
 async def create_invite(repos: Repos, actor: str, unit_code: str, role: str, ttl: timedelta) -> Invite:
-    unit = await repos.units.by_code(unit_code)
-    if unit is None:
-        raise AdminError(f"unknown unit {unit_code!r}")
+    unit = await require_unit(repos, unit_code)
     roles = _roles([role])
     if len(roles) != 1:
         raise AdminError("an invite carries exactly one role")
@@ -152,6 +141,7 @@ async def redeem_invite(
 async def bind_group(
     repos: Repos, actor: str, chat_id: int, unit: Unit, title: str | None, bound_by: int | None
 ) -> DutyGroup:
+    """Make a group chat the duty group of a unit (replacing the unit's earlier one)."""
     before = await repos.groups.for_unit(unit.id)
     group = await repos.groups.bind(chat_id, unit.id, title, bound_by)
     await repos.audit.record(
@@ -163,3 +153,69 @@ async def bind_group(
         after={"chat_id": chat_id, "unit": unit.code, "title": title},
     )
     return group
+
+
+async def bind_group_by_code(repos: Repos, actor: str, chat_id: int, unit_code: str, title: str | None) -> DutyGroup:
+    """The operator's binding (CLI): a negative group chat id and a unit code."""
+    if chat_id >= 0:
+        raise AdminError("a group chat id is negative (e.g. -1001234567890)")
+    return await bind_group(repos, actor, chat_id, await require_unit(repos, unit_code), title, None)
+
+
+@dataclass
+class Binding:
+    outcome: str  # bound | refused | unknown_unit
+    unit: Unit | None = None
+
+
+async def bind_group_here(
+    repos: Repos, user: User | None, chat_id: int, title: str | None, unit_code: str | None
+) -> Binding:
+    """/bindgroup in a group: an administrator binds it to their unit, or to a unit below theirs."""
+    if user is None or Role.ADMIN not in user.roles:
+        return Binding("refused")
+    unit = await repos.units.get(user.unit_id)
+    assert unit is not None
+    if unit_code:
+        target = await repos.units.by_code(unit_code)
+        if target is None or not await repos.units.is_descendant(target.id, user.unit_id):
+            return Binding("unknown_unit")
+        unit = target
+    await bind_group(repos, f"tg:{user.telegram_id}", chat_id, unit, title, user.id)
+    return Binding("bound", unit)
+
+
+async def group_migrated(repos: Repos, old_chat_id: int, new_chat_id: int) -> None:
+    """A group became a supergroup: its duty binding moves to the new id."""
+    await repos.groups.migrate_chat(old_chat_id, new_chat_id)
+    await repos.audit.record("system", "group.migrate", "duty_group", new_chat_id, before={"chat_id": old_chat_id})
+
+
+async def set_locale(repos: Repos, user: User, locale: str) -> bool:
+    """Store the user's language; False for a language we do not have."""
+    if locale not in SUPPORTED_LOCALES:
+        return False
+    before, user.locale = user.locale, locale
+    await repos.audit.record(f"tg:{user.telegram_id}", "user.set_locale", "user", user.id,
+                             before={"locale": before}, after={"locale": locale})  # fmt: skip
+    return True
+
+
+@dataclass(frozen=True)
+class UserRow:
+    telegram_id: int
+    name: str
+    unit_code: str
+    roles: tuple[str, ...]
+    phone: str | None
+    active: bool
+
+
+async def list_users(repos: Repos, unit_code: str | None) -> list[UserRow]:
+    """Users of one unit, or all."""
+    unit_id = (await require_unit(repos, unit_code)).id if unit_code else None
+    codes = {u.id: u.code for u in await repos.units.all()}
+    return [
+        UserRow(u.telegram_id, u.name, codes[u.unit_id], tuple(sorted(u.roles)), u.phone, u.active)
+        for u in await repos.users.list(unit_id)
+    ]

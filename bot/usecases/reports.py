@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.deadlines import due
+from bot.domain.deadlines import DEADLINES, due
 from bot.domain.delivery import next_retry
 from bot.domain.grading import Grade, at_least
-from bot.domain.roles import DUTY_STAFF, Role
-from conversations.engine import Engine
-from storage.models import Alert, Attachment, DutyGroup, Incident, Report, Unit, User
+from bot.domain.roles import DUTY_STAFF
+from bot.usecases.common import AlertOut, Card, Config, Member, incident_card, unit_admins
+from storage.models import Alert, Attachment, Incident, Report
 from storage.repositories import Repos
 
 
 @dataclass
-class Submission:
-    incident: Incident
-    report: Report
+class Filed:
+    """What filing a report did, for the receipt and the alerts."""
+
     created: bool
-    alerts: list[tuple[Alert, DutyGroup]] = field(default_factory=list)
-    unit: Unit | None = None
-    admins_to_warn: list[User] = field(default_factory=list)  # when the unit has no duty group
+    number: str
+    late: bool = False
+    next_due_at: datetime | None = None
+    next_due_hours: int = 0
+    initial_due_at: datetime | None = None
+    alerts: list[AlertOut] = field(default_factory=list)
+    admins: list[tuple[Member, str]] = field(default_factory=list)  # (administrator, unit name): no duty group
+    card: Card | None = None
+    notified: list[str] = field(default_factory=list)  # group titles and names, as told to the reporter
 
 
 def incident_number(day: str, seq: int) -> str:
@@ -35,64 +42,51 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+async def _already(repos: Repos, reporter: Member, token: str) -> Filed | None:
+    existing = await repos.incidents.report_by_token(reporter.id, token)
+    if existing is None:
+        return None
+    incident = await repos.incidents.get(existing.incident_id)
+    assert incident is not None
+    return Filed(created=False, number=incident.number)
+
+
 async def submit_initial_report(
-    repos: Repos, user: User, engine: Engine, draft: dict[str, Any], now: datetime, tz: tzinfo
-) -> Submission:
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
+) -> Filed:
     """Store the report once (idempotent on the draft token) and decide who is alerted."""
     token = draft["token"]
-    existing = await repos.incidents.report_by_token(user.id, token)
-    if existing is not None:
-        incident = await repos.incidents.get(existing.incident_id)
-        assert incident is not None
-        return Submission(incident, existing, created=False)
-
+    done = await _already(repos, user, token)
+    if done is not None:
+        return done
+    now = config.clock()
     answers = draft["answers"]
-    grade, reason = engine.grade(draft)
-    suggested = engine.suggested_grade(answers) or Grade.UNGRADED.value
+    grading = extras.get("grade") or {}
+    suggested = grading.get("suggested") or Grade.UNGRADED.value
+    grade, reason = grading.get("grade") or suggested, grading.get("reason")
     occurred_at = datetime.fromisoformat(answers["occurred_at"])
     place = answers.get("place") or {}
     casualties = answers.get("casualties") or {}
-    day = now.astimezone(tz).strftime("%Y%m%d")
+    day = now.astimezone(config.tz).strftime("%Y%m%d")
     initial_due = due("initial", occurred_at)
-
     try:
         async with repos.session.begin_nested():
             number = incident_number(day, await repos.incidents.next_number(day))
             incident = Incident(
-                number=number,
-                unit_id=user.unit_id,
-                reporter_id=user.id,
-                category=answers["category"],
-                subtype=answers.get("subtype"),
-                suggested_grade=suggested,
-                grade=grade or suggested,
-                grade_reason=reason,
-                occurred_at=occurred_at,
-                place_text=place.get("text"),
-                latitude=place.get("lat"),
-                longitude=place.get("lon"),
-                deaths=casualties.get("deaths"),
-                missing=casualties.get("missing"),
-                serious_injuries=casualties.get("serious"),
-                injuries=casualties.get("injured"),
-                trapped=casualties.get("trapped"),
-                loss_cny=_int_or_none(answers.get("loss")),
-                status="open",
-                initial_due_at=initial_due,
-                next_due_at=due("first_followup", occurred_at),
-                created_at=now,
-            )
+                number=number, unit_id=user.unit_id, reporter_id=user.id, category=answers["category"],
+                subtype=answers.get("subtype"), suggested_grade=suggested, grade=grade, grade_reason=reason,
+                occurred_at=occurred_at, place_text=place.get("text"), latitude=place.get("lat"),
+                longitude=place.get("lon"), deaths=casualties.get("deaths"), missing=casualties.get("missing"),
+                serious_injuries=casualties.get("serious"), injuries=casualties.get("injured"),
+                trapped=casualties.get("trapped"), loss_cny=_int_or_none(answers.get("loss")), status="open",
+                initial_due_at=initial_due, next_due_at=due("first_followup", occurred_at), created_at=now,
+            )  # fmt: skip
             report = Report(
-                kind="initial",
-                seq=0,
-                draft_token=token,
-                reporter_id=user.id,
+                kind="initial", seq=0, draft_token=token, reporter_id=user.id,
                 fields={**answers, "_grade": {"suggested": suggested, "grade": grade, "reason": reason}},
-                started_at=datetime.fromisoformat(draft["started_at"]),
-                submitted_at=now,
-                received_at=now,
+                started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=now,
                 late=now > initial_due,
-            )
+            )  # fmt: skip
             attachments = [
                 Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
                 for i, a in enumerate(answers.get("attachments") or [])
@@ -100,81 +94,81 @@ async def submit_initial_report(
             await repos.incidents.add(incident, report, attachments)
     except IntegrityError:
         # the same draft submitted concurrently by another process: the first one wins
-        existing = await repos.incidents.report_by_token(user.id, token)
-        if existing is None:
+        done = await _already(repos, user, token)
+        if done is None:
             raise
-        incident = await repos.incidents.get(existing.incident_id)
-        assert incident is not None
-        return Submission(incident, existing, created=False)
-
+        return done
     await repos.audit.record(
-        f"tg:{user.telegram_id}",
-        "report.submit",
-        "incident",
-        incident.id,
+        f"tg:{user.telegram_id}", "report.submit", "incident", incident.id,
         after={"number": number, "kind": "initial", "grade": incident.grade, "suggested_grade": suggested,
                "grade_reason": reason, "late": report.late},
     )  # fmt: skip
-    unit = await repos.units.get(user.unit_id)
-    assert unit is not None
-    submission = Submission(incident, report, created=True, unit=unit)
-    await _plan_alerts(repos, submission, user, unit)
-    return submission
+    followup = DEADLINES["first_followup"]
+    filed = Filed(
+        created=True, number=number, late=report.late, next_due_at=incident.next_due_at,
+        next_due_hours=int(followup.after.total_seconds() // 3600), initial_due_at=initial_due,
+    )  # fmt: skip
+    await _plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments])
+    return filed
 
 
-async def _plan_alerts(repos: Repos, submission: Submission, user: User, unit: Unit) -> None:
-    """The unit's duty group always; the parent unit's too from grade III (较大) up."""
-    incident = submission.incident
+async def _plan_alerts(
+    repos: Repos, filed: Filed, incident: Incident, report: Report, attachments: list[tuple[str, str]]
+) -> None:
+    """The unit's duty group always; the parent unit's too from grade III (较大) up; without a duty group,
+    the unit's administrators (else the parent's)."""
     now = incident.created_at
-
-    async def add(group: DutyGroup, level: str) -> None:
-        alert = Alert(incident_id=incident.id, report_id=submission.report.id, unit_id=group.unit_id,
-                      chat_id=group.chat_id, level=level, created_at=now,
-                      next_attempt_at=next_retry(now, now, 0))  # fmt: skip
-        submission.alerts.append((await repos.incidents.add_alert(alert), group))
-
-    group = await repos.groups.for_unit(unit.id)
-    if group is not None:
-        await add(group, "unit")
-    else:
-        submission.admins_to_warn = await unit_admins(repos, unit)
+    unit = await repos.units.get(incident.unit_id)
+    assert unit is not None
+    card = await incident_card(repos, incident)
+    filed.card = card
+    targets = [(await repos.groups.for_unit(unit.id), "unit")]
     if unit.parent_id is not None and at_least(incident.grade, Grade.III):
-        parent_group = await repos.groups.for_unit(unit.parent_id)
-        if parent_group is not None:
-            await add(parent_group, "parent")
-
-
-async def unit_admins(repos: Repos, unit: Unit) -> list[User]:
-    """The administrators of a unit, else of its parent: who hears about a unit's delivery problems."""
-    admins = list(await repos.users.with_role(unit.id, Role.ADMIN))
-    if not admins and unit.parent_id is not None:
-        admins = list(await repos.users.with_role(unit.parent_id, Role.ADMIN))
-    return admins
+        targets.append((await repos.groups.for_unit(unit.parent_id), "parent"))
+    for group, level in targets:
+        if group is None:
+            continue
+        alert = Alert(incident_id=incident.id, report_id=report.id, unit_id=group.unit_id, chat_id=group.chat_id,
+                      level=level, created_at=now, next_attempt_at=next_retry(now, now, 0))  # fmt: skip
+        await repos.incidents.add_alert(alert)
+        filed.alerts.append(AlertOut(alert.id, group.chat_id, card, tuple(attachments)))
+        filed.notified.append(group.title or str(group.chat_id))
+    if targets[0][0] is None:
+        for admin in await unit_admins(repos, unit):
+            filed.admins.append((admin, unit.name))
+            filed.notified.append(admin.name)
 
 
 @dataclass
-class AckResult:
+class Acknowledged:
     outcome: str  # ok | already | refused | unknown
-    alert: Alert | None = None
-    incident: Incident | None = None
+    card: Card | None = None
 
 
-async def acknowledge(repos: Repos, alert_id: int, user: User | None, now: datetime) -> AckResult:
+async def acknowledge(repos: Repos, alert_id: int, user: Member | None, config: Config) -> Acknowledged:
     """Record that a duty officer of the alerted unit (or a unit above it) has seen the alert."""
+    now = config.clock()
     alert = await repos.incidents.alert(alert_id)
     if alert is None:
-        return AckResult("unknown")
+        return Acknowledged("unknown")
     if (
         user is None
         or not (DUTY_STAFF & user.roles)
         or not await repos.units.is_descendant(alert.unit_id, user.unit_id)
     ):
-        return AckResult("refused", alert)
+        return Acknowledged("refused")
     incident = await repos.incidents.get(alert.incident_id)
+    assert incident is not None
     if not await repos.incidents.add_acknowledgement(alert.id, user.id, now):
-        return AckResult("already", alert, incident)
+        return Acknowledged("already")
     await repos.audit.record(
         f"tg:{user.telegram_id}", "alert.acknowledge", "alert", alert.id,
-        after={"incident": incident.number if incident else None, "at": now.isoformat()},
+        after={"incident": incident.number, "at": now.isoformat()},
     )  # fmt: skip
-    return AckResult("ok", alert, incident)
+    return Acknowledged("ok", await incident_card(repos, incident, alert.id))
+
+
+async def filed_number(repos: Repos, user: Member, token: str) -> str | None:
+    """The incident number a draft was filed as, if it was (a button of a submitted draft tapped again)."""
+    filed = await _already(repos, user, token)
+    return filed.number if filed else None

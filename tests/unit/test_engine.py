@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.i18n import Catalogs
-from bot.settings import DEFAULT_LOCALES_DIR
+from bot.app.settings import DEFAULT_LOCALES_DIR
+from bot.telegram.i18n import Catalogs
 from conversations import engine as fe
 from conversations.form import Field, Form, Kind
 from conversations.initial_report import INITIAL_REPORT

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiogram.methods import GetUpdates, SendMessage
 
-from bot import polling as module
-from bot.polling import PollPacing
+from bot.telegram import polling as module
+from bot.telegram.polling import PollPacing
 
 
 async def test_small_batches_gather_and_idle_polls_go_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,9 +9,10 @@ class LangCb(CallbackData, prefix="v1l"):
     locale: str
 
 
-class FormCb(CallbackData, prefix="v1f"):
-    """A button of a form screen: draft token, screen (step code), action, value."""
+class FormCb(CallbackData, prefix="v2f"):
+    """A button of a form screen: form id, draft token, screen (step code), action, value."""
 
+    f: str
     t: str
     s: int
     a: str

@@ -1,6 +1,7 @@
 """Per update, in this order: the sender's isolation lock, one transaction (the update claimed in the
 inbox, the conversation state, the user and their language, the handler, its messages stored in the
-outbox table); then, after the commit, the messages are sent.
+outbox table); then, after the commit, the messages are sent. Handlers receive the update's use
+cases (`uc`), its sender (`user`), their language (`_`) and the outbox (`out`).
 
 aiogram's own FSM middleware would load the state before our transaction opens (its own session,
 its own commit); this one subclasses it so that the isolation lock wraps everything and the state is
@@ -22,12 +23,14 @@ from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.clock import utcnow
 from bot.domain.locales import resolve_locale
-from bot.i18n import Catalogs
-from bot.notifier import Notifier, Outbox
+from bot.telegram.i18n import Catalogs
+from bot.telegram.notifier import Notifier, Outbox
+from bot.usecases.common import Config
+from bot.usecases.facade import UseCases
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
-from storage.types import utcnow
 from storage.uow import unit_of_work
 
 
@@ -39,10 +42,12 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         sessionmaker: async_sessionmaker[AsyncSession],
         catalogs: Catalogs,
         notifier: Notifier,
+        config: Config,
         inbox: Inbox | None = None,
         outbox_store: OutboxStore | None = None,
     ) -> None:
         super().__init__(storage=storage, events_isolation=events_isolation)
+        self.config = config
         self.inbox = inbox
         self.outbox_store = outbox_store
         self.sessionmaker = sessionmaker
@@ -103,7 +108,9 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         tg_user.language_code if tg_user else None,
                         self.catalogs.default_locale,
                     )
-                    data.update(repos=repos, user=user, _=self.catalogs.translator(locale), out=outbox)
+                    data.update(
+                        user=user, uc=UseCases(repos, user, self.config), _=self.catalogs.translator(locale), out=outbox
+                    )
                     result = await handler(event, data)
                     if self.outbox_store is not None:
                         stored = await self.outbox_store.save(repos.session, [o.to_json() for o in outbox.durable()])

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
+from bot.app.settings import Settings, SettingsError, load_settings
 from bot.domain.durations import parse_duration
-from bot.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def _configure_logging(settings: Settings) -> None:
 
 def _with_repos(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run one unit of work against a migrated database; turn refusals into exit code 1."""
-    from bot.usecases.onboarding import AdminError
+    from bot.usecases.common import AdminError
     from storage.db import create_engine, create_sessionmaker, migrate
     from storage.uow import unit_of_work
 
@@ -74,7 +74,7 @@ def run(ctx: click.Context) -> None:
         click.echo(NO_TOKEN, err=True)
         ctx.exit(2)
     _configure_logging(settings)
-    from bot.app import run as run_bot
+    from bot.app.runtime import run as run_bot
 
     asyncio.run(run_bot(settings))
 
@@ -102,7 +102,7 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 def compile_catalogs_cmd(ctx: click.Context) -> None:
     """Compile the .po catalogs into .mo files (the Docker build does this)."""
-    from bot.i18n import compile_catalogs
+    from bot.telegram.i18n import compile_catalogs
 
     for path in compile_catalogs(_settings(ctx).locales_dir):
         click.echo(f"wrote {path}")
@@ -160,34 +160,13 @@ def set_role(ctx: click.Context, telegram_id: int, roles: tuple[str, ...]) -> No
 @click.pass_context
 def list_users(ctx: click.Context, unit_code: str | None) -> None:
     """List users (of one unit, or all)."""
-    from bot.usecases.onboarding import AdminError
+    from bot.usecases.onboarding import list_users as do
 
-    async def work(repos: Any) -> list[str]:
-        unit_id = None
-        if unit_code:
-            unit = await repos.units.by_code(unit_code)
-            if unit is None:
-                raise AdminError(f"unknown unit {unit_code!r}")
-            unit_id = unit.id
-        codes = {u.id: u.code for u in await repos.units.all()}
-        return [
-            "\t".join(
-                [
-                    str(u.telegram_id),
-                    u.name,
-                    codes[u.unit_id],
-                    ",".join(sorted(u.roles)),
-                    u.phone or "-",
-                    "active" if u.active else "inactive",
-                ]
-            )
-            for u in await repos.users.list(unit_id)
-        ]
-
-    rows = _with_repos(_settings(ctx), work)
+    rows = _with_repos(_settings(ctx), lambda r: do(r, unit_code))
     click.echo("telegram_id\tname\tunit\troles\tphone\tstatus")
-    for row in rows:
-        click.echo(row)
+    for u in rows:
+        status = "active" if u.active else "inactive"
+        click.echo("\t".join([str(u.telegram_id), u.name, u.unit_code, ",".join(u.roles), u.phone or "-", status]))
 
 
 @admin.command("invite")
@@ -214,7 +193,7 @@ def _fetch_username(settings: Settings) -> str:
     if settings.bot_token is None:
         click.echo("error: set BOT_USERNAME, or BOT_TOKEN so the bot's username can be asked for", err=True)
         sys.exit(2)
-    from bot.app import build_bot
+    from bot.app.runtime import build_bot
 
     async def go() -> str:
         bot = build_bot(settings)
@@ -236,21 +215,36 @@ def _fetch_username(settings: Settings) -> str:
 @click.option("--unit", "unit_code", required=True)
 @click.pass_context
 def bind_group_cmd(ctx: click.Context, chat_id: int, unit_code: str) -> None:
-    """Bind a group chat (negative id) as a unit's duty group."""
-    from bot.usecases.onboarding import AdminError, bind_group
+    """Bind a group chat (negative id) as a unit's duty group; its title is asked from the Bot API."""
+    from bot.usecases.onboarding import bind_group_by_code
 
     if chat_id >= 0:
         click.echo("error: a group chat id is negative (e.g. -1001234567890)", err=True)
         sys.exit(2)
+    settings = _settings(ctx)
+    title = _fetch_chat_title(settings, chat_id)
+    _with_repos(settings, lambda r: bind_group_by_code(r, "cli", chat_id, unit_code, title))
+    click.echo(f"chat {chat_id} ({title or 'title unknown'}) is now the duty group of {unit_code}")
 
-    async def work(repos: Any) -> None:
-        unit = await repos.units.by_code(unit_code)
-        if unit is None:
-            raise AdminError(f"unknown unit {unit_code!r}")
-        await bind_group(repos, "cli", chat_id, unit, None, None)
 
-    _with_repos(_settings(ctx), work)
-    click.echo(f"chat {chat_id} is now the duty group of {unit_code}")
+def _fetch_chat_title(settings: Settings, chat_id: int) -> str | None:
+    """The group's title from the Bot API, so messages name it; None when the API cannot be asked."""
+    if settings.bot_token is None:
+        return None
+    from bot.app.runtime import build_bot
+
+    async def go() -> str | None:
+        bot = build_bot(settings)
+        try:
+            return (await bot.get_chat(chat_id)).title
+        finally:
+            await bot.session.close()
+
+    try:
+        return asyncio.run(go())
+    except Exception as exc:  # the binding still works; the title is only for display
+        click.echo(f"warning: could not ask the Bot API for the group's title ({exc})", err=True)
+        return None
 
 
 @main.command()
@@ -262,9 +256,9 @@ def forms(ctx: click.Context, as_json: bool, mermaid: bool, locale: str | None) 
     """Print every form's fields, generated from the form data."""
     import json
 
-    from bot.i18n import Catalogs
+    from bot.telegram.i18n import Catalogs
     from conversations.describe import form_as_dict, form_as_mermaid, form_as_text
-    from conversations.initial_report import FORMS
+    from conversations.registry import FORMS
 
     settings = _settings(ctx)
     tr = Catalogs(settings.locales_dir, settings.default_locale).translator(locale or settings.default_locale)

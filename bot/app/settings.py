@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.domain.locales import SUPPORTED_LOCALES
 
 PUBLIC_BOT_API = "https://api.telegram.org"
-DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DEFAULT_LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,200}$")
 
 

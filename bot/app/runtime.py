@@ -19,19 +19,21 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import handlers
-from bot.alerts import redeliver_alerts
+from bot.app.settings import Settings
+from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
-from bot.i18n import Catalogs
-from bot.middlewares import UpdateContextMiddleware
-from bot.notifier import Notifier, Outgoing
-from bot.polling import PollPacing, UpdateRecorder
-from bot.settings import Settings
+from bot.telegram.alerts import AlertPoster, redeliver_alerts
+from bot.telegram.i18n import Catalogs
+from bot.telegram.middlewares import UpdateContextMiddleware
+from bot.telegram.notifier import Notifier, Outbox, Outgoing
+from bot.telegram.polling import PollPacing, UpdateRecorder
+from bot.telegram.presenters import say_text
+from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
-from storage.types import utcnow
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,9 @@ def build_dispatcher(
     storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
-    dp.workflow_data.update(settings=settings, catalogs=catalogs, notifier=notifier, sessionmaker=sessionmaker)
-    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, inbox, outbox_store)
+    dp.workflow_data.update(alerts=AlertPoster(catalogs, settings.tz, sessionmaker))
+    config = Config(tz=settings.tz, default_locale=settings.default_locale)
+    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store)
     dp.update.outer_middleware(context)
     dp["update_context"] = context
     dp.include_router(handlers.setup())
@@ -200,14 +203,20 @@ class App:
 
     async def sweep_drafts(self, now: datetime | None = None) -> int:
         """Expire report drafts untouched for DRAFT_TTL_DAYS, with a notice to the reporter."""
-        return await expire_drafts(
-            self.sessionmaker, self.notifier, self.catalogs, now or utcnow(),
-            timedelta(days=self.settings.draft_ttl_days), self.settings.tz,
-        )  # fmt: skip
+        async with unit_of_work(self.sessionmaker) as repos:
+            notices = await expire_drafts(repos, now or utcnow(), timedelta(days=self.settings.draft_ttl_days))
+        out = Outbox()
+        for say in notices:
+            out.send(say.chat_id, say_text(say, self.catalogs, self.settings.tz))
+        await self.notifier.flush(out)
+        if notices:
+            log.info("expired %d drafts", len(notices))
+        return len(notices)
 
     async def redeliver_alerts(self, now: datetime | None = None) -> int:
         """Send again the duty-group alerts Telegram has not accepted yet (crash, outage, bot removed)."""
-        return await redeliver_alerts(self.sessionmaker, self.notifier, self.catalogs, self.settings, now or utcnow())
+        return await redeliver_alerts(self.sessionmaker, self.notifier, self.catalogs, self.settings.tz,
+                                      now or utcnow())  # fmt: skip
 
     @staticmethod
     async def repeat(job: Callable[[], Awaitable[int]], every: float) -> None:
@@ -231,6 +240,8 @@ class App:
         """After polling stopped: let the updates in flight commit and send their answers, then close."""
         for task in self.background:
             task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)  # stopped before the database closes
+        self.background.clear()
         context: UpdateContextMiddleware = self.dp["update_context"]
         unfinished = await context.drain(SHUTDOWN_GRACE)
         if unfinished:

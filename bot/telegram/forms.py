@@ -1,0 +1,130 @@
+"""Forms on Telegram: messages to engine events, drafts in the FSM state, a Turn to messages."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, ReplyKeyboardRemove
+
+from bot.domain.clock import format_local
+from bot.telegram.i18n import Translator
+from bot.telegram.keyboards import draft_offer, form_markup
+from bot.telegram.notifier import Outbox
+from bot.usecases.conversation import Turn
+from bot.usecases.drafts import FORM_STATE
+from conversations import events as ev
+from conversations.formatting import join
+
+MEDIA_KINDS = ("video", "voice", "audio", "document", "video_note", "animation")
+EDITABLE_MAX = 4000
+
+
+class FsmDrafts:
+    """The draft in the person's conversation state (on our database, in the update's transaction)."""
+
+    def __init__(self, state: FSMContext) -> None:
+        self.state = state
+
+    async def load(self) -> dict[str, Any] | None:
+        if await self.state.get_state() is None:
+            return None
+        draft = (await self.state.get_data()).get("draft")
+        return draft if isinstance(draft, dict) else None
+
+    async def save(self, draft: dict[str, Any]) -> None:
+        await self.state.set_state(FORM_STATE)
+        await self.state.set_data({"draft": draft})
+
+    async def clear(self) -> None:
+        await self.state.clear()
+
+
+def to_event(message: Message) -> ev.Event:
+    """Whatever a phone sends, as the engine sees it."""
+    forwarded = message.forward_origin is not None
+    text = message.text if message.text is not None else None
+    if text is not None:
+        return ev.Text(text, forwarded=forwarded)
+    if message.venue is not None:
+        v = message.venue
+        return ev.Location(v.location.latitude, v.location.longitude, title=v.title, address=v.address)
+    if message.location is not None:
+        loc = message.location
+        return ev.Location(loc.latitude, loc.longitude, live=loc.live_period is not None)
+    if message.contact is not None:
+        name = " ".join(x for x in (message.contact.first_name, message.contact.last_name) if x)
+        return ev.Contact(name, message.contact.phone_number)
+    album = message.media_group_id
+    if message.photo:
+        return ev.Media("photo", message.photo[-1].file_id, message.photo[-1].file_unique_id, album)
+    for kind in MEDIA_KINDS:
+        obj = getattr(message, kind)
+        if obj is not None:
+            return ev.Media(kind, obj.file_id, obj.file_unique_id, album)
+    if message.caption is not None:  # a caption without media we keep is still words
+        return ev.Text(message.caption, forwarded=forwarded)
+    return ev.Unsupported(str(message.content_type))
+
+
+def show_turn(
+    turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, form_id: str = "", token: str = "",
+    edit_message_id: int | None = None, notified: list[str] | None = None,
+) -> None:  # fmt: skip
+    """Send (or edit in place) what a turn shows; close a location keyboard when leaving it."""
+    if turn.quiet:
+        return
+    if turn.offer is not None:
+        o = turn.offer
+        out.send(chat_id, _("report.draft_exists", answered=o.answered, total=o.total, started=format_local(
+            o.started_at, tz), title=_(o.title)), reply_markup=draft_offer(o.token, _))  # fmt: skip
+        return
+    if turn.say is not None:
+        if edit_message_id is not None:
+            out.edit_markup(chat_id, edit_message_id, None)
+        out.send(chat_id, turn.say, reply_markup=ReplyKeyboardRemove() if turn.close_keyboard else None)
+        return
+    if turn.filed is not None:
+        _receipt(turn, out, chat_id, _, tz, edit_message_id, notified or [])
+        return
+    view = turn.view
+    if view is None:
+        return
+    if turn.close_keyboard:
+        out.send(chat_id, _("notice.keyboard_closed"), reply_markup=ReplyKeyboardRemove())
+    text = f"{turn.lead}\n\n{view.text}" if turn.lead else view.text
+    markup = form_markup(view, form_id, token)
+    if turn.edit and edit_message_id is not None and not view.reply_keyboard and len(text) <= EDITABLE_MAX:
+        out.edit(chat_id, edit_message_id, text, reply_markup=markup)
+    else:
+        out.send(chat_id, text, reply_markup=markup)
+
+
+def _receipt(
+    turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit_message_id: int | None, notified: list[str]
+) -> None:
+    filed = turn.filed
+    assert filed is not None
+    if not filed.created:
+        if edit_message_id is not None:
+            out.edit_markup(chat_id, edit_message_id, None)
+        out.send(chat_id, _("report.already_submitted", number=filed.number))
+        return
+    who = [escape(n) for n in notified]
+    lines = [
+        _("report.submitted", number=filed.number),
+        _("report.notified", who=join(who, _)) if who else _("report.notified_nobody"),
+    ]
+    if filed.next_due_at is not None:
+        lines.append(_("report.next_deadline", due=format_local(filed.next_due_at, tz), hours=filed.next_due_hours))
+    if filed.late and filed.initial_due_at is not None:
+        lines.append(_("report.late", due=format_local(filed.initial_due_at, tz)))
+    # The review message becomes the receipt: confirmation on top, the submitted answers below, no buttons.
+    receipt = "\n".join([*lines, "", *turn.summary])
+    if edit_message_id is not None and not turn.close_keyboard and len(receipt) <= EDITABLE_MAX:
+        out.edit(chat_id, edit_message_id, receipt)
+        return
+    if edit_message_id is not None:
+        out.edit_markup(chat_id, edit_message_id, None)
+    out.send(chat_id, "\n".join(lines), reply_markup=ReplyKeyboardRemove() if turn.close_keyboard else None)

@@ -1,0 +1,75 @@
+"""Use-case results as Telegram HTML in the reader's language: incident cards (alerts) and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from html import escape
+from typing import Any
+
+from bot.domain.categories import BY_CODE, subtype_label
+from bot.domain.clock import format_local
+from bot.domain.grading import Grade
+from bot.telegram.i18n import Catalogs, Translator
+from bot.usecases.common import Card, Say
+from conversations.addons import grade_label
+from conversations.formatting import format_casualties, format_money, join, map_link
+
+SUMMARY_MAX = 300
+
+
+def category_text(category: str, subtype: str | None, _: Translator) -> str:
+    found = BY_CODE.get(category)
+    text = _(found.label) if found else category
+    sub = subtype_label(category, subtype or "")
+    return f"{text} / {_(sub)}" if sub else text
+
+
+def grade_text(grade: str, suggested: str, _: Translator) -> str:
+    text = grade_label(grade, _)
+    if grade != suggested:
+        return _("alert.grade_overridden", grade=text, suggested=grade_label(suggested, _))
+    return text
+
+
+def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
+    """A duty-group alert: number, grade, category, time, place with a map link, casualties, loss,
+    summary, reporter; and who acknowledged it."""
+    place = escape(card.place or "")
+    if card.lat is not None and card.lon is not None:
+        link, label = escape(map_link(card.lat, card.lon)), _("alert.map")
+        place = f'{place} <a href="{link}">{label}</a>'.strip()
+    summary = card.description if len(card.description) <= SUMMARY_MAX else card.description[:SUMMARY_MAX] + "…"
+    lines = [
+        _("alert.title", number=card.number),
+        _("alert.grade", grade=grade_text(card.grade, card.suggested_grade, _)),
+        _("alert.category", category=escape(category_text(card.category, card.subtype, _))),
+        _("alert.time", time=format_local(card.occurred_at, tz)),
+        _("alert.place", place=place or _("value.none")),
+        _("alert.casualties", casualties=format_casualties(card.casualties, _)),
+    ]
+    if card.loss is not None:
+        lines.append(_("alert.loss", loss=format_money(card.loss, _)))
+    lines.append(_("alert.summary", summary=escape(summary)))
+    lines.append(_("alert.reporter", name=escape(card.reporter_name), phone=escape(card.reporter_phone or "-"),
+                   unit=escape(card.unit_name)))  # fmt: skip
+    if card.late:
+        lines.append(_("alert.late", due=format_local(card.initial_due_at, tz)))
+    if card.grade in (Grade.I, Grade.II):
+        lines.append(_("alert.major"))
+    if card.acknowledged:
+        who = join([f"{escape(name)} {at.astimezone(tz):%H:%M}" for name, at in card.acknowledged], _)
+        lines += ["", _("alert.acknowledged_by", who=who)]
+    return "\n".join(lines)
+
+
+def _value(value: Any, tz: tzinfo) -> str:
+    if isinstance(value, datetime):
+        return format_local(value, tz)
+    return escape(str(value))
+
+
+def say_text(say: Say, catalogs: Catalogs, tz: tzinfo) -> str:
+    """A use case's message in the recipient's language, values escaped, the incident card below it."""
+    _ = catalogs.translator(say.locale or catalogs.default_locale)
+    text = _(say.msgid, **{k: _value(v, tz) for k, v in say.params.items()})
+    return text + "\n\n" + alert_text(say.card, _, tz) if say.card is not None else text

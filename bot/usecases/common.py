@@ -1,0 +1,112 @@
+"""What the use cases share: messages as data, the unit lookups, who answers for a unit, incident cards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from bot.domain.clock import Clock, utcnow
+from bot.domain.roles import Role
+from storage.models import Incident, Unit
+from storage.models import User as Member
+from storage.repositories import Repos
+
+__all__ = ["AdminError", "AlertOut", "Card", "Config", "Member", "Say", "incident_card", "require_unit", "unit_admins"]
+
+
+class AdminError(Exception):
+    """A refused operator request; the message says why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the use cases need from the deployment's settings."""
+
+    tz: tzinfo
+    default_locale: str
+    clock: Clock = utcnow
+
+
+@dataclass(frozen=True)
+class Card:
+    """An incident as an alert shows it: plain data, rendered by the adapter in the reader's language."""
+
+    number: str
+    grade: str
+    suggested_grade: str
+    category: str
+    subtype: str | None
+    occurred_at: datetime
+    place: str | None
+    lat: float | None
+    lon: float | None
+    casualties: Mapping[str, int | None]
+    loss: int | None
+    description: str
+    reporter_name: str
+    reporter_phone: str | None
+    unit_name: str
+    late: bool
+    initial_due_at: datetime
+    acknowledged: tuple[tuple[str, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertOut:
+    """A duty-group alert to post (its text is the card, in the group's language) with its attachments."""
+
+    alert_id: int
+    chat_id: int
+    card: Card
+    attachments: tuple[tuple[str, str], ...] = ()  # (kind, file_id)
+
+
+@dataclass(frozen=True)
+class Say:
+    """A message to send, as data: to whom, which catalog text with which values (escaped by the caller of
+    the catalog), in the recipient's language when known, and an incident card to show below it."""
+
+    chat_id: int
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    locale: str | None = None
+    card: Card | None = None
+
+
+async def require_unit(repos: Repos, code: str, what: str = "unit") -> Unit:
+    unit = await repos.units.by_code(code.strip())
+    if unit is None:
+        raise AdminError(f"unknown {what} {code!r}")
+    return unit
+
+
+async def unit_admins(repos: Repos, unit: Unit) -> list[Member]:
+    """The administrators of a unit, else of its parent: who hears about a unit's delivery problems."""
+    admins = list(await repos.users.with_role(unit.id, Role.ADMIN))
+    if not admins and unit.parent_id is not None:
+        admins = list(await repos.users.with_role(unit.parent_id, Role.ADMIN))
+    return admins
+
+
+async def incident_card(repos: Repos, incident: Incident, alert_id: int | None = None) -> Card:
+    """The incident with its first report's summary, reporter and unit, and who acknowledged the alert."""
+    reporter = await repos.users.get(incident.reporter_id)
+    unit = await repos.units.get(incident.unit_id)
+    assert reporter is not None and unit is not None
+    initial = (await repos.incidents.reports(incident.id))[0]
+    acks = await repos.incidents.acknowledgements(alert_id) if alert_id is not None else []
+    return Card(
+        number=incident.number, grade=incident.grade, suggested_grade=incident.suggested_grade,
+        category=incident.category, subtype=incident.subtype, occurred_at=incident.occurred_at,
+        place=incident.place_text, lat=incident.latitude, lon=incident.longitude,
+        casualties={"deaths": incident.deaths, "missing": incident.missing, "serious": incident.serious_injuries,
+                    "injured": incident.injuries, "trapped": incident.trapped},
+        loss=incident.loss_cny, description=str(initial.fields.get("description") or initial.fields.get("what") or ""),
+        reporter_name=reporter.name, reporter_phone=reporter.phone, unit_name=unit.name, late=initial.late,
+        initial_due_at=incident.initial_due_at, acknowledged=tuple((u.name, a.at) for a, u in acks),
+    )  # fmt: skip
+
+
+Translate = Callable[..., str]

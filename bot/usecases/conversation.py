@@ -1,0 +1,178 @@
+"""A person filling a form: start, continue or restart a draft, take one input, file the result.
+
+The draft lives wherever the adapter keeps conversation state (a DraftStore); the screens come back
+as data (conversations.view.View) for the adapter to show.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.domain.clock import format_local
+from bot.domain.text import N_
+from bot.usecases.common import Config, Member
+from bot.usecases.filing import FILERS
+from bot.usecases.reports import Filed
+from conversations.engine import Context, Engine, Outcome
+from conversations.events import Event
+from conversations.registry import FORMS
+from conversations.render import notice_text, render, summary_lines
+from conversations.view import View
+from storage.repositories import Repos
+
+
+class DraftStore(Protocol):
+    async def load(self) -> dict[str, Any] | None: ...
+
+    async def save(self, draft: dict[str, Any]) -> None: ...
+
+    async def clear(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DraftOffer:
+    """A draft is waiting: continue it or start over."""
+
+    token: str
+    title: str  # catalog id of its form
+    answered: int
+    total: int
+    started_at: datetime
+
+
+@dataclass
+class Turn:
+    """What the person sees after one input."""
+
+    view: View | None = None  # the next screen
+    lead: str = ""  # text above the screen (an introduction, or why the draft restarted)
+    close_keyboard: bool = False  # a reply keyboard (share location) was open and is not needed now
+    edit: bool = True  # the screen may replace the message whose button was tapped
+    answer: str | None = None  # text for the tapped button's small answer (a stale button)
+    say: str | None = None  # a message on its own (cancelled, nothing to continue)
+    offer: DraftOffer | None = None
+    filed: Filed | None = None
+    summary: list[str] = field(default_factory=list)  # the filed answers, for the receipt
+    quiet: bool = False  # nothing to show
+
+
+class FormSession:
+    """One person's forms, in one update's transaction."""
+
+    def __init__(
+        self, repos: Repos, user: Member, config: Config, drafts: DraftStore, translate: Callable[..., str]
+    ) -> None:
+        self.repos, self.user, self.config, self.drafts, self.translate = repos, user, config, drafts, translate
+
+    def context(self) -> Context:
+        data: dict[str, Any] = {}
+        if self.user.phone:
+            data["profile_contact"] = {"name": self.user.name, "phone": self.user.phone}
+        return Context(now=self.config.clock(), tz=self.config.tz, translate=self.translate, data=data)
+
+    async def start(
+        self, form_id: str, *, initial: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None,
+        subject: Any = None, fresh: bool = False,
+    ) -> Turn:  # fmt: skip
+        """Open a form; when a draft is waiting (and `fresh` is not asked), offer to continue it instead."""
+        if not fresh:
+            waiting = await self.drafts.load()
+            if waiting:
+                offer = self._offer(waiting)
+                if offer is not None:
+                    return Turn(offer=offer)
+        engine = Engine(FORMS[form_id])
+        draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject)
+        turn = await self._show(engine, draft, None)
+        if engine.form.intro:
+            turn.lead = self.translate(engine.form.intro)
+        return turn
+
+    def _offer(self, draft: Mapping[str, Any]) -> DraftOffer | None:
+        form = FORMS.get(str(draft.get("form")))
+        if form is None:
+            return DraftOffer(str(draft.get("token", "")), N_("form.initial.title"), 0, 0, _started(draft))
+        engine = Engine(form)
+        if not engine.compatible(draft):
+            return DraftOffer(str(draft.get("token", "")), form.title, 0, 0, _started(draft))
+        ctx = self.context()
+        answered, total = engine.answered_count(draft, ctx), len(engine.expected(draft, ctx))
+        return DraftOffer(draft["token"], form.title, answered, total, _started(draft))
+
+    async def resume(self, token: str, restart: bool) -> Turn:
+        """The answer to a DraftOffer: continue the waiting draft, or throw it away and start over."""
+        draft = await self.drafts.load()
+        if not draft or draft.get("token") != token:
+            return Turn(say=self.translate(N_("common.stale_button")))
+        form_id = str(draft.get("form")) if draft.get("form") in FORMS else "initial"
+        if restart:
+            return await self.start(form_id, fresh=True)
+        engine = Engine(FORMS[form_id])
+        if not engine.compatible(draft):
+            return await self._restart_outdated(draft)
+        draft["reply_kb"] = False  # the keyboard of an earlier screen is gone from the phone by now
+        return await self._show(engine, draft, None)
+
+    async def step(self, event: Event, form_id: str | None = None, token: str | None = None) -> Turn:
+        """One input: typed text, a tapped button (with the form and draft it belongs to), a location…"""
+        draft = await self.drafts.load()
+        if not draft or (token is not None and (draft.get("token") != token or draft.get("form") != form_id)):
+            return Turn(answer=self.translate(N_("common.stale_button")), say=None if token else
+                        self.translate(N_("common.stale_button")))  # fmt: skip
+        form = FORMS.get(str(draft.get("form")))
+        if form is None or not Engine(form).compatible(draft):
+            return await self._restart_outdated(draft)
+        engine = Engine(form)
+        ctx = self.context()
+        outcome = engine.handle(draft, event, ctx)
+        if outcome.duplicate:
+            return Turn(quiet=True)
+        if outcome.cancelled:
+            await self.drafts.clear()
+            return Turn(say=self.translate(N_("form.cancelled")), close_keyboard=True)
+        if outcome.submit:
+            return await self._file(engine, outcome.draft, ctx)
+        if outcome.quiet:
+            await self.drafts.save(outcome.draft)
+            return Turn(quiet=True)
+        turn = await self._show(engine, outcome.draft, outcome)
+        if outcome.stale:
+            turn.answer, turn.edit = notice_text(outcome, self.translate).removeprefix("⚠️ "), False
+        return turn
+
+    async def _show(self, engine: Engine, draft: dict[str, Any], outcome: Outcome | None) -> Turn:
+        view = render(engine, draft, self.context(), outcome)
+        close = bool(draft.get("reply_kb")) and not view.reply_keyboard
+        draft["reply_kb"] = view.reply_keyboard
+        await self.drafts.save(draft)
+        return Turn(view=view, close_keyboard=close)
+
+    async def _restart_outdated(self, draft: Mapping[str, Any]) -> Turn:
+        """A draft of an older version of its form (a deploy changed the form): start again, politely."""
+        form_id = str(draft.get("form")) if draft.get("form") in FORMS else "initial"
+        await self.repos.audit.record(f"tg:{self.user.telegram_id}", "draft.restart_outdated", "draft",
+                                      str(draft.get("token", ""))[:64],
+                                      before={"form": draft.get("form"), "version": draft.get("version")})  # fmt: skip
+        turn = await self.start(form_id, fresh=True)
+        turn.lead = self.translate(N_("form.outdated"), started=_local(draft, self.config))
+        turn.edit = False
+        return turn
+
+    async def _file(self, engine: Engine, draft: dict[str, Any], ctx: Context) -> Turn:
+        filer = FILERS[engine.form.submit]
+        filed = await filer(self.repos, self.user, draft, engine.extras(draft, ctx), self.config)
+        await self.drafts.clear()
+        return Turn(filed=filed, summary=summary_lines(engine, draft, ctx), close_keyboard=bool(draft.get("reply_kb")))
+
+
+def _started(draft: Mapping[str, Any]) -> datetime:
+    started = draft.get("started_at")
+    return datetime.fromisoformat(started) if isinstance(started, str) else datetime.fromtimestamp(0).astimezone()
+
+
+def _local(draft: Mapping[str, Any], config: Config) -> str:
+    return format_local(_started(draft), config.tz)

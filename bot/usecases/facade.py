@@ -1,0 +1,39 @@
+"""The use cases of one update, bound to its transaction, its sender and the deployment's config:
+what the adapter injects into every handler (one object instead of a dozen arguments)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.usecases import onboarding
+from bot.usecases.common import Config, Member
+from bot.usecases.conversation import DraftStore, FormSession
+from bot.usecases.reports import Acknowledged, acknowledge, filed_number
+from storage.repositories import Repos
+
+
+class UseCases:
+    def __init__(self, repos: Repos, user: Member | None, config: Config) -> None:
+        self.repos, self.user, self.config = repos, user, config
+
+    def forms(self, drafts: DraftStore, translate: Callable[..., str]) -> FormSession:
+        assert self.user is not None, "forms are for registered users (the handlers filter on it)"
+        return FormSession(self.repos, self.user, self.config, drafts, translate)
+
+    async def filed_from(self, token: str) -> str | None:
+        return await filed_number(self.repos, self.user, token) if self.user is not None else None
+
+    async def acknowledge(self, alert_id: int) -> Acknowledged:
+        return await acknowledge(self.repos, alert_id, self.user, self.config)
+
+    async def bind_group_here(self, chat_id: int, title: str | None, unit_code: str | None) -> onboarding.Binding:
+        return await onboarding.bind_group_here(self.repos, self.user, chat_id, title, unit_code)
+
+    async def group_migrated(self, old_chat_id: int, new_chat_id: int) -> None:
+        await onboarding.group_migrated(self.repos, old_chat_id, new_chat_id)
+
+    async def set_locale(self, locale: str) -> bool:
+        return self.user is not None and await onboarding.set_locale(self.repos, self.user, locale)
+
+    async def redeem_invite(self, code: str, telegram_id: int, name: str) -> onboarding.InviteResult:
+        return await onboarding.redeem_invite(self.repos, code, telegram_id, name, self.config.clock())

@@ -1,0 +1,10 @@
+"""Every form, by id (the id travels in callback data and is stored with each draft)."""
+
+from __future__ import annotations
+
+from conversations.flash import FLASH_REPORT
+from conversations.followup import FOLLOWUP_REPORT
+from conversations.form import Form
+from conversations.initial_report import INITIAL_REPORT
+
+FORMS: dict[str, Form] = {f.id: f for f in (INITIAL_REPORT, FLASH_REPORT, FOLLOWUP_REPORT)}

@@ -1,0 +1,106 @@
+"""Every form's conversation: a command opens its form, messages and buttons go to the form use case,
+its turns come back as screens. One handler for all forms (FORM_COMMANDS names which command opens which)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.telegram.alerts import AlertPoster
+from bot.telegram.callbacks import DraftCb, FormCb
+from bot.telegram.forms import FsmDrafts, show_turn, to_event
+from bot.telegram.i18n import Translator
+from bot.telegram.notifier import Outbox
+from bot.usecases.conversation import Turn
+from bot.usecases.drafts import DRAFT_STATES
+from bot.usecases.facade import UseCases
+from conversations.events import Action
+from handlers.filters import MayUse, Registered
+
+# command -> form id. Flash and follow-up reports are wired by the report-lifecycle work.
+FORM_COMMANDS: dict[str, str] = {"report": "initial"}
+
+
+def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertPoster,
+          form_id: str, token: str, edit_message_id: int | None = None) -> None:  # fmt: skip
+    if turn.filed is not None and turn.filed.created:
+        alerts.queue(turn.filed, out)
+    show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id,
+              turn.filed.notified if turn.filed else None)  # fmt: skip
+
+
+async def _current(state: FSMContext) -> tuple[str, str]:
+    draft = await FsmDrafts(state).load() or {}
+    return str(draft.get("form", "")), str(draft.get("token", ""))
+
+
+async def open_form(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
+                    alerts: AlertPoster) -> None:  # fmt: skip
+    """Start the command's form, or offer to continue a saved draft."""
+    command = (message.text or "").split()[0].lstrip("/").split("@")[0]
+    turn = await uc.forms(FsmDrafts(state), _).start(FORM_COMMANDS[command])
+    _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
+
+
+async def on_draft_button(query: CallbackQuery, callback_data: DraftCb, state: FSMContext, uc: UseCases,
+                          _: Translator, out: Outbox, alerts: AlertPoster) -> None:  # fmt: skip
+    """Continue the saved draft where it stopped, or throw it away and start over."""
+    out.answer_callback(query.id)
+    assert query.from_user is not None
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    if query.message is not None:
+        out.edit_markup(chat_id, query.message.message_id, None)
+    turn = await uc.forms(FsmDrafts(state), _).resume(callback_data.t, restart=callback_data.a == "restart")
+    turn.edit = False
+    _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
+
+
+async def on_form_message(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
+                          alerts: AlertPoster) -> None:  # fmt: skip
+    """Anything the person sends while filling a form."""
+    turn = await uc.forms(FsmDrafts(state), _).step(to_event(message))
+    _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
+
+
+async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext, uc: UseCases,
+                         _: Translator, out: Outbox, alerts: AlertPoster) -> None:  # fmt: skip
+    """A form button: only the current draft's current screen counts (a second tap is ignored quietly)."""
+    assert query.from_user is not None
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    action = Action(callback_data.a, callback_data.v, step=callback_data.s)
+    turn = await uc.forms(FsmDrafts(state), _).step(action, callback_data.f, callback_data.t)
+    if turn.answer is not None and turn.view is None and turn.filed is None:
+        filed = await uc.filed_from(callback_data.t)
+        text = _("report.already_submitted", number=filed) if filed else turn.answer
+        out.answer_callback(query.id, text, show_alert=True)
+        return
+    out.answer_callback(query.id, turn.answer, show_alert=turn.answer is not None)
+    message_id = query.message.message_id if query.message else None
+    _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id)
+
+
+async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:
+    """A registered user whose roles do not include this form."""
+    out.send(message.chat.id, _("report.not_allowed"))
+
+
+async def in_group(message: Message, _: Translator, out: Outbox) -> None:
+    """Reports are filed in the private chat with the bot, never in a group."""
+    out.send(message.chat.id, _("report.use_private"), reply_to_message_id=message.message_id)
+
+
+def setup() -> Router:
+    router = Router(name="forms")
+    private = F.chat.type == "private"
+    for command in FORM_COMMANDS:
+        router.message.register(open_form, Command(command), private, MayUse(command))
+        router.message.register(not_allowed, Command(command), private, Registered())
+        router.message.register(in_group, Command(command), ~private)
+    filling = StateFilter(*DRAFT_STATES)
+    router.message.register(on_form_message, filling, private, Registered(), Command("cancel", "back", "skip", "done"))
+    router.message.register(on_form_message, filling, private, Registered(), ~F.text.startswith("/"))
+    router.callback_query.register(on_form_button, FormCb.filter(), Registered())
+    router.callback_query.register(on_draft_button, DraftCb.filter(), Registered())
+    return router

@@ -1,0 +1,15 @@
+"""What differs between the backends, in one place: the INSERT … ON CONFLICT construct."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+
+def upsert_insert(bind: Any) -> Any:
+    """The dialect's insert() with on_conflict_do_update/do_nothing, for an engine, a session or None."""
+    engine = getattr(bind, "bind", bind)
+    name = getattr(getattr(engine, "dialect", None), "name", "sqlite")
+    return pg_insert if name == "postgresql" else sqlite_insert
