@@ -2,12 +2,12 @@
 FROM python:3.11-slim AS build
 WORKDIR /app
 RUN python -m venv /venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot bot
 COPY handlers handlers
 COPY conversations conversations
 COPY storage storage
-RUN /venv/bin/pip install --no-cache-dir .
+RUN /venv/bin/pip install --no-cache-dir -c constraints.txt '.[redis]'
 COPY locales locales
 RUN LOCALES_DIR=/app/locales /venv/bin/python -m bot compile-catalogs
 

@@ -196,7 +196,7 @@ class Engine:
         return None
 
     def _nav_allowed(self, d: Mapping[str, Any], action: str, ctx: Context) -> bool:
-        mode = d["mode"]
+        mode = str(d["mode"])
         if action == "cancel":
             return mode != "cancel"
         if mode == "cancel":
@@ -207,13 +207,14 @@ class Engine:
             return action == "back"
         f = self.form.field(d["cursor"])
         current = d["answers"].get(f.id)
-        return {
+        allowed: dict[str, bool] = {
             "back": True,
             "skip": True,  # on a required field the engine answers "required" instead of storing the word
             "done": f.kind.has_done,
             "keep": not f.kind.has_done and f.kind.answered(current),
             "prefill": f.prefill is not None and bool(self.env(d, ctx).get(f.prefill)),
-        }.get(action, False)
+        }
+        return allowed.get(action, False)
 
     def _action(self, d: dict[str, Any], a: Action, ctx: Context) -> Outcome:
         mode = d["mode"]
@@ -371,7 +372,7 @@ class Engine:
         problem = self.form.validate(d["answers"], self.env(d, ctx))
         if problem is None:
             return None
-        d.update(mode="fill", cursor=problem.field, back_to_review=True)
+        d.update(mode="fill", cursor=problem.target, back_to_review=True)
         return self._error(d, problem.msgid, **dict(problem.params))
 
     def _drop_invalid(self, d: dict[str, Any], ctx: Context) -> None:

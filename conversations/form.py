@@ -59,7 +59,7 @@ class Field:
 class Problem:
     """A rule across fields is broken: the person is sent back to `field` with the reason."""
 
-    field: str
+    target: str  # the field id
     msgid: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -71,8 +71,11 @@ class ReviewAddon(Protocol):
     what it stores lives in draft["addons"][id] and reaches the submit use case from `result()`.
     """
 
-    id: str
-    screens: tuple[str, ...]
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def screens(self) -> tuple[str, ...]: ...
 
     def lines(self, draft: Mapping[str, Any], scope: Scope) -> list[str]: ...
 

@@ -173,12 +173,12 @@ class MultiChoice(FieldKind):
     def on_action(self, name: str, value: str, current: Any, scope: Scope) -> Result | None:
         if name != "toggle" or value not in {o.value for o in _options(self.options, scope)}:
             return None
-        now = {"selected": list((current or {}).get("selected", [])), "other": (current or {}).get("other")}
-        if value in now["selected"]:
-            now["selected"].remove(value)
+        selected: list[str] = list((current or {}).get("selected", []))
+        if value in selected:
+            selected.remove(value)
         else:
-            now["selected"].append(value)
-        return Change(now, advance=False)
+            selected.append(value)
+        return Change({"selected": selected, "other": (current or {}).get("other")}, advance=False)
 
     def buttons(self, current: Any, scope: Scope) -> list[list[Button]]:
         selected = (current or {}).get("selected", [])

@@ -266,6 +266,7 @@ def _parse_datetime(raw: str, now: datetime, tz: tzinfo, window: Window) -> date
     if clock is None:
         return None
     value = datetime.combine(day or now.date(), time(*clock), tzinfo=tz)
+    shifts: tuple[timedelta, ...]
     if day is None:  # a bare clock: the nearest day that fits ("23:50" just after midnight means yesterday)
         shifts = (timedelta(0), timedelta(days=-1), timedelta(days=1))
     elif not explicit_year:  # "12月31日" typed in January is last year's

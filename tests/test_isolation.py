@@ -16,7 +16,7 @@ REDIS_URL = os.environ.get("KUAIBAO_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 @pytest.mark.parametrize("redis", [False, True], ids=["in-process", "redis"])
 async def test_same_user_is_serialised(redis: bool) -> None:
-    settings = load_settings({"redis_url": REDIS_URL if redis else None})
+    settings = load_settings({"redis_url": REDIS_URL if redis else None}, environ={}, env_file=None)
     isolation = build_isolation(settings)
     if redis:
         try:

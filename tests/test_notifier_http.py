@@ -16,7 +16,7 @@ from tests.fakebotapi import TOKEN, FakeBotAPI
 
 @pytest.fixture
 async def bot(fake_api: FakeBotAPI) -> AsyncIterator[Bot]:
-    b = build_bot(load_settings({"bot_token": TOKEN, "bot_api_base": fake_api.base_url}))
+    b = build_bot(load_settings({"bot_token": TOKEN, "bot_api_base": fake_api.base_url}, environ={}, env_file=None))
     yield b
     await b.session.close()
 

@@ -14,7 +14,7 @@ from bot.app.settings import SettingsError, load_settings
 
 
 def test_defaults() -> None:
-    s = load_settings({"bot_token": None})
+    s = load_settings({"bot_token": None}, environ={}, env_file=None)
     assert s.database_url == "sqlite+aiosqlite:///./kuaibao.db"
     assert s.bot_api_base == "https://api.telegram.org"
     assert s.timezone == "Asia/Shanghai" and s.default_locale == "zh_Hans"
@@ -33,11 +33,21 @@ def test_defaults() -> None:
 )
 def test_invalid_setting_is_named(key: str, value: str, name: str) -> None:
     with pytest.raises(SettingsError, match=f"invalid setting {name}"):
-        load_settings({key: value})
+        load_settings({key: value}, environ={}, env_file=None)
+
+
+def test_environment_and_env_file_are_read_only_as_given(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("TIMEZONE=Asia/Urumqi\nLOG_LEVEL=debug\n", encoding="utf-8")
+    s = load_settings({}, environ={"LOG_LEVEL": "warning", "UNRELATED": "x"}, env_file=env_file)
+    assert (s.timezone, s.log_level) == ("Asia/Urumqi", "WARNING")  # the environment beats the file
+    s = load_settings({"log_level": "error"}, environ={"LOG_LEVEL": "warning"}, env_file=None)
+    assert s.log_level == "ERROR" and s.timezone == "Asia/Shanghai"  # explicit values beat both
+    assert load_settings({}, environ={}, env_file=None).bot_token is None
 
 
 def test_token_is_never_shown() -> None:
-    s = load_settings({"bot_token": "123456:" + "A" * 30})
+    s = load_settings({"bot_token": "123456:" + "A" * 30}, environ={}, env_file=None)
     assert "AAAA" not in repr(s) and "AAAA" not in str(s.bot_token)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,6 +61,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if importlib.util.find_spec("redis") is None:
+            raise ValueError("needs the Redis client: pip install 'kuaibao[redis]' (or leave REDIS_URL unset)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _check_tz(cls, value: str) -> str:
@@ -92,10 +103,32 @@ class SettingsError(Exception):
     """Raised with a message naming every invalid setting."""
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Read settings; raise SettingsError naming each bad setting."""
+class _Given(Settings):
+    """Settings from the values given only (no process environment, no .env read behind our back)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any, **__: Any) -> tuple[Any, ...]:
+        return (init_settings,)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> Settings:
+    """Read settings from `environ` (default: the process environment) and `env_file`, then `overrides`;
+    raise SettingsError naming each bad setting. Tests pass their own `environ` and `env_file=None`."""
+    from dotenv import dotenv_values
+
+    source: dict[str, Any] = {}
+    if env_file is not None and Path(env_file).is_file():
+        source.update({k.lower(): v for k, v in dotenv_values(env_file).items() if v is not None})
+    env = os.environ if environ is None else environ
+    names = set(Settings.model_fields)
+    source.update({k.lower(): v for k, v in env.items() if k.lower() in names})
+    source.update(overrides or {})
     try:
-        return Settings(**dict(overrides or {}))
+        return _Given(**{k: v for k, v in source.items() if k in names})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

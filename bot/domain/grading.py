@@ -97,7 +97,10 @@ class Casualties:
 
 def metrics(casualties: Casualties, loss: int | None) -> dict[str, int]:
     c = casualties
-    known = lambda v: v or 0  # noqa: E731 - unknown is no evidence
+
+    def known(v: int | None) -> int:
+        return v or 0  # unknown is no evidence
+
     return {
         "deaths": known(c.deaths),
         "dead": known(c.deaths) + known(c.missing),  # deaths include the missing (§2)
