@@ -234,6 +234,7 @@ def _parse_datetime(raw: str, now: datetime, tz: tzinfo, window: Window) -> date
         if rest.startswith(word):
             day = (now + timedelta(days=offset)).date()
             rest = rest[len(word) :].strip()
+            explicit_year = True  # "昨天" names one day: never another year's
             break
     if day is None:
         for pattern in _DATE_PATTERNS:
