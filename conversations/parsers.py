@@ -56,10 +56,6 @@ def is_blank(text: str) -> bool:
     return not normalize(text)
 
 
-def is_unknown(text: str) -> bool:
-    return normalize(text) in UNKNOWN_WORDS
-
-
 # ---- Chinese numerals (cn2an) ---------------------------------------------------------------------------
 _CN_DIGIT_CHARS = "零〇一二两三四五六七八九十百千"
 _CN_UNITS = {"万": 10**4, "亿": 10**8}

@@ -44,9 +44,6 @@ class UnitRepo:
         await self.s.flush()
         return unit
 
-    async def children(self, unit_id: int) -> Sequence[Unit]:
-        return (await self.s.scalars(select(Unit).where(Unit.parent_id == unit_id).order_by(Unit.code))).all()
-
     async def all(self) -> Sequence[Unit]:
         return (await self.s.scalars(select(Unit).order_by(Unit.code))).all()
 
@@ -199,9 +196,6 @@ class IncidentRepo:
     async def get(self, incident_id: int) -> Incident | None:
         return await self.s.get(Incident, incident_id)
 
-    async def by_number(self, number: str) -> Incident | None:
-        return await self.s.scalar(select(Incident).where(Incident.number == number))
-
     async def add(self, incident: Incident, report: Report, attachments: list[Attachment]) -> None:
         self.s.add(incident)
         await self.s.flush()
@@ -228,9 +222,6 @@ class IncidentRepo:
 
     async def alert(self, alert_id: int) -> Alert | None:
         return await self.s.get(Alert, alert_id)
-
-    async def alerts(self, incident_id: int) -> Sequence[Alert]:
-        return (await self.s.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))).all()
 
     async def set_alert_message(self, alert_id: int, chat_id: int, message_id: int, at: datetime) -> None:
         """Telegram accepted the alert: remember its message (in the chat it ended up in) and stop retrying."""

@@ -15,8 +15,3 @@ def utcnow() -> datetime:
 def format_local(dt: datetime, tz: tzinfo) -> str:
     """A moment as a duty office reads it: local date and minute (2026-11-24 14:30)."""
     return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def format_local_iso(iso: str | None, tz: tzinfo, missing: str = "-") -> str:
-    """A stored ISO timestamp as local date and minute."""
-    return format_local(datetime.fromisoformat(iso), tz) if iso else missing

@@ -15,7 +15,6 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-ALL_ROLES = frozenset(Role)
 DUTY_STAFF = frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN})
 
 # command -> roles allowed (None: every registered user). Order is the order /help shows.
@@ -44,13 +43,6 @@ ROLE_NAMES: dict[Role, str] = {
     Role.PUBLISHER: N_("role.publisher"),
     Role.ADMIN: N_("role.admin"),
 }
-
-
-def parse_role(text: str) -> Role | None:
-    try:
-        return Role(text.strip().lower())
-    except ValueError:
-        return None
 
 
 def allowed_commands(roles: frozenset[Role] | set[Role]) -> list[str]:

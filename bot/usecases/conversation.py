@@ -19,6 +19,7 @@ from bot.usecases.filing import FILERS
 from bot.usecases.reports import Filed
 from conversations.engine import Context, Engine, Outcome
 from conversations.events import Event
+from conversations.form import Form
 from conversations.registry import FORMS
 from conversations.render import notice_text, render, summary_lines
 from conversations.view import View
@@ -82,9 +83,12 @@ class FormSession:
         if not fresh:
             waiting = await self.drafts.load()
             if waiting:
-                offer = self._offer(waiting)
-                if offer is not None:
-                    return Turn(offer=offer)
+                form = FORMS.get(str(waiting.get("form")))
+                if form is None or not Engine(form).compatible(waiting):
+                    turn = await self.start(form_id, fresh=True)
+                    turn.lead = self.translate(N_("form.outdated"), started=_local(waiting, self.config))
+                    return turn
+                return Turn(offer=self._offer(form, waiting))
         engine = Engine(FORMS[form_id])
         draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject)
         turn = await self._show(engine, draft, None)
@@ -92,14 +96,8 @@ class FormSession:
             turn.lead = self.translate(engine.form.intro)
         return turn
 
-    def _offer(self, draft: Mapping[str, Any]) -> DraftOffer | None:
-        form = FORMS.get(str(draft.get("form")))
-        if form is None:
-            return DraftOffer(str(draft.get("token", "")), N_("form.initial.title"), 0, 0, _started(draft))
-        engine = Engine(form)
-        if not engine.compatible(draft):
-            return DraftOffer(str(draft.get("token", "")), form.title, 0, 0, _started(draft))
-        ctx = self.context()
+    def _offer(self, form: Form, draft: Mapping[str, Any]) -> DraftOffer:
+        engine, ctx = Engine(form), self.context()
         answered, total = engine.answered_count(draft, ctx), len(engine.expected(draft, ctx))
         return DraftOffer(draft["token"], form.title, answered, total, _started(draft))
 
