@@ -152,4 +152,4 @@ async def test_a_draft_of_an_older_form_restarts_politely(harness: Harness) -> N
         assert row.state == "form:filling" and row.data["draft"]["version"] >= 2
         row.data = {"draft": {**row.data["draft"], "version": 1}}  # as if a deploy raised the version again
     answer = await r.say("/report")  # no "continue?" offer for a draft that cannot continue
-    assert "表单已更新" in answer and "第 1/12 步" in answer and "继续" not in answer
+    assert "表单已更新" in answer and "第 1/12 步" in answer and "未完成的" not in answer
