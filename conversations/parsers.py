@@ -11,12 +11,13 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 import cn2an
 
+from bot.domain.clock import format_local
 from bot.domain.text import N_
 
 T = TypeVar("T")
@@ -193,11 +194,11 @@ def _check_window(value: datetime, now: datetime, window: Window) -> Ok[datetime
     if window.future is not None and value > now + window.future:
         if window.future <= timedelta(hours=1):
             return Invalid(N_("error.time_future"))
-        return Invalid(N_("error.time_after_limit"), {"limit": (now + window.future).strftime("%Y-%m-%d %H:%M")})
+        return Invalid(N_("error.time_after_limit"), {"limit": format_local(now + window.future, now.tzinfo or UTC)})
     if window.past is not None and value < now - window.past:
         if window.past >= timedelta(days=1):
             return Invalid(N_("error.time_too_old"), {"days": window.past.days})
-        return Invalid(N_("error.time_before_limit"), {"limit": (now - window.past).strftime("%Y-%m-%d %H:%M")})
+        return Invalid(N_("error.time_before_limit"), {"limit": format_local(now - window.past, now.tzinfo or UTC)})
     return Ok(value)
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from bot.app.settings import Settings, SettingsError, load_settings
+from bot.domain.clock import format_local
 from bot.domain.durations import parse_duration
 
 T = TypeVar("T")
@@ -186,7 +187,7 @@ def invite(ctx: click.Context, unit_code: str, role: str, expires: str) -> None:
     username = settings.bot_username or _fetch_username(settings)
     inv = _with_repos(settings, lambda r: create_invite(r, "cli", unit_code, role, ttl))
     click.echo(f"https://t.me/{username}?start={inv.code}")
-    click.echo(f"(one use, for {role} of {unit_code}, expires {inv.expires_at:%Y-%m-%d %H:%M} UTC)", err=True)
+    click.echo(f"(one use, for {role} of {unit_code}, expires {format_local(inv.expires_at, settings.tz)})", err=True)
 
 
 def _fetch_username(settings: Settings) -> str:

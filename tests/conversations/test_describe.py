@@ -13,7 +13,7 @@ from conversations.describe import form_as_mermaid
 from conversations.initial_report import INITIAL_REPORT
 from conversations.registry import FORMS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DIAGRAM = ROOT / "docs" / "forms.md"
 
 
@@ -23,12 +23,15 @@ def committed_doc() -> str:
                 for form in FORMS.values()]  # fmt: skip
     return (
         "# Forms\n\nGenerated from `conversations/` by `python -m bot forms --mermaid --locale en`;"
-        " `tests/test_forms_describe.py` fails when this file and the form data disagree.\n\n" + "\n".join(sections)
+        " `tests/conversations/test_describe.py` fails when this file and the form data disagree.\n\n"
+        + "\n".join(sections)
     )
 
 
 def test_committed_diagram_matches_the_form_data() -> None:
-    assert DIAGRAM.read_text(encoding="utf-8") == committed_doc(), "regenerate: python -m tests.test_forms_describe"
+    assert DIAGRAM.read_text(encoding="utf-8") == committed_doc(), (
+        "regenerate: python -m tests.conversations.test_describe"
+    )
 
 
 def test_forms_command_prints_every_field_and_json() -> None:

@@ -12,7 +12,7 @@ from bot.app.settings import DEFAULT_LOCALES_DIR
 from bot.domain.locales import SUPPORTED_LOCALES, resolve_locale
 from bot.telegram.i18n import Catalogs, compile_catalogs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def used_message_ids() -> set[str]:

@@ -1,0 +1,44 @@
+"""Every button of every form's every screen fits Telegram's 64-byte callback data, in both languages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app.settings import DEFAULT_LOCALES_DIR
+from bot.telegram.callbacks import FormCb
+from bot.telegram.i18n import Catalogs
+from bot.telegram.keyboards import form_markup
+from conversations import engine as fe
+from conversations.registry import FORMS
+from conversations.render import render
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 23, 16, 0, tzinfo=TZ)
+
+
+@pytest.mark.parametrize("form_id", list(FORMS))
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_callback_data_of_every_screen_fits(form_id: str, locale: str) -> None:
+    tr = Catalogs(DEFAULT_LOCALES_DIR, "zh_Hans").translator(locale)
+    ctx = fe.Context(NOW, TZ, tr, {"profile_contact": {"name": "李报送", "phone": "13800000002"}})
+    engine = fe.Engine(FORMS[form_id])
+    answers = {"category": "accident", "subtype": "industrial", "casualties": {"deaths": 1}}
+    draft = engine.new_draft("f" * 16, NOW, initial=answers, base={"casualties": {"deaths": 3}})
+    screens = [{**draft, "cursor": f.id} for f in engine.form.fields]
+    screens += [{**draft, "mode": m} for m in ("review", "cancel")]
+    screens += [{**draft, "mode": f"{a.id}.{s}"} for a in engine.form.addons for s in a.screens]
+    seen = 0
+    for screen in screens:
+        view = render(engine, screen, ctx)
+        if view.reply_keyboard:
+            continue
+        for row in form_markup(view, form_id, draft["token"]).inline_keyboard:
+            for button in row:
+                data = button.callback_data or ""
+                assert len(data.encode()) <= 64, data
+                assert FormCb.unpack(data).f == form_id
+                seen += 1
+    assert seen > 20
