@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery
 
 from bot.domain.text import N_
-from bot.telegram.alerts import AlertPoster
+from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import AckCb
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Outbox
@@ -16,7 +16,7 @@ ACK_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("ack.refused"
 
 
 async def on_ack(query: CallbackQuery, callback_data: AckCb, uc: UseCases, _: Translator, out: Outbox,
-                 alerts: AlertPoster) -> None:  # fmt: skip
+                 alerts: AlertCourier) -> None:  # fmt: skip
     """A duty officer acknowledges an alert; the alert shows who and when."""
     result = await uc.acknowledge(callback_data.alert)
     if result.outcome in ACK_ANSWERS:

@@ -8,7 +8,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.telegram.alerts import AlertPoster
+from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import DraftCb, FormCb
 from bot.telegram.forms import FsmDrafts, show_turn, to_event
 from bot.telegram.i18n import Translator
@@ -23,12 +23,12 @@ from handlers.filters import MayUse, Registered
 FORM_COMMANDS: dict[str, str] = {"report": "initial"}
 
 
-def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertPoster,
-          form_id: str, token: str, edit_message_id: int | None = None) -> None:  # fmt: skip
+async def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertCourier,
+                form_id: str, token: str, edit_message_id: int | None = None) -> None:  # fmt: skip
+    receipt_at = show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id)
     if turn.filed is not None and turn.filed.created:
-        alerts.queue(turn.filed, out)
-    show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id,
-              turn.filed.notified if turn.filed else None)  # fmt: skip
+        await uc.record_receipt(turn.filed.report_id, chat_id, receipt_at, _.locale)
+        alerts.after_filing(turn.filed, out)
 
 
 async def _current(state: FSMContext) -> tuple[str, str]:
@@ -37,15 +37,15 @@ async def _current(state: FSMContext) -> tuple[str, str]:
 
 
 async def open_form(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                    alerts: AlertPoster) -> None:  # fmt: skip
+                    alerts: AlertCourier) -> None:  # fmt: skip
     """Start the command's form, or offer to continue a saved draft."""
     command = (message.text or "").split()[0].lstrip("/").split("@")[0]
     turn = await uc.forms(FsmDrafts(state), _).start(FORM_COMMANDS[command])
-    _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
+    await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
 
 
 async def on_draft_button(query: CallbackQuery, callback_data: DraftCb, state: FSMContext, uc: UseCases,
-                          _: Translator, out: Outbox, alerts: AlertPoster) -> None:  # fmt: skip
+                          _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
     """Continue the saved draft where it stopped, or throw it away and start over."""
     out.answer_callback(query.id)
     assert query.from_user is not None
@@ -54,18 +54,18 @@ async def on_draft_button(query: CallbackQuery, callback_data: DraftCb, state: F
         out.edit_markup(chat_id, query.message.message_id, None)
     turn = await uc.forms(FsmDrafts(state), _).resume(callback_data.t, restart=callback_data.a == "restart")
     turn.edit = False
-    _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 
 
 async def on_form_message(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                          alerts: AlertPoster) -> None:  # fmt: skip
+                          alerts: AlertCourier) -> None:  # fmt: skip
     """Anything the person sends while filling a form."""
     turn = await uc.forms(FsmDrafts(state), _).step(to_event(message))
-    _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
+    await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
 
 
 async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext, uc: UseCases,
-                         _: Translator, out: Outbox, alerts: AlertPoster) -> None:  # fmt: skip
+                         _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
     """A form button: only the current draft's current screen counts (a second tap is ignored quietly)."""
     assert query.from_user is not None
     chat_id = query.message.chat.id if query.message else query.from_user.id
@@ -78,7 +78,7 @@ async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         return
     out.answer_callback(query.id, turn.answer, show_alert=turn.answer is not None)
     message_id = query.message.message_id if query.message else None
-    _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id)
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id)
 
 
 async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:

@@ -196,6 +196,11 @@ class Report(Base):
     submitted_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # where the reporter's receipt is (when the review message became it), so it can tell what became of
+    # the alerts, in the reporter's language
+    receipt_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    receipt_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    receipt_locale: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (UniqueConstraint("reporter_id", "draft_token", name="uq_report_reporter_draft"),)
 
@@ -233,6 +238,24 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime | None]
     undelivered_notice_at: Mapped[datetime | None]  # when administrators were told it could not be delivered
+
+
+class AlertPart(Base):
+    """One message of an alert's delivery: the text (position 0), then each attachment message or album.
+    message_id is filled once Telegram accepted it, so a retry sends only what was not accepted, in order,
+    and nothing of an alert goes out before its text."""
+
+    __tablename__ = "alert_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # text | media
+    payload: Mapped[dict[str, Any]]  # media: {"items": [[kind, file_id], …], "first": i, "total": n}
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("alert_id", "position", name="uq_alert_part_position"),)
 
 
 class Acknowledgement(Base):

@@ -1,7 +1,8 @@
-"""The outbox: what an update decided to send is stored in its transaction and deleted once sent
-(see models.OutboxMessage). Deletions are batched: a background job forgets sent rows every few
-seconds, and a stop forgets them all, so only a crash can leave a row that was already sent (it is
-then sent twice, which beats never)."""
+"""The outbox: what an update decided to send is stored in its transaction and deleted once Telegram
+accepted it (see models.OutboxMessage). Deletions are batched: a background job forgets sent rows every
+few seconds, and a stop forgets them all, so only a crash can leave a row that was already sent (it is
+then sent twice, which beats never). A row Telegram did not accept (a long outage, flood control over
+the cap) stays, and the retry job sends it later; rows being sent right now are never retried."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class OutboxStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
         self._sent: list[int] = []
+        self.in_flight: set[int] = set()  # stored by an update of this process, not sent yet
         self._insert = insert(T).returning(T.c.id, sort_by_parameter_order=True)
 
     async def save(self, session: AsyncSession, payloads: Sequence[str]) -> list[int]:
@@ -30,11 +32,22 @@ class OutboxStore:
             return []
         now = utcnow()
         result = await session.execute(self._insert, [{"payload": p, "created_at": now} for p in payloads])
-        return [int(row[0]) for row in result.all()]
+        ids = [int(row[0]) for row in result.all()]
+        self.in_flight.update(ids)
+        return ids
 
     def sent(self, ids: Sequence[int]) -> None:
-        """These went out (or failed for good after the notifier's retries): forget them soon."""
+        """Telegram accepted these (or refused them for good: blocked, bad request): forget them soon."""
+        self.in_flight.difference_update(ids)
         self._sent.extend(ids)
+
+    def release(self, ids: Sequence[int]) -> None:
+        """Telegram did not accept these now (or the commit failed): the retry job may take them."""
+        self.in_flight.difference_update(ids)
+
+    def busy(self) -> set[int]:
+        """Rows the retry job must leave alone: being sent, or sent and about to be forgotten."""
+        return self.in_flight | set(self._sent)
 
     async def forget_sent(self) -> int:
         ids, self._sent = self._sent, []

@@ -14,6 +14,7 @@ from storage.dialect import upsert_insert
 from storage.models import (
     Acknowledgement,
     Alert,
+    AlertPart,
     Attachment,
     AuditEntry,
     DailyCounter,
@@ -133,6 +134,13 @@ class DutyGroupRepo:
         await self.s.flush()
         return group
 
+    async def learn_title(self, chat_id: int, title: str | None) -> None:
+        """Keep the group's title as Telegram gave it, when the binding had none (bound from the CLI)."""
+        if title:
+            await self.s.execute(
+                update(DutyGroup).where(DutyGroup.chat_id == chat_id, DutyGroup.title.is_(None)).values(title=title)
+            )
+
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         group = await self.by_chat(old_chat_id)
         if group is not None:
@@ -224,33 +232,61 @@ class IncidentRepo:
         return await self.s.get(Alert, alert_id)
 
     async def set_alert_message(self, alert_id: int, chat_id: int, message_id: int, at: datetime) -> None:
-        """Telegram accepted the alert: remember its message (in the chat it ended up in) and stop retrying."""
+        """Telegram accepted the alert's text: remember its message (in the chat it ended up in)."""
         await self.s.execute(
-            update(Alert)
-            .where(Alert.id == alert_id)
-            .values(chat_id=chat_id, message_id=message_id, sent_at=at, next_attempt_at=None, last_error=None)
+            update(Alert).where(Alert.id == alert_id).values(chat_id=chat_id, message_id=message_id, sent_at=at)
         )
 
-    async def undelivered_alerts(self, now: datetime, limit: int = 50) -> Sequence[int]:
-        """Ids of alerts Telegram has not accepted yet whose next attempt is due, oldest first."""
-        q = (
-            select(Alert.id)
-            .where(Alert.message_id.is_(None), Alert.next_attempt_at <= now)
-            .order_by(Alert.next_attempt_at, Alert.id)
-            .limit(limit)
-        )
-        return (await self.s.scalars(q)).all()
+    async def alert_complete(self, alert_id: int) -> None:
+        """Every part of the alert was accepted: stop retrying."""
+        await self.s.execute(update(Alert).where(Alert.id == alert_id).values(next_attempt_at=None, last_error=None))
 
-    async def claim_alert(self, alert_id: int, now: datetime, retry_at: datetime | None) -> Alert | None:
-        """Take one due alert for a delivery attempt (one process wins); count the attempt."""
+    async def add_parts(self, parts: Sequence[AlertPart]) -> None:
+        self.s.add_all(parts)
+        await self.s.flush()
+
+    async def pending_parts(self, alert_id: int) -> Sequence[AlertPart]:
+        q = select(AlertPart).where(AlertPart.alert_id == alert_id, AlertPart.message_id.is_(None))
+        return (await self.s.scalars(q.order_by(AlertPart.position))).all()
+
+    async def part_sent(self, part_id: int, message_id: int, at: datetime) -> None:
+        await self.s.execute(update(AlertPart).where(AlertPart.id == part_id).values(message_id=message_id, sent_at=at))
+
+    async def undelivered_alerts(self, now: datetime | None, limit: int = 50) -> Sequence[int]:
+        """Ids of alerts with a part Telegram has not accepted yet, whose next attempt is due (every one of
+        them when `now` is None), oldest first."""
+        q = select(Alert.id).where(Alert.next_attempt_at.is_not(None))
+        if now is not None:
+            q = q.where(Alert.next_attempt_at <= now)
+        return (await self.s.scalars(q.order_by(Alert.next_attempt_at, Alert.id).limit(limit))).all()
+
+    async def claim_alert(
+        self, alert_id: int, now: datetime, retry_at: datetime | None, due_only: bool = True
+    ) -> Alert | None:
+        """Take one undelivered alert for a delivery attempt (one process wins); count the attempt."""
+        condition = [Alert.id == alert_id, Alert.next_attempt_at.is_not(None)]
+        if due_only:
+            condition.append(Alert.next_attempt_at <= now)
         result = await self.s.execute(
-            update(Alert)
-            .where(Alert.id == alert_id, Alert.message_id.is_(None), Alert.next_attempt_at <= now)
-            .values(attempts=Alert.attempts + 1, next_attempt_at=retry_at)
+            update(Alert).where(*condition).values(attempts=Alert.attempts + 1, next_attempt_at=retry_at)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return await self.s.get(Alert, alert_id, populate_existing=True)
+
+    async def alerts_of_report(self, report_id: int) -> Sequence[Alert]:
+        q = select(Alert).where(Alert.report_id == report_id).order_by(Alert.id)
+        return (await self.s.scalars(q.execution_options(populate_existing=True))).all()
+
+    async def report(self, report_id: int) -> Report | None:
+        return await self.s.get(Report, report_id)
+
+    async def set_receipt(self, report_id: int, chat_id: int, message_id: int | None, locale: str) -> None:
+        await self.s.execute(
+            update(Report)
+            .where(Report.id == report_id)
+            .values(receipt_chat_id=chat_id, receipt_message_id=message_id, receipt_locale=locale)
+        )
 
     async def alert_failed(self, alert_id: int, error: str) -> None:
         await self.s.execute(update(Alert).where(Alert.id == alert_id).values(last_error=error[:300]))

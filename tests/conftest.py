@@ -144,7 +144,9 @@ class Harness:
 @pytest.fixture
 async def harness(fake_api: FakeBotAPI, db_url: str) -> AsyncIterator[Harness]:
     settings = load_settings(
-        {"bot_token": TOKEN, "bot_api_base": fake_api.base_url, "database_url": db_url, "polling_timeout": 1},
+        {"bot_token": TOKEN, "bot_api_base": fake_api.base_url, "database_url": db_url, "polling_timeout": 1,
+         # the tests type faster than any person: a private chat may burst (the limits have tests of their own)
+         "send_chat_burst": 50},
         environ={},
         env_file=None,
     )

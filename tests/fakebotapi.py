@@ -157,6 +157,11 @@ class FakeBotAPI:
         self.polls_interrupted = False
         self.holds: dict[str, asyncio.Event] = {}
         self.held = 0  # calls that waited at a hold
+        # Telegram's limit for groups, enforced like Telegram does (429 with retry_after) when set:
+        # (messages, seconds) in any window; an album counts each item.
+        self.group_limit: tuple[int, float] | None = None
+        self._group_log: dict[int, deque[float]] = defaultdict(deque)
+        self.refused_for_rate: list[tuple[str, int]] = []
 
     # ---- server -------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -205,7 +210,7 @@ class FakeBotAPI:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
-        failure = self._take_failure(method, params)
+        failure = self._take_failure(method, params) or self._over_group_limit(method, params)
         if failure is not None:
             return failure
         gate = self.holds.get(method)
@@ -229,6 +234,23 @@ class FakeBotAPI:
         if parameters:
             body["parameters"] = parameters
         return web.json_response(body, status=code if code >= 500 else 200 if code == 0 else code)
+
+    def _over_group_limit(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        chat = params.get("chat_id")
+        if self.group_limit is None or not method.startswith("send") or not isinstance(chat, int) or chat >= 0:
+            return None
+        limit, period = self.group_limit
+        cost = len(params.get("media") or []) or 1
+        now = time.monotonic()
+        log = self._group_log[chat]
+        while log and log[0] <= now - period:
+            log.popleft()
+        if len(log) + cost > limit:
+            self.refused_for_rate.append((method, chat))
+            wait = max(1, int(log[len(log) + cost - limit - 1] + period - now + 0.999))
+            return self._error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+        log.extend([now] * cost)
+        return None
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> web.Response | None:
         queue = self.failures.get(method)
@@ -481,6 +503,30 @@ class FakeBotAPI:
     async def m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
         v = params["voice"]
         return await self._media("sendVoice", params, "voice", {"file_id": v, "file_unique_id": f"u{v}", "duration": 1})
+
+    async def m_sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        media = params["media"]
+        if not 2 <= len(media) <= 10:
+            raise EntityError("Bad Request: wrong number of media in the album")
+        group_id = f"mg{next(self._update_ids)}"
+        sent = []
+        for item in media:
+            kind = item["type"]
+            value: Any = {"file_id": item["media"], "file_unique_id": f"u{item['media']}"}
+            if kind == "photo":
+                value = [{**value, "width": 90, "height": 90}]
+            elif kind == "video":
+                value = {**value, "width": 1, "height": 1, "duration": 1}
+            elif kind == "audio":
+                value = {**value, "duration": 1}
+            raw, plain = self._text(item, "caption", 1024) if item.get("caption") else ("", "")
+            extra: dict[str, Any] = {kind: value, "media_group_id": group_id}
+            if plain:
+                extra["caption"] = plain
+            msg = self._new_message(int(params["chat_id"]), extra)
+            await self._record("sendMediaGroup", msg, raw, params)
+            sent.append(msg)
+        return sent
 
     async def m_sendLocation(self, params: dict[str, Any]) -> dict[str, Any]:
         loc = {"latitude": float(params["latitude"]), "longitude": float(params["longitude"])}

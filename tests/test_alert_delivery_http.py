@@ -33,7 +33,7 @@ async def stored_alert(harness: Harness) -> Alert:
 async def test_an_alert_lost_to_an_outage_is_sent_again_with_its_photos(harness: Harness) -> None:
     await harness.seed()
     api = harness.api
-    api.fail_next("sendMessage", "500", count=4, chat_id=COUNTY_GROUP)  # every try right after the commit
+    api.fail_next("sendMessage", "500", count=5, chat_id=COUNTY_GROUP)  # every try right after the commit
     done = await submit_county_report(harness, photos=1)
     assert "初报已提交" in done
     await api.wait_for(lambda: not api.failures["sendMessage"], 15)
@@ -46,7 +46,8 @@ async def test_an_alert_lost_to_an_outage_is_sent_again_with_its_photos(harness:
     assert await harness.app.redeliver_alerts(submitted + timedelta(seconds=61)) == 1
     text = next(s for s in api.in_chat(COUNTY_GROUP) if s.method == "sendMessage")
     assert "KB-" in text.text and "李报送 13800000002" in text.text and text.button("收到")
-    await api.wait_for(lambda: [s for s in api.in_chat(COUNTY_GROUP) if s.method == "sendPhoto"][1:])  # resent
+    photo = await api.wait_for(lambda: [s for s in api.in_chat(COUNTY_GROUP) if s.method == "sendPhoto"])
+    assert len(photo) == 1 and api.in_chat(COUNTY_GROUP).index(photo[0]) > api.in_chat(COUNTY_GROUP).index(text)
     alert = await stored_alert(harness)
     assert (alert.message_id, alert.attempts, alert.next_attempt_at) == (text.message_id, 1, None)
     assert alert.sent_at is not None and alert.last_error is None

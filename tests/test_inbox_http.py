@@ -75,10 +75,10 @@ async def test_an_answer_a_crash_left_is_sent_at_the_next_start_unless_stale(har
         await repos.session.execute(
             update(OutboxMessage).where(OutboxMessage.payload.contains("旧")).values(created_at=old)
         )
-    assert await app.replay_outbox() == 1
+    assert await app.retry_outbox(everything=True) == 1
     (sent,) = await api.settle(1002, 0)
     assert sent.text == "新" and sent.params["reply_markup"] == {"remove_keyboard": True}
-    assert await app.replay_outbox() == 0  # forgotten once sent
+    assert await app.retry_outbox(everything=True) == 0  # forgotten once sent
 
 
 async def test_a_step_that_fails_is_answered_rolled_back_and_not_replayed(harness: Harness) -> None:

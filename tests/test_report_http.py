@@ -89,7 +89,8 @@ async def test_full_report_with_location_photos_edit_submit_and_acknowledge(harn
         assert number in alert.text and "重大（Ⅱ级）" in alert.text and "事故灾难 / 交通运输事故" in alert.text
         assert "死亡 10" in alert.text and "李报送 13800000002" in alert.text and "地图" in alert.text
         assert "uri.amap.com" in alert.raw and "&amp;coordinate=wgs84" in alert.raw
-        assert [s.method for s in sent[1:3]] == ["sendPhoto", "sendPhoto"]
+        assert [s.method for s in sent[1:3]] == ["sendMediaGroup", "sendMediaGroup"]  # one album, after the alert
+        assert [s.text for s in sent[1:3]] == [f"{number} 附件 1/2", f"{number} 附件 2/2"]
 
     alert = api.in_chat(COUNTY_GROUP)[0]
     ack = alert.button("收到")["callback_data"]
@@ -134,7 +135,7 @@ async def test_double_tapped_and_redelivered_submit_make_one_report(harness: Har
     answer = (await api.answer_to(stranger))["text"]
     assert "按钮已失效" in answer and "KB-" not in answer
     assert await count(harness, Incident) == 1 and await count(harness, Report) == 1
-    assert sum("初报已提交" in s.text for s in api.in_chat(1002)) == 1
+    assert len({s.message_id for s in api.in_chat(1002) if "初报已提交" in s.text}) == 1  # the receipt, redrawn
 
 
 async def test_no_bound_group_saves_and_tells_admins(harness: Harness) -> None:

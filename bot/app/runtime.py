@@ -22,8 +22,9 @@ import handlers
 from bot.app.settings import Settings
 from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
-from bot.telegram.alerts import AlertPoster, redeliver_alerts
+from bot.telegram.alerts import AlertCourier
 from bot.telegram.i18n import Catalogs
+from bot.telegram.limiter import Limits, SendLimiter
 from bot.telegram.middlewares import UpdateContextMiddleware
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.polling import PollPacing, UpdateRecorder
@@ -86,11 +87,12 @@ def build_dispatcher(
     notifier: Notifier,
     inbox: Inbox | None = None,
     outbox_store: OutboxStore | None = None,
+    courier: AlertCourier | None = None,
 ) -> Dispatcher:
     storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
-    dp.workflow_data.update(alerts=AlertPoster(catalogs, settings.tz, sessionmaker))
+    dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
     config = Config(tz=settings.tz, default_locale=settings.default_locale)
     context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store)
     dp.update.outer_middleware(context)
@@ -118,12 +120,30 @@ def build_dispatcher(
     return dp
 
 
-def make_notifier(bot: Bot, sessionmaker: async_sessionmaker[AsyncSession]) -> Notifier:
+def build_limiter(settings: Settings) -> SendLimiter:
+    return SendLimiter(
+        Limits(
+            overall_per_second=settings.send_overall_per_second,
+            chat_per_second=settings.send_chat_per_second,
+            chat_burst=settings.send_chat_burst,
+            group_messages=settings.send_group_messages,
+            group_period=settings.send_group_period,
+        )
+    )
+
+
+def make_notifier(
+    bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings | None = None
+) -> Notifier:
+    """The one way out: every send goes through the limiter (when settings are given) and the retries."""
+
     async def on_migrate(old: int, new: int) -> None:
         async with unit_of_work(sessionmaker) as repos:
             await repos.groups.migrate_chat(old, new)
 
-    return Notifier(bot, on_migrate=on_migrate)
+    if settings is None:
+        return Notifier(bot, on_migrate=on_migrate)
+    return Notifier(bot, on_migrate=on_migrate, limiter=build_limiter(settings), max_wait=settings.send_max_wait)
 
 
 async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
@@ -133,8 +153,11 @@ async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
         await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code)
 
 
-# Messages a crash left unsent are still sent at the next start when younger than this.
+# Messages left unsent (a crash, an outage, flood control) are still sent when younger than this.
 OUTBOX_STALE = timedelta(minutes=30)
+OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
+OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
+ALERT_RETRY = 20.0  # seconds between passes over due alert retries
 # Handled updates are remembered this long, so an update Telegram sends again is recognised.
 INBOX_KEEP = timedelta(days=2)
 # A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
@@ -153,36 +176,47 @@ class App:
         self.inbox = Inbox(self.sessionmaker, self.bot.id)
         self.bot.session.middleware(UpdateRecorder(self.inbox))
         self.outbox = OutboxStore(self.sessionmaker)
-        self.notifier = make_notifier(self.bot, self.sessionmaker)
-        self.dp = build_dispatcher(settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox, self.outbox)
+        self.notifier = make_notifier(self.bot, self.sessionmaker, settings)
+        self.courier = AlertCourier(self.catalogs, settings.tz, self.sessionmaker, self.notifier)
+        self.dp = build_dispatcher(
+            settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox, self.outbox, self.courier
+        )
         self.background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await migrate(self.engine)
-        await self.replay_outbox()  # answers the previous run committed but did not send
+        await self.retry_outbox(everything=True)  # answers the previous run committed but did not send
         await self.replay_inbox()  # then the updates it did not handle
         await set_commands(self.bot, self.catalogs)
         self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
-        self.background.append(asyncio.create_task(self.repeat(self.redeliver_alerts, every=20.0)))
+        self.background.append(asyncio.create_task(self.alert_retries()))
+        self.background.append(asyncio.create_task(self.repeat(self.retry_outbox, every=OUTBOX_RETRY)))
         self.background.append(asyncio.create_task(self.repeat(self.prune_inbox, every=3600.0)))
         self.background.append(asyncio.create_task(self.repeat(self.outbox.forget_sent, every=2.0)))
 
-    async def replay_outbox(self) -> int:
-        """Send what the previous run committed to send but did not (it crashed in between), in order.
-        Anything older than OUTBOX_STALE is dropped: a screen that late would only confuse."""
-        left = await self.outbox.left_over()
-        sent = 0
-        for _id, created_at, payload in left:
+    async def retry_outbox(self, everything: bool = False) -> int:
+        """Send what was committed to be sent and Telegram has not accepted: at start what the previous run
+        left (a crash), later what an outage or flood control over the cap left. In order; anything older
+        than OUTBOX_STALE is dropped, since a screen that late would only confuse."""
+        busy = set() if everything else self.outbox.busy()
+        left = [row for row in await self.outbox.left_over() if row[0] not in busy]
+        sent, done = 0, []
+        for row_id, created_at, payload in left:
+            if not everything and utcnow() - created_at < OUTBOX_RETRY_AFTER:
+                continue  # its own update may still be sending it
             if utcnow() - created_at > OUTBOX_STALE:
+                done.append(row_id)
                 continue
             try:
                 await self.notifier.deliver(Outgoing.from_json(payload))
-                sent += 1
             except Exception:
-                log.exception("could not send a message left by the previous run")
-        await self.outbox.forget([i for i, _, _ in left])
+                log.exception("could not send a stored message (%s); it stays for the next try", row_id)
+                continue
+            sent += 1
+            done.append(row_id)
+        await self.outbox.forget(done)
         if left:
-            log.warning("previous run left %d messages unsent; %d sent now", len(left), sent)
+            log.warning("%d stored messages left unsent; %d sent now", len(left), sent)
         return sent
 
     async def replay_inbox(self) -> int:
@@ -213,10 +247,21 @@ class App:
             log.info("expired %d drafts", len(notices))
         return len(notices)
 
-    async def redeliver_alerts(self, now: datetime | None = None) -> int:
-        """Send again the duty-group alerts Telegram has not accepted yet (crash, outage, bot removed)."""
-        return await redeliver_alerts(self.sessionmaker, self.notifier, self.catalogs, self.settings.tz,
-                                      now or utcnow())  # fmt: skip
+    async def redeliver_alerts(self, now: datetime | None = None, everything: bool = False) -> int:
+        """Send again the parts of duty-group alerts Telegram has not accepted yet (crash, outage, bot
+        removed); `everything` at start, for what a crash cut off."""
+        return await self.courier.retry_due(now or utcnow(), everything)
+
+    async def alert_retries(self) -> None:
+        """At start every undelivered alert (what a crash cut off), then the due ones every ALERT_RETRY."""
+        everything = True
+        while True:
+            try:
+                await self.redeliver_alerts(everything=everything)
+                everything = False
+            except Exception:
+                log.exception("alert retries failed; retrying later")
+            await asyncio.sleep(ALERT_RETRY)
 
     @staticmethod
     async def repeat(job: Callable[[], Awaitable[int]], every: float) -> None:

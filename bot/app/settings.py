@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     locales_dir: Path = Field(default=DEFAULT_LOCALES_DIR)
     polling_timeout: int = Field(default=30, ge=0, le=50)
     draft_ttl_days: int = Field(default=7, ge=1, le=365)
+    # What Telegram allows (domain rules §7), kept by the limiter before Telegram has to say 429.
+    send_overall_per_second: float = Field(default=30.0, gt=0, le=1000)
+    send_chat_per_second: float = Field(default=1.0, gt=0, le=100)
+    send_chat_burst: int = Field(default=3, ge=1, le=100)
+    send_group_messages: int = Field(default=20, ge=1, le=1000)
+    send_group_period: float = Field(default=60.0, gt=0, le=3600)
+    # The longest a message waits on 429s before it is left stored for the retry job.
+    send_max_wait: float = Field(default=300.0, ge=0, le=86400)
 
     @field_validator("bot_token")
     @classmethod

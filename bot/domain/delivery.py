@@ -25,3 +25,27 @@ def next_retry(created_at: datetime, now: datetime, attempts: int) -> datetime |
 def notify_admins(attempts: int, already_told: bool) -> bool:
     """Tell the unit's administrators once, after NOTICE_AFTER failed retries."""
     return attempts >= NOTICE_AFTER and not already_told
+
+
+# Telegram albums: 2–10 items, photos and videos mixed, or documents only, or audio only.
+ALBUM_MAX = 10
+ALBUM_FAMILY = {"photo": "visual", "video": "visual", "document": "document", "audio": "audio"}
+
+
+def group_attachments(kinds: list[str]) -> list[list[int]]:
+    """Indexes of a report's attachments, in order, grouped into the messages that carry them: consecutive
+    photos and videos (or documents, or audio) as one album of up to 10; voice notes and the rest alone."""
+    groups: list[list[int]] = []
+    for i, kind in enumerate(kinds):
+        family = ALBUM_FAMILY.get(kind)
+        last = groups[-1] if groups else None
+        if (
+            family is not None
+            and last is not None
+            and ALBUM_FAMILY.get(kinds[last[-1]]) == family
+            and len(last) < ALBUM_MAX
+        ):
+            last.append(i)
+        else:
+            groups.append([i])
+    return groups

@@ -1,124 +1,190 @@
-"""Duty-group alerts on Telegram: what a filed report posts (after the commit), and the retry job for
-alerts Telegram has not accepted yet. The decisions are the use cases' (bot/usecases/alerts.py)."""
+"""Duty-group alerts on Telegram. The courier delivers each alert as one tracked delivery: its text (with
+the acknowledge button), then each attachment message or album, in order, each part recorded once
+Telegram accepted it. The first try starts right after the report is committed, outside the reporter's
+turn; whatever is left (a failure, an outage, a crash) is retried from the database, resending only the
+parts not accepted. The reporter's receipt is redrawn as the alerts are delivered, or not.
+The decisions are the use cases' (bot/usecases/alerts.py)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
 
-from aiogram.types import Message
+from aiogram.types import (
+    InputMediaAudio,
+    InputMediaDocument,
+    InputMediaPhoto,
+    InputMediaVideo,
+    Message,
+    ReplyParameters,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
-from bot.telegram.i18n import Catalogs, Translator
+from bot.telegram.forms import receipt_lines, status_lines
+from bot.telegram.i18n import Catalogs
 from bot.telegram.keyboards import ack_keyboard
+from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.presenters import alert_text, say_text
 from bot.usecases import alerts as uc
-from bot.usecases.common import AlertOut, Card
+from bot.usecases.common import Card
 from bot.usecases.reports import Filed
+from conversations.engine import Context, Engine
+from conversations.registry import FORMS
+from conversations.render import summary_lines
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
 MEDIA_METHODS = {"photo": "send_photo", "video": "send_video", "voice": "send_voice", "audio": "send_audio",
                  "video_note": "send_video_note", "animation": "send_animation"}  # fmt: skip
+ALBUM_TYPES = {"photo": InputMediaPhoto, "video": InputMediaVideo, "document": InputMediaDocument,
+               "audio": InputMediaAudio}  # fmt: skip
+EDITABLE_MAX = 4000
 
 
-def queue_attachments(
-    out: Outbox, chat_id: int, number: str, attachments: Sequence[tuple[str, str]], _: Translator
-) -> None:
-    """The report's photos, videos, voice notes and files, each captioned with the incident number."""
-    for i, (kind, file_id) in enumerate(attachments, 1):
-        method = MEDIA_METHODS.get(kind, "send_document")
-        kwargs: dict[str, Any] = {"chat_id": chat_id, method.removeprefix("send_"): file_id}
-        if kind != "video_note":
-            kwargs["caption"] = _("alert.attachment", number=number, i=i, n=len(attachments))
-        out.call(method, durable=False, **kwargs)  # the alert's redelivery sends them again
+class AlertCourier:
+    """Posts what a filed report alerts and redraws alerts as acknowledgements arrive (in the groups'
+    language); injected into the handlers and run by the retry job."""
 
-
-class AlertPoster:
-    """Posts what a filed report alerts, and redraws an alert as acknowledgements arrive (in the groups'
-    language); injected into the handlers."""
-
-    def __init__(self, catalogs: Catalogs, tz: tzinfo, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self.catalogs, self.tz, self.sessionmaker = catalogs, tz, sessionmaker
+    def __init__(
+        self, catalogs: Catalogs, tz: tzinfo, sessionmaker: async_sessionmaker[AsyncSession], notifier: Notifier
+    ) -> None:
+        self.catalogs, self.tz, self.sessionmaker, self.notifier = catalogs, tz, sessionmaker, notifier
         self.group_ = catalogs.translator(catalogs.default_locale)
+        self.busy: set[int] = set()  # alerts being delivered by this process right now
 
-    def queue(self, filed: Filed, out: Outbox) -> None:
-        """Queue the duty-group alerts of a filed report (and, without a duty group, the administrators')."""
-        for alert in filed.alerts:
-
-            async def remember(sent: Message, alert_id: int = alert.alert_id) -> None:
-                async with unit_of_work(self.sessionmaker) as repos:
-                    await uc.alert_sent(repos, alert_id, sent.chat.id, sent.message_id, utcnow())
-
-            out.send(alert.chat_id, alert_text(alert.card, self.group_, self.tz),
-                     reply_markup=ack_keyboard(alert.alert_id, self.group_), on_sent=remember)  # fmt: skip
-            queue_attachments(out, alert.chat_id, alert.card.number, alert.attachments, self.group_)
+    # ---- from a handler, in the update's transaction ------------------------------------------------
+    def after_filing(self, filed: Filed, out: Outbox) -> None:
+        """The duty-group alerts go out after the commit, outside the reporter's turn; without a duty group,
+        the unit's administrators get the alert by direct message."""
         for admin, unit_name in filed.admins:
             admin_ = self.catalogs.translator(admin.locale or self.catalogs.default_locale)
             assert filed.card is not None
             out.send(admin.telegram_id, admin_("report.no_group_admin", unit=escape(unit_name)) + "\n\n"
-                     + alert_text(filed.card, admin_, self.tz))  # fmt: skip
+                     + alert_text(filed.card, admin_, self.tz), priority=Priority.ALERT)  # fmt: skip
+        if filed.alerts:
+            ids = [a.alert_id for a in filed.alerts]
+            out.after_commit(lambda: self.first_try(filed.report_id, ids))
 
     def redraw(self, out: Outbox, chat_id: int, message_id: int, alert_id: int, card: Card) -> None:
         """The alert as it reads now, with everyone who acknowledged it."""
         out.edit(chat_id, message_id, alert_text(card, self.group_, self.tz),
                  reply_markup=ack_keyboard(alert_id, self.group_))  # fmt: skip
 
+    # ---- delivering ------------------------------------------------------------------------------
+    async def first_try(self, report_id: int, alert_ids: list[int]) -> None:
+        """Right after filing: each alert once; then the receipt says what became of them."""
+        for alert_id in alert_ids:
+            error = await self.deliver(alert_id)
+            if error is not None:
+                async with unit_of_work(self.sessionmaker) as repos:
+                    await uc.first_try_failed(repos, alert_id, error)
+        await self.update_receipt(report_id)
 
-async def redeliver_alerts(
-    sessionmaker: async_sessionmaker[AsyncSession], notifier: Notifier, catalogs: Catalogs, tz: tzinfo,
-    now: datetime,
-) -> int:  # fmt: skip
-    """Try again every duty-group alert Telegram has not accepted yet; returns how many went through."""
-    async with unit_of_work(sessionmaker) as repos:
-        due = await uc.due_alerts(repos, now)
-    delivered = 0
-    for alert_id in due:
-        delivered += await _redeliver(alert_id, sessionmaker, notifier, catalogs, tz, now)
-    if due:
-        log.info("alert redelivery: %d of %d due alerts delivered", delivered, len(due))
-    return delivered
+    async def deliver(self, alert_id: int) -> str | None:
+        """Send the parts of an alert Telegram has not accepted, in order, stopping at the first failure;
+        returns the failure (None when the alert is delivered, or is being delivered elsewhere)."""
+        if alert_id in self.busy:
+            return None
+        self.busy.add(alert_id)
+        try:
+            async with unit_of_work(self.sessionmaker) as repos:
+                delivery = await uc.pending_delivery(repos, alert_id)
+            if delivery is None:
+                return None
+            text_id = delivery.text_message_id
+            for part in delivery.parts:
+                try:
+                    sent = await self._send(delivery, part, text_id)
+                except Exception as exc:  # recorded on the alert and retried later
+                    return f"{type(exc).__name__}: {exc}"[:300]
+                first = sent[0] if isinstance(sent, list) and sent else sent
+                if not isinstance(first, Message):
+                    return "Forbidden: the bot was blocked or removed from the chat"
+                if part.kind == "text":
+                    text_id = first.message_id
+                async with unit_of_work(self.sessionmaker) as repos:
+                    await uc.part_accepted(repos, delivery, part, first.chat.id, first.message_id, utcnow(),
+                                           first.chat.title)  # fmt: skip
+            return None
+        finally:
+            self.busy.discard(alert_id)
 
+    async def _send(self, delivery: uc.Delivery, part: uc.Part, text_id: int | None) -> Any:
+        chat_id = delivery.chat_id
+        if part.kind == "text":
+            kwargs: dict[str, Any] = {"chat_id": chat_id, "text": alert_text(delivery.card, self.group_, self.tz),
+                                      "reply_markup": ack_keyboard(delivery.alert_id, self.group_)}  # fmt: skip
+            return await self.notifier.deliver(Outgoing("send_message", kwargs, priority=Priority.ALERT))
+        captions = [
+            self.group_("alert.attachment", number=delivery.card.number, i=part.first + i, n=part.total)
+            for i in range(len(part.items))
+        ]
+        reply = ReplyParameters(message_id=text_id, allow_sending_without_reply=True) if text_id else None
+        if len(part.items) > 1:
+            media = [ALBUM_TYPES[k](media=f, caption=c) for (k, f), c in zip(part.items, captions, strict=True)]
+            return await self.notifier.send_counted("send_media_group", len(media), chat_id=chat_id, media=media,
+                                                    reply_parameters=reply)  # fmt: skip
+        kind, file_id = part.items[0]
+        method = MEDIA_METHODS.get(kind, "send_document")
+        kwargs = {"chat_id": chat_id, method.removeprefix("send_"): file_id, "reply_parameters": reply}
+        if kind != "video_note":
+            kwargs["caption"] = captions[0]
+        return await self.notifier.deliver(Outgoing(method, kwargs, priority=Priority.ALERT))
 
-async def _redeliver(
-    alert_id: int, sessionmaker: async_sessionmaker[AsyncSession], notifier: Notifier, catalogs: Catalogs,
-    tz: tzinfo, now: datetime,
-) -> bool:  # fmt: skip
-    group_ = catalogs.translator(catalogs.default_locale)
-    async with unit_of_work(sessionmaker) as repos:
-        alert: AlertOut | None = await uc.claim_alert(repos, alert_id, now)
-    if alert is None:
-        return False
-    error: str | None = None
-    sent: Any = None
-    try:
-        keyboard = ack_keyboard(alert.alert_id, group_)
-        sent = await notifier.deliver(
-            Outgoing(
-                "send_message",
-                {"chat_id": alert.chat_id, "text": alert_text(alert.card, group_, tz), "reply_markup": keyboard},
-            )
-        )
-        if not isinstance(sent, Message):
-            error = "Forbidden: the bot was blocked or removed from the chat"
-    except Exception as exc:  # every failure is recorded on the alert and retried later
-        error = f"{type(exc).__name__}: {exc}"
-    out = Outbox()
-    async with unit_of_work(sessionmaker) as repos:
-        if error is None:
-            assert isinstance(sent, Message)
-            told = await uc.alert_redelivered(repos, alert.alert_id, sent.chat.id, sent.message_id, now)
-            queue_attachments(out, sent.chat.id, alert.card.number, alert.attachments, group_)
+    # ---- the retry job ---------------------------------------------------------------------------
+    async def retry_due(self, now: datetime, everything: bool = False) -> int:
+        """Try again every alert with parts Telegram has not accepted whose retry is due (`everything`: all of
+        them, at start, for what a crash cut off); returns how many are now delivered."""
+        async with unit_of_work(self.sessionmaker) as repos:
+            due = [a for a in await uc.due_alerts(repos, now, everything) if a not in self.busy]
+        delivered = 0
+        for alert_id in due:
+            async with unit_of_work(self.sessionmaker) as repos:
+                if not await uc.claim_alert(repos, alert_id, now, everything):
+                    continue  # another process took it, or it went out meanwhile
+            error = await self.deliver(alert_id)
+            async with unit_of_work(self.sessionmaker) as repos:
+                if error is None:
+                    told = await uc.alert_redelivered(repos, alert_id, now)
+                else:
+                    log.warning("alert %s not delivered: %s", alert_id, error)
+                    told = await uc.alert_undelivered(repos, alert_id, error, now)
+                alert = await repos.incidents.alert(alert_id)
+                report_id = alert.report_id if alert else None
+            delivered += error is None
+            out = Outbox()
+            for say in told:
+                out.send(say.chat_id, say_text(say, self.catalogs, self.tz), priority=Priority.ALERT)
+            await self.notifier.flush(out)
+            if report_id is not None and (error is None or told):
+                await self.update_receipt(report_id)
+        if due:
+            log.info("alert retries: %d of %d due alerts delivered", delivered, len(due))
+        return delivered
+
+    async def update_receipt(self, report_id: int) -> None:
+        """Redraw the reporter's receipt with what became of the alerts (or say it in a new message)."""
+        async with unit_of_work(self.sessionmaker) as repos:
+            receipt = await uc.receipt(repos, report_id)
+        if receipt is None or not receipt.statuses:
+            return
+        _ = self.catalogs.translator(receipt.locale or self.catalogs.default_locale)
+        lines = receipt_lines(receipt.number, receipt.statuses, [], receipt.next_due_at, receipt.next_due_hours,
+                              receipt.late, receipt.initial_due_at, _, self.tz)  # fmt: skip
+        out = Outbox()
+        form = FORMS.get(receipt.form)
+        text = None
+        if receipt.message_id is not None and form is not None:
+            draft = {"answers": receipt.answers, "base": {}, "subject": None}
+            summary = summary_lines(Engine(form), draft, Context(utcnow(), self.tz, _))
+            text = "\n".join([*lines, "", *summary])
+        if text is not None and len(text) <= EDITABLE_MAX:
+            out.edit(receipt.chat_id, receipt.message_id, text)
         else:
-            log.warning("alert %s to chat %s not delivered: %s", alert.alert_id, alert.chat_id, error)
-            told = await uc.alert_undelivered(repos, alert.alert_id, error, now)
-    for say in told:
-        out.send(say.chat_id, say_text(say, catalogs, tz))
-    await notifier.flush(out)
-    return error is None
+            out.send(receipt.chat_id, "\n".join([receipt.number, *status_lines(receipt.statuses, _, self.tz)]))
+        await self.notifier.flush(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -12,6 +14,7 @@ from bot.domain.clock import format_local
 from bot.telegram.i18n import Translator
 from bot.telegram.keyboards import draft_offer, form_markup
 from bot.telegram.notifier import Outbox
+from bot.usecases.common import AlertStatus
 from bot.usecases.conversation import Turn
 from bot.usecases.drafts import FORM_STATE
 from conversations import events as ev
@@ -70,27 +73,27 @@ def to_event(message: Message) -> ev.Event:
 
 def show_turn(
     turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, form_id: str = "", token: str = "",
-    edit_message_id: int | None = None, notified: list[str] | None = None,
-) -> None:  # fmt: skip
-    """Send (or edit in place) what a turn shows; close a location keyboard when leaving it."""
+    edit_message_id: int | None = None,
+) -> int | None:  # fmt: skip
+    """Send (or edit in place) what a turn shows; close a location keyboard when leaving it. Returns the
+    receipt's message id when a filed report's receipt replaced the tapped message."""
     if turn.quiet:
-        return
+        return None
     if turn.offer is not None:
         o = turn.offer
         out.send(chat_id, _("report.draft_exists", answered=o.answered, total=o.total, started=format_local(
             o.started_at, tz), title=_(o.title)), reply_markup=draft_offer(o.token, _))  # fmt: skip
-        return
+        return None
     if turn.say is not None:
         if edit_message_id is not None:
             out.edit_markup(chat_id, edit_message_id, None)
         out.send(chat_id, turn.say, reply_markup=ReplyKeyboardRemove() if turn.close_keyboard else None)
-        return
+        return None
     if turn.filed is not None:
-        _receipt(turn, out, chat_id, _, tz, edit_message_id, notified or [])
-        return
+        return _receipt(turn, out, chat_id, _, tz, edit_message_id)
     view = turn.view
     if view is None:
-        return
+        return None
     if turn.close_keyboard:
         out.send(chat_id, _("notice.keyboard_closed"), reply_markup=ReplyKeyboardRemove())
     text = f"{turn.lead}\n\n{view.text}" if turn.lead else view.text
@@ -99,32 +102,62 @@ def show_turn(
         out.edit(chat_id, edit_message_id, text, reply_markup=markup)
     else:
         out.send(chat_id, text, reply_markup=markup)
+    return None
 
 
-def _receipt(
-    turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit_message_id: int | None, notified: list[str]
-) -> None:
+def status_lines(statuses: Sequence[AlertStatus], _: Translator, tz: Any) -> list[str]:
+    """What became of each duty-group alert: queued, delivered, retrying, or whom the bot told instead."""
+    lines = []
+    for s in statuses:
+        group = escape(s.group)
+        if s.state == "delivered":
+            lines.append(_("receipt.delivered", group=group, time=format_local(s.at, tz) if s.at else "-"))
+        elif s.state == "undeliverable":
+            told = join([escape(n) for n in s.told], _)
+            lines.append(_("receipt.undeliverable", group=group, told=told) if told else
+                         _("receipt.undeliverable_nobody", group=group))  # fmt: skip
+        elif s.state == "retrying":
+            lines.append(_("receipt.retrying", group=group))
+        else:
+            lines.append(_("receipt.queued", group=group))
+    return lines
+
+
+def receipt_lines(
+    number: str, statuses: Sequence[AlertStatus], admins: Sequence[str], next_due_at: datetime | None,
+    hours: int, late: bool, initial_due_at: datetime | None, _: Translator, tz: Any,
+) -> list[str]:  # fmt: skip
+    lines = [_("report.submitted", number=number)]
+    if statuses:
+        lines += status_lines(statuses, _, tz)
+    elif admins:
+        lines.append(_("report.notified", who=join([escape(a) for a in admins], _)))
+    else:
+        lines.append(_("report.notified_nobody"))
+    if next_due_at is not None:
+        lines.append(_("report.next_deadline", due=format_local(next_due_at, tz), hours=hours))
+    if late and initial_due_at is not None:
+        lines.append(_("report.late", due=format_local(initial_due_at, tz)))
+    return lines
+
+
+def _receipt(turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit_message_id: int | None) -> int | None:
     filed = turn.filed
     assert filed is not None
     if not filed.created:
         if edit_message_id is not None:
             out.edit_markup(chat_id, edit_message_id, None)
         out.send(chat_id, _("report.already_submitted", number=filed.number))
-        return
-    who = [escape(n) for n in notified]
-    lines = [
-        _("report.submitted", number=filed.number),
-        _("report.notified", who=join(who, _)) if who else _("report.notified_nobody"),
-    ]
-    if filed.next_due_at is not None:
-        lines.append(_("report.next_deadline", due=format_local(filed.next_due_at, tz), hours=filed.next_due_hours))
-    if filed.late and filed.initial_due_at is not None:
-        lines.append(_("report.late", due=format_local(filed.initial_due_at, tz)))
+        return None
+    admins = [admin.name for admin, _unit in filed.admins]
+    lines = receipt_lines(filed.number, filed.statuses, admins, filed.next_due_at, filed.next_due_hours, filed.late,
+                          filed.initial_due_at, _, tz)  # fmt: skip
     # The review message becomes the receipt: confirmation on top, the submitted answers below, no buttons.
     receipt = "\n".join([*lines, "", *turn.summary])
     if edit_message_id is not None and not turn.close_keyboard and len(receipt) <= EDITABLE_MAX:
         out.edit(chat_id, edit_message_id, receipt)
-        return
+        return edit_message_id
     if edit_message_id is not None:
         out.edit_markup(chat_id, edit_message_id, None)
     out.send(chat_id, "\n".join(lines), reply_markup=ReplyKeyboardRemove() if turn.close_keyboard else None)
+    return None

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.clock import utcnow
 from bot.domain.locales import resolve_locale
 from bot.telegram.i18n import Catalogs
-from bot.telegram.notifier import Notifier, Outbox
+from bot.telegram.limiter import Priority
+from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
 from storage.inbox import Inbox
@@ -91,6 +92,8 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         update_id: int | None = getattr(event, "update_id", None)
         taken: bool | None = None
         stored: list[int] = []
+        durable: list[Outgoing] = []
+        failed: list[Outgoing] = []
         async with self.events_isolation.lock(key=context.key) if context else nullcontext():
             try:
                 async with unit_of_work(self.sessionmaker) as repos:
@@ -113,13 +116,28 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                     )
                     result = await handler(event, data)
                     if self.outbox_store is not None:
-                        stored = await self.outbox_store.save(repos.session, [o.to_json() for o in outbox.durable()])
+                        durable = outbox.durable()
+                        stored = await self.outbox_store.save(repos.session, [o.to_json() for o in durable])
             except Exception:
+                if self.outbox_store is not None:
+                    self.outbox_store.release(stored)  # rolled back with the update: nothing was stored
                 if taken and self.inbox is not None and update_id is not None:
                     await self.inbox.mark_handled(update_id)  # the error handler tells the person; no replay
                 raise
-            # Committed: now tell people.
-            await self.notifier.flush(outbox)
-            if self.outbox_store is not None:
-                self.outbox_store.sent(stored)
+            # Committed: now answer the person, still in their turn so their screens arrive in order.
+            failed += await self.notifier.flush(outbox, only=lambda item: item.priority == Priority.REPLY)
+        # The sender's next update may start now; what goes to others (alerts, administrators) follows.
+        failed += await self.notifier.flush(outbox)
+        for work in outbox.later:
+            self.spawn(work)
+        if self.outbox_store is not None:
+            not_accepted = {id(item) for item in failed}
+            self.outbox_store.sent([i for i, item in zip(stored, durable, strict=True) if id(item) not in not_accepted])
+            self.outbox_store.release([i for i, item in zip(stored, durable, strict=True) if id(item) in not_accepted])
         return result
+
+    def spawn(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run work started by an update (alert deliveries) in the background; a stop waits for it."""
+        task = asyncio.get_running_loop().create_task(work())
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)

@@ -26,6 +26,7 @@ from aiogram.types import Message
 from pydantic_core import to_jsonable_python
 
 from bot.domain.textsplit import split_text
+from bot.telegram.limiter import Priority, SendLimiter
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,11 @@ class Outgoing:
     method: str
     kwargs: dict[str, Any]
     on_sent: OnSent | None = None
-    # Kept in the database with the update's transaction until sent, so a crash after the commit still
-    # delivers it at the next start. Not for callback answers (useless late) nor for what has its own
-    # redelivery (duty-group alerts and their attachments).
+    # Kept in the database with the update's transaction until Telegram accepted it, so a crash after the
+    # commit, or an outage longer than the notifier's patience, still delivers it later. Not for callback
+    # answers (useless late) nor for what has its own redelivery (duty-group alerts and their attachments).
     durable: bool = True
+    priority: Priority = Priority.REPLY
 
     def to_json(self) -> str:
         kwargs = to_jsonable_python(self.kwargs, by_alias=True, exclude_none=True)
@@ -58,10 +60,18 @@ class Outbox:
     """Messages an update wants sent, in order, once its transaction has committed."""
 
     items: list[Outgoing] = field(default_factory=list)
+    later: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)  # started after the commit, unlocked
 
-    def send(self, chat_id: int, text: str, on_sent: OnSent | None = None, **kwargs: Any) -> None:
+    def send(
+        self, chat_id: int, text: str, on_sent: OnSent | None = None, priority: Priority = Priority.REPLY,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         kwargs = {"chat_id": chat_id, "text": text, **kwargs}
-        self.items.append(Outgoing("send_message", kwargs, on_sent, durable=on_sent is None))
+        self.items.append(Outgoing("send_message", kwargs, on_sent, durable=on_sent is None, priority=priority))
+
+    def after_commit(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Work to start once the update's transaction committed, outside the sender's lock (alerts)."""
+        self.later.append(work)
 
     def edit(self, chat_id: int, message_id: int, text: str, **kwargs: Any) -> None:
         self.items.append(
@@ -93,28 +103,45 @@ class Outbox:
         return [item for item in self.items if item.durable]
 
 
+class Deferred(Exception):
+    """Telegram did not accept the message within our bounds (429 waits over the cap, 5xx or timeouts after
+    every retry): it stays stored and is tried again later."""
+
+
+# Methods that put a new message into a chat: they count against the chat's, the group's and the overall
+# limits. Edits of a message the person just tapped and callback answers are not new messages.
+LIMITED_PREFIXES = ("send_", "copy_message", "forward_message")
+
+
 class Notifier:
-    """Sends with retries: honours 429 retry_after, retries 5xx and network errors, follows group
-    migrations, and splits text that is too long. A chat that blocked the bot is logged, not retried."""
+    """Sends through the limiter with retries: a 429 means wait retry_after and try again (as long as the
+    waits stay under `max_wait`, else Deferred); 5xx and network errors (timeouts) retry with backoff;
+    group migrations are followed; text that is too long is split. A chat that blocked the bot is logged,
+    not retried."""
 
     def __init__(
-        self, bot: Bot, on_migrate: OnMigrate | None = None, attempts: int = 4, max_wait: float = 60.0
-    ) -> None:
+        self, bot: Bot, on_migrate: OnMigrate | None = None, limiter: SendLimiter | None = None,
+        max_wait: float = 300.0, attempts: int = 5, backoff: float = 0.5,
+    ) -> None:  # fmt: skip
         self.bot = bot
         self.on_migrate = on_migrate
-        self.attempts = attempts
+        self.limiter = limiter
         self.max_wait = max_wait
+        self.attempts = attempts
+        self.backoff = backoff
 
-    async def flush(self, outbox: Outbox) -> list[Outgoing]:
-        """Send everything queued; one failure never stops the rest. Returns what could not be sent."""
+    async def flush(self, outbox: Outbox, only: Callable[[Outgoing], bool] | None = None) -> list[Outgoing]:
+        """Send what is queued (all, or what `only` selects), in order; one failure never stops the rest.
+        Returns what Telegram did not accept."""
         failed = []
-        for item in outbox.items:
+        chosen = [item for item in outbox.items if only is None or only(item)]
+        outbox.items = [item for item in outbox.items if not (only is None or only(item))]
+        for item in chosen:
             try:
                 await self.deliver(item)
             except Exception:
                 log.exception("could not deliver %s to %s", item.method, item.kwargs.get("chat_id"))
                 failed.append(item)
-        outbox.items.clear()
         return failed
 
     async def deliver(self, item: Outgoing) -> Any:
@@ -125,24 +152,42 @@ class Notifier:
                 kwargs = dict(item.kwargs, text=chunk)
                 if i < len(chunks) - 1:
                     kwargs.pop("reply_markup", None)
-                result = await self._call(item.method, kwargs)
+                result = await self._call(item.method, kwargs, item.priority)
             if item.on_sent and isinstance(result, Message):
                 await item.on_sent(result)
             return result
-        result = await self._call(item.method, item.kwargs)
+        result = await self._call(item.method, item.kwargs, item.priority)
         if item.on_sent and isinstance(result, Message):
             await item.on_sent(result)
         return result
 
-    async def _call(self, method: str, kwargs: dict[str, Any]) -> Any:
-        delay = 0.5
-        for attempt in range(1, self.attempts + 1):
+    async def send_counted(self, method: str, cost: int, priority: Priority = Priority.ALERT, **kwargs: Any) -> Any:
+        """A call that puts `cost` messages into the chat at once (an album: each item counts)."""
+        return await self._call(method, kwargs, priority, cost)
+
+    async def _call(self, method: str, kwargs: dict[str, Any], priority: Priority = Priority.REPLY,
+                    cost: int = 1) -> Any:  # fmt: skip
+        delay, waited, failures = self.backoff, 0.0, 0
+        limited = method.startswith(LIMITED_PREFIXES)
+        while True:
+            chat = kwargs.get("chat_id")
+            chat_id = chat if isinstance(chat, int) else None
+            if self.limiter is not None and limited:
+                await self.limiter.acquire(chat_id, priority, cost)
             try:
                 return await getattr(self.bot, method)(**kwargs)
             except TelegramRetryAfter as exc:
-                wait = min(float(exc.retry_after), self.max_wait)
-                log.warning("%s: flood control, retrying after %.1fs", method, wait)
-                await asyncio.sleep(wait)
+                wait = float(exc.retry_after)
+                if waited + wait > self.max_wait:
+                    raise Deferred(
+                        f"{method}: flood control for {waited + wait:.0f}s, over the {self.max_wait:.0f}s cap"
+                    ) from exc
+                waited += wait
+                log.warning("%s to %s: flood control, retrying after %.1fs", method, chat, wait)
+                if self.limiter is not None and limited:
+                    self.limiter.pause(chat_id, wait)  # every send to that chat waits, not just this one
+                else:
+                    await asyncio.sleep(wait)
             except TelegramMigrateToChat as exc:
                 old = kwargs.get("chat_id")
                 log.warning("chat %s migrated to %s", old, exc.migrate_to_chat_id)
@@ -157,9 +202,9 @@ class Notifier:
                     return None
                 raise
             except (TelegramServerError, TelegramNetworkError) as exc:
-                if attempt == self.attempts:
-                    raise
-                log.warning("%s failed (%s), retry %d", method, exc, attempt)
+                failures += 1
+                if failures >= self.attempts:
+                    raise Deferred(f"{method}: {exc} ({failures} tries)") from exc
+                log.warning("%s failed (%s), retry %d", method, exc, failures)
                 await asyncio.sleep(delay)
-                delay *= 2
-        raise RuntimeError(f"{method} failed after {self.attempts} attempts")
+                delay = min(delay * 2, 8.0)

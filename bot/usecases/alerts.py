@@ -1,40 +1,99 @@
-"""Duty-group alerts Telegram has not accepted yet: claim one for another try, record the result, and
-decide whom to tell (the unit's administrators) when it fails or finally gets through."""
+"""Delivering duty-group alerts: what is left to send of one (its text first, then each attachment message
+or album), recording each part Telegram accepted, retrying what was not, deciding whom to tell (the unit's
+administrators) when it fails or finally gets through, and what the reporter's receipt should say."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from bot.domain.deadlines import DEADLINES
 from bot.domain.delivery import next_retry, notify_admins
 from bot.domain.text import N_
-from bot.usecases.common import AlertOut, Say, incident_card, unit_admins
+from bot.usecases.common import AlertStatus, Card, Say, alert_statuses, incident_card, unit_admins
 from storage.models import Alert
 from storage.repositories import Repos
 
 
-async def alert_sent(repos: Repos, alert_id: int, chat_id: int, message_id: int, now: datetime) -> None:
-    """Telegram accepted the alert (in the chat it ended up in): remember its message, stop retrying."""
-    await repos.incidents.set_alert_message(alert_id, chat_id, message_id, now)
+@dataclass(frozen=True)
+class Part:
+    id: int
+    position: int
+    kind: str  # text | media
+    items: tuple[tuple[str, str], ...] = ()  # media: (kind, file_id)
+    first: int = 1  # the first item's number among the report's attachments
+    total: int = 0
 
 
-async def due_alerts(repos: Repos, now: datetime) -> Sequence[int]:
-    return await repos.incidents.undelivered_alerts(now)
+@dataclass(frozen=True)
+class Delivery:
+    """What is left to send of one alert, in order."""
+
+    alert_id: int
+    report_id: int
+    chat_id: int
+    card: Card
+    parts: tuple[Part, ...]
+    text_message_id: int | None  # the alert's text, when Telegram already accepted it
 
 
-async def claim_alert(repos: Repos, alert_id: int, now: datetime) -> AlertOut | None:
-    """Take one due alert for a delivery attempt (one process wins); None when it is not due any more."""
+async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
+    """The parts of an alert Telegram has not accepted yet; None when there are none."""
     alert = await repos.incidents.alert(alert_id)
-    if alert is None:
+    if alert is None or alert.next_attempt_at is None:
         return None
-    alert = await repos.incidents.claim_alert(alert_id, now, next_retry(alert.created_at, now, alert.attempts + 1))
-    if alert is None:  # another process took it, or it went out meanwhile
+    parts = await repos.incidents.pending_parts(alert_id)
+    if not parts:
+        await repos.incidents.alert_complete(alert_id)
         return None
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
     card = await incident_card(repos, incident, alert.id)
-    attachments = tuple((a.kind, a.file_id) for a in await repos.incidents.attachments(alert.report_id))
-    return AlertOut(alert.id, alert.chat_id, card, attachments)
+    return Delivery(alert.id, alert.report_id, alert.chat_id, card, tuple(_part(p) for p in parts), alert.message_id)
+
+
+def _part(p: Any) -> Part:
+    if p.kind == "text":
+        return Part(p.id, p.position, "text")
+    items = tuple((str(k), str(f)) for k, f in p.payload["items"])
+    return Part(p.id, p.position, "media", items, int(p.payload["first"]), int(p.payload["total"]))
+
+
+async def part_accepted(
+    repos: Repos, delivery: Delivery, part: Part, chat_id: int, message_id: int, now: datetime,
+    chat_title: str | None = None,
+) -> bool:  # fmt: skip
+    """Telegram accepted one part (in the chat it ended up in); True when the whole alert is delivered."""
+    await repos.incidents.part_sent(part.id, message_id, now)
+    if part.kind == "text":
+        await repos.incidents.set_alert_message(delivery.alert_id, chat_id, message_id, now)
+        await repos.groups.learn_title(chat_id, chat_title)
+    if part is delivery.parts[-1]:
+        await repos.incidents.alert_complete(delivery.alert_id)
+        return True
+    return False
+
+
+async def first_try_failed(repos: Repos, alert_id: int, error: str) -> None:
+    """The try right after filing failed: recorded; the retry loop takes it from here."""
+    await repos.incidents.alert_failed(alert_id, error)
+    await repos.audit.record("system", "alert.first_try_failed", "alert", alert_id, after={"error": error[:200]})
+
+
+async def due_alerts(repos: Repos, now: datetime, everything: bool = False) -> Sequence[int]:
+    """Alerts with parts to send whose retry is due (all of them at start: what a crash cut off)."""
+    return await repos.incidents.undelivered_alerts(None if everything else now)
+
+
+async def claim_alert(repos: Repos, alert_id: int, now: datetime, everything: bool = False) -> bool:
+    """Take one undelivered alert for a retry (one process wins), counting the attempt."""
+    alert = await repos.incidents.alert(alert_id)
+    if alert is None:
+        return False
+    retry_at = next_retry(alert.created_at, now, alert.attempts + 1)
+    return await repos.incidents.claim_alert(alert_id, now, retry_at, due_only=not everything) is not None
 
 
 async def _group_and_admins(repos: Repos, alert: Alert) -> tuple[str, list[tuple[int, str | None]]]:
@@ -45,9 +104,8 @@ async def _group_and_admins(repos: Repos, alert: Alert) -> tuple[str, list[tuple
     return (group.title if group and group.title else str(alert.chat_id)), [(a.telegram_id, a.locale) for a in admins]
 
 
-async def alert_redelivered(repos: Repos, alert_id: int, chat_id: int, message_id: int, now: datetime) -> list[Say]:
+async def alert_redelivered(repos: Repos, alert_id: int, now: datetime) -> list[Say]:
     """A retry went through; administrators who were told it could not be delivered are told it has been."""
-    await alert_sent(repos, alert_id, chat_id, message_id, now)
     alert = await repos.incidents.alert(alert_id)
     assert alert is not None
     incident = await repos.incidents.get(alert.incident_id)
@@ -78,3 +136,38 @@ async def alert_undelivered(repos: Repos, alert_id: int, error: str, now: dateti
                                     "told": [tid for tid, _ in admins]})  # fmt: skip
     params = {"group": title, "attempts": alert.attempts + 1, "error": error[:200]}
     return [Say(tid, N_("alert.undelivered_admin"), params, locale, card) for tid, locale in admins]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The reporter's receipt as it should read now (the adapter redraws it where it is)."""
+
+    chat_id: int
+    message_id: int | None
+    locale: str | None
+    number: str
+    form: str
+    answers: dict[str, Any]
+    next_due_at: datetime | None
+    next_due_hours: int
+    initial_due_at: datetime
+    late: bool
+    statuses: list[AlertStatus] = field(default_factory=list)
+
+
+async def record_receipt(repos: Repos, report_id: int, chat_id: int, message_id: int | None, locale: str) -> None:
+    """Where the reporter's receipt is, so it can later say what became of the alerts."""
+    await repos.incidents.set_receipt(report_id, chat_id, message_id, locale)
+
+
+async def receipt(repos: Repos, report_id: int) -> Receipt | None:
+    report = await repos.incidents.report(report_id)
+    if report is None or report.receipt_chat_id is None:
+        return None
+    incident = await repos.incidents.get(report.incident_id)
+    assert incident is not None
+    answers = {k: v for k, v in report.fields.items() if not k.startswith("_")}
+    hours = int(DEADLINES["first_followup"].after.total_seconds() // 3600)
+    return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,
+                   report.kind, answers, incident.next_due_at, hours, incident.initial_due_at, report.late,
+                   await alert_statuses(repos, report_id))  # fmt: skip

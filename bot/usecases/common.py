@@ -13,7 +13,19 @@ from storage.models import Incident, Unit
 from storage.models import User as Member
 from storage.repositories import Repos
 
-__all__ = ["AdminError", "AlertOut", "Card", "Config", "Member", "Say", "incident_card", "require_unit", "unit_admins"]
+__all__ = [
+    "AdminError",
+    "AlertOut",
+    "AlertStatus",
+    "Card",
+    "Config",
+    "Member",
+    "Say",
+    "alert_statuses",
+    "incident_card",
+    "require_unit",
+    "unit_admins",
+]
 
 
 class AdminError(Exception):
@@ -64,6 +76,17 @@ class AlertOut:
 
 
 @dataclass(frozen=True)
+class AlertStatus:
+    """What became of one duty-group alert, as its reporter is told."""
+
+    group: str  # the group's title (its id when Telegram never told us the title)
+    state: str  # queued | delivered | retrying | undeliverable
+    at: datetime | None = None  # when Telegram accepted it
+    told: tuple[str, ...] = ()  # whom the bot told instead (the unit's administrators)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Say:
     """A message to send, as data: to whom, which catalog text with which values (escaped by the caller of
     the catalog), in the recipient's language when known, and an incident card to show below it."""
@@ -88,6 +111,25 @@ async def unit_admins(repos: Repos, unit: Unit) -> list[Member]:
     if not admins and unit.parent_id is not None:
         admins = list(await repos.users.with_role(unit.parent_id, Role.ADMIN))
     return admins
+
+
+async def alert_statuses(repos: Repos, report_id: int) -> list[AlertStatus]:
+    """Each alert of a report: queued, delivered (when), retrying, or undeliverable and whom the bot told."""
+    statuses = []
+    for alert in await repos.incidents.alerts_of_report(report_id):
+        group = await repos.groups.by_chat(alert.chat_id)
+        title = group.title if group and group.title else str(alert.chat_id)
+        if alert.next_attempt_at is None and alert.message_id is not None:
+            statuses.append(AlertStatus(title, "delivered", alert.sent_at))
+        elif alert.undelivered_notice_at is not None:
+            unit = await repos.units.get(alert.unit_id)
+            told = tuple(a.name for a in await unit_admins(repos, unit)) if unit else ()
+            statuses.append(AlertStatus(title, "undeliverable", told=told, error=alert.last_error))
+        elif alert.last_error:
+            statuses.append(AlertStatus(title, "retrying", error=alert.last_error))
+        else:
+            statuses.append(AlertStatus(title, "queued"))
+    return statuses
 
 
 async def incident_card(repos: Repos, incident: Incident, alert_id: int | None = None) -> Card:

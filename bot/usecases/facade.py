@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.usecases import onboarding
+from bot.usecases import alerts, onboarding
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number
@@ -22,6 +22,9 @@ class UseCases:
 
     async def filed_from(self, token: str) -> str | None:
         return await filed_number(self.repos, self.user, token) if self.user is not None else None
+
+    async def record_receipt(self, report_id: int, chat_id: int, message_id: int | None, locale: str) -> None:
+        await alerts.record_receipt(self.repos, report_id, chat_id, message_id, locale)
 
     async def acknowledge(self, alert_id: int) -> Acknowledged:
         return await acknowledge(self.repos, alert_id, self.user, self.config)

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.deadlines import DEADLINES, due
-from bot.domain.delivery import next_retry
+from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.roles import DUTY_STAFF
-from bot.usecases.common import AlertOut, Card, Config, Member, incident_card, unit_admins
-from storage.models import Alert, Attachment, Incident, Report
+from bot.usecases.common import AlertOut, AlertStatus, Card, Config, Member, alert_statuses, incident_card, unit_admins
+from storage.models import Alert, AlertPart, Attachment, Incident, Report
 from storage.repositories import Repos
 
 
@@ -24,6 +24,7 @@ class Filed:
 
     created: bool
     number: str
+    report_id: int = 0
     late: bool = False
     next_due_at: datetime | None = None
     next_due_hours: int = 0
@@ -31,7 +32,7 @@ class Filed:
     alerts: list[AlertOut] = field(default_factory=list)
     admins: list[tuple[Member, str]] = field(default_factory=list)  # (administrator, unit name): no duty group
     card: Card | None = None
-    notified: list[str] = field(default_factory=list)  # group titles and names, as told to the reporter
+    statuses: list[AlertStatus] = field(default_factory=list)  # what became of each duty-group alert
 
 
 def incident_number(day: str, seq: int) -> str:
@@ -105,10 +106,11 @@ async def submit_initial_report(
     )  # fmt: skip
     followup = DEADLINES["first_followup"]
     filed = Filed(
-        created=True, number=number, late=report.late, next_due_at=incident.next_due_at,
+        created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=int(followup.after.total_seconds() // 3600), initial_due_at=initial_due,
     )  # fmt: skip
     await _plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments])
+    filed.statuses = await alert_statuses(repos, report.id)
     return filed
 
 
@@ -131,12 +133,20 @@ async def _plan_alerts(
         alert = Alert(incident_id=incident.id, report_id=report.id, unit_id=group.unit_id, chat_id=group.chat_id,
                       level=level, created_at=now, next_attempt_at=next_retry(now, now, 0))  # fmt: skip
         await repos.incidents.add_alert(alert)
+        await repos.incidents.add_parts(plan_parts(alert.id, attachments))
         filed.alerts.append(AlertOut(alert.id, group.chat_id, card, tuple(attachments)))
-        filed.notified.append(group.title or str(group.chat_id))
     if targets[0][0] is None:
-        for admin in await unit_admins(repos, unit):
-            filed.admins.append((admin, unit.name))
-            filed.notified.append(admin.name)
+        filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
+
+
+def plan_parts(alert_id: int, attachments: list[tuple[str, str]]) -> list[AlertPart]:
+    """The messages of one alert: its text, then the attachments, albums where Telegram allows them."""
+    parts = [AlertPart(alert_id=alert_id, position=0, kind="text", payload={})]
+    for position, group in enumerate(group_attachments([kind for kind, _ in attachments]), 1):
+        items = [list(attachments[i]) for i in group]
+        parts.append(AlertPart(alert_id=alert_id, position=position, kind="media",
+                               payload={"items": items, "first": group[0] + 1, "total": len(attachments)}))  # fmt: skip
+    return parts
 
 
 @dataclass

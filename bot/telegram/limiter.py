@@ -1,0 +1,162 @@
+"""One proactive limiter that every message to Telegram goes through, so the platform's limits are kept
+before Telegram has to say 429: overall, per chat, and per group, with priorities.
+
+- overall and per chat: leaky buckets (aiolimiter): 30 messages/s in all, 1/s on average to one chat with a
+  short burst allowed (a step that closes a keyboard sends two messages);
+- per group: at most N messages in any window of P seconds (20 per minute), counted exactly over a sliding
+  window, because a leaky bucket's burst would let a group receive more than N in one minute.
+
+When several sends wait, the most urgent that may go, goes first: replies to the person who just acted,
+then duty-group alerts, then reminders, then bulk (early-warning broadcasts). A waiter blocked by its own
+chat's limit never holds back others. After a 429 the chat (or everything, for a global 429) pauses for
+Telegram's retry_after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from aiolimiter import AsyncLimiter
+
+
+class Priority(IntEnum):
+    REPLY = 0
+    ALERT = 1
+    REMINDER = 2
+    BULK = 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    overall_per_second: float = 30.0
+    chat_per_second: float = 1.0
+    chat_burst: int = 3
+    group_messages: int = 20
+    group_period: float = 60.0
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    seq: int
+    chat_id: int | None = field(compare=False)
+    cost: int = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class SlidingWindow:
+    """At most `limit` events in any `period` seconds."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit, self.period = limit, period
+        self.times: deque[float] = deque()
+
+    def _drop(self, now: float) -> None:
+        while self.times and self.times[0] <= now - self.period:
+            self.times.popleft()
+
+    def wait_for(self, cost: int, now: float) -> float:
+        """Seconds until `cost` more events fit (0 when they fit now)."""
+        self._drop(now)
+        cost = min(cost, self.limit)
+        over = len(self.times) + cost - self.limit
+        return 0.0 if over <= 0 else self.times[over - 1] + self.period - now
+
+    def take(self, cost: int, now: float) -> None:
+        self.times.extend([now] * cost)
+
+
+class SendLimiter:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.overall = AsyncLimiter(self.limits.overall_per_second, 1.0)
+        self.chats: dict[int, AsyncLimiter] = {}
+        self.groups: dict[int, SlidingWindow] = {}
+        self.paused_until: dict[int | None, float] = {}  # None: every chat (a global 429)
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _chat(self, chat_id: int) -> AsyncLimiter:
+        limiter = self.chats.get(chat_id)
+        if limiter is None:
+            burst = self.limits.chat_burst
+            limiter = self.chats[chat_id] = AsyncLimiter(burst, burst / self.limits.chat_per_second)
+        return limiter
+
+    def _group(self, chat_id: int) -> SlidingWindow:
+        window = self.groups.get(chat_id)
+        if window is None:
+            window = self.groups[chat_id] = SlidingWindow(self.limits.group_messages, self.limits.group_period)
+        return window
+
+    async def acquire(self, chat_id: int | None, priority: Priority = Priority.REPLY, cost: int = 1) -> None:
+        """Wait until `cost` messages (an album counts each item) may go to `chat_id`."""
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(int(priority), next(self._seq), chat_id, max(1, cost), loop.create_future())
+        heapq.heappush(self._waiters, waiter)
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        self._kick.set()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
+            raise
+
+    def pause(self, chat_id: int | None, seconds: float) -> None:
+        """Telegram said 429: nothing more to this chat (None: to any chat) for `seconds`."""
+        until = asyncio.get_running_loop().time() + seconds
+        self.paused_until[chat_id] = max(self.paused_until.get(chat_id, 0.0), until)
+
+    def _delay(self, w: _Waiter, now: float) -> float:
+        """Seconds until this waiter may go, by its chat's and group's limits (0: now)."""
+        delay = max(self.paused_until.get(None, 0.0), self.paused_until.get(w.chat_id, 0.0)) - now
+        if w.chat_id is None:
+            return max(delay, 0.0)
+        chat = self._chat(w.chat_id)
+        cost = min(w.cost, self.limits.chat_burst)
+        if not chat.has_capacity(cost):
+            delay = max(delay, cost * chat.time_period / chat.max_rate / 2)
+        if w.chat_id < 0:
+            delay = max(delay, self._group(w.chat_id).wait_for(w.cost, now))
+        return max(delay, 0.0)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            self._kick.clear()
+            now = loop.time()
+            sleep = 1.0
+            for w in sorted(self._waiters):
+                if w.future.done():
+                    self._waiters.remove(w)
+                    continue
+                delay = self._delay(w, now)
+                if delay > 0:
+                    sleep = min(sleep, delay)
+                    continue
+                cost = min(w.cost, self.limits.overall_per_second)
+                if not self.overall.has_capacity(cost):  # the overall limit: nobody less urgent may pass
+                    sleep = min(sleep, cost / self.limits.overall_per_second / 2)
+                    break
+                await self.overall.acquire(cost)
+                if w.chat_id is not None:
+                    await self._chat(w.chat_id).acquire(min(w.cost, self.limits.chat_burst))
+                    if w.chat_id < 0:
+                        self._group(w.chat_id).take(w.cost, now)
+                self._waiters.remove(w)
+                w.future.set_result(None)
+            heapq.heapify(self._waiters)
+            if self._waiters:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), max(sleep, 0.005))
