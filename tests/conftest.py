@@ -141,18 +141,25 @@ class Harness:
             await bind_group(r, "test", -100200, city, "市值班群", None)
 
 
-@pytest.fixture
-async def harness(fake_api: FakeBotAPI, db_url: str) -> AsyncIterator[Harness]:
-    settings = load_settings(
-        {"bot_token": TOKEN, "bot_api_base": fake_api.base_url, "database_url": db_url, "polling_timeout": 1,
-         # the tests type faster than any person: a private chat may burst (the limits have tests of their own)
-         "send_chat_burst": 50},
-        environ={},
-        env_file=None,
-    )
-    h = Harness(fake_api, App(settings))
+def harness_settings(fake_api: FakeBotAPI, db_url: str, **overrides: Any) -> Any:
+    values = {"bot_token": TOKEN, "bot_api_base": fake_api.base_url, "database_url": db_url, "polling_timeout": 1,
+              # the tests type faster than any person: a private chat may burst (the limits have tests of their own)
+              "send_chat_burst": 50, **overrides}  # fmt: skip
+    return load_settings(values, environ={}, env_file=None)
+
+
+@contextlib.asynccontextmanager
+async def running(fake_api: FakeBotAPI, db_url: str, **overrides: Any) -> AsyncIterator[Harness]:
+    """The real bot with settings of the test's choosing (limits, waits)."""
+    h = Harness(fake_api, App(harness_settings(fake_api, db_url, **overrides)))
     await h.start()
     try:
         yield h
     finally:
         await h.stop()
+
+
+@pytest.fixture
+async def harness(fake_api: FakeBotAPI, db_url: str) -> AsyncIterator[Harness]:
+    async with running(fake_api, db_url) as h:
+        yield h

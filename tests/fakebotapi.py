@@ -162,6 +162,7 @@ class FakeBotAPI:
         self.group_limit: tuple[int, float] | None = None
         self._group_log: dict[int, deque[float]] = defaultdict(deque)
         self.refused_for_rate: list[tuple[str, int]] = []
+        self.titles: dict[int, str] = {}  # group titles getChat answers with
 
     # ---- server -------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -219,6 +220,8 @@ class FakeBotAPI:
             async with self._changed:
                 self._changed.notify_all()
             await gate.wait()
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the caller died while we held it: it never reached "Telegram"
         handler = getattr(self, f"m_{method}", None)
         if handler is None:
             return self._error(404, "Not Found: method not found")
@@ -503,6 +506,12 @@ class FakeBotAPI:
     async def m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
         v = params["voice"]
         return await self._media("sendVoice", params, "voice", {"file_id": v, "file_unique_id": f"u{v}", "duration": 1})
+
+    async def m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        return {**self.chat(chat_id, self.titles.get(chat_id)), "accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                                        "premium_subscription": False, "gifts_from_channels": False}}  # fmt: skip
 
     async def m_sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         media = params["media"]

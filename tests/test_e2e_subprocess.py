@@ -165,3 +165,40 @@ async def test_an_answer_committed_but_not_sent_when_the_process_dies_is_sent_af
         assert "第 3/12 步 · 信息来源" in await r.say("江堤 3 号闸口")  # and the form goes on from there
     finally:
         assert await bot.stop(signal.SIGTERM) == 0
+
+
+async def test_a_kill_between_an_alert_and_its_photo_completes_once_at_the_next_start(
+    fake_api: FakeBotAPI, db_url: str
+) -> None:
+    """SIGKILL after Telegram accepted the alert's text and before its photo: at the next start the photo
+    is sent, once, and the text is not sent again. The group was bound from the CLI: its title is Telegram's."""
+    from tests.reporting import Reporter
+    from tests.test_report_http import fill_until_review
+
+    api = fake_api
+    api.titles[-100300] = "县应急值班群"
+    env = await county_reporter_env(api, db_url)
+    code, out, err = await cli(env, "admin", "bind-group", "--chat-id", "-100300", "--unit", "county")
+    assert code == 0 and "县应急值班群" in out, err
+    r = Reporter(api, 1002)
+    bot = BotProcess(env)
+    await bot.start(api)
+    try:
+        await fill_until_review(r, casualties="无", photos=1)
+        gate = api.hold("sendPhoto")
+        receipt = await r.tap("提交")
+        assert "县应急值班群" in receipt  # named by the title Telegram gave, not by its id
+        await api.wait_for(lambda: api.held, 15)  # the text went out; the photo is on its way
+        assert [s.method for s in api.in_chat(-100300)] == ["sendMessage"]
+    finally:
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+    gate.set()  # the dead process's photo never reached "Telegram"
+    api.holds.clear()
+
+    await bot.start(api)
+    try:
+        await api.wait_for(lambda: [s for s in api.in_chat(-100300) if s.method == "sendPhoto"], 20)
+        await asyncio.sleep(1.0)
+        assert [s.method for s in api.in_chat(-100300)] == ["sendMessage", "sendPhoto"]
+    finally:
+        assert await bot.stop(signal.SIGTERM) == 0

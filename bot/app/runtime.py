@@ -182,6 +182,7 @@ class App:
             settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox, self.outbox, self.courier
         )
         self.background: list[asyncio.Task[None]] = []
+        self.outbox_retry_after = OUTBOX_RETRY_AFTER
 
     async def start(self) -> None:
         await migrate(self.engine)
@@ -202,7 +203,7 @@ class App:
         left = [row for row in await self.outbox.left_over() if row[0] not in busy]
         sent, done = 0, []
         for row_id, created_at, payload in left:
-            if not everything and utcnow() - created_at < OUTBOX_RETRY_AFTER:
+            if not everything and utcnow() - created_at < self.outbox_retry_after:
                 continue  # its own update may still be sending it
             if utcnow() - created_at > OUTBOX_STALE:
                 done.append(row_id)

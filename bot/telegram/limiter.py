@@ -51,10 +51,12 @@ class _Waiter:
 
 
 class SlidingWindow:
-    """At most `limit` events in any `period` seconds."""
+    """At most `limit` events in any `period` seconds. A send is counted when it leaves, and Telegram counts
+    it when it arrives, a little later and not always in the same order: the window is kept 5% longer so
+    the two never disagree."""
 
     def __init__(self, limit: int, period: float) -> None:
-        self.limit, self.period = limit, period
+        self.limit, self.period = limit, period * 1.05
         self.times: deque[float] = deque()
 
     def _drop(self, now: float) -> None:

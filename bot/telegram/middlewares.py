@@ -62,6 +62,9 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         pending = {t for t in self.in_flight if t is not current}
         if pending:
             _done, left = await asyncio.wait(pending, timeout=timeout)
+            for task in left:  # what did not finish rolls back; alert parts not sent stay for the next start
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
             return len(left)
         return 0
 

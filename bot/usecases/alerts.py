@@ -42,7 +42,7 @@ class Delivery:
 async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
     """The parts of an alert Telegram has not accepted yet; None when there are none."""
     alert = await repos.incidents.alert(alert_id)
-    if alert is None or alert.next_attempt_at is None:
+    if alert is None:
         return None
     parts = await repos.incidents.pending_parts(alert_id)
     if not parts:
