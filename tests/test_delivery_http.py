@@ -59,6 +59,22 @@ async def test_a_429_storm_mid_form_still_delivers_the_next_screen(fake_api: Fak
         assert await rows(h, OutboxMessage) == 0
 
 
+async def test_flood_control_longer_than_the_cap_is_not_hammered(fake_api: FakeBotAPI, db_url: str) -> None:
+    async with running(fake_api, db_url, send_max_wait=3) as h:
+        await h.seed()
+        api, r = h.api, Reporter(h.api, 1002)
+        h.app.outbox_retry_after = timedelta(hours=1)
+        api.fail_next("sendMessage", "429", count=1, chat_id=1002, retry_after=3600)
+        await api.send_text(1002, "/help")
+        await api.wait_for(lambda: not api.failures["sendMessage"] or None, 10)
+        await asyncio.sleep(0.5)
+        tries = sum(1 for m, p in api.calls if m == "sendMessage" and p.get("chat_id") == 1002)
+        assert tries == 1 and await rows(h, OutboxMessage) == 1  # kept, not given up
+        assert await h.app.retry_outbox(everything=True) == 0  # the chat is still paused: not even tried
+        assert sum(1 for m, p in api.calls if m == "sendMessage" and p.get("chat_id") == 1002) == tries
+        assert await rows(h, OutboxMessage) == 1 and r.chat == []
+
+
 async def test_ten_reports_at_once_to_one_group_keep_its_limit(fake_api: FakeBotAPI, db_url: str) -> None:
     fake_api.group_limit = (20, 6.0)  # Telegram's 20 a minute, with the minute made 6 seconds
     limits = {"send_group_messages": 20, "send_group_period": 6.0, "send_chat_per_second": 20, "send_chat_burst": 50}

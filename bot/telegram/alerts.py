@@ -7,6 +7,7 @@ The decisions are the use cases' (bot/usecases/alerts.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, tzinfo
 from html import escape
@@ -142,30 +143,36 @@ class AlertCourier:
         them, at start, for what a crash cut off); returns how many are now delivered."""
         async with unit_of_work(self.sessionmaker) as repos:
             due = [a for a in await uc.due_alerts(repos, now, everything) if a not in self.busy]
-        delivered = 0
-        for alert_id in due:
-            async with unit_of_work(self.sessionmaker) as repos:
-                if not await uc.claim_alert(repos, alert_id, now, everything):
-                    continue  # another process took it, or it went out meanwhile
-            error = await self.deliver(alert_id)
-            async with unit_of_work(self.sessionmaker) as repos:
-                if error is None:
-                    told = await uc.alert_redelivered(repos, alert_id, now)
-                else:
-                    log.warning("alert %s not delivered: %s", alert_id, error)
-                    told = await uc.alert_undelivered(repos, alert_id, error, now)
-                alert = await repos.incidents.alert(alert_id)
-                report_id = alert.report_id if alert else None
-            delivered += error is None
-            out = Outbox()
-            for say in told:
-                out.send(say.chat_id, say_text(say, self.catalogs, self.tz), priority=Priority.ALERT)
-            await self.notifier.flush(out)
-            if report_id is not None and (error is None or told):
-                await self.update_receipt(report_id)
+        results = await asyncio.gather(*[self._retry(a, now, everything) for a in due], return_exceptions=True)
+        for alert_id, result in zip(due, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("alert %s retry failed", alert_id, exc_info=result)
+        delivered = sum(1 for result in results if result is True)
         if due:
             log.info("alert retries: %d of %d due alerts delivered", delivered, len(due))
         return delivered
+
+    async def _retry(self, alert_id: int, now: datetime, everything: bool) -> bool:
+        """One retry of one alert (alerts to different groups go side by side; the limiter orders them)."""
+        async with unit_of_work(self.sessionmaker) as repos:
+            if not await uc.claim_alert(repos, alert_id, now, everything):
+                return False  # another process took it, or it went out meanwhile
+        error = await self.deliver(alert_id)
+        async with unit_of_work(self.sessionmaker) as repos:
+            if error is None:
+                told = await uc.alert_redelivered(repos, alert_id, now)
+            else:
+                log.warning("alert %s not delivered: %s", alert_id, error)
+                told = await uc.alert_undelivered(repos, alert_id, error, now)
+            alert = await repos.incidents.alert(alert_id)
+            report_id = alert.report_id if alert else None
+        out = Outbox()
+        for say in told:
+            out.send(say.chat_id, say_text(say, self.catalogs, self.tz), priority=Priority.ALERT)
+        await self.notifier.flush(out)
+        if report_id is not None and (error is None or told):
+            await self.update_receipt(report_id)
+        return error is None
 
     async def update_receipt(self, report_id: int) -> None:
         """Redraw the reporter's receipt with what became of the alerts (or say it in a new message)."""

@@ -120,6 +120,11 @@ class SendLimiter:
         until = asyncio.get_running_loop().time() + seconds
         self.paused_until[chat_id] = max(self.paused_until.get(chat_id, 0.0), until)
 
+    def paused_for(self, chat_id: int | None) -> float:
+        """Seconds this chat (or every chat) must still wait after a 429."""
+        now = asyncio.get_running_loop().time()
+        return max(self.paused_until.get(None, 0.0), self.paused_until.get(chat_id, 0.0)) - now
+
     def _delay(self, w: _Waiter, now: float) -> float:
         """Seconds until this waiter may go, by its chat's and group's limits (0: now)."""
         delay = max(self.paused_until.get(None, 0.0), self.paused_until.get(w.chat_id, 0.0)) - now

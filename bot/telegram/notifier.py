@@ -173,20 +173,23 @@ class Notifier:
             chat = kwargs.get("chat_id")
             chat_id = chat if isinstance(chat, int) else None
             if self.limiter is not None and limited:
+                paused = self.limiter.paused_for(chat_id) if waited == 0 else 0.0
+                if paused > self.max_wait:  # flood control longer than we may wait: keep it for later
+                    raise Deferred(f"{method}: chat {chat} is under flood control for {paused:.0f}s more")
                 await self.limiter.acquire(chat_id, priority, cost)
             try:
                 return await getattr(self.bot, method)(**kwargs)
             except TelegramRetryAfter as exc:
                 wait = float(exc.retry_after)
+                if self.limiter is not None and limited:
+                    self.limiter.pause(chat_id, wait)  # every send to that chat waits, not just this one
                 if waited + wait > self.max_wait:
                     raise Deferred(
                         f"{method}: flood control for {waited + wait:.0f}s, over the {self.max_wait:.0f}s cap"
                     ) from exc
                 waited += wait
                 log.warning("%s to %s: flood control, retrying after %.1fs", method, chat, wait)
-                if self.limiter is not None and limited:
-                    self.limiter.pause(chat_id, wait)  # every send to that chat waits, not just this one
-                else:
+                if self.limiter is None or not limited:
                     await asyncio.sleep(wait)
             except TelegramMigrateToChat as exc:
                 old = kwargs.get("chat_id")
