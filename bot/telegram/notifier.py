@@ -108,8 +108,9 @@ class Deferred(Exception):
     every retry): it stays stored and is tried again later."""
 
 
-# Methods that put a new message into a chat: they count against the chat's, the group's and the overall
-# limits. Edits of a message the person just tapped and callback answers are not new messages.
+# Methods that put a new message into a chat count against the chat's, the group's and the overall limits;
+# so do edits in a group (an alert redrawn as acknowledgements arrive). Edits of the screen a person just
+# tapped in their private chat, and callback answers, are answers to that person, not new messages.
 LIMITED_PREFIXES = ("send_", "copy_message", "forward_message")
 
 
@@ -168,10 +169,12 @@ class Notifier:
     async def _call(self, method: str, kwargs: dict[str, Any], priority: Priority = Priority.REPLY,
                     cost: int = 1) -> Any:  # fmt: skip
         delay, waited, failures = self.backoff, 0.0, 0
-        limited = method.startswith(LIMITED_PREFIXES)
         while True:
             chat = kwargs.get("chat_id")
             chat_id = chat if isinstance(chat, int) else None
+            limited = method.startswith(LIMITED_PREFIXES) or (
+                method.startswith("edit_message_") and chat_id is not None and chat_id < 0
+            )
             if self.limiter is not None and limited:
                 paused = self.limiter.paused_for(chat_id) if waited == 0 else 0.0
                 if paused > self.max_wait:  # flood control longer than we may wait: keep it for later
