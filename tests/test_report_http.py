@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 
 from bot.domain.clock import utcnow
+from bot.domain.clocks import is_night
 from bot.telegram.callbacks import FormCb
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import Acknowledgement, Alert, Attachment, AuditEntry, FsmRecord, Incident, Report
@@ -74,7 +76,8 @@ async def test_full_report_with_location_photos_edit_submit_and_acknowledge(harn
         assert incident.loss_cny == 3_500_000 and incident.place_text == "XX镇XX村 G205 国道"
         assert (incident.latitude, incident.longitude) == (31.23, 121.47)
         assert incident.next_due_at - incident.occurred_at == timedelta(hours=72)
-        assert incident.initial_due_at - incident.occurred_at == timedelta(hours=2)
+        night = is_night(incident.occurred_at, ZoneInfo("Asia/Shanghai"), (time(22), time(6)))
+        assert incident.initial_due_at - incident.occurred_at == timedelta(hours=24 if night else 2)  # §4
         unit = await repos.units.get(incident.unit_id)
         assert unit.code == "county" and (await repos.users.get(incident.reporter_id)).telegram_id == 1002
         report = await repos.session.scalar(select(Report))

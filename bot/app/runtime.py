@@ -93,7 +93,7 @@ def build_dispatcher(
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
-    config = Config(tz=settings.tz, default_locale=settings.default_locale)
+    config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy())
     context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store)
     dp.update.outer_middleware(context)
     dp["update_context"] = context

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.domain.clocks import Policy, PolicyError, load_policy, parse_policy
 from bot.domain.locales import SUPPORTED_LOCALES
 
 PUBLIC_BOT_API = "https://api.telegram.org"
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
     send_group_period: float = Field(default=60.0, gt=0, le=3600)
     # The longest a message waits on 429s before it is left stored for the retry job.
     send_max_wait: float = Field(default=300.0, ge=0, le=86400)
+    # A deployment's own clock table (TOML, like bot/domain/data/clocks.toml); unset: the shipped one.
+    clock_policy_file: Path | None = Field(default=None)
 
     @field_validator("bot_token")
     @classmethod
@@ -77,6 +80,23 @@ class Settings(BaseSettings):
         if importlib.util.find_spec("redis") is None:
             raise ValueError("needs the Redis client: pip install 'kuaibao[redis]' (or leave REDIS_URL unset)")
         return value
+
+    @field_validator("clock_policy_file")
+    @classmethod
+    def _check_policy(cls, value: Path | None) -> Path | None:
+        if value is None or not str(value).strip():
+            return None
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        try:
+            parse_policy(value.read_text(encoding="utf-8"))
+        except (PolicyError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{value}: {exc}") from None
+        return value
+
+    def policy(self) -> Policy:
+        """The statutory clocks this deployment keeps."""
+        return load_policy(self.clock_policy_file)
 
     @field_validator("timezone")
     @classmethod

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.domain.deadlines import DEADLINES
 from bot.domain.delivery import next_retry, notify_admins
 from bot.domain.text import N_
 from bot.usecases.common import AlertStatus, Card, Say, alert_statuses, incident_card, unit_admins
@@ -167,7 +166,8 @@ async def receipt(repos: Repos, report_id: int) -> Receipt | None:
     incident = await repos.incidents.get(report.incident_id)
     assert incident is not None
     answers = {k: v for k, v in report.fields.items() if not k.startswith("_")}
-    hours = int(DEADLINES["first_followup"].after.total_seconds() // 3600)
+    due = incident.next_due_at
+    hours = int((due - incident.occurred_at).total_seconds() // 3600) if due else 0
     return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,
                    report.kind, answers, incident.next_due_at, hours, incident.initial_due_at, report.late,
                    await alert_statuses(repos, report_id))  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.domain.clock import Clock, utcnow
+from bot.domain.clocks import Policy, load_policy
 from bot.domain.roles import Role
 from storage.models import Incident, Unit
 from storage.models import User as Member
@@ -39,6 +40,7 @@ class Config:
     tz: tzinfo
     default_locale: str
     clock: Clock = utcnow
+    policy: Policy = field(default_factory=load_policy)  # the statutory clocks (domain rules §4)
 
 
 @dataclass(frozen=True)

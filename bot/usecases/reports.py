@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.deadlines import DEADLINES, due
+from bot.domain.clocks import Facts, occurrence_deadlines
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.roles import DUTY_STAFF
@@ -33,6 +33,10 @@ class Filed:
     admins: list[tuple[Member, str]] = field(default_factory=list)  # (administrator, unit name): no duty group
     card: Card | None = None
     statuses: list[AlertStatus] = field(default_factory=list)  # what became of each duty-group alert
+
+
+def _hours(window: timedelta) -> int:
+    return int(window.total_seconds() // 3600)
 
 
 def incident_number(day: str, seq: int) -> str:
@@ -69,7 +73,10 @@ async def submit_initial_report(
     place = answers.get("place") or {}
     casualties = answers.get("casualties") or {}
     day = now.astimezone(config.tz).strftime("%Y%m%d")
-    initial_due = due("initial", occurred_at)
+    initial, first_followup = occurrence_deadlines(
+        Facts(grade, answers["category"], answers.get("subtype"), occurred_at), config.policy, config.tz
+    )
+    initial_due = initial.due_at
     try:
         async with repos.session.begin_nested():
             number = incident_number(day, await repos.incidents.next_number(day))
@@ -80,7 +87,7 @@ async def submit_initial_report(
                 longitude=place.get("lon"), deaths=casualties.get("deaths"), missing=casualties.get("missing"),
                 serious_injuries=casualties.get("serious"), injuries=casualties.get("injured"),
                 trapped=casualties.get("trapped"), loss_cny=_int_or_none(answers.get("loss")), status="open",
-                initial_due_at=initial_due, next_due_at=due("first_followup", occurred_at), created_at=now,
+                initial_due_at=initial_due, next_due_at=first_followup.due_at, created_at=now,
             )  # fmt: skip
             report = Report(
                 kind="initial", seq=0, draft_token=token, reporter_id=user.id,
@@ -104,10 +111,9 @@ async def submit_initial_report(
         after={"number": number, "kind": "initial", "grade": incident.grade, "suggested_grade": suggested,
                "grade_reason": reason, "late": report.late},
     )  # fmt: skip
-    followup = DEADLINES["first_followup"]
     filed = Filed(
         created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
-        next_due_hours=int(followup.after.total_seconds() // 3600), initial_due_at=initial_due,
+        next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due,
     )  # fmt: skip
     await _plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments])
     filed.statuses = await alert_statuses(repos, report.id)

@@ -46,6 +46,21 @@ def test_environment_and_env_file_are_read_only_as_given(tmp_path: Path) -> None
     assert load_settings({}, environ={}, env_file=None).bot_token is None
 
 
+def test_a_deployment_clock_table_is_checked_at_start(tmp_path: Path) -> None:
+    table = tmp_path / "clocks.toml"
+    shipped = (Path(__file__).resolve().parents[2] / "bot" / "domain" / "data" / "clocks.toml").read_text("utf-8")
+    table.write_text(shipped.replace('after = "2h"', 'after = "90m"'), encoding="utf-8")
+    s = load_settings({"clock_policy_file": str(table)}, environ={}, env_file=None)
+    assert s.policy().rule("initial").after.total_seconds() == 90 * 60
+    table.write_text(shipped.replace('after = "72h"', 'after = "soon"'), encoding="utf-8")
+    with pytest.raises(
+        SettingsError, match=r"CLOCK_POLICY_FILE: .*rule 5 \(first_followup\): 'soon' is not a duration"
+    ):
+        load_settings({"clock_policy_file": str(table)}, environ={}, env_file=None)
+    with pytest.raises(SettingsError, match=r"CLOCK_POLICY_FILE: .* is not a file"):
+        load_settings({"clock_policy_file": str(tmp_path / "missing.toml")}, environ={}, env_file=None)
+
+
 def test_token_is_never_shown() -> None:
     s = load_settings({"bot_token": "123456:" + "A" * 30}, environ={}, env_file=None)
     assert "AAAA" not in repr(s) and "AAAA" not in str(s.bot_token)
