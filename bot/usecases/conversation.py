@@ -85,9 +85,7 @@ class FormSession:
             if waiting:
                 form = FORMS.get(str(waiting.get("form")))
                 if form is None or not Engine(form).compatible(waiting):
-                    turn = await self.start(form_id, fresh=True)
-                    turn.lead = self.translate(N_("form.outdated"), started=_local(waiting, self.config))
-                    return turn
+                    return await self._restart_outdated(waiting, form_id)
                 return Turn(offer=self._offer(form, waiting))
         engine = Engine(FORMS[form_id])
         draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject)
@@ -149,9 +147,9 @@ class FormSession:
         await self.drafts.save(draft)
         return Turn(view=view, close_keyboard=close)
 
-    async def _restart_outdated(self, draft: Mapping[str, Any]) -> Turn:
+    async def _restart_outdated(self, draft: Mapping[str, Any], form_id: str | None = None) -> Turn:
         """A draft of an older version of its form (a deploy changed the form): start again, politely."""
-        form_id = str(draft.get("form")) if draft.get("form") in FORMS else "initial"
+        form_id = form_id or (str(draft.get("form")) if draft.get("form") in FORMS else "initial")
         await self.repos.audit.record(f"tg:{self.user.telegram_id}", "draft.restart_outdated", "draft",
                                       str(draft.get("token", ""))[:64],
                                       before={"form": draft.get("form"), "version": draft.get("version")})  # fmt: skip
