@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any
 
-from conversations.engine import CANCEL, NAV_LABELS, REVIEW, Context, Engine, Outcome
+from conversations.engine import NAV_LABELS, REVIEW, Context, Engine, Outcome
 from conversations.form import Field, Scope
 from conversations.view import Button, View
 
@@ -116,6 +116,3 @@ def _review(engine: Engine, draft: Mapping[str, Any], ctx: Context) -> View:
         rows += addon.buttons(draft, scope)
     rows.append([Button(nav_label(tr, "submit"), "submit"), Button(nav_label(tr, "cancel"), "cancel")])
     return View("\n".join(lines), rows, step=REVIEW)
-
-
-__all__ = ["CANCEL", "REVIEW", "View", "format_value", "render", "summary_lines"]

@@ -24,7 +24,7 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
-from bot.telegram.forms import receipt_lines, status_lines
+from bot.telegram.forms import EDITABLE_MAX, receipt_lines, status_lines
 from bot.telegram.i18n import Catalogs
 from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
@@ -44,7 +44,6 @@ MEDIA_METHODS = {"photo": "send_photo", "video": "send_video", "voice": "send_vo
                  "video_note": "send_video_note", "animation": "send_animation"}  # fmt: skip
 ALBUM_TYPES = {"photo": InputMediaPhoto, "video": InputMediaVideo, "document": InputMediaDocument,
                "audio": InputMediaAudio}  # fmt: skip
-EDITABLE_MAX = 4000
 
 
 class AlertCourier:
@@ -67,8 +66,8 @@ class AlertCourier:
             assert filed.card is not None
             out.send(admin.telegram_id, admin_("report.no_group_admin", unit=escape(unit_name)) + "\n\n"
                      + alert_text(filed.card, admin_, self.tz), priority=Priority.ALERT)  # fmt: skip
-        if filed.alerts:
-            ids = [a.alert_id for a in filed.alerts]
+        if filed.alert_ids:
+            ids = list(filed.alert_ids)
             out.after_commit(lambda: self.first_try(filed.report_id, ids))
 
     def redraw(self, out: Outbox, chat_id: int, message_id: int, alert_id: int, card: Card) -> None:

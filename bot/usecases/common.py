@@ -16,7 +16,6 @@ from storage.repositories import Repos
 
 __all__ = [
     "AdminError",
-    "AlertOut",
     "AlertStatus",
     "Card",
     "Config",
@@ -65,16 +64,6 @@ class Card:
     late: bool
     initial_due_at: datetime
     acknowledged: tuple[tuple[str, datetime], ...] = ()
-
-
-@dataclass(frozen=True)
-class AlertOut:
-    """A duty-group alert to post (its text is the card, in the group's language) with its attachments."""
-
-    alert_id: int
-    chat_id: int
-    card: Card
-    attachments: tuple[tuple[str, str], ...] = ()  # (kind, file_id)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from bot.domain.clocks import Facts, occurrence_deadlines
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.roles import DUTY_STAFF
-from bot.usecases.common import AlertOut, AlertStatus, Card, Config, Member, alert_statuses, incident_card, unit_admins
+from bot.usecases.common import AlertStatus, Card, Config, Member, alert_statuses, incident_card, unit_admins
 from storage.models import Alert, AlertPart, Attachment, Incident, Report
 from storage.repositories import Repos
 
@@ -29,7 +29,7 @@ class Filed:
     next_due_at: datetime | None = None
     next_due_hours: int = 0
     initial_due_at: datetime | None = None
-    alerts: list[AlertOut] = field(default_factory=list)
+    alert_ids: list[int] = field(default_factory=list)  # the duty-group alerts to deliver
     admins: list[tuple[Member, str]] = field(default_factory=list)  # (administrator, unit name): no duty group
     card: Card | None = None
     statuses: list[AlertStatus] = field(default_factory=list)  # what became of each duty-group alert
@@ -140,7 +140,7 @@ async def _plan_alerts(
                       level=level, created_at=now, next_attempt_at=next_retry(now, now, 0))  # fmt: skip
         await repos.incidents.add_alert(alert)
         await repos.incidents.add_parts(plan_parts(alert.id, attachments))
-        filed.alerts.append(AlertOut(alert.id, group.chat_id, card, tuple(attachments)))
+        filed.alert_ids.append(alert.id)
     if targets[0][0] is None:
         filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
 
