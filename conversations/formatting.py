@@ -62,3 +62,13 @@ def format_casualties(value: Mapping[str, Any], tr: Tr) -> str:
 def map_link(lat: float, lon: float) -> str:
     """AMap (reachable in China); Telegram coordinates are WGS-84, which the URI says."""
     return f"https://uri.amap.com/marker?position={lon:.6f},{lat:.6f}&coordinate=wgs84"
+
+
+def format_span(seconds: float, tr: Tr) -> str:
+    """A length of time, its two largest units: 1天3小时 / 1 d 3 h; under a minute counts as one minute."""
+    minutes = max(1, int(abs(seconds) // 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [(days, N_("span.days")), (hours, N_("span.hours")), (mins, N_("span.minutes"))]
+    shown = [tr(msgid, n=n) for n, msgid in parts if n][:2]
+    return ("" if _locale(tr).startswith("zh") else " ").join(shown)

@@ -177,6 +177,8 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     initial_due_at: Mapped[datetime]
     next_due_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]  # duty staff marked it handled: the final report is due
+    closed_at: Mapped[datetime | None]  # the final report closed it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -196,6 +198,11 @@ class Report(Base):
     submitted_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # timeliness (what inspections count): the deadline this report answered, and the key elements
+    # (time, place, category, casualties, loss) it left unknown; `incomplete` when there is any
+    due_at: Mapped[datetime | None]
+    unknown: Mapped[list[str] | None] = mapped_column(JSONType)
+    incomplete: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # where the reporter's receipt is (when the review message became it), so it can tell what became of
     # the alerts, in the reporter's language
     receipt_chat_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -238,6 +245,10 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime | None]
     undelivered_notice_at: Mapped[datetime | None]  # when administrators were told it could not be delivered
+    # an alert of a grade that asks for acknowledgement: when the next escalation step is due while nobody
+    # has acknowledged it (None: acknowledged, not asked, or every step taken), and how many steps were taken
+    ack_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    ack_steps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AlertPart(Base):
@@ -267,3 +278,29 @@ class Acknowledgement(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("alert_id", "user_id", name="uq_ack_alert_user"),)
+
+
+class Deadline(Base):
+    """A report due (domain rules §4): by which rule of the clock table, from whom, by when, and what became
+    of it. Business data (the status and statistics commands read it) and the scheduler's timer at once:
+    `next_at` is when its next reminder, escalation or 漏报 mark is due (None when nothing more will happen);
+    `done_until` the last moment already acted on, so a step is never taken twice."""
+
+    __tablename__ = "deadlines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    rule: Mapped[str] = mapped_column(String(64))  # the clock table's rule code
+    due: Mapped[str] = mapped_column(String(16))  # initial | written | followup | final | supplementary | evaluation
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # the follow-up's number
+    start_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | met | missed | cancelled
+    late: Mapped[bool] = mapped_column(Boolean, default=False)  # 迟报: the deadline passed while it was open
+    met_at: Mapped[datetime | None]
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"))
+    next_at: Mapped[datetime | None] = mapped_column(index=True)
+    done_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.clock import utcnow
@@ -18,6 +18,7 @@ from storage.models import (
     Attachment,
     AuditEntry,
     DailyCounter,
+    Deadline,
     DutyGroup,
     FsmRecord,
     Incident,
@@ -334,6 +335,70 @@ class DraftRepo:
         await self.s.execute(delete(FsmRecord).where(FsmRecord.key == key))
 
 
+def wake_at(session: AsyncSession, at: datetime | None) -> None:
+    """Remember the nearest timer this transaction set, so the scheduler can be woken once it commits."""
+    if at is not None:
+        known = session.info.get("wake_at")
+        session.info["wake_at"] = at if known is None or at < known else known
+
+
+class DeadlineRepo:
+    """Reports due (statutory clocks) and the scheduler's claims on them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(self, deadline: Deadline) -> Deadline:
+        self.s.add(deadline)
+        await self.s.flush()
+        wake_at(self.s, deadline.next_at)
+        return deadline
+
+    async def open_of(self, incident_id: int, dues: Sequence[str] | None = None) -> Sequence[Deadline]:
+        q = select(Deadline).where(Deadline.incident_id == incident_id, Deadline.state == "open")
+        if dues is not None:
+            q = q.where(Deadline.due.in_(dues))
+        return (await self.s.scalars(q.order_by(Deadline.due_at, Deadline.id).with_for_update())).all()
+
+    async def of_incident(self, incident_id: int) -> Sequence[Deadline]:
+        q = select(Deadline).where(Deadline.incident_id == incident_id).order_by(Deadline.id)
+        return (await self.s.scalars(q.execution_options(populate_existing=True))).all()
+
+    async def open_for_reporter(self, reporter_id: int) -> Sequence[Deadline]:
+        q = select(Deadline).where(Deadline.reporter_id == reporter_id, Deadline.state == "open")
+        return (await self.s.scalars(q.order_by(Deadline.due_at, Deadline.id))).all()
+
+    async def claim_due(self, now: datetime, limit: int) -> Sequence[Deadline]:
+        """Deadlines with an action due, locked for this transaction: another scheduler (PostgreSQL) skips
+        them, and sees them again only with their next action, after this one commits."""
+        q = (
+            select(Deadline)
+            .where(Deadline.next_at <= now)
+            .order_by(Deadline.next_at, Deadline.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.s.scalars(q.execution_options(populate_existing=True))).all()
+
+    async def next_at(self) -> datetime | None:
+        """When the nearest deadline action is due."""
+        return await self.s.scalar(select(func.min(Deadline.next_at)))
+
+    async def claim_unacknowledged(self, now: datetime, limit: int) -> Sequence[Alert]:
+        """Delivered alerts nobody acknowledged whose next escalation step is due, locked like claim_due."""
+        q = (
+            select(Alert)
+            .where(Alert.ack_due_at <= now)
+            .order_by(Alert.ack_due_at, Alert.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.s.scalars(q.execution_options(populate_existing=True))).all()
+
+    async def next_ack_at(self) -> datetime | None:
+        return await self.s.scalar(select(func.min(Alert.ack_due_at)))
+
+
 class Repos:
     """All repositories on one session: what a use case receives."""
 
@@ -346,3 +411,4 @@ class Repos:
         self.audit = AuditRepo(session)
         self.incidents = IncidentRepo(session)
         self.drafts = DraftRepo(session)
+        self.deadlines = DeadlineRepo(session)

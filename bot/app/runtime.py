@@ -24,11 +24,12 @@ from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.i18n import Catalogs
-from bot.telegram.limiter import Limits, SendLimiter
+from bot.telegram.limiter import Limits, Priority, SendLimiter
 from bot.telegram.middlewares import UpdateContextMiddleware
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.polling import PollPacing, UpdateRecorder
 from bot.telegram.presenters import say_text
+from bot.telegram.scheduler import Scheduler
 from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
@@ -153,8 +154,10 @@ async def set_commands(bot: Bot, catalogs: Catalogs) -> None:
         await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code)
 
 
-# Messages left unsent (a crash, an outage, flood control) are still sent when younger than this.
+# Answers left unsent (a crash, an outage, flood control) are still sent when younger than this; a screen
+# that late would only confuse. Alerts, reminders and escalations stay worth sending for a day.
 OUTBOX_STALE = timedelta(minutes=30)
+OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
@@ -181,6 +184,9 @@ class App:
         self.dp = build_dispatcher(
             settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox, self.outbox, self.courier
         )
+        self.scheduler = Scheduler(self.sessionmaker, self.catalogs, self.notifier, self.outbox,
+                                   self.dp["update_context"].config)  # fmt: skip
+        self.dp["update_context"].on_timer = self.scheduler.wake
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
 
@@ -189,6 +195,7 @@ class App:
         await self.retry_outbox(everything=True)  # answers the previous run committed but did not send
         await self.replay_inbox()  # then the updates it did not handle
         await set_commands(self.bot, self.catalogs)
+        self.background.append(asyncio.create_task(self.scheduler.run()))
         self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
         self.background.append(asyncio.create_task(self.alert_retries()))
         self.background.append(asyncio.create_task(self.repeat(self.retry_outbox, every=OUTBOX_RETRY)))
@@ -198,18 +205,20 @@ class App:
     async def retry_outbox(self, everything: bool = False) -> int:
         """Send what was committed to be sent and Telegram has not accepted: at start what the previous run
         left (a crash), later what an outage or flood control over the cap left. In order; anything older
-        than OUTBOX_STALE is dropped, since a screen that late would only confuse."""
+        than OUTBOX_STALE (a day for alerts and reminders) is dropped."""
         busy = set() if everything else self.outbox.busy()
         left = [row for row in await self.outbox.left_over() if row[0] not in busy]
         sent, done = 0, []
         for row_id, created_at, payload in left:
             if not everything and utcnow() - created_at < self.outbox_retry_after:
                 continue  # its own update may still be sending it
-            if utcnow() - created_at > OUTBOX_STALE:
+            message = Outgoing.from_json(payload)
+            if utcnow() - created_at > (OUTBOX_STALE if message.priority == Priority.REPLY else OUTBOX_STALE_NOTICE):
+                log.warning("dropped a stored %s message older than its use (%s)", message.priority.name, row_id)
                 done.append(row_id)
                 continue
             try:
-                await self.notifier.deliver(Outgoing.from_json(payload))
+                await self.notifier.deliver(message)
             except Exception:
                 log.exception("could not send a stored message (%s); it stays for the next try", row_id)
                 continue

@@ -98,6 +98,15 @@ class Policy:
     def rule(self, code: str) -> Rule:
         return next(r for r in self.rules if r.code == code)
 
+    def rule_or_default(self, code: str, due: Due) -> Rule:
+        """The rule a stored deadline was opened by; when a deployment's new table dropped it, a rule that
+        still reminds the reporter at the deadline and tells the unit's group (a deadline never goes quiet)."""
+        found = next((r for r in self.rules if r.code == code), None)
+        if found is not None:
+            return found
+        return Rule(code, Trigger.OCCURRED, due, timedelta(hours=1), reminders=(1.0,),
+                    escalation=(Step(timedelta(0), ("unit_group",)),))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Deadline:
@@ -164,7 +173,7 @@ def deadlines(trigger: Trigger, at: datetime, facts: Facts, policy: Policy, tz: 
 
 def plan(deadline: Deadline, policy: Policy) -> list[Action]:
     """Every action a deadline may take, in time order: reminders, then escalation steps, then 漏报."""
-    rule = policy.rule(deadline.rule)
+    rule = policy.rule_or_default(deadline.rule, deadline.due)
     window = deadline.due_at - deadline.start
     actions = [
         Action("remind", deadline.start + window * fraction, i, ("reporter",), final=fraction >= 1.0)
@@ -186,7 +195,8 @@ def due_actions(deadline: Deadline, policy: Policy, done: datetime | None, now: 
 
 
 def ack_steps(facts: Facts, policy: Policy, tz: tzinfo, delivered_at: datetime) -> list[Action]:
-    """An alert nobody acknowledges: when to send it again and to whom (empty when the grade does not ask)."""
+    """An alert nobody acknowledges: when to send it again and to whom (empty when the grade does not ask).
+    Each step's wait runs from the step before."""
     if not all(holds(c, facts, tz, policy.night) for c in policy.ack_when):
         return []
     at, actions = delivered_at, []

@@ -30,3 +30,10 @@ class AckCb(CallbackData, prefix="v1a"):
     """Acknowledge a duty-group alert."""
 
     alert: int
+
+
+class OpenCb(CallbackData, prefix="v1o"):
+    """Open a form about an incident (a reminder's or a receipt's button): form id, incident id."""
+
+    f: str
+    i: int

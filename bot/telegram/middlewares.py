@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
+from datetime import datetime
 from typing import Any
 
 from aiogram.dispatcher.event.bases import UNHANDLED
@@ -55,6 +56,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         self.catalogs = catalogs
         self.notifier = notifier
         self.in_flight: set[asyncio.Task[Any]] = set()  # updates being handled, for a graceful stop
+        self.on_timer: Callable[[datetime], None] | None = None  # an update committed a timer (the scheduler)
 
     async def drain(self, timeout: float) -> int:
         """Wait (at most `timeout` seconds) for the updates being handled; returns how many did not finish."""
@@ -94,6 +96,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         outbox = Outbox()
         update_id: int | None = getattr(event, "update_id", None)
         taken: bool | None = None
+        timer: datetime | None = None
         stored: list[int] = []
         durable: list[Outgoing] = []
         failed: list[Outgoing] = []
@@ -121,12 +124,15 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                     if self.outbox_store is not None:
                         durable = outbox.durable()
                         stored = await self.outbox_store.save(repos.session, [o.to_json() for o in durable])
+                    timer = repos.session.info.get("wake_at")
             except Exception:
                 if self.outbox_store is not None:
                     self.outbox_store.release(stored)  # rolled back with the update: nothing was stored
                 if taken and self.inbox is not None and update_id is not None:
                     await self.inbox.mark_handled(update_id)  # the error handler tells the person; no replay
                 raise
+            if timer is not None and self.on_timer is not None:
+                self.on_timer(timer)
             # Committed: now answer the person, still in their turn so their screens arrive in order.
             failed += await self.notifier.flush(outbox, only=lambda item: item.priority == Priority.REPLY)
         # The sender's next update may start now; what goes to others (alerts, administrators) follows.

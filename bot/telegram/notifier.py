@@ -47,12 +47,13 @@ class Outgoing:
 
     def to_json(self) -> str:
         kwargs = to_jsonable_python(self.kwargs, by_alias=True, exclude_none=True)
-        return json.dumps({"method": self.method, "kwargs": kwargs}, ensure_ascii=False)
+        return json.dumps({"method": self.method, "kwargs": kwargs, "priority": int(self.priority)},
+                          ensure_ascii=False)  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> Outgoing:
         data = json.loads(text)
-        return cls(data["method"], data["kwargs"])
+        return cls(data["method"], data["kwargs"], priority=Priority(data.get("priority", Priority.REPLY)))
 
 
 @dataclass

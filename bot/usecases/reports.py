@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.clocks import Facts, occurrence_deadlines
+from bot.domain.clocks import Facts, ack_steps, occurrence_deadlines
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.roles import DUTY_STAFF
 from bot.usecases.common import AlertStatus, Card, Config, Member, alert_statuses, incident_card, unit_admins
+from bot.usecases.deadlines import facts_of, open_deadline, record_met, unknown_elements
 from storage.models import Alert, AlertPart, Attachment, Incident, Report
-from storage.repositories import Repos
+from storage.repositories import Repos, wake_at
 
 
 @dataclass
@@ -89,11 +90,12 @@ async def submit_initial_report(
                 trapped=casualties.get("trapped"), loss_cny=_int_or_none(answers.get("loss")), status="open",
                 initial_due_at=initial_due, next_due_at=first_followup.due_at, created_at=now,
             )  # fmt: skip
+            unknown = unknown_elements(answers)
             report = Report(
                 kind="initial", seq=0, draft_token=token, reporter_id=user.id,
                 fields={**answers, "_grade": {"suggested": suggested, "grade": grade, "reason": reason}},
                 started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=now,
-                late=now > initial_due,
+                late=now > initial_due, due_at=initial_due, unknown=unknown, incomplete=bool(unknown),
             )  # fmt: skip
             attachments = [
                 Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
@@ -106,26 +108,35 @@ async def submit_initial_report(
         if done is None:
             raise
         return done
+    await record_met(repos, incident, initial, user.id, report.id, now)
+    await open_deadline(repos, incident, first_followup, user.id, config, now, seq=1)
     await repos.audit.record(
         f"tg:{user.telegram_id}", "report.submit", "incident", incident.id,
         after={"number": number, "kind": "initial", "grade": incident.grade, "suggested_grade": suggested,
-               "grade_reason": reason, "late": report.late},
+               "grade_reason": reason, "late": report.late, "unknown": unknown},
     )  # fmt: skip
     filed = Filed(
         created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due,
     )  # fmt: skip
-    await _plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments])
+    await _plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     filed.statuses = await alert_statuses(repos, report.id)
     return filed
 
 
 async def _plan_alerts(
-    repos: Repos, filed: Filed, incident: Incident, report: Report, attachments: list[tuple[str, str]]
+    repos: Repos,
+    filed: Filed,
+    incident: Incident,
+    report: Report,
+    attachments: list[tuple[str, str]],
+    config: Config,
 ) -> None:
     """The unit's duty group always; the parent unit's too from grade III (较大) up; without a duty group,
-    the unit's administrators (else the parent's)."""
-    now = incident.created_at
+    the unit's administrators (else the parent's). An alert of a grade that asks for acknowledgement is
+    escalated while nobody acknowledges it (the scheduler times the steps from its delivery)."""
+    now = report.submitted_at
+    escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
     unit = await repos.units.get(incident.unit_id)
     assert unit is not None
     card = await incident_card(repos, incident)
@@ -137,7 +148,9 @@ async def _plan_alerts(
         if group is None:
             continue
         alert = Alert(incident_id=incident.id, report_id=report.id, unit_id=group.unit_id, chat_id=group.chat_id,
-                      level=level, created_at=now, next_attempt_at=next_retry(now, now, 0))  # fmt: skip
+                      level=level, created_at=now, next_attempt_at=next_retry(now, now, 0),
+                      ack_due_at=escalation[0].at if escalation else None)  # fmt: skip
+        wake_at(repos.session, alert.ack_due_at)
         await repos.incidents.add_alert(alert)
         await repos.incidents.add_parts(plan_parts(alert.id, attachments))
         filed.alert_ids.append(alert.id)
@@ -177,6 +190,7 @@ async def acknowledge(repos: Repos, alert_id: int, user: Member | None, config: 
     assert incident is not None
     if not await repos.incidents.add_acknowledgement(alert.id, user.id, now):
         return Acknowledged("already")
+    alert.ack_due_at = None  # nobody needs reminding any more
     await repos.audit.record(
         f"tg:{user.telegram_id}", "alert.acknowledge", "alert", alert.id,
         after={"incident": incident.number, "at": now.isoformat()},

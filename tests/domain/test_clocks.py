@@ -100,7 +100,7 @@ def test_an_unacknowledged_alert_of_grade_iii_and_up_is_escalated() -> None:
     delivered = at(14)
     assert [(a.at, a.tell) for a in ack_steps(facts("III"), POLICY, TZ, delivered)] == [
         (at(14, 5), ("unit_group", "duty_leaders")),
-        (at(14, 20), ("parent_group",)),
+        (at(14, 15), ("parent_group",)),
     ]
     assert ack_steps(facts("IV"), POLICY, TZ, delivered) == []
     assert ack_steps(facts("ungraded", "social.criminal"), POLICY, TZ, delivered) == []

@@ -1,0 +1,159 @@
+"""The one scheduler loop: sleeps until the nearest due row (deadline actions, unacknowledged alerts), woken
+early when an update commits a nearer one; claims what is due, stores the messages it decided in the
+durable outbox in the same transaction, then sends them through the limiter (reminders at REMINDER
+priority, so replies and alerts go first). A crash after the commit leaves the messages in the outbox for
+the next start; a crash before it leaves the rows due, so they fire at the next start, once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta, tzinfo
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain.clock import format_local
+from bot.domain.clocks import DUE_LABELS, Due
+from bot.domain.text import N_
+from bot.telegram.callbacks import AckCb, OpenCb
+from bot.telegram.i18n import Catalogs, Translator
+from bot.telegram.limiter import Priority
+from bot.telegram.notifier import Notifier, Outgoing
+from bot.telegram.presenters import alert_text
+from bot.usecases.common import Config
+from bot.usecases.deadlines import FORM_FOR_DUE
+from bot.usecases.reminders import DueItem, Notice, fire_due, next_due
+from conversations.formatting import format_span
+from storage.outbox import OutboxStore
+from storage.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+
+MAX_SLEEP = 300.0  # look again at least this often: rows another process added that nobody woke us for
+BUTTONS_MAX = 8  # form buttons under one reminder
+TITLES = {"remind": N_("remind.title"), "overdue": N_("overdue.title"), "missed": N_("missed.title")}
+
+
+def due_text(item: DueItem, _: Translator) -> str:
+    """What is due, in the reader's language: 第2次续报, 终报…"""
+    if item.due == Due.FOLLOWUP and item.seq > 0:
+        return _("due.followup_n", n=item.seq)
+    return _(DUE_LABELS[Due(item.due)]) if item.due in set(Due) else item.due
+
+
+def _when(item: DueItem, now: datetime, _: Translator, tz: tzinfo) -> str:
+    left = (item.due_at - now).total_seconds()
+    span = format_span(left, _)
+    due = format_local(item.due_at, tz)
+    return _("remind.left", due=due, left=span) if left > 0 else _("remind.overdue", due=due, late=span)
+
+
+def _mentions(notice: Notice) -> str:
+    return " ".join(f'<a href="tg://user?id={tid}">{escape(name)}</a>' for tid, name in notice.mention)
+
+
+def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> Outgoing:
+    """A notice as one Telegram message in its reader's language (user text escaped)."""
+    if notice.kind == "unacknowledged":
+        assert notice.card is not None
+        lines = [_("ack.escalate_parent", unit=escape(notice.unit)) if notice.unit else _("ack.escalate")]
+        if notice.mention:
+            lines.append(_("ack.mention", who=_mentions(notice)))
+        text = "\n".join(lines) + "\n\n" + alert_text(notice.card, _, tz)
+        markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+            text=_("button.acknowledge"), callback_data=AckCb(alert=notice.alert_id or 0).pack())]])  # fmt: skip
+        return Outgoing("send_message", {"chat_id": notice.chat_id, "text": text, "reply_markup": markup},
+                        priority=Priority.ALERT)  # fmt: skip
+    lines = [_(TITLES[notice.kind])]
+    for item in notice.items:
+        if notice.kind == "remind":
+            lines.append(_("remind.item", number=item.number, due=due_text(item, _), when=_when(item, now, _, tz)))
+        else:
+            lines.append(_("overdue.item", number=item.number, due=due_text(item, _), when=_when(item, now, _, tz),
+                           reporter=escape(item.reporter), unit=escape(item.unit)))  # fmt: skip
+    if notice.mention:
+        lines.append(_("ack.mention", who=_mentions(notice)))
+    kwargs: dict[str, object] = {"chat_id": notice.chat_id, "text": "\n".join(lines)}
+    if notice.kind == "remind":
+        rows = [
+            [InlineKeyboardButton(text=_("remind.open", due=due_text(i, _), number=i.number),
+                                  callback_data=OpenCb(f=FORM_FOR_DUE[i.due], i=i.incident_id).pack())]
+            for i in notice.items if i.due in FORM_FOR_DUE
+        ][:BUTTONS_MAX]  # fmt: skip
+        if rows:
+            kwargs["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=rows)
+    priority = Priority.REMINDER if notice.kind == "remind" else Priority.ALERT
+    return Outgoing("send_message", kwargs, priority=priority)
+
+
+class Scheduler:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier,
+        outbox: OutboxStore, config: Config, max_sleep: float = MAX_SLEEP,
+    ) -> None:  # fmt: skip
+        self.sessionmaker, self.catalogs, self.notifier, self.outbox = sessionmaker, catalogs, notifier, outbox
+        self.config, self.max_sleep = config, max_sleep
+        self._woken = asyncio.Event()
+        self._sleeping_until: datetime | None = None
+        self.ticks = 0  # passes that found something due (for tests and the benchmark)
+
+    def wake(self, at: datetime | None = None) -> None:
+        """A row due at `at` was committed: look again now if that is sooner than the loop planned."""
+        if at is None or self._sleeping_until is None or at < self._sleeping_until:
+            self._woken.set()
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Act on everything due by `now`; returns how many messages were sent."""
+        sent = 0
+        while True:
+            moment = now or self.config.clock()
+            async with unit_of_work(self.sessionmaker) as repos:
+                fired = await fire_due(repos, moment, self.config)
+                messages = [self._render(n, moment) for n in fired.notices]
+                ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
+            if fired.deadlines or fired.alerts:
+                self.ticks += 1
+            accepted, left = [], []
+            for row_id, message in zip(ids, messages, strict=True):
+                try:
+                    await self.notifier.deliver(message)
+                    accepted.append(row_id)
+                    sent += 1
+                except Exception:  # it stays in the outbox; the retry job sends it later
+                    log.exception("could not send a %s notice to %s", message.priority.name,
+                                  message.kwargs.get("chat_id"))  # fmt: skip
+                    left.append(row_id)
+            self.outbox.sent(accepted)
+            self.outbox.release(left)
+            if not fired.more:
+                return sent
+
+    def _render(self, notice: Notice, now: datetime) -> Outgoing:
+        _ = self.catalogs.translator(notice.locale or self.catalogs.default_locale)
+        return notice_message(notice, now, _, self.config.tz)
+
+    async def next_due(self) -> datetime | None:
+        async with unit_of_work(self.sessionmaker) as repos:
+            return await next_due(repos)
+
+    async def run(self) -> None:
+        """Forever: act on what is due, then sleep until the next row (or a wake-up, or MAX_SLEEP)."""
+        while True:
+            self._woken.clear()  # a wake-up from here on (even during the pass) means: look again
+            try:
+                await self.tick()
+                nearest = await self.next_due()
+            except Exception:
+                log.exception("scheduler pass failed; trying again shortly")
+                nearest = self.config.clock() + timedelta(seconds=5)
+            now = self.config.clock()
+            limit = now + timedelta(seconds=self.max_sleep)
+            self._sleeping_until = min(nearest, limit) if nearest is not None else limit
+            delay = max(0.0, (self._sleeping_until - now).total_seconds())
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), timeout=delay)
+            self._sleeping_until = None

@@ -1,0 +1,121 @@
+"""Deadlines as rows (domain rules §4): the use cases that file reports start clocks and meet them here, in
+the same transaction as the report; the scheduler (bot/usecases/reminders.py) acts on them when due.
+
+A row is business data (what was due, from whom, by when, met when, late or missed) and its own timer
+(`next_at`: when its next reminder, escalation or 漏报 mark is due)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.domain import clocks
+from bot.domain.clocks import Due, Facts, Trigger
+from bot.usecases.common import Config
+from storage.models import Deadline, Incident
+from storage.repositories import Repos
+
+# what inspections call the key elements of a report (domain rules §4: 漏报 of an element)
+KEY_ELEMENTS = ("time", "place", "category", "casualties", "loss")
+
+
+def facts_of(incident: Incident) -> Facts:
+    return Facts(incident.grade, incident.category, incident.subtype, incident.occurred_at)
+
+
+def as_domain(row: Deadline) -> clocks.Deadline:
+    return clocks.Deadline(row.rule, Due(row.due), row.start_at, row.due_at)
+
+
+def first_action_at(deadline: clocks.Deadline, policy: clocks.Policy, after: datetime | None = None) -> datetime | None:
+    """When the scheduler should next look at a deadline (its first action after `after`)."""
+    for action in clocks.plan(deadline, policy):
+        if after is None or action.at > after:
+            return action.at
+    return None
+
+
+async def open_deadline(
+    repos: Repos, incident: Incident, deadline: clocks.Deadline, reporter_id: int, config: Config, now: datetime,
+    seq: int = 0,
+) -> Deadline | None:  # fmt: skip
+    """Open one deadline, unless a report of that kind is already due from the incident (the earlier stands)."""
+    if await repos.deadlines.open_of(incident.id, [deadline.due.value]):
+        return None
+    row = Deadline(incident_id=incident.id, unit_id=incident.unit_id, reporter_id=reporter_id, rule=deadline.rule,
+                   due=deadline.due.value, seq=seq, start_at=deadline.start, due_at=deadline.due_at, state="open",
+                   late=False, next_at=first_action_at(deadline, config.policy), created_at=now)  # fmt: skip
+    return await repos.deadlines.add(row)
+
+
+async def start_clocks(
+    repos: Repos, incident: Incident, trigger: Trigger, at: datetime, reporter_id: int, config: Config,
+    now: datetime, seq: int = 0,
+) -> list[Deadline]:  # fmt: skip
+    """Open the deadlines an event makes due (the rules of this trigger whose conditions hold)."""
+    opened = []
+    for d in clocks.deadlines(trigger, at, facts_of(incident), config.policy, config.tz):
+        row = await open_deadline(repos, incident, d, reporter_id, config, now, seq)
+        if row is not None:
+            opened.append(row)
+    return opened
+
+
+async def record_met(
+    repos: Repos, incident: Incident, deadline: clocks.Deadline, reporter_id: int, report_id: int, at: datetime
+) -> Deadline:
+    """A deadline met by the very report that makes it known (the initial report of an event the bot
+    hears of first through it): recorded for the timeliness statistics, nothing to remind."""
+    row = Deadline(incident_id=incident.id, unit_id=incident.unit_id, reporter_id=reporter_id, rule=deadline.rule,
+                   due=deadline.due.value, seq=0, start_at=deadline.start, due_at=deadline.due_at, state="met",
+                   late=at > deadline.due_at, met_at=at, report_id=report_id, next_at=None, created_at=at)  # fmt: skip
+    return await repos.deadlines.add(row)
+
+
+async def meet(repos: Repos, incident_id: int, dues: Sequence[Due], report_id: int, at: datetime,
+               actor: str) -> Deadline | None:  # fmt: skip
+    """A report was filed: the open deadlines it answers are met (their reminders stop with this
+    transaction). Returns the earliest of them, whose due time the report is measured against."""
+    rows = await repos.deadlines.open_of(incident_id, [d.value for d in dues])
+    for row in rows:
+        row.state, row.met_at, row.report_id, row.next_at = "met", at, report_id, None
+        row.late = row.late or at > row.due_at
+        await repos.audit.record(actor, "deadline.met", "deadline", row.id,
+                                 after={"due": row.due, "due_at": row.due_at.isoformat(), "late": row.late,
+                                        "report": report_id})  # fmt: skip
+    return rows[0] if rows else None
+
+
+async def cancel(repos: Repos, incident_id: int, dues: Sequence[Due] | None, at: datetime, actor: str,
+                 reason: str) -> int:  # fmt: skip
+    """Deadlines that no longer apply (the incident closed, or a report made another one moot)."""
+    rows = await repos.deadlines.open_of(incident_id, None if dues is None else [d.value for d in dues])
+    for row in rows:
+        row.state, row.next_at, row.met_at = "cancelled", None, at
+        await repos.audit.record(actor, "deadline.cancel", "deadline", row.id, after={"due": row.due,
+                                 "reason": reason})  # fmt: skip
+    return len(rows)
+
+
+def unknown_elements(answers: Mapping[str, Any], keys: Sequence[str] = KEY_ELEMENTS) -> list[str]:
+    """The key elements a report left unknown (漏报 of an element, domain rules §4)."""
+    missing = []
+    if "time" in keys and not answers.get("occurred_at"):
+        missing.append("time")
+    place = answers.get("place") or {}
+    if "place" in keys and not (place.get("text") or place.get("lat") is not None):
+        missing.append("place")
+    if "category" in keys and not answers.get("category"):
+        missing.append("category")
+    casualties = answers.get("casualties")
+    if "casualties" in keys and (not isinstance(casualties, Mapping) or any(v is None for v in casualties.values())):
+        missing.append("casualties")
+    loss = answers.get("loss")
+    if "loss" in keys and not (isinstance(loss, int) and not isinstance(loss, bool)):
+        missing.append("loss")
+    return missing
+
+
+# which form answers which report due (the reminders' buttons open it)
+FORM_FOR_DUE: dict[str, str] = {"followup": "followup", "supplementary": "followup"}
