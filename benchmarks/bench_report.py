@@ -213,7 +213,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def receipt(sent: Any) -> bool:
+    """A receipt (redrawn when its alerts are delivered, possibly during the next report): not a step."""
+    return bool(sent.buttons()) and str(sent.buttons()[0].get("callback_data", "")).startswith("v1o")
+
+
 def step_done(sent: Any, final: bool) -> bool:
+    if receipt(sent) and not final:
+        return False
     markup = sent.reply_markup or {}
     return ("KB-" in sent.text) if final else ("inline_keyboard" in markup or "keyboard" in markup)
 
@@ -230,7 +237,12 @@ async def reporter(api: Any, uid: int, reports: int, lat: dict[str, list[float]]
             elif kind == "loc":
                 await api.send_location(uid, *arg)
             else:
-                screen = next(s for s in reversed(chat) if s.reply_markup and "inline_keyboard" in s.reply_markup)
+                # the newest form screen (a receipt, with its follow-up button, may be redrawn after it)
+                screen = next(
+                    s
+                    for s in reversed(chat)
+                    if s.reply_markup and "inline_keyboard" in s.reply_markup and not receipt(s)
+                )
                 await api.press(uid, screen, screen.button(arg)["callback_data"])
             final = name == "submit"
             await api.wait_chat(uid, lambda c=chat, b=before, f=final: any(step_done(s, f) for s in c[b:]), 60)

@@ -9,9 +9,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.telegram.alerts import AlertCourier
-from bot.telegram.callbacks import DraftCb, FormCb
+from bot.telegram.callbacks import DraftCb, FormCb, OpenCb
 from bot.telegram.forms import FsmDrafts, show_turn, to_event
 from bot.telegram.i18n import Translator
+from bot.telegram.keyboards import incident_picker
 from bot.telegram.notifier import Outbox
 from bot.usecases.conversation import Turn
 from bot.usecases.drafts import DRAFT_STATES
@@ -19,7 +20,8 @@ from bot.usecases.facade import UseCases
 from conversations.events import Action
 from handlers.filters import MayUse, Registered
 
-# command -> form id. Flash and follow-up reports are wired by the report-lifecycle work.
+# command -> form id (the follow-up is opened about an incident: /followup below). Flash, phone and final
+# reports are wired by the rest of the report-lifecycle work.
 FORM_COMMANDS: dict[str, str] = {"report": "initial"}
 
 
@@ -81,6 +83,43 @@ async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSM
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id)
 
 
+async def open_followup(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
+                        alerts: AlertCourier) -> None:  # fmt: skip
+    """/followup: pick one of the open incidents (one alone opens at once)."""
+    choices = await uc.open_incidents()
+    if not choices:
+        out.send(message.chat.id, _("followup.none"))
+    elif len(choices) == 1:
+        await _open_about("followup", choices[0].id, message.chat.id, state, uc, _, out, alerts)
+    else:
+        out.send(message.chat.id, _("followup.pick"), reply_markup=incident_picker(choices, _, uc.config.tz))
+
+
+async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSMContext, uc: UseCases,
+                         _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+    """A receipt's, a reminder's or a picker's button: the form about that incident."""
+    out.answer_callback(query.id)
+    assert query.from_user is not None
+    await _open_about(callback_data.f, callback_data.i, query.from_user.id, state, uc, _, out, alerts)
+
+
+async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMContext, uc: UseCases,
+                      _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+    if form_id != "followup":
+        out.send(chat_id, _("common.stale_button"))
+        return
+    start = await uc.start_followup(incident_id)
+    if isinstance(start, str):
+        out.send(chat_id, _(start))
+        return
+    turn = await uc.forms(FsmDrafts(state), _).start("followup", initial=start.figures, base=start.figures,
+                                                     subject=start.subject)  # fmt: skip
+    if turn.view is not None:
+        about = _("followup.about", number=start.subject["number"], n=start.subject["seq"])
+        turn.lead = f"{about}\n{turn.lead}".strip()
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
+
+
 async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:
     """A registered user whose roles do not include this form."""
     out.send(message.chat.id, _("report.not_allowed"))
@@ -99,6 +138,10 @@ def setup() -> Router:
         router.message.register(not_allowed, Command(command), private, Registered())
         router.message.register(in_group, Command(command), ~private)
     filling = StateFilter(*DRAFT_STATES)
+    router.message.register(open_followup, Command("followup"), private, MayUse("followup"))
+    router.message.register(not_allowed, Command("followup"), private, Registered())
+    router.message.register(in_group, Command("followup"), ~private)
+    router.callback_query.register(on_open_button, OpenCb.filter(), Registered())
     router.message.register(on_form_message, filling, private, Registered(), Command("cancel", "back", "skip", "done"))
     router.message.register(on_form_message, filling, private, Registered(), ~F.text.startswith("/"))
     router.callback_query.register(on_form_button, FormCb.filter(), Registered())

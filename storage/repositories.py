@@ -205,6 +205,34 @@ class IncidentRepo:
     async def get(self, incident_id: int) -> Incident | None:
         return await self.s.get(Incident, incident_id)
 
+    async def get_for_update(self, incident_id: int) -> Incident | None:
+        """The incident, locked until the transaction ends (reports about it are numbered one at a time)."""
+        q = select(Incident).where(Incident.id == incident_id).with_for_update()
+        return await self.s.scalar(q.execution_options(populate_existing=True))
+
+    async def open_for(self, user_id: int, unit_id: int, limit: int) -> Sequence[Incident]:
+        """Incidents not closed that a person reported or their unit owns, most recent first."""
+        q = (
+            select(Incident)
+            .where(Incident.status != "closed", (Incident.reporter_id == user_id) | (Incident.unit_id == unit_id))
+            .order_by(Incident.occurred_at.desc(), Incident.id.desc())
+            .limit(limit)
+        )
+        return (await self.s.scalars(q)).all()
+
+    async def count_reports(self, incident_id: int, kind: str) -> int:
+        q = select(func.count()).select_from(Report).where(Report.incident_id == incident_id, Report.kind == kind)
+        return int(await self.s.scalar(q) or 0)
+
+    async def add_report(self, report: Report, attachments: list[Attachment]) -> None:
+        """A later report about a known incident, with its attachments."""
+        self.s.add(report)
+        await self.s.flush()
+        for attachment in attachments:
+            attachment.report_id = report.id
+            self.s.add(attachment)
+        await self.s.flush()
+
     async def add(self, incident: Incident, report: Report, attachments: list[Attachment]) -> None:
         self.s.add(incident)
         await self.s.flush()

@@ -650,10 +650,14 @@ class FakeBotAPI:
         return self.in_chat(chat_id)[before:]
 
     def screen(self, chat_id: int) -> Sent:
-        """The newest message in the chat that carries buttons (as it looks now)."""
-        for sent in reversed(self.in_chat(chat_id)):
-            if sent.reply_markup:
-                return sent
+        """The newest message in the chat that carries buttons as it looks now (an edit of an older message,
+        such as a receipt redrawn when its alerts are delivered, does not make it the newest)."""
+        now: dict[int, Sent] = {}
+        for sent in self.in_chat(chat_id):
+            now[sent.message_id] = sent
+        for message_id in sorted(now, reverse=True):
+            if now[message_id].reply_markup:
+                return now[message_id]
         raise AssertionError(f"no message with buttons in chat {chat_id}")
 
     async def answer_to(self, query_id: str, timeout: float = 10.0) -> dict[str, Any]:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, frozenset[Role] | None] = {
     "help": None,
     "lang": None,
     "report": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "followup": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
     "cancel": None,
     "bindgroup": frozenset({Role.ADMIN}),
 }
@@ -32,6 +33,7 @@ COMMAND_HELP: dict[str, str] = {
     "help": N_("cmd.help"),
     "lang": N_("cmd.lang"),
     "report": N_("cmd.report"),
+    "followup": N_("cmd.followup"),
     "cancel": N_("cmd.cancel"),
     "bindgroup": N_("cmd.bindgroup"),
 }

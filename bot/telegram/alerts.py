@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.clock import utcnow
 from bot.telegram.forms import EDITABLE_MAX, receipt_lines, status_lines
 from bot.telegram.i18n import Catalogs
-from bot.telegram.keyboards import ack_keyboard
+from bot.telegram.keyboards import ack_keyboard, receipt_markup
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.presenters import alert_text, say_text
@@ -181,7 +181,7 @@ class AlertCourier:
             return
         _ = self.catalogs.translator(receipt.locale or self.catalogs.default_locale)
         lines = receipt_lines(receipt.number, receipt.statuses, [], receipt.next_due_at, receipt.next_due_hours,
-                              receipt.late, receipt.initial_due_at, _, self.tz)  # fmt: skip
+                              receipt.late, receipt.initial_due_at, _, self.tz, receipt.form, receipt.seq)  # fmt: skip
         out = Outbox()
         form = FORMS.get(receipt.form)
         text = None
@@ -190,7 +190,7 @@ class AlertCourier:
             summary = summary_lines(Engine(form), draft, Context(utcnow(), self.tz, _))
             text = "\n".join([*lines, "", *summary])
         if text is not None and len(text) <= EDITABLE_MAX:
-            out.edit(receipt.chat_id, receipt.message_id, text)
+            out.edit(receipt.chat_id, receipt.message_id, text, reply_markup=receipt_markup(receipt.incident_id, _))
         else:
             out.send(receipt.chat_id, "\n".join([receipt.number, *status_lines(receipt.statuses, _, self.tz)]))
         await self.notifier.flush(out)

@@ -12,7 +12,7 @@ from aiogram.types import Message, ReplyKeyboardRemove
 
 from bot.domain.clock import format_local
 from bot.telegram.i18n import Translator
-from bot.telegram.keyboards import draft_offer, form_markup
+from bot.telegram.keyboards import draft_offer, form_markup, receipt_markup
 from bot.telegram.notifier import Outbox
 from bot.usecases.common import AlertStatus
 from bot.usecases.conversation import Turn
@@ -125,18 +125,27 @@ def status_lines(statuses: Sequence[AlertStatus], _: Translator, tz: Any) -> lis
 
 def receipt_lines(
     number: str, statuses: Sequence[AlertStatus], admins: Sequence[str], next_due_at: datetime | None,
-    hours: int, late: bool, initial_due_at: datetime | None, _: Translator, tz: Any,
+    hours: int, late: bool, initial_due_at: datetime | None, _: Translator, tz: Any, kind: str = "initial",
+    seq: int = 0,
 ) -> list[str]:  # fmt: skip
-    lines = [_("report.submitted", number=number)]
+    """A filed report's receipt: its number, what became of the alerts, the next deadline, 迟报 if late
+    (`initial_due_at`: the deadline this report answered)."""
+    followup = kind == "followup"
+    lines = [_("report.submitted_followup", number=number, n=seq) if followup else _("report.submitted",
+                                                                                      number=number)]  # fmt: skip
     if statuses:
         lines += status_lines(statuses, _, tz)
     elif admins:
         lines.append(_("report.notified", who=join([escape(a) for a in admins], _)))
     else:
         lines.append(_("report.notified_nobody"))
-    if next_due_at is not None:
+    if next_due_at is not None and followup:
+        lines.append(_("report.next_followup", due=format_local(next_due_at, tz), n=seq + 1))
+    elif next_due_at is not None:
         lines.append(_("report.next_deadline", due=format_local(next_due_at, tz), hours=hours))
-    if late and initial_due_at is not None:
+    if late and initial_due_at is not None and followup:
+        lines.append(_("report.late_followup", due=format_local(initial_due_at, tz)))
+    elif late and initial_due_at is not None:
         lines.append(_("report.late", due=format_local(initial_due_at, tz)))
     return lines
 
@@ -151,13 +160,17 @@ def _receipt(turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit
         return None
     admins = [admin.name for admin, _unit in filed.admins]
     lines = receipt_lines(filed.number, filed.statuses, admins, filed.next_due_at, filed.next_due_hours, filed.late,
-                          filed.initial_due_at, _, tz)  # fmt: skip
-    # The review message becomes the receipt: confirmation on top, the submitted answers below, no buttons.
+                          filed.initial_due_at, _, tz, filed.kind, filed.seq)  # fmt: skip
+    # The review message becomes the receipt: confirmation on top, the submitted answers below, and the
+    # button for the next follow-up.
     receipt = "\n".join([*lines, "", *turn.summary])
+    markup = receipt_markup(filed.incident_id, _) if filed.incident_id else None
     if edit_message_id is not None and not turn.close_keyboard and len(receipt) <= EDITABLE_MAX:
-        out.edit(chat_id, edit_message_id, receipt)
+        out.edit(chat_id, edit_message_id, receipt, reply_markup=markup)
         return edit_message_id
     if edit_message_id is not None:
         out.edit_markup(chat_id, edit_message_id, None)
-    out.send(chat_id, "\n".join(lines), reply_markup=ReplyKeyboardRemove() if turn.close_keyboard else None)
+    if turn.close_keyboard and markup is not None:  # one markup per message: close the keyboard first
+        out.send(chat_id, _("notice.keyboard_closed"), reply_markup=ReplyKeyboardRemove())
+    out.send(chat_id, "\n".join(lines), reply_markup=markup or (ReplyKeyboardRemove() if turn.close_keyboard else None))
     return None

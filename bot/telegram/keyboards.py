@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import tzinfo
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
 from bot.domain.locales import SUPPORTED_LOCALES
-from bot.telegram.callbacks import AckCb, DraftCb, FormCb, LangCb
+from bot.telegram.callbacks import AckCb, DraftCb, FormCb, LangCb, OpenCb
 from bot.telegram.i18n import Translator
+from bot.telegram.presenters import category_text
+from bot.usecases.followups import OpenIncident
 from conversations.view import View
 
 LANGUAGE_LABELS = {"zh_Hans": "中文", "en": "English"}
@@ -50,3 +55,20 @@ def languages() -> InlineKeyboardMarkup:
         for loc in SUPPORTED_LOCALES
     ]
     return InlineKeyboardMarkup(inline_keyboard=[buttons])
+
+
+def receipt_markup(incident_id: int, _: Translator) -> InlineKeyboardMarkup:
+    """Under a receipt: write the next follow-up about this incident."""
+    button = InlineKeyboardButton(
+        text=_("button.write_followup"), callback_data=OpenCb(f="followup", i=incident_id).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def incident_picker(choices: Sequence[OpenIncident], _: Translator, tz: tzinfo) -> InlineKeyboardMarkup:
+    """One button per open incident: its number, category and time."""
+    rows = []
+    for c in choices:
+        label = f"{c.number} · {category_text(c.category, c.subtype, _)} · {c.occurred_at.astimezone(tz):%m-%d %H:%M}"
+        rows.append([InlineKeyboardButton(text=label[:64], callback_data=OpenCb(f="followup", i=c.id).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -12,7 +12,7 @@ from bot.domain.grading import Grade
 from bot.telegram.i18n import Catalogs, Translator
 from bot.usecases.common import Card, Say
 from conversations.addons import grade_label
-from conversations.formatting import format_casualties, format_money, join, map_link
+from conversations.formatting import CASUALTY_LABELS, format_casualties, format_money, join, map_link
 
 SUMMARY_MAX = 300
 
@@ -39,8 +39,9 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         link, label = escape(map_link(card.lat, card.lon)), _("alert.map")
         place = f'{place} <a href="{link}">{label}</a>'.strip()
     summary = card.description if len(card.description) <= SUMMARY_MAX else card.description[:SUMMARY_MAX] + "…"
+    followup = card.kind == "followup"
     lines = [
-        _("alert.title", number=card.number),
+        _("alert.title_followup", number=card.number, n=card.seq) if followup else _("alert.title", number=card.number),
         _("alert.grade", grade=grade_text(card.grade, card.suggested_grade, _)),
         _("alert.category", category=escape(category_text(card.category, card.subtype, _))),
         _("alert.time", time=format_local(card.occurred_at, tz)),
@@ -49,7 +50,12 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
     ]
     if card.loss is not None:
         lines.append(_("alert.loss", loss=format_money(card.loss, _)))
-    lines.append(_("alert.summary", summary=escape(summary)))
+    if card.changes:
+        lines.append(_("alert.changes", changes=changes_text(card, _)))
+    if followup:
+        lines.append(_("alert.situation", summary=escape(summary)))
+    else:
+        lines.append(_("alert.summary", summary=escape(summary)))
     lines.append(_("alert.reporter", name=escape(card.reporter_name), phone=escape(card.reporter_phone or "-"),
                    unit=escape(card.unit_name)))  # fmt: skip
     if card.late:
@@ -60,6 +66,24 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         who = join([f"{escape(name)} {at.astimezone(tz):%H:%M}" for name, at in card.acknowledged], _)
         lines += ["", _("alert.acknowledged_by", who=who)]
     return "\n".join(lines)
+
+
+def _figure(key: str, value: int | None, _: Translator) -> str:
+    if value is None:
+        return _("value.unknown")
+    return format_money(value, _) if key == "loss" else str(value)
+
+
+def changes_text(card: Card, _: Translator) -> str:
+    """What a follow-up changed: 死亡 2 → 3；失踪 4 → 1（更正：…）."""
+    parts = []
+    for key, before, now in card.changes:
+        label = _("field.loss.label") if key == "loss" else _(CASUALTY_LABELS.get(key, key))
+        text = f"{label} {_figure(key, before, _)} → {_figure(key, now, _)}"
+        if card.correction and isinstance(before, int) and isinstance(now, int) and now < before:
+            text += _("alert.corrected", note=escape(card.correction))
+        parts.append(text)
+    return _("value.separator").join(parts)
 
 
 def _value(value: Any, tz: tzinfo) -> str:

@@ -152,6 +152,8 @@ class Receipt:
     initial_due_at: datetime
     late: bool
     statuses: list[AlertStatus] = field(default_factory=list)
+    seq: int = 0
+    incident_id: int = 0
 
 
 async def record_receipt(repos: Repos, report_id: int, chat_id: int, message_id: int | None, locale: str) -> None:
@@ -169,5 +171,5 @@ async def receipt(repos: Repos, report_id: int) -> Receipt | None:
     due = incident.next_due_at
     hours = int((due - incident.occurred_at).total_seconds() // 3600) if due else 0
     return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,
-                   report.kind, answers, incident.next_due_at, hours, incident.initial_due_at, report.late,
-                   await alert_statuses(repos, report_id))  # fmt: skip
+                   report.kind, answers, incident.next_due_at, hours, report.due_at or incident.initial_due_at,
+                   report.late, await alert_statuses(repos, report_id), report.seq, incident.id)  # fmt: skip

@@ -64,6 +64,10 @@ class Card:
     late: bool
     initial_due_at: datetime
     acknowledged: tuple[tuple[str, datetime], ...] = ()
+    kind: str = "initial"  # the report the alert is about: initial | followup
+    seq: int = 0
+    changes: tuple[tuple[str, int | None, int | None], ...] = ()  # (figure, before, now) of a follow-up
+    correction: str | None = None  # why a figure went down
 
 
 @dataclass(frozen=True)
@@ -123,22 +127,34 @@ async def alert_statuses(repos: Repos, report_id: int) -> list[AlertStatus]:
     return statuses
 
 
-async def incident_card(repos: Repos, incident: Incident, alert_id: int | None = None) -> Card:
-    """The incident with its first report's summary, reporter and unit, and who acknowledged the alert."""
+async def incident_card(
+    repos: Repos, incident: Incident, alert_id: int | None = None, report_id: int | None = None
+) -> Card:
+    """The incident as an alert shows it: its figures now, the summary of the report the alert is about
+    (the first report's, or a follow-up's with what changed), reporter and unit, who acknowledged it."""
     reporter = await repos.users.get(incident.reporter_id)
     unit = await repos.units.get(incident.unit_id)
     assert reporter is not None and unit is not None
-    initial = (await repos.incidents.reports(incident.id))[0]
+    reports = await repos.incidents.reports(incident.id)
+    initial = reports[0]
+    alert = await repos.incidents.alert(alert_id) if alert_id is not None else None
+    if alert is not None:
+        report_id = alert.report_id
+    about = next((r for r in reports if r.id == report_id), initial)
     acks = await repos.incidents.acknowledgements(alert_id) if alert_id is not None else []
+    summary = about.fields.get("situation") if about.kind == "followup" else None
+    changes = tuple((str(k), b, a) for k, b, a in about.fields.get("_changes") or ())
     return Card(
         number=incident.number, grade=incident.grade, suggested_grade=incident.suggested_grade,
         category=incident.category, subtype=incident.subtype, occurred_at=incident.occurred_at,
         place=incident.place_text, lat=incident.latitude, lon=incident.longitude,
         casualties={"deaths": incident.deaths, "missing": incident.missing, "serious": incident.serious_injuries,
                     "injured": incident.injuries, "trapped": incident.trapped},
-        loss=incident.loss_cny, description=str(initial.fields.get("description") or initial.fields.get("what") or ""),
-        reporter_name=reporter.name, reporter_phone=reporter.phone, unit_name=unit.name, late=initial.late,
-        initial_due_at=incident.initial_due_at, acknowledged=tuple((u.name, a.at) for a, u in acks),
+        loss=incident.loss_cny,
+        description=str(summary or initial.fields.get("description") or initial.fields.get("what") or ""),
+        reporter_name=reporter.name, reporter_phone=reporter.phone, unit_name=unit.name, late=about.late,
+        initial_due_at=about.due_at or incident.initial_due_at, acknowledged=tuple((u.name, a.at) for a, u in acks),
+        kind=about.kind, seq=about.seq, changes=changes, correction=about.fields.get("correction") or None,
     )  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.usecases import alerts, onboarding
+from bot.usecases import alerts, followups, onboarding
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number
@@ -19,6 +19,13 @@ class UseCases:
     def forms(self, drafts: DraftStore, translate: Callable[..., str]) -> FormSession:
         assert self.user is not None, "forms are for registered users (the handlers filter on it)"
         return FormSession(self.repos, self.user, self.config, drafts, translate)
+
+    async def open_incidents(self) -> list[followups.OpenIncident]:
+        return await followups.open_incidents(self.repos, self.user) if self.user is not None else []
+
+    async def start_followup(self, incident_id: int) -> followups.FollowupStart | str:
+        assert self.user is not None, "forms are for registered users (the handlers filter on it)"
+        return await followups.start_followup(self.repos, self.user, incident_id)
 
     async def filed_from(self, token: str) -> str | None:
         return await filed_number(self.repos, self.user, token) if self.user is not None else None

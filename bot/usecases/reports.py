@@ -34,6 +34,9 @@ class Filed:
     admins: list[tuple[Member, str]] = field(default_factory=list)  # (administrator, unit name): no duty group
     card: Card | None = None
     statuses: list[AlertStatus] = field(default_factory=list)  # what became of each duty-group alert
+    kind: str = "initial"  # initial | followup | …
+    seq: int = 0  # the follow-up's number
+    incident_id: int = 0
 
 
 def _hours(window: timedelta) -> int:
@@ -48,13 +51,13 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def _already(repos: Repos, reporter: Member, token: str) -> Filed | None:
+async def already_filed(repos: Repos, reporter: Member, token: str) -> Filed | None:
     existing = await repos.incidents.report_by_token(reporter.id, token)
     if existing is None:
         return None
     incident = await repos.incidents.get(existing.incident_id)
     assert incident is not None
-    return Filed(created=False, number=incident.number)
+    return Filed(created=False, number=incident.number, kind=existing.kind, seq=existing.seq, incident_id=incident.id)
 
 
 async def submit_initial_report(
@@ -62,7 +65,7 @@ async def submit_initial_report(
 ) -> Filed:
     """Store the report once (idempotent on the draft token) and decide who is alerted."""
     token = draft["token"]
-    done = await _already(repos, user, token)
+    done = await already_filed(repos, user, token)
     if done is not None:
         return done
     now = config.clock()
@@ -104,7 +107,7 @@ async def submit_initial_report(
             await repos.incidents.add(incident, report, attachments)
     except IntegrityError:
         # the same draft submitted concurrently by another process: the first one wins
-        done = await _already(repos, user, token)
+        done = await already_filed(repos, user, token)
         if done is None:
             raise
         return done
@@ -117,14 +120,13 @@ async def submit_initial_report(
     )  # fmt: skip
     filed = Filed(
         created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
-        next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due,
+        next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
     )  # fmt: skip
-    await _plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
-    filed.statuses = await alert_statuses(repos, report.id)
+    await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     return filed
 
 
-async def _plan_alerts(
+async def plan_alerts(
     repos: Repos,
     filed: Filed,
     incident: Incident,
@@ -139,8 +141,7 @@ async def _plan_alerts(
     escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
     unit = await repos.units.get(incident.unit_id)
     assert unit is not None
-    card = await incident_card(repos, incident)
-    filed.card = card
+    filed.card = await incident_card(repos, incident, report_id=report.id)
     targets = [(await repos.groups.for_unit(unit.id), "unit")]
     if unit.parent_id is not None and at_least(incident.grade, Grade.III):
         targets.append((await repos.groups.for_unit(unit.parent_id), "parent"))
@@ -156,6 +157,7 @@ async def _plan_alerts(
         filed.alert_ids.append(alert.id)
     if targets[0][0] is None:
         filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
+    filed.statuses = await alert_statuses(repos, report.id)
 
 
 def plan_parts(alert_id: int, attachments: list[tuple[str, str]]) -> list[AlertPart]:
@@ -200,5 +202,5 @@ async def acknowledge(repos: Repos, alert_id: int, user: Member | None, config: 
 
 async def filed_number(repos: Repos, user: Member, token: str) -> str | None:
     """The incident number a draft was filed as, if it was (a button of a submitted draft tapped again)."""
-    filed = await _already(repos, user, token)
+    filed = await already_filed(repos, user, token)
     return filed.number if filed else None
