@@ -71,6 +71,10 @@ TEXTS: dict[str, tuple[str, str]] = {  # field id -> (label, prompt) catalog ids
     "consequences": (N_("field.consequences.label"), N_("field.consequences.prompt")),
     "correction": (N_("field.correction.label"), N_("field.correction.prompt")),
     "next_steps": (N_("field.next_steps.label"), N_("field.next_steps.prompt")),
+    "handling": (N_("field.handling.label"), N_("field.handling.prompt")),
+    "impact": (N_("field.impact.label"), N_("field.impact.prompt")),
+    "lessons": (N_("field.lessons.label"), N_("field.lessons.prompt")),
+    "prevention": (N_("field.prevention.label"), N_("field.prevention.prompt")),
 }
 
 

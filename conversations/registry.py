@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from conversations.final import FINAL_REPORT
 from conversations.flash import FLASH_REPORT
 from conversations.followup import FOLLOWUP_REPORT
 from conversations.form import Form
 from conversations.initial_report import INITIAL_REPORT
 
-FORMS: dict[str, Form] = {f.id: f for f in (INITIAL_REPORT, FLASH_REPORT, FOLLOWUP_REPORT)}
+FORMS: dict[str, Form] = {f.id: f for f in (INITIAL_REPORT, FLASH_REPORT, FOLLOWUP_REPORT, FINAL_REPORT)}

@@ -83,16 +83,18 @@ async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSM
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id)
 
 
-async def open_followup(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                        alerts: AlertCourier) -> None:  # fmt: skip
-    """/followup: pick one of the open incidents (one alone opens at once)."""
+async def open_about_incident(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
+                              alerts: AlertCourier) -> None:  # fmt: skip
+    """/followup, /final: pick one of the open incidents (one alone opens at once)."""
+    kind = (message.text or "").split()[0].lstrip("/").split("@")[0]
     choices = await uc.open_incidents()
     if not choices:
         out.send(message.chat.id, _("followup.none"))
     elif len(choices) == 1:
-        await _open_about("followup", choices[0].id, message.chat.id, state, uc, _, out, alerts)
+        await _open_about(kind, choices[0].id, message.chat.id, state, uc, _, out, alerts)
     else:
-        out.send(message.chat.id, _("followup.pick"), reply_markup=incident_picker(choices, _, uc.config.tz))
+        out.send(message.chat.id, _("final.pick") if kind == "final" else _("followup.pick"),
+                 reply_markup=incident_picker(choices, _, uc.config.tz, kind))  # fmt: skip
 
 
 async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSMContext, uc: UseCases,
@@ -105,17 +107,18 @@ async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSM
 
 async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMContext, uc: UseCases,
                       _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
-    if form_id != "followup":
+    if form_id not in ("followup", "final"):
         out.send(chat_id, _("common.stale_button"))
         return
-    start = await uc.start_followup(incident_id)
+    start = await uc.start_followup(incident_id, form_id)
     if isinstance(start, str):
         out.send(chat_id, _(start))
         return
-    turn = await uc.forms(FsmDrafts(state), _).start("followup", initial=start.figures, base=start.figures,
+    turn = await uc.forms(FsmDrafts(state), _).start(form_id, initial=start.figures, base=start.figures,
                                                      subject=start.subject)  # fmt: skip
     if turn.view is not None:
-        about = _("followup.about", number=start.subject["number"], n=start.subject["seq"])
+        number, seq = start.subject["number"], start.subject["seq"]
+        about = _("final.about", number=number) if form_id == "final" else _("followup.about", number=number, n=seq)
         turn.lead = f"{about}\n{turn.lead}".strip()
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 
@@ -138,9 +141,10 @@ def setup() -> Router:
         router.message.register(not_allowed, Command(command), private, Registered())
         router.message.register(in_group, Command(command), ~private)
     filling = StateFilter(*DRAFT_STATES)
-    router.message.register(open_followup, Command("followup"), private, MayUse("followup"))
-    router.message.register(not_allowed, Command("followup"), private, Registered())
-    router.message.register(in_group, Command("followup"), ~private)
+    for command in ("followup", "final"):
+        router.message.register(open_about_incident, Command(command), private, MayUse(command))
+        router.message.register(not_allowed, Command(command), private, Registered())
+        router.message.register(in_group, Command(command), ~private)
     router.callback_query.register(on_open_button, OpenCb.filter(), Registered())
     router.message.register(on_form_message, filling, private, Registered(), Command("cancel", "back", "skip", "done"))
     router.message.register(on_form_message, filling, private, Registered(), ~F.text.startswith("/"))

@@ -205,6 +205,9 @@ class IncidentRepo:
     async def get(self, incident_id: int) -> Incident | None:
         return await self.s.get(Incident, incident_id)
 
+    async def by_number(self, number: str) -> Incident | None:
+        return await self.s.scalar(select(Incident).where(Incident.number == number).with_for_update())
+
     async def get_for_update(self, incident_id: int) -> Incident | None:
         """The incident, locked until the transaction ends (reports about it are numbered one at a time)."""
         q = select(Incident).where(Incident.id == incident_id).with_for_update()

@@ -23,6 +23,8 @@ COMMANDS: dict[str, frozenset[Role] | None] = {
     "lang": None,
     "report": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
     "followup": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "final": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "reopen": frozenset({Role.DUTY_LEADER, Role.ADMIN}),
     "cancel": None,
     "bindgroup": frozenset({Role.ADMIN}),
 }
@@ -34,6 +36,8 @@ COMMAND_HELP: dict[str, str] = {
     "lang": N_("cmd.lang"),
     "report": N_("cmd.report"),
     "followup": N_("cmd.followup"),
+    "final": N_("cmd.final"),
+    "reopen": N_("cmd.reopen"),
     "cancel": N_("cmd.cancel"),
     "bindgroup": N_("cmd.bindgroup"),
 }

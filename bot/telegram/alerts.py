@@ -73,7 +73,7 @@ class AlertCourier:
     def redraw(self, out: Outbox, chat_id: int, message_id: int, alert_id: int, card: Card) -> None:
         """The alert as it reads now, with everyone who acknowledged it."""
         out.edit(chat_id, message_id, alert_text(card, self.group_, self.tz),
-                 reply_markup=ack_keyboard(alert_id, self.group_))  # fmt: skip
+                 reply_markup=ack_keyboard(alert_id, self.group_, card.status == "open"))  # fmt: skip
 
     # ---- delivering ------------------------------------------------------------------------------
     async def first_try(self, report_id: int, alert_ids: list[int]) -> None:
@@ -118,7 +118,8 @@ class AlertCourier:
         chat_id = delivery.chat_id
         if part.kind == "text":
             kwargs: dict[str, Any] = {"chat_id": chat_id, "text": alert_text(delivery.card, self.group_, self.tz),
-                                      "reply_markup": ack_keyboard(delivery.alert_id, self.group_)}  # fmt: skip
+                                      "reply_markup": ack_keyboard(delivery.alert_id, self.group_,
+                                                                   delivery.card.status == "open")}  # fmt: skip
             return await self.notifier.deliver(Outgoing("send_message", kwargs, priority=Priority.ALERT))
         captions = [
             self.group_("alert.attachment", number=delivery.card.number, i=part.first + i, n=part.total)
@@ -190,7 +191,8 @@ class AlertCourier:
             summary = summary_lines(Engine(form), draft, Context(utcnow(), self.tz, _))
             text = "\n".join([*lines, "", *summary])
         if text is not None and len(text) <= EDITABLE_MAX:
-            out.edit(receipt.chat_id, receipt.message_id, text, reply_markup=receipt_markup(receipt.incident_id, _))
+            markup = receipt_markup(receipt.incident_id, _) if receipt.form != "final" else None
+            out.edit(receipt.chat_id, receipt.message_id, text, reply_markup=markup)
         else:
             out.send(receipt.chat_id, "\n".join([receipt.number, *status_lines(receipt.statuses, _, self.tz)]))
         await self.notifier.flush(out)

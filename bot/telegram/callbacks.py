@@ -37,3 +37,9 @@ class OpenCb(CallbackData, prefix="v1o"):
 
     f: str
     i: int
+
+
+class HandledCb(CallbackData, prefix="v1h"):
+    """Mark an alert's incident handled (the final report becomes due)."""
+
+    alert: int

@@ -131,19 +131,27 @@ def receipt_lines(
     """A filed report's receipt: its number, what became of the alerts, the next deadline, 迟报 if late
     (`initial_due_at`: the deadline this report answered)."""
     followup = kind == "followup"
-    lines = [_("report.submitted_followup", number=number, n=seq) if followup else _("report.submitted",
-                                                                                      number=number)]  # fmt: skip
+    if kind == "final":
+        lines = [_("report.submitted_final", number=number)]
+    elif followup:
+        lines = [_("report.submitted_followup", number=number, n=seq)]
+    else:
+        lines = [_("report.submitted", number=number)]
     if statuses:
         lines += status_lines(statuses, _, tz)
     elif admins:
         lines.append(_("report.notified", who=join([escape(a) for a in admins], _)))
     else:
         lines.append(_("report.notified_nobody"))
-    if next_due_at is not None and followup:
+    if next_due_at is not None and kind == "final":
+        lines.append(_("report.next_evaluation", due=format_local(next_due_at, tz)))
+    elif next_due_at is not None and followup:
         lines.append(_("report.next_followup", due=format_local(next_due_at, tz), n=seq + 1))
     elif next_due_at is not None:
         lines.append(_("report.next_deadline", due=format_local(next_due_at, tz), hours=hours))
-    if late and initial_due_at is not None and followup:
+    if late and initial_due_at is not None and kind == "final":
+        lines.append(_("report.late_final", due=format_local(initial_due_at, tz)))
+    elif late and initial_due_at is not None and followup:
         lines.append(_("report.late_followup", due=format_local(initial_due_at, tz)))
     elif late and initial_due_at is not None:
         lines.append(_("report.late", due=format_local(initial_due_at, tz)))
@@ -164,7 +172,7 @@ def _receipt(turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit
     # The review message becomes the receipt: confirmation on top, the submitted answers below, and the
     # button for the next follow-up.
     receipt = "\n".join([*lines, "", *turn.summary])
-    markup = receipt_markup(filed.incident_id, _) if filed.incident_id else None
+    markup = receipt_markup(filed.incident_id, _) if filed.incident_id and filed.kind != "final" else None
     if edit_message_id is not None and not turn.close_keyboard and len(receipt) <= EDITABLE_MAX:
         out.edit(chat_id, edit_message_id, receipt, reply_markup=markup)
         return edit_message_id

@@ -8,7 +8,7 @@ from datetime import tzinfo
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
 from bot.domain.locales import SUPPORTED_LOCALES
-from bot.telegram.callbacks import AckCb, DraftCb, FormCb, LangCb, OpenCb
+from bot.telegram.callbacks import AckCb, DraftCb, FormCb, HandledCb, LangCb, OpenCb
 from bot.telegram.i18n import Translator
 from bot.telegram.presenters import category_text
 from bot.usecases.followups import OpenIncident
@@ -44,9 +44,12 @@ def draft_offer(token: str, _: Translator) -> InlineKeyboardMarkup:
     )
 
 
-def ack_keyboard(alert_id: int, _: Translator) -> InlineKeyboardMarkup:
-    button = InlineKeyboardButton(text=_("button.acknowledge"), callback_data=AckCb(alert=alert_id).pack())
-    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+def ack_keyboard(alert_id: int, _: Translator, open_incident: bool = True) -> InlineKeyboardMarkup:
+    """Under a duty-group alert: acknowledge it; while the incident is open, mark it handled."""
+    row = [InlineKeyboardButton(text=_("button.acknowledge"), callback_data=AckCb(alert=alert_id).pack())]
+    if open_incident:
+        row.append(InlineKeyboardButton(text=_("button.handled"), callback_data=HandledCb(alert=alert_id).pack()))
+    return InlineKeyboardMarkup(inline_keyboard=[row])
 
 
 def languages() -> InlineKeyboardMarkup:
@@ -57,18 +60,18 @@ def languages() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[buttons])
 
 
-def receipt_markup(incident_id: int, _: Translator) -> InlineKeyboardMarkup:
-    """Under a receipt: write the next follow-up about this incident."""
-    button = InlineKeyboardButton(
-        text=_("button.write_followup"), callback_data=OpenCb(f="followup", i=incident_id).pack()
-    )
+def receipt_markup(incident_id: int, _: Translator, kind: str = "followup") -> InlineKeyboardMarkup:
+    """Under a receipt or a notice: write the next follow-up (or the final report) about this incident."""
+    label = _("button.write_final") if kind == "final" else _("button.write_followup")
+    button = InlineKeyboardButton(text=label, callback_data=OpenCb(f=kind, i=incident_id).pack())
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
 
 
-def incident_picker(choices: Sequence[OpenIncident], _: Translator, tz: tzinfo) -> InlineKeyboardMarkup:
+def incident_picker(choices: Sequence[OpenIncident], _: Translator, tz: tzinfo, kind: str = "followup"
+                    ) -> InlineKeyboardMarkup:  # fmt: skip
     """One button per open incident: its number, category and time."""
     rows = []
     for c in choices:
         label = f"{c.number} · {category_text(c.category, c.subtype, _)} · {c.occurred_at.astimezone(tz):%m-%d %H:%M}"
-        rows.append([InlineKeyboardButton(text=label[:64], callback_data=OpenCb(f="followup", i=c.id).pack())])
+        rows.append([InlineKeyboardButton(text=label[:64], callback_data=OpenCb(f=kind, i=c.id).pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -40,8 +40,14 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         place = f'{place} <a href="{link}">{label}</a>'.strip()
     summary = card.description if len(card.description) <= SUMMARY_MAX else card.description[:SUMMARY_MAX] + "…"
     followup = card.kind == "followup"
+    if card.kind == "final":
+        title = _("alert.title_final", number=card.number)
+    elif followup:
+        title = _("alert.title_followup", number=card.number, n=card.seq)
+    else:
+        title = _("alert.title", number=card.number)
     lines = [
-        _("alert.title_followup", number=card.number, n=card.seq) if followup else _("alert.title", number=card.number),
+        title,
         _("alert.grade", grade=grade_text(card.grade, card.suggested_grade, _)),
         _("alert.category", category=escape(category_text(card.category, card.subtype, _))),
         _("alert.time", time=format_local(card.occurred_at, tz)),
@@ -54,6 +60,8 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         lines.append(_("alert.changes", changes=changes_text(card, _)))
     if followup:
         lines.append(_("alert.situation", summary=escape(summary)))
+    elif card.kind == "final":
+        lines.append(_("alert.handling", summary=escape(summary)))
     else:
         lines.append(_("alert.summary", summary=escape(summary)))
     lines.append(_("alert.reporter", name=escape(card.reporter_name), phone=escape(card.reporter_phone or "-"),
@@ -62,6 +70,10 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         lines.append(_("alert.late", due=format_local(card.initial_due_at, tz)))
     if card.grade in (Grade.I, Grade.II):
         lines.append(_("alert.major"))
+    if card.status == "handled":
+        lines.append(_("alert.status_handled"))
+    elif card.status == "closed":
+        lines.append(_("alert.status_closed"))
     if card.acknowledged:
         who = join([f"{escape(name)} {at.astimezone(tz):%H:%M}" for name, at in card.acknowledged], _)
         lines += ["", _("alert.acknowledged_by", who=who)]

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.clock import format_local
 from bot.domain.clocks import DUE_LABELS, Due
 from bot.domain.text import N_
-from bot.telegram.callbacks import AckCb, OpenCb
+from bot.telegram.callbacks import OpenCb
 from bot.telegram.i18n import Catalogs, Translator
+from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outgoing
 from bot.telegram.presenters import alert_text
@@ -63,8 +64,7 @@ def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> 
         if notice.mention:
             lines.append(_("ack.mention", who=_mentions(notice)))
         text = "\n".join(lines) + "\n\n" + alert_text(notice.card, _, tz)
-        markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-            text=_("button.acknowledge"), callback_data=AckCb(alert=notice.alert_id or 0).pack())]])  # fmt: skip
+        markup = ack_keyboard(notice.alert_id or 0, _, notice.card.status == "open")
         return Outgoing("send_message", {"chat_id": notice.chat_id, "text": text, "reply_markup": markup},
                         priority=Priority.ALERT)  # fmt: skip
     lines = [_(TITLES[notice.kind])]

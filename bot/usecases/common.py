@@ -68,6 +68,7 @@ class Card:
     seq: int = 0
     changes: tuple[tuple[str, int | None, int | None], ...] = ()  # (figure, before, now) of a follow-up
     correction: str | None = None  # why a figure went down
+    status: str = "open"  # open | handled | closed
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ async def incident_card(
         report_id = alert.report_id
     about = next((r for r in reports if r.id == report_id), initial)
     acks = await repos.incidents.acknowledgements(alert_id) if alert_id is not None else []
-    summary = about.fields.get("situation") if about.kind == "followup" else None
+    summary = about.fields.get({"followup": "situation", "final": "handling"}.get(about.kind, ""))
     changes = tuple((str(k), b, a) for k, b, a in about.fields.get("_changes") or ())
     return Card(
         number=incident.number, grade=incident.grade, suggested_grade=incident.suggested_grade,
@@ -155,6 +156,7 @@ async def incident_card(
         reporter_name=reporter.name, reporter_phone=reporter.phone, unit_name=unit.name, late=about.late,
         initial_due_at=about.due_at or incident.initial_due_at, acknowledged=tuple((u.name, a.at) for a, u in acks),
         kind=about.kind, seq=about.seq, changes=changes, correction=about.fields.get("correction") or None,
+        status=incident.status,
     )  # fmt: skip
 
 

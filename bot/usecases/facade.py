@@ -23,9 +23,16 @@ class UseCases:
     async def open_incidents(self) -> list[followups.OpenIncident]:
         return await followups.open_incidents(self.repos, self.user) if self.user is not None else []
 
-    async def start_followup(self, incident_id: int) -> followups.FollowupStart | str:
+    async def start_followup(self, incident_id: int, kind: str = "followup") -> followups.FollowupStart | str:
         assert self.user is not None, "forms are for registered users (the handlers filter on it)"
-        return await followups.start_followup(self.repos, self.user, incident_id)
+        return await followups.start_followup(self.repos, self.user, incident_id, kind)
+
+    async def mark_handled(self, alert_id: int) -> followups.Handled:
+        return await followups.mark_handled(self.repos, alert_id, self.user, self.config)
+
+    async def reopen(self, number: str, reason: str) -> followups.Reopened:
+        assert self.user is not None
+        return await followups.reopen(self.repos, self.user, number, reason, self.config)
 
     async def filed_from(self, token: str) -> str | None:
         return await filed_number(self.repos, self.user, token) if self.user is not None else None

@@ -1,6 +1,9 @@
-"""Follow-up reports (续报, domain rules §3): numbered 1, 2, 3…, starting from the incident's last figures;
-a figure that goes down needs a correction note (the form's rule); the duty groups see what changed. Filing
-one meets the follow-up deadline and starts the next (every 12 h for 重大 and above, else 24 h)."""
+"""Reports about a known incident (domain rules §3): follow-ups (续报), numbered 1, 2, 3…, and the final
+report (终报). Each starts from the incident's last figures; a figure that goes down needs a correction
+note (the forms' rule); the duty groups see what changed. A follow-up meets the follow-up deadline and
+starts the next (every 12 h for 重大 and above, else 24 h); the final report closes the incident (its
+other deadlines are cancelled) and starts the evaluation report's clock where the table asks for one.
+Duty staff mark an incident handled (the final report is then due); a duty leader may reopen a closed one."""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.clocks import Due, Trigger
 from bot.domain.grading import GRADE_ORDER, Casualties, suggest_grade
+from bot.domain.roles import DUTY_STAFF, Role
 from bot.domain.text import N_
-from bot.usecases.common import Config, Member
-from bot.usecases.deadlines import meet, start_clocks, unknown_elements
+from bot.usecases.common import AdminError, Card, Config, Member, incident_card
+from bot.usecases.deadlines import cancel, meet, start_clocks, unknown_elements
 from bot.usecases.reports import Filed, already_filed, plan_alerts
 from storage.models import Attachment, Incident, Report
 from storage.repositories import Repos
@@ -66,14 +70,14 @@ async def open_incidents(repos: Repos, user: Member) -> list[OpenIncident]:
                          await repos.incidents.count_reports(i.id, "followup") + 1) for i in rows]  # fmt: skip
 
 
-async def start_followup(repos: Repos, user: Member, incident_id: int) -> FollowupStart | str:
-    """Where the follow-up form starts, or why it cannot (a catalog id)."""
+async def start_followup(repos: Repos, user: Member, incident_id: int, kind: str = "followup") -> FollowupStart | str:
+    """Where the follow-up (or final report) form starts, or why it cannot (a catalog id)."""
     incident = await repos.incidents.get(incident_id)
     if incident is None or not await may_write_about(repos, user, incident):
         return N_("followup.not_yours")
     if incident.status == "closed":
         return N_("followup.closed")
-    seq = await repos.incidents.count_reports(incident.id, "followup") + 1
+    seq = await repos.incidents.count_reports(incident.id, "followup") + 1 if kind == "followup" else 0
     subject = {"incident": incident.id, "number": incident.number, "seq": seq}
     return FollowupStart(subject, figures_of(incident))
 
@@ -88,6 +92,18 @@ async def submit_followup(
 ) -> Filed:
     """Store the follow-up once (idempotent on the draft token), update the incident's figures, meet the
     deadline it answers and start the next, and plan the duty-group alerts with what changed."""
+    return await _file_later(repos, user, draft, config, "followup")
+
+
+async def submit_final(
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
+) -> Filed:
+    """Store the final report once, close the incident, meet the final deadline and cancel the others, start
+    the evaluation report's clock where the table asks for one, and alert the duty groups."""
+    return await _file_later(repos, user, draft, config, "final")
+
+
+async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], config: Config, kind: str) -> Filed:
     token = draft["token"]
     done = await already_filed(repos, user, token)
     if done is not None:
@@ -97,7 +113,7 @@ async def submit_followup(
     subject = draft.get("subject") or {}
     incident = await repos.incidents.get_for_update(int(subject.get("incident", 0)))
     if incident is None:
-        raise LookupError(f"follow-up of an unknown incident {subject!r}")
+        raise LookupError(f"{kind} report of an unknown incident {subject!r}")
     before = figures_of(incident)
     casualties = answers.get("casualties") or {}
     loss = answers.get("loss") if isinstance(answers.get("loss"), int) else None
@@ -105,11 +121,11 @@ async def submit_followup(
                if casualties.get(key) != before["casualties"].get(key)]  # fmt: skip
     if loss is not None and loss != before.get("loss"):
         changes.append(["loss", before.get("loss"), loss])
-    seq = await repos.incidents.count_reports(incident.id, "followup") + 1
+    seq = await repos.incidents.count_reports(incident.id, "followup") + 1 if kind == "followup" else 0
     try:
         async with repos.session.begin_nested():
             report = Report(
-                incident_id=incident.id, kind="followup", seq=seq, draft_token=token, reporter_id=user.id,
+                incident_id=incident.id, kind=kind, seq=seq, draft_token=token, reporter_id=user.id,
                 fields={**answers, "_changes": changes}, started_at=datetime.fromisoformat(draft["started_at"]),
                 submitted_at=now, received_at=now,
                 unknown=unknown_elements(answers, ("casualties",)), late=False,
@@ -137,19 +153,99 @@ async def submit_followup(
         incident.suggested_grade = suggested
     if _more_severe(suggested, incident.grade):  # figures that reach a higher grade raise it, never lower it
         await repos.audit.record(actor, "incident.regrade", "incident", incident.id, before={"grade": incident.grade},
-                                 after={"grade": suggested, "by": "followup"})  # fmt: skip
+                                 after={"grade": suggested, "by": kind})  # fmt: skip
         incident.grade, incident.grade_reason = suggested, None
-    answered = await meet(repos, incident.id, [Due.FOLLOWUP, Due.SUPPLEMENTARY], report.id, now, actor)
+    dues = [Due.FOLLOWUP, Due.SUPPLEMENTARY] if kind == "followup" else [Due.FINAL]
+    answered = await meet(repos, incident.id, dues, report.id, now, actor)
     report.due_at = answered.due_at if answered else None
     report.late = answered.late if answered else False
-    if incident.status == "open":
+    if kind == "final":
+        await cancel(repos, incident.id, None, now, actor, "closed by the final report")
+        incident.status, incident.closed_at = "closed", now
+        opened = await start_clocks(repos, incident, Trigger.CLOSED, now, user.id, config, now)
+        incident.next_due_at = min((d.due_at for d in opened), default=None)
+    elif incident.status == "open":
         opened = await start_clocks(repos, incident, Trigger.FOLLOWUP, now, user.id, config, now, seq=seq + 1)
         incident.next_due_at = min((d.due_at for d in opened), default=None)
     await repos.audit.record(actor, "report.submit", "incident", incident.id,
-                             after={"number": incident.number, "kind": "followup", "seq": seq, "late": report.late,
+                             after={"number": incident.number, "kind": kind, "seq": seq, "late": report.late,
                                     "changes": changes, "correction": answers.get("correction")})  # fmt: skip
     filed = Filed(created=True, number=incident.number, report_id=report.id, late=report.late,
-                  next_due_at=incident.next_due_at, initial_due_at=report.due_at, kind="followup", seq=seq,
+                  next_due_at=incident.next_due_at, initial_due_at=report.due_at, kind=kind, seq=seq,
                   incident_id=incident.id)  # fmt: skip
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     return filed
+
+
+@dataclass(frozen=True)
+class Handled:
+    """Marking an incident handled: the outcome, the alert as it reads now, and the reporter to tell that
+    the final report is due."""
+
+    outcome: str  # ok | already | refused | unknown
+    card: Card | None = None
+    incident_id: int = 0
+    number: str = ""
+    final_due_at: datetime | None = None
+    reporter: Member | None = None
+    by: str = ""
+
+
+async def mark_handled(repos: Repos, alert_id: int, user: Member | None, config: Config) -> Handled:
+    """Duty staff of the alerted unit (or above) mark the incident handled: follow-ups are no longer due,
+    the final report is (24 h by default)."""
+    alert = await repos.incidents.alert(alert_id)
+    if alert is None:
+        return Handled("unknown")
+    if (
+        user is None
+        or not (DUTY_STAFF & user.roles)
+        or not await repos.units.is_descendant(alert.unit_id, user.unit_id)
+    ):
+        return Handled("refused")
+    incident = await repos.incidents.get_for_update(alert.incident_id)
+    assert incident is not None
+    if incident.status != "open":
+        return Handled("already", await incident_card(repos, incident, alert.id), incident.id, incident.number)
+    now, actor = config.clock(), f"tg:{user.telegram_id}"
+    incident.status, incident.handled_at = "handled", now
+    await cancel(repos, incident.id, [Due.FOLLOWUP], now, actor, "handled")
+    opened = await start_clocks(repos, incident, Trigger.HANDLED, now, incident.reporter_id, config, now)
+    incident.next_due_at = min((d.due_at for d in opened), default=None)
+    await repos.audit.record(actor, "incident.handled", "incident", incident.id,
+                             after={"number": incident.number, "final_due_at": incident.next_due_at.isoformat()
+                                    if incident.next_due_at else None})  # fmt: skip
+    reporter = await repos.users.get(incident.reporter_id)
+    return Handled("ok", await incident_card(repos, incident, alert.id), incident.id, incident.number,
+                   incident.next_due_at, reporter if reporter and reporter.active else None, user.name)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reopened:
+    number: str
+    group_chat_id: int | None
+    reason: str
+
+
+async def reopen(repos: Repos, user: Member, number: str, reason: str, config: Config) -> Reopened:
+    """A duty leader reopens a closed incident, with a reason that is kept; follow-ups are due again."""
+    if not ({Role.DUTY_LEADER, Role.ADMIN} & user.roles):
+        raise AdminError(N_("reopen.refused"))
+    incident = await repos.incidents.by_number(number.strip().upper())
+    if incident is None or not await repos.units.is_descendant(incident.unit_id, user.unit_id):
+        raise AdminError(N_("reopen.unknown"))
+    if incident.status != "closed":
+        raise AdminError(N_("reopen.not_closed"))
+    reason = reason.strip()[:500]
+    if not reason:
+        raise AdminError(N_("reopen.no_reason"))
+    now, actor = config.clock(), f"tg:{user.telegram_id}"
+    await cancel(repos, incident.id, None, now, actor, "reopened")
+    incident.status, incident.closed_at, incident.handled_at = "open", None, None
+    seq = await repos.incidents.count_reports(incident.id, "followup") + 1
+    opened = await start_clocks(repos, incident, Trigger.FOLLOWUP, now, incident.reporter_id, config, now, seq=seq)
+    incident.next_due_at = min((d.due_at for d in opened), default=None)
+    await repos.audit.record(actor, "incident.reopen", "incident", incident.id,
+                             after={"number": incident.number, "reason": reason})  # fmt: skip
+    group = await repos.groups.for_unit(incident.unit_id)
+    return Reopened(incident.number, group.chat_id if group else None, reason)
