@@ -72,6 +72,8 @@ TEXTS: dict[str, tuple[str, str]] = {  # field id -> (label, prompt) catalog ids
     "correction": (N_("field.correction.label"), N_("field.correction.prompt")),
     "next_steps": (N_("field.next_steps.label"), N_("field.next_steps.prompt")),
     "handling": (N_("field.handling.label"), N_("field.handling.prompt")),
+    "caller": (N_("field.caller.label"), N_("field.caller.prompt")),
+    "received_at": (N_("field.received_at.label"), N_("field.received_at.prompt")),
     "impact": (N_("field.impact.label"), N_("field.impact.prompt")),
     "lessons": (N_("field.lessons.label"), N_("field.lessons.prompt")),
     "prevention": (N_("field.prevention.label"), N_("field.prevention.prompt")),

@@ -22,7 +22,7 @@ from handlers.filters import MayUse, Registered
 
 # command -> form id (the follow-up is opened about an incident: /followup below). Flash, phone and final
 # reports are wired by the rest of the report-lifecycle work.
-FORM_COMMANDS: dict[str, str] = {"report": "initial"}
+FORM_COMMANDS: dict[str, str] = {"report": "initial", "flash": "flash", "phone": "phone"}
 
 
 async def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertCourier,
@@ -42,7 +42,19 @@ async def open_form(message: Message, state: FSMContext, uc: UseCases, _: Transl
                     alerts: AlertCourier) -> None:  # fmt: skip
     """Start the command's form, or offer to continue a saved draft."""
     command = (message.text or "").split()[0].lstrip("/").split("@")[0]
-    turn = await uc.forms(FsmDrafts(state), _).start(FORM_COMMANDS[command])
+    if command == "report":  # a flash or phone report is waiting for its written report: that is this one
+        owed = await uc.written_due()
+        if owed is not None:
+            await _open_about("initial", owed, message.chat.id, state, uc, _, out, alerts)
+            return
+    forms = uc.forms(FsmDrafts(state), _)
+    if command == "phone":  # the people a phone report may be logged for
+        turn = await forms.start("phone", base={"reporters": await uc.phone_reporters()})
+    else:
+        turn = await forms.start(FORM_COMMANDS[command])
+    if command == "report" and turn.view is not None:
+        offer = _("flash.offer")
+        turn.lead = f"{turn.lead}\n{offer}".strip()
     await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
 
 
@@ -54,7 +66,8 @@ async def on_draft_button(query: CallbackQuery, callback_data: DraftCb, state: F
     chat_id = query.message.chat.id if query.message else query.from_user.id
     if query.message is not None:
         out.edit_markup(chat_id, query.message.message_id, None)
-    turn = await uc.forms(FsmDrafts(state), _).resume(callback_data.t, restart=callback_data.a == "restart")
+    turn = await uc.forms(FsmDrafts(state), _).resume(callback_data.t, restart=callback_data.a == "restart",
+                                                      instead=callback_data.f)  # fmt: skip
     turn.edit = False
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 
@@ -107,6 +120,9 @@ async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSM
 
 async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMContext, uc: UseCases,
                       _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+    if form_id == "initial":
+        await _open_written(incident_id, chat_id, state, uc, _, out, alerts)
+        return
     if form_id not in ("followup", "final"):
         out.send(chat_id, _("common.stale_button"))
         return
@@ -119,6 +135,21 @@ async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMCo
     if turn.view is not None:
         number, seq = start.subject["number"], start.subject["seq"]
         about = _("final.about", number=number) if form_id == "final" else _("followup.about", number=number, n=seq)
+        turn.lead = f"{about}\n{turn.lead}".strip()
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
+
+
+async def _open_written(incident_id: int, chat_id: int, state: FSMContext, uc: UseCases, _: Translator,
+                        out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+    """The written initial report after a flash or phone report: prefilled with what is known."""
+    start = await uc.start_written(incident_id)
+    if isinstance(start, str):
+        out.send(chat_id, _(start))
+        return
+    subject, known = start
+    turn = await uc.forms(FsmDrafts(state), _).start("initial", initial=known, subject=subject)
+    if turn.view is not None:
+        about = _("written.about", number=subject["number"])
         turn.lead = f"{about}\n{turn.lead}".strip()
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 

@@ -24,7 +24,7 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
-from bot.telegram.forms import EDITABLE_MAX, receipt_lines, status_lines
+from bot.telegram.forms import EDITABLE_MAX, NEXT_FORM, receipt_lines, status_lines
 from bot.telegram.i18n import Catalogs
 from bot.telegram.keyboards import ack_keyboard, receipt_markup
 from bot.telegram.limiter import Priority
@@ -66,6 +66,10 @@ class AlertCourier:
             assert filed.card is not None
             out.send(admin.telegram_id, admin_("report.no_group_admin", unit=escape(unit_name)) + "\n\n"
                      + alert_text(filed.card, admin_, self.tz), priority=Priority.ALERT)  # fmt: skip
+        for say in filed.tell:  # the named reporter of a phone report: the written report is theirs to file
+            tr = self.catalogs.translator(say.locale or self.catalogs.default_locale)
+            out.send(say.chat_id, say_text(say, self.catalogs, self.tz), priority=Priority.REMINDER,
+                     reply_markup=receipt_markup(filed.incident_id, tr, "initial"))  # fmt: skip
         if filed.alert_ids:
             ids = list(filed.alert_ids)
             out.after_commit(lambda: self.first_try(filed.report_id, ids))
@@ -191,7 +195,9 @@ class AlertCourier:
             summary = summary_lines(Engine(form), draft, Context(utcnow(), self.tz, _))
             text = "\n".join([*lines, "", *summary])
         if text is not None and len(text) <= EDITABLE_MAX:
-            markup = receipt_markup(receipt.incident_id, _) if receipt.form != "final" else None
+            markup = (
+                receipt_markup(receipt.incident_id, _, NEXT_FORM[receipt.form]) if receipt.form in NEXT_FORM else None
+            )
             out.edit(receipt.chat_id, receipt.message_id, text, reply_markup=markup)
         else:
             out.send(receipt.chat_id, "\n".join([receipt.number, *status_lines(receipt.statuses, _, self.tz)]))

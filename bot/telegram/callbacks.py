@@ -20,10 +20,11 @@ class FormCb(CallbackData, prefix="v2f"):
 
 
 class DraftCb(CallbackData, prefix="v1d"):
-    """Continue or restart a saved draft."""
+    """Continue or restart a saved draft (or drop it for another form, `f`)."""
 
     t: str
     a: str
+    f: str = ""
 
 
 class AckCb(CallbackData, prefix="v1a"):

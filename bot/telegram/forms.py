@@ -22,6 +22,9 @@ from conversations.formatting import join
 
 MEDIA_KINDS = ("video", "voice", "audio", "document", "video_note", "animation")
 EDITABLE_MAX = 4000
+# the form a receipt's button opens next, by the kind of report filed (a phone report's receipt is the duty
+# officer's: the written report is the named reporter's, who gets their own button)
+NEXT_FORM = {"initial": "followup", "followup": "followup", "flash": "initial"}
 
 
 class FsmDrafts:
@@ -81,8 +84,9 @@ def show_turn(
         return None
     if turn.offer is not None:
         o = turn.offer
-        out.send(chat_id, _("report.draft_exists", answered=o.answered, total=o.total, started=format_local(
-            o.started_at, tz), title=_(o.title)), reply_markup=draft_offer(o.token, _))  # fmt: skip
+        text = _("report.draft_exists", answered=o.answered, total=o.total, started=format_local(o.started_at, tz),
+                 title=_(o.title))  # fmt: skip
+        out.send(chat_id, text, reply_markup=draft_offer(o.token, _, o.instead, o.instead_title))
         return None
     if turn.say is not None:
         if edit_message_id is not None:
@@ -133,6 +137,10 @@ def receipt_lines(
     followup = kind == "followup"
     if kind == "final":
         lines = [_("report.submitted_final", number=number)]
+    elif kind == "flash":
+        lines = [_("report.submitted_flash", number=number)]
+    elif kind == "phone":
+        lines = [_("report.submitted_phone", number=number)]
     elif followup:
         lines = [_("report.submitted_followup", number=number, n=seq)]
     else:
@@ -143,7 +151,9 @@ def receipt_lines(
         lines.append(_("report.notified", who=join([escape(a) for a in admins], _)))
     else:
         lines.append(_("report.notified_nobody"))
-    if next_due_at is not None and kind == "final":
+    if kind in ("flash", "phone") and initial_due_at is not None:
+        lines.append(_("report.written_due", due=format_local(initial_due_at, tz)))
+    elif next_due_at is not None and kind == "final":
         lines.append(_("report.next_evaluation", due=format_local(next_due_at, tz)))
     elif next_due_at is not None and followup:
         lines.append(_("report.next_followup", due=format_local(next_due_at, tz), n=seq + 1))
@@ -172,7 +182,7 @@ def _receipt(turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit
     # The review message becomes the receipt: confirmation on top, the submitted answers below, and the
     # button for the next follow-up.
     receipt = "\n".join([*lines, "", *turn.summary])
-    markup = receipt_markup(filed.incident_id, _) if filed.incident_id and filed.kind != "final" else None
+    markup = receipt_markup(filed.incident_id, _, NEXT_FORM[filed.kind]) if filed.kind in NEXT_FORM else None
     if edit_message_id is not None and not turn.close_keyboard and len(receipt) <= EDITABLE_MAX:
         out.edit(chat_id, edit_message_id, receipt, reply_markup=markup)
         return edit_message_id

@@ -35,13 +35,17 @@ def form_markup(view: View, form_id: str, token: str) -> InlineKeyboardMarkup | 
     )
 
 
-def draft_offer(token: str, _: Translator) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=_("button.continue"), callback_data=DraftCb(t=token, a="continue").pack())],
-            [InlineKeyboardButton(text=_("button.restart"), callback_data=DraftCb(t=token, a="restart").pack())],
-        ]
-    )
+def draft_offer(token: str, _: Translator, instead: str = "", instead_title: str = "") -> InlineKeyboardMarkup:
+    """Continue the waiting draft, or start over; or drop it for the form that was asked for."""
+    rows = [[InlineKeyboardButton(text=_("button.continue"), callback_data=DraftCb(t=token, a="continue").pack())]]
+    if instead:
+        data = DraftCb(t=token, a="restart", f=instead).pack()
+        rows.append([InlineKeyboardButton(text=_("button.instead", title=_(instead_title)), callback_data=data)])
+    else:
+        rows.append(
+            [InlineKeyboardButton(text=_("button.restart"), callback_data=DraftCb(t=token, a="restart").pack())]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def ack_keyboard(alert_id: int, _: Translator, open_incident: bool = True) -> InlineKeyboardMarkup:
@@ -62,7 +66,12 @@ def languages() -> InlineKeyboardMarkup:
 
 def receipt_markup(incident_id: int, _: Translator, kind: str = "followup") -> InlineKeyboardMarkup:
     """Under a receipt or a notice: write the next follow-up (or the final report) about this incident."""
-    label = _("button.write_final") if kind == "final" else _("button.write_followup")
+    if kind == "final":
+        label = _("button.write_final")
+    elif kind == "initial":
+        label = _("button.write_written")
+    else:
+        label = _("button.write_followup")
     button = InlineKeyboardButton(text=label, callback_data=OpenCb(f=kind, i=incident_id).pack())
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
 

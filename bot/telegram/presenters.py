@@ -44,6 +44,10 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         title = _("alert.title_final", number=card.number)
     elif followup:
         title = _("alert.title_followup", number=card.number, n=card.seq)
+    elif card.kind == "flash":
+        title = _("alert.title_flash", number=card.number)
+    elif card.kind == "phone":
+        title = _("alert.title_phone", number=card.number)
     else:
         title = _("alert.title", number=card.number)
     lines = [

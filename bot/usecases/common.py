@@ -143,7 +143,8 @@ async def incident_card(
         report_id = alert.report_id
     about = next((r for r in reports if r.id == report_id), initial)
     acks = await repos.incidents.acknowledgements(alert_id) if alert_id is not None else []
-    summary = about.fields.get({"followup": "situation", "final": "handling"}.get(about.kind, ""))
+    key = {"followup": "situation", "final": "handling"}.get(about.kind)
+    summary = about.fields.get(key) if key else about.fields.get("description") or about.fields.get("what")
     changes = tuple((str(k), b, a) for k, b, a in about.fields.get("_changes") or ())
     return Card(
         number=incident.number, grade=incident.grade, suggested_grade=incident.suggested_grade,

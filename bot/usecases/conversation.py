@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain.clock import format_local
+from bot.domain.grading import Grade, at_least
 from bot.domain.text import N_
 from bot.usecases.common import Config, Member
 from bot.usecases.filing import FILERS
@@ -24,6 +25,9 @@ from conversations.registry import FORMS
 from conversations.render import notice_text, render, summary_lines
 from conversations.view import View
 from storage.repositories import Repos
+
+# forms that need nothing from the caller to start: a waiting draft of another form may give way to them
+STANDALONE = ("initial", "flash")
 
 
 class DraftStore(Protocol):
@@ -43,6 +47,8 @@ class DraftOffer:
     answered: int
     total: int
     started_at: datetime
+    instead: str = ""  # the form asked for, when it is another one that needs nothing to start (flash)
+    instead_title: str = ""
 
 
 @dataclass
@@ -86,7 +92,10 @@ class FormSession:
                 form = FORMS.get(str(waiting.get("form")))
                 if form is None or not Engine(form).compatible(waiting):
                     return await self._restart_outdated(waiting, form_id)
-                return Turn(offer=self._offer(form, waiting))
+                offer = self._offer(form, waiting)
+                if form_id != form.id and form_id in STANDALONE and not (initial or base or subject):
+                    offer = replace(offer, instead=form_id, instead_title=FORMS[form_id].title)
+                return Turn(offer=offer)
         engine = Engine(FORMS[form_id])
         draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject)
         turn = await self._show(engine, draft, None)
@@ -99,14 +108,17 @@ class FormSession:
         answered, total = engine.answered_count(draft, ctx), len(engine.expected(draft, ctx))
         return DraftOffer(draft["token"], form.title, answered, total, _started(draft))
 
-    async def resume(self, token: str, restart: bool) -> Turn:
-        """The answer to a DraftOffer: continue the waiting draft, or throw it away and start over."""
+    async def resume(self, token: str, restart: bool, instead: str = "") -> Turn:
+        """The answer to a DraftOffer: continue the waiting draft, or throw it away and start over (or start
+        the form that was asked for instead)."""
         draft = await self.drafts.load()
         if not draft or draft.get("token") != token:
             return Turn(say=self.translate(N_("common.stale_button")))
         form_id = str(draft.get("form")) if draft.get("form") in FORMS else "initial"
         if restart:
-            return await self.start(form_id, fresh=True)
+            await self.repos.audit.record(f"tg:{self.user.telegram_id}", "draft.discard", "draft", token[:64],
+                                          before={"form": form_id}, after={"instead": instead or form_id})  # fmt: skip
+            return await self.start(instead if instead in STANDALONE else form_id, fresh=True)
         engine = Engine(FORMS[form_id])
         if not engine.compatible(draft):
             return await self._restart_outdated(draft)
@@ -141,11 +153,17 @@ class FormSession:
         return turn
 
     async def _show(self, engine: Engine, draft: dict[str, Any], outcome: Outcome | None) -> Turn:
-        view = render(engine, draft, self.context(), outcome)
+        ctx = self.context()
+        view = render(engine, draft, ctx, outcome)
         close = bool(draft.get("reply_kb")) and not view.reply_keyboard
         draft["reply_kb"] = view.reply_keyboard
         await self.drafts.save(draft)
-        return Turn(view=view, close_keyboard=close)
+        turn = Turn(view=view, close_keyboard=close)
+        if engine.form.id == "initial" and draft.get("mode") == "review" and not draft.get("subject"):
+            suggested = (engine.extras(draft, ctx).get("grade") or {}).get("suggested")
+            if suggested and at_least(suggested, Grade.II):  # may be 重大 or worse: a flash report first
+                turn.lead = self.translate(N_("flash.offer_major"))
+        return turn
 
     async def _restart_outdated(self, draft: Mapping[str, Any], form_id: str | None = None) -> Turn:
         """A draft of an older version of its form (a deploy changed the form): start again, politely."""

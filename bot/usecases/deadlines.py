@@ -118,4 +118,10 @@ def unknown_elements(answers: Mapping[str, Any], keys: Sequence[str] = KEY_ELEME
 
 
 # which form answers which report due (the reminders' buttons open it)
-FORM_FOR_DUE: dict[str, str] = {"followup": "followup", "supplementary": "followup"}
+FORM_FOR_DUE: dict[str, str] = {
+    "initial": "initial",
+    "written": "initial",
+    "followup": "followup",
+    "supplementary": "followup",
+    "final": "final",
+}

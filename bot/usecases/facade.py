@@ -4,11 +4,12 @@ what the adapter injects into every handler (one object instead of a dozen argum
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from bot.usecases import alerts, followups, onboarding
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
-from bot.usecases.reports import Acknowledged, acknowledge, filed_number
+from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
 from storage.repositories import Repos
 
 
@@ -26,6 +27,18 @@ class UseCases:
     async def start_followup(self, incident_id: int, kind: str = "followup") -> followups.FollowupStart | str:
         assert self.user is not None, "forms are for registered users (the handlers filter on it)"
         return await followups.start_followup(self.repos, self.user, incident_id, kind)
+
+    async def start_written(self, incident_id: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+        assert self.user is not None
+        return await start_written(self.repos, self.user, incident_id)
+
+    async def written_due(self) -> int | None:
+        return await written_due(self.repos, self.user) if self.user is not None else None
+
+    async def phone_reporters(self) -> list[tuple[int, str]]:
+        """Whom duty staff may log a phone report for: active people of their unit and the units below."""
+        assert self.user is not None
+        return await onboarding.people_below(self.repos, self.user.unit_id)
 
     async def mark_handled(self, alert_id: int) -> followups.Handled:
         return await followups.mark_handled(self.repos, alert_id, self.user, self.config)

@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.clocks import Facts, ack_steps, occurrence_deadlines
+from bot.domain.clocks import Due, Facts, Trigger, ack_steps, deadlines, occurrence_deadlines
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.roles import DUTY_STAFF
-from bot.usecases.common import AlertStatus, Card, Config, Member, alert_statuses, incident_card, unit_admins
-from bot.usecases.deadlines import facts_of, open_deadline, record_met, unknown_elements
+from bot.domain.text import N_
+from bot.usecases.common import AlertStatus, Card, Config, Member, Say, alert_statuses, incident_card, unit_admins
+from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
 from storage.models import Alert, AlertPart, Attachment, Incident, Report
 from storage.repositories import Repos, wake_at
 
@@ -34,9 +35,12 @@ class Filed:
     admins: list[tuple[Member, str]] = field(default_factory=list)  # (administrator, unit name): no duty group
     card: Card | None = None
     statuses: list[AlertStatus] = field(default_factory=list)  # what became of each duty-group alert
-    kind: str = "initial"  # initial | followup | …
+    kind: str = "initial"  # initial | flash | phone | followup | final
     seq: int = 0  # the follow-up's number
     incident_id: int = 0
+    written_due_at: datetime | None = None  # a flash or phone report: when the written report is due
+    reporter_name: str = ""
+    tell: list[Say] = field(default_factory=list)  # others to tell (the reporter of a phone report)
 
 
 def _hours(window: timedelta) -> int:
@@ -63,7 +67,38 @@ async def already_filed(repos: Repos, reporter: Member, token: str) -> Filed | N
 async def submit_initial_report(
     repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
 ) -> Filed:
-    """Store the report once (idempotent on the draft token) and decide who is alerted."""
+    """Store the report once (idempotent on the draft token) and decide who is alerted. The written report
+    after a flash or phone report (its draft names the incident) completes that incident."""
+    subject = draft.get("subject") or {}
+    if isinstance(subject, Mapping) and subject.get("incident"):
+        return await _written_report(repos, user, draft, extras, config, int(subject["incident"]))
+    return await _open_incident(repos, user, user, draft, extras, config, "initial")
+
+
+async def submit_flash(
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
+) -> Filed:
+    """A flash report (快报): the incident is known and the duty groups alerted at once; the written initial
+    report is due within 30 minutes (the clock table's `flash` rule)."""
+    return await _open_incident(repos, user, user, draft, extras, config, "flash")
+
+
+async def submit_phone(
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
+) -> Filed:
+    """A report received by phone, logged by duty staff for a named reporter: recorded with the time it was
+    received, and the reporter's written report is due 30 minutes later (they are told in private)."""
+    answers = draft["answers"]
+    reporter = await repos.users.get(int(answers["caller"]))
+    if reporter is None or not reporter.active or not await repos.units.is_descendant(reporter.unit_id, user.unit_id):
+        raise LookupError(f"phone report for someone outside the unit: {answers.get('caller')!r}")
+    return await _open_incident(repos, user, reporter, draft, extras, config, "phone")
+
+
+async def _open_incident(
+    repos: Repos, user: Member, reporter: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
+    config: Config, kind: str,
+) -> Filed:  # fmt: skip
     token = draft["token"]
     done = await already_filed(repos, user, token)
     if done is not None:
@@ -74,18 +109,20 @@ async def submit_initial_report(
     suggested = grading.get("suggested") or Grade.UNGRADED.value
     grade, reason = grading.get("grade") or suggested, grading.get("reason")
     occurred_at = datetime.fromisoformat(answers["occurred_at"])
+    received_at = datetime.fromisoformat(answers["received_at"]) if answers.get("received_at") else now
     place = answers.get("place") or {}
     casualties = answers.get("casualties") or {}
     day = now.astimezone(config.tz).strftime("%Y%m%d")
-    initial, first_followup = occurrence_deadlines(
-        Facts(grade, answers["category"], answers.get("subtype"), occurred_at), config.policy, config.tz
-    )
-    initial_due = initial.due_at
+    facts = Facts(grade, answers["category"], answers.get("subtype"), occurred_at)
+    initial, first_followup = occurrence_deadlines(facts, config.policy, config.tz)
+    trigger = {"flash": Trigger.FLASH, "phone": Trigger.PHONE}.get(kind)
+    written = deadlines(trigger, received_at, facts, config.policy, config.tz) if trigger else []
+    initial_due = min([d.due_at for d in written] or [initial.due_at])
     try:
         async with repos.session.begin_nested():
             number = incident_number(day, await repos.incidents.next_number(day))
             incident = Incident(
-                number=number, unit_id=user.unit_id, reporter_id=user.id, category=answers["category"],
+                number=number, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
                 subtype=answers.get("subtype"), suggested_grade=suggested, grade=grade, grade_reason=reason,
                 occurred_at=occurred_at, place_text=place.get("text"), latitude=place.get("lat"),
                 longitude=place.get("lon"), deaths=casualties.get("deaths"), missing=casualties.get("missing"),
@@ -95,10 +132,11 @@ async def submit_initial_report(
             )  # fmt: skip
             unknown = unknown_elements(answers)
             report = Report(
-                kind="initial", seq=0, draft_token=token, reporter_id=user.id,
+                kind=kind, seq=0, draft_token=token, reporter_id=user.id,
                 fields={**answers, "_grade": {"suggested": suggested, "grade": grade, "reason": reason}},
-                started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=now,
-                late=now > initial_due, due_at=initial_due, unknown=unknown, incomplete=bool(unknown),
+                started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=received_at,
+                late=kind == "initial" and now > initial_due, due_at=initial_due if kind == "initial" else None,
+                unknown=unknown, incomplete=bool(unknown),
             )  # fmt: skip
             attachments = [
                 Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
@@ -111,19 +149,114 @@ async def submit_initial_report(
         if done is None:
             raise
         return done
-    await record_met(repos, incident, initial, user.id, report.id, now)
-    await open_deadline(repos, incident, first_followup, user.id, config, now, seq=1)
+    if kind == "initial":
+        await record_met(repos, incident, initial, reporter.id, report.id, now)
+    for deadline in written:
+        await open_deadline(repos, incident, deadline, reporter.id, config, now)
+    await open_deadline(repos, incident, first_followup, reporter.id, config, now, seq=1)
     await repos.audit.record(
         f"tg:{user.telegram_id}", "report.submit", "incident", incident.id,
-        after={"number": number, "kind": "initial", "grade": incident.grade, "suggested_grade": suggested,
-               "grade_reason": reason, "late": report.late, "unknown": unknown},
+        after={"number": number, "kind": kind, "grade": incident.grade, "suggested_grade": suggested,
+               "grade_reason": reason, "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
+               "received_at": received_at.isoformat()},
     )  # fmt: skip
     filed = Filed(
         created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
+        kind=kind, written_due_at=initial_due if written else None, reporter_name=reporter.name,
+    )  # fmt: skip
+    if kind == "phone" and reporter.id != user.id:
+        params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
+        filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))
+    await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
+    return filed
+
+
+async def _written_report(
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    incident_id: int,
+) -> Filed:  # fmt: skip
+    """The written initial report of an incident a flash or phone report opened: it completes the incident's
+    facts, meets the written-report deadline, and the duty groups get the full initial report."""
+    token = draft["token"]
+    done = await already_filed(repos, user, token)
+    if done is not None:
+        return done
+    now = config.clock()
+    incident = await repos.incidents.get_for_update(incident_id)
+    if incident is None:
+        raise LookupError(f"written report of an unknown incident {incident_id}")
+    answers = draft["answers"]
+    grading = extras.get("grade") or {}
+    suggested = grading.get("suggested") or incident.suggested_grade
+    grade, reason = grading.get("grade") or suggested, grading.get("reason")
+    place = answers.get("place") or {}
+    casualties = answers.get("casualties") or {}
+    try:
+        async with repos.session.begin_nested():
+            unknown = unknown_elements(answers)
+            report = Report(
+                incident_id=incident.id, kind="initial", seq=0, draft_token=token, reporter_id=user.id,
+                fields={**answers, "_grade": {"suggested": suggested, "grade": grade, "reason": reason}},
+                started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=now,
+                unknown=unknown, incomplete=bool(unknown),
+            )  # fmt: skip
+            attachments = [
+                Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
+                for i, a in enumerate(answers.get("attachments") or [])
+            ]
+            await repos.incidents.add_report(report, attachments)
+    except IntegrityError:
+        done = await already_filed(repos, user, token)
+        if done is None:
+            raise
+        return done
+    incident.category, incident.subtype = answers["category"], answers.get("subtype")
+    incident.occurred_at = datetime.fromisoformat(answers["occurred_at"])
+    incident.place_text, incident.latitude, incident.longitude = place.get("text"), place.get("lat"), place.get("lon")
+    incident.deaths, incident.missing = casualties.get("deaths"), casualties.get("missing")
+    incident.serious_injuries, incident.injuries = casualties.get("serious"), casualties.get("injured")
+    incident.trapped, incident.loss_cny = casualties.get("trapped"), _int_or_none(answers.get("loss"))
+    incident.suggested_grade, incident.grade, incident.grade_reason = suggested, grade, reason
+    actor = f"tg:{user.telegram_id}"
+    answered = await meet(repos, incident.id, [Due.WRITTEN, Due.INITIAL], report.id, now, actor)
+    report.due_at = answered.due_at if answered else incident.initial_due_at
+    report.late = answered.late if answered else now > incident.initial_due_at
+    await repos.audit.record(actor, "report.submit", "incident", incident.id,
+                             after={"number": incident.number, "kind": "initial", "written": True,
+                                    "late": report.late, "unknown": unknown})  # fmt: skip
+    filed = Filed(
+        created=True, number=incident.number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
+        next_due_hours=_hours(incident.next_due_at - incident.occurred_at) if incident.next_due_at else 0,
+        initial_due_at=report.due_at, incident_id=incident.id,
     )  # fmt: skip
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     return filed
+
+
+async def start_written(repos: Repos, user: Member, incident_id: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """The written initial report about an incident a flash or phone report opened: (subject, prefilled
+    answers from what is known), or why not (a catalog id)."""
+    incident = await repos.incidents.get(incident_id)
+    if incident is None or not (incident.reporter_id == user.id
+                                or await repos.units.is_descendant(incident.unit_id, user.unit_id)):  # fmt: skip
+        return N_("followup.not_yours")
+    if await repos.incidents.count_reports(incident.id, "initial"):
+        return N_("written.already")
+    first = (await repos.incidents.reports(incident.id))[0]
+    known = {k: v for k, v in first.fields.items() if k in ("occurred_at", "place", "category", "subtype",
+                                                             "casualties") and v}  # fmt: skip
+    if first.fields.get("what"):
+        known["description"] = first.fields["what"]
+    return {"incident": incident.id, "number": incident.number}, known
+
+
+async def written_due(repos: Repos, user: Member) -> int | None:
+    """The incident whose written report this person still owes (the most recent), if any."""
+    for row in reversed(await repos.deadlines.open_for_reporter(user.id)):
+        if row.due == Due.WRITTEN.value:
+            return row.incident_id
+    return None
 
 
 async def plan_alerts(
