@@ -160,6 +160,7 @@ class FakeBotAPI:
         # Telegram's limit for groups, enforced like Telegram does (429 with retry_after) when set:
         # (messages, seconds) in any window; an album counts each item.
         self.group_limit: tuple[int, float] | None = None
+        self.chat_limit: tuple[int, float] | None = None  # the same for private chats (messages, seconds)
         self._group_log: dict[int, deque[float]] = defaultdict(deque)
         self.refused_for_rate: list[tuple[str, int]] = []
         self.titles: dict[int, str] = {}  # group titles getChat answers with
@@ -240,9 +241,12 @@ class FakeBotAPI:
 
     def _over_group_limit(self, method: str, params: dict[str, Any]) -> web.Response | None:
         chat = params.get("chat_id")
-        if self.group_limit is None or not method.startswith("send") or not isinstance(chat, int) or chat >= 0:
+        if not method.startswith("send") or not isinstance(chat, int):
             return None
-        limit, period = self.group_limit
+        limits = self.group_limit if chat < 0 else self.chat_limit
+        if limits is None:
+            return None
+        limit, period = limits
         cost = len(params.get("media") or []) or 1
         now = time.monotonic()
         log = self._group_log[chat]

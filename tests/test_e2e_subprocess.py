@@ -202,3 +202,59 @@ async def test_a_kill_between_an_alert_and_its_photo_completes_once_at_the_next_
         assert [s.method for s in api.in_chat(-100300)] == ["sendMessage", "sendPhoto"]
     finally:
         assert await bot.stop(signal.SIGTERM) == 0
+
+
+async def test_a_deadline_that_came_due_while_the_bot_was_killed_fires_once_at_restart(
+    fake_api: FakeBotAPI, db_url: str
+) -> None:
+    """SIGKILL; meanwhile the follow-up deadline passes. At the next start the reporter gets one reminder
+    (marked overdue) and the duty group one 迟报 notice; a further restart sends nothing again."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.domain.clock import utcnow
+    from storage.db import create_engine, create_sessionmaker
+    from storage.models import Deadline
+    from storage.uow import transaction
+    from tests.reporting import Reporter
+    from tests.test_report_http import fill_until_review
+
+    api = fake_api
+    env = await county_reporter_env(api, db_url)
+    code, _, err = await cli(env, "admin", "bind-group", "--chat-id", "-100300", "--unit", "county")
+    assert code == 0, err
+    r = Reporter(api, 1002)
+    bot = BotProcess(env)
+    await bot.start(api)
+    try:
+        await fill_until_review(r, casualties="无")
+        assert "初报已提交" in await r.tap("提交")
+        await api.wait_for(lambda: [s for s in api.in_chat(-100300) if "突发事件初报" in s.text], 15)
+    finally:
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+    engine = create_engine(db_url)  # while it is down, the follow-up deadline passes
+    try:
+        now = utcnow()
+        async with transaction(create_sessionmaker(engine)) as s:
+            await s.execute(update(Deadline).where(Deadline.due == "followup").values(
+                start_at=now - timedelta(hours=72, minutes=10), due_at=now - timedelta(minutes=10),
+                next_at=now - timedelta(hours=36)))  # fmt: skip
+    finally:
+        await engine.dispose()
+
+    def reminders() -> list[str]:
+        return [s.text for s in api.in_chat(1002) if "报送提醒" in s.text]
+
+    def notices() -> list[str]:
+        return [s.text for s in api.in_chat(-100300) if "迟报" in s.text and "以下报告" in s.text]
+
+    for _round in range(2):
+        await bot.start(api)
+        try:
+            await api.wait_for(lambda: reminders() and notices(), 20)
+            await asyncio.sleep(1.5)
+            assert len(reminders()) == 1 and "已超时 10分钟" in reminders()[0]
+            assert len(notices()) == 1
+        finally:
+            assert await bot.stop(signal.SIGTERM) == 0

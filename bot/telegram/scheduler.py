@@ -26,7 +26,7 @@ from bot.telegram.notifier import Notifier, Outgoing
 from bot.telegram.presenters import alert_text
 from bot.usecases.common import Config
 from bot.usecases.deadlines import FORM_FOR_DUE
-from bot.usecases.reminders import DueItem, Notice, fire_due, next_due
+from bot.usecases.reminders import CLAIM_BATCH, DueItem, Notice, fire_due, next_due
 from conversations.formatting import format_span
 from storage.outbox import OutboxStore
 from storage.uow import unit_of_work
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_SLEEP = 300.0  # look again at least this often: rows another process added that nobody woke us for
 BUTTONS_MAX = 8  # form buttons under one reminder
+SEND_EVERY = 2000  # claimed messages held before sending (a huge backlog goes out in waves)
+ITEMS_MAX = 30  # reports listed in one reminder or notice (the rest are counted)
 TITLES = {"remind": N_("remind.title"), "overdue": N_("overdue.title"), "missed": N_("missed.title")}
 
 
@@ -68,12 +70,14 @@ def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> 
         return Outgoing("send_message", {"chat_id": notice.chat_id, "text": text, "reply_markup": markup},
                         priority=Priority.ALERT)  # fmt: skip
     lines = [_(TITLES[notice.kind])]
-    for item in notice.items:
+    for item in notice.items[:ITEMS_MAX]:
         if notice.kind == "remind":
             lines.append(_("remind.item", number=item.number, due=due_text(item, _), when=_when(item, now, _, tz)))
         else:
             lines.append(_("overdue.item", number=item.number, due=due_text(item, _), when=_when(item, now, _, tz),
                            reporter=escape(item.reporter), unit=escape(item.unit)))  # fmt: skip
+    if len(notice.items) > ITEMS_MAX:
+        lines.append(_("notice.more", n=len(notice.items) - ITEMS_MAX))
     if notice.mention:
         lines.append(_("ack.mention", who=_mentions(notice)))
     kwargs: dict[str, object] = {"chat_id": notice.chat_id, "text": "\n".join(lines)}
@@ -99,6 +103,7 @@ class Scheduler:
         self._woken = asyncio.Event()
         self._sleeping_until: datetime | None = None
         self.ticks = 0  # passes that found something due (for tests and the benchmark)
+        self.batch = CLAIM_BATCH  # rows claimed per transaction
 
     def wake(self, at: datetime | None = None) -> None:
         """A row due at `at` was committed: look again now if that is sooner than the loop planned."""
@@ -106,30 +111,49 @@ class Scheduler:
             self._woken.set()
 
     async def tick(self, now: datetime | None = None) -> int:
-        """Act on everything due by `now`; returns how many messages were sent."""
+        """Act on everything due by `now`; returns how many messages Telegram accepted. Claims are committed
+        batch by batch (each with its messages in the outbox); the messages then go out side by side."""
         sent = 0
         while True:
             moment = now or self.config.clock()
-            async with unit_of_work(self.sessionmaker) as repos:
-                fired = await fire_due(repos, moment, self.config)
-                messages = [self._render(n, moment) for n in fired.notices]
-                ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
-            if fired.deadlines or fired.alerts:
-                self.ticks += 1
-            accepted, left = [], []
-            for row_id, message in zip(ids, messages, strict=True):
+            rows: list[tuple[int, Outgoing]] = []
+            more = True
+            while more and len(rows) < SEND_EVERY:
+                async with unit_of_work(self.sessionmaker) as repos:
+                    fired = await fire_due(repos, moment, self.config, self.batch)
+                    messages = [self._render(n, moment) for n in fired.notices]
+                    ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
+                rows += zip(ids, messages, strict=True)
+                more = fired.more
+                if fired.deadlines or fired.alerts:
+                    self.ticks += 1
+            accepted, left = await self._send(rows)
+            sent += len(accepted)
+            self.outbox.sent(accepted)
+            self.outbox.release(left)
+            if not more:
+                return sent
+
+    async def _send(self, rows: list[tuple[int, Outgoing]]) -> tuple[list[int], list[int]]:
+        """Send side by side across chats (the limiter paces them), in order within each chat; returns the
+        outbox rows Telegram accepted and those left for the retry job."""
+        by_chat: dict[object, list[tuple[int, Outgoing]]] = {}
+        for row in rows:
+            by_chat.setdefault(row[1].kwargs.get("chat_id"), []).append(row)
+        accepted: list[int] = []
+        left: list[int] = []
+
+        async def one_chat(items: list[tuple[int, Outgoing]]) -> None:
+            for row_id, message in items:
                 try:
                     await self.notifier.deliver(message)
                     accepted.append(row_id)
-                    sent += 1
                 except Exception:  # it stays in the outbox; the retry job sends it later
-                    log.exception("could not send a %s notice to %s", message.priority.name,
-                                  message.kwargs.get("chat_id"))  # fmt: skip
+                    log.exception("could not send a notice to %s", message.kwargs.get("chat_id"))
                     left.append(row_id)
-            self.outbox.sent(accepted)
-            self.outbox.release(left)
-            if not fired.more:
-                return sent
+
+        await asyncio.gather(*(one_chat(items) for items in by_chat.values()))
+        return accepted, left
 
     def _render(self, notice: Notice, now: datetime) -> Outgoing:
         _ = self.catalogs.translator(notice.locale or self.catalogs.default_locale)

@@ -19,7 +19,7 @@ from bot.usecases.deadlines import as_domain, facts_of
 from storage.models import Alert, Deadline, Incident, Unit
 from storage.repositories import Repos
 
-CLAIM_BATCH = 500  # rows per transaction; the loop runs again at once while more are due
+CLAIM_BATCH = 1000  # rows per transaction (one notice per chat for them); more due: the loop claims again
 
 
 @dataclass(frozen=True)
@@ -192,11 +192,18 @@ async def _fire_alert(repos: Repos, look: _Lookups, notices: _Notices, alert: Al
     if alert.ack_steps >= len(steps):  # every step taken, or the grade no longer asks for it
         alert.ack_due_at = None
         return
-    step = steps[alert.ack_steps]
-    if step.at > now:
-        alert.ack_due_at = step.at
+    if steps[alert.ack_steps].at > now:
+        alert.ack_due_at = steps[alert.ack_steps].at
         return
     card = await incident_card(repos, incident, alert.id)
+    while alert.ack_steps < len(steps) and steps[alert.ack_steps].at <= now:  # after a stop: every step due
+        await _ack_step(repos, look, notices, alert, unit, card, steps[alert.ack_steps], incident.number)
+        alert.ack_steps += 1
+    alert.ack_due_at = steps[alert.ack_steps].at if alert.ack_steps < len(steps) else None
+
+
+async def _ack_step(repos: Repos, look: _Lookups, notices: _Notices, alert: Alert, unit: Unit, card: Card,
+                    step: clocks.Action, number: str) -> None:  # fmt: skip
     told: list[str] = []
     for audience in step.tell:
         target = await look.unit(unit.parent_id) if audience == "parent_group" else unit
@@ -221,10 +228,8 @@ async def _fire_alert(repos: Repos, look: _Lookups, notices: _Notices, alert: Al
             n.card, n.unit = card, unit.name if target is not unit else ""
             told.append(f"tg:{person.telegram_id}")
     await repos.audit.record("system", "alert.escalate", "alert", alert.id,
-                             after={"number": incident.number, "step": alert.ack_steps, "tell": list(step.tell),
+                             after={"number": number, "step": step.index, "tell": list(step.tell),
                                     "told": told})  # fmt: skip
-    alert.ack_steps += 1
-    alert.ack_due_at = steps[alert.ack_steps].at if alert.ack_steps < len(steps) else None
 
 
 async def fire_due(repos: Repos, now: datetime, config: Config, batch: int = CLAIM_BATCH) -> Fired:
