@@ -15,7 +15,7 @@ import json
 import re
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
@@ -122,6 +122,7 @@ class Sent:
     raw: str  # what the bot sent (HTML)
     reply_markup: dict[str, Any] | None
     params: dict[str, Any]
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock)
 
     def buttons(self) -> list[dict[str, Any]]:
         if not self.reply_markup:

@@ -22,3 +22,13 @@ def test_benchmark_runs_and_prints_its_table() -> None:
     assert "baseline/memory" in proc.stdout and "ours/sqlite" in proc.stdout
     assert "ratio ours/sqlite : baseline/memory" in proc.stdout
     assert "submit" in proc.stdout  # the per-step table
+
+
+def test_scheduler_benchmark_runs_and_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_scheduler", "--pending", "300", "--due", "20", "--window", "3",
+         "--idle", "1", "--backends", "sqlite"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "baseline/sqlite" in proc.stdout and "ours/sqlite" in proc.stdout

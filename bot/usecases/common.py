@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
-from bot.domain.roles import Role
-from storage.models import Incident, Unit
+from bot.domain.roles import DUTY_STAFF, Role
+from storage.models import Attachment, Incident, Unit
 from storage.models import User as Member
 from storage.repositories import Repos
 
@@ -22,6 +22,8 @@ __all__ = [
     "Member",
     "Say",
     "alert_statuses",
+    "attachment_rows",
+    "duty_staff_for",
     "incident_card",
     "require_unit",
     "unit_admins",
@@ -92,6 +94,19 @@ class Say:
     params: Mapping[str, Any] = field(default_factory=dict)
     locale: str | None = None
     card: Card | None = None
+
+
+async def duty_staff_for(repos: Repos, user: Member | None, unit_id: int) -> bool:
+    """Duty staff of this unit or of a unit above it: who may acknowledge its alerts and mark them handled."""
+    return user is not None and bool(DUTY_STAFF & user.roles) and await repos.units.is_descendant(unit_id, user.unit_id)
+
+
+def attachment_rows(answers: Mapping[str, Any]) -> list[Attachment]:
+    """A report's attachments as rows, in the order they were sent."""
+    return [
+        Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
+        for i, a in enumerate(answers.get("attachments") or [])
+    ]
 
 
 async def require_unit(repos: Repos, code: str, what: str = "unit") -> Unit:

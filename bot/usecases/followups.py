@@ -16,12 +16,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.clocks import Due, Trigger
 from bot.domain.grading import GRADE_ORDER, Casualties, suggest_grade
-from bot.domain.roles import DUTY_STAFF, Role
+from bot.domain.roles import Role
 from bot.domain.text import N_
-from bot.usecases.common import AdminError, Card, Config, Member, incident_card
+from bot.usecases.common import AdminError, Card, Config, Member, attachment_rows, duty_staff_for, incident_card
 from bot.usecases.deadlines import cancel, meet, start_clocks, unknown_elements
 from bot.usecases.reports import Filed, already_filed, plan_alerts
-from storage.models import Attachment, Incident, Report
+from storage.models import Incident, Report
 from storage.repositories import Repos
 
 # the incident's figures as the forms name them
@@ -131,10 +131,7 @@ async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], conf
                 unknown=unknown_elements(answers, ("casualties",)), late=False,
             )  # fmt: skip
             report.incomplete = bool(report.unknown)
-            attachments = [
-                Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
-                for i, a in enumerate(answers.get("attachments") or [])
-            ]
+            attachments = attachment_rows(answers)
             await repos.incidents.add_report(report, attachments)
     except IntegrityError:  # the same draft filed concurrently by another process: the first one wins
         done = await already_filed(repos, user, token)
@@ -197,11 +194,7 @@ async def mark_handled(repos: Repos, alert_id: int, user: Member | None, config:
     alert = await repos.incidents.alert(alert_id)
     if alert is None:
         return Handled("unknown")
-    if (
-        user is None
-        or not (DUTY_STAFF & user.roles)
-        or not await repos.units.is_descendant(alert.unit_id, user.unit_id)
-    ):
+    if not await duty_staff_for(repos, user, alert.unit_id):
         return Handled("refused")
     incident = await repos.incidents.get_for_update(alert.incident_id)
     assert incident is not None

@@ -12,11 +12,21 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.clocks import Due, Facts, Trigger, ack_steps, deadlines, occurrence_deadlines
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
-from bot.domain.roles import DUTY_STAFF
 from bot.domain.text import N_
-from bot.usecases.common import AlertStatus, Card, Config, Member, Say, alert_statuses, incident_card, unit_admins
+from bot.usecases.common import (
+    AlertStatus,
+    Card,
+    Config,
+    Member,
+    Say,
+    alert_statuses,
+    attachment_rows,
+    duty_staff_for,
+    incident_card,
+    unit_admins,
+)
 from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
-from storage.models import Alert, AlertPart, Attachment, Incident, Report
+from storage.models import Alert, AlertPart, Incident, Report
 from storage.repositories import Repos, wake_at
 
 
@@ -138,10 +148,7 @@ async def _open_incident(
                 late=kind == "initial" and now > initial_due, due_at=initial_due if kind == "initial" else None,
                 unknown=unknown, incomplete=bool(unknown),
             )  # fmt: skip
-            attachments = [
-                Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
-                for i, a in enumerate(answers.get("attachments") or [])
-            ]
+            attachments = attachment_rows(answers)
             await repos.incidents.add(incident, report, attachments)
     except IntegrityError:
         # the same draft submitted concurrently by another process: the first one wins
@@ -201,10 +208,7 @@ async def _written_report(
                 started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=now,
                 unknown=unknown, incomplete=bool(unknown),
             )  # fmt: skip
-            attachments = [
-                Attachment(position=i, kind=a["kind"], file_id=a["file_id"], file_unique_id=a["file_unique_id"])
-                for i, a in enumerate(answers.get("attachments") or [])
-            ]
+            attachments = attachment_rows(answers)
             await repos.incidents.add_report(report, attachments)
     except IntegrityError:
         done = await already_filed(repos, user, token)
@@ -315,11 +319,7 @@ async def acknowledge(repos: Repos, alert_id: int, user: Member | None, config: 
     alert = await repos.incidents.alert(alert_id)
     if alert is None:
         return Acknowledged("unknown")
-    if (
-        user is None
-        or not (DUTY_STAFF & user.roles)
-        or not await repos.units.is_descendant(alert.unit_id, user.unit_id)
-    ):
+    if not await duty_staff_for(repos, user, alert.unit_id):
         return Acknowledged("refused")
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
