@@ -12,7 +12,7 @@ from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import DraftCb, FormCb, OpenCb
 from bot.telegram.forms import FsmDrafts, show_turn, to_event
 from bot.telegram.i18n import Translator
-from bot.telegram.keyboards import incident_picker
+from bot.telegram.keyboards import incident_picker, written_or_new
 from bot.telegram.notifier import Outbox
 from bot.usecases.conversation import Turn
 from bot.usecases.drafts import DRAFT_STATES
@@ -20,8 +20,7 @@ from bot.usecases.facade import UseCases
 from conversations.events import Action
 from handlers.filters import MayUse, Registered
 
-# command -> form id (the follow-up is opened about an incident: /followup below). Flash, phone and final
-# reports are wired by the rest of the report-lifecycle work.
+# command -> form id. The follow-up and the final report are about an incident: /followup and /final below.
 FORM_COMMANDS: dict[str, str] = {"report": "initial", "flash": "flash", "phone": "phone"}
 
 
@@ -42,10 +41,10 @@ async def open_form(message: Message, state: FSMContext, uc: UseCases, _: Transl
                     alerts: AlertCourier) -> None:  # fmt: skip
     """Start the command's form, or offer to continue a saved draft."""
     command = (message.text or "").split()[0].lstrip("/").split("@")[0]
-    if command == "report":  # a flash or phone report is waiting for its written report: that is this one
+    if command == "report":  # a flash or phone report waits for its written report: that one, or a new event?
         owed = await uc.written_due()
         if owed is not None:
-            await _open_about("initial", owed, message.chat.id, state, uc, _, out, alerts)
+            out.send(message.chat.id, _("written.owed"), reply_markup=written_or_new(owed, _))
             return
     forms = uc.forms(FsmDrafts(state), _)
     if command == "phone":  # the people a phone report may be logged for
@@ -120,6 +119,10 @@ async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSM
 
 async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMContext, uc: UseCases,
                       _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+    if form_id == "initial" and incident_id == 0:  # a new event, although a written report is owed
+        turn = await uc.forms(FsmDrafts(state), _).start("initial")
+        await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
+        return
     if form_id == "initial":
         await _open_written(incident_id, chat_id, state, uc, _, out, alerts)
         return

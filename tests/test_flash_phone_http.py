@@ -60,7 +60,8 @@ async def test_flash_alerts_at_once_then_the_written_report_is_due_in_30_minutes
     assert "书面初报" in reminder and incident.number in reminder
     assert api.in_chat(1002)[-1].button("填写书面初报")
 
-    opened = await r.say("/report")  # the written report of the flash report, not a new incident
+    assert "尚未提交书面初报" in await r.say("/report")  # the written report owed, or another event?
+    opened = await r.tap("填写书面初报")  # the written report of the flash report, not a new incident
     assert incident.number in opened and "书面初报" in opened
     review = await walk_written_report(r)
     assert "化工厂反应釜爆炸" in review and "XX化工园区" in review
@@ -126,3 +127,14 @@ async def test_a_phone_report_is_logged_for_a_named_reporter_who_is_reminded(har
     caller = Reporter(api, 1002)
     opened = await caller.tap("填写书面初报")
     assert incident.number in opened
+
+
+async def test_report_while_a_written_report_is_owed_may_still_report_another_event(harness: Harness) -> None:
+    await setup_county(harness)
+    r = Reporter(harness.api, 1002)
+    await file_flash(r)
+    assert "尚未提交书面初报" in await r.say("/report")
+    opened = await r.tap("报告另一起新事件")
+    assert "第 1/12 步" in opened and "书面初报" not in opened
+    async with harness.repos() as repos:  # nothing filed, nothing linked yet
+        assert [x.kind for x in await repos.session.scalars(select(Report))] == ["flash"]

@@ -84,3 +84,13 @@ def incident_picker(choices: Sequence[OpenIncident], _: Translator, tz: tzinfo, 
         label = f"{c.number} · {category_text(c.category, c.subtype, _)} · {c.occurred_at.astimezone(tz):%m-%d %H:%M}"
         rows.append([InlineKeyboardButton(text=label[:64], callback_data=OpenCb(f=kind, i=c.id).pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def written_or_new(incident_id: int, _: Translator) -> InlineKeyboardMarkup:
+    """/report while a written report is owed: that one, or a report of another event."""
+    written = OpenCb(f="initial", i=incident_id).pack()
+    new = OpenCb(f="initial", i=0).pack()
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=_("button.write_written"), callback_data=written)],
+        [InlineKeyboardButton(text=_("button.new_event"), callback_data=new)],
+    ])  # fmt: skip
