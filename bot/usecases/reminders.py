@@ -172,8 +172,9 @@ async def _fire_deadline(repos: Repos, look: _Lookups, notices: _Notices, row: D
                                  after={"number": incident.number, "due": row.due, "due_at": row.due_at.isoformat(),
                                         "told": told})  # fmt: skip
         row.next_at = None
-    else:
-        row.next_at = next((a.at for a in plan if a.at > now), None)
+    else:  # the next action, or the deadline itself (marked 迟报 then, whatever the table's reminders)
+        moments = [a.at for a in plan if a.at > now] + ([row.due_at] if row.due_at > now else [])
+        row.next_at = min(moments, default=None)
     row.done_until = now
 
 
