@@ -21,6 +21,7 @@ from bot.usecases.facade import UseCases
 from handlers.filters import MayUse, Registered
 
 ACK_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("ack.refused")}
+HANDLED_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("handled.refused")}
 
 
 async def on_ack(query: CallbackQuery, callback_data: AckCb, uc: UseCases, _: Translator, out: Outbox,
@@ -42,8 +43,8 @@ async def on_handled(query: CallbackQuery, callback_data: HandledCb, uc: UseCase
                      alerts: AlertCourier) -> None:  # fmt: skip
     """Duty staff mark the incident handled: the alert says so, the reporter is told the final report is due."""
     result = await uc.mark_handled(callback_data.alert)
-    if result.outcome in ACK_ANSWERS:
-        out.answer_callback(query.id, _(ACK_ANSWERS[result.outcome]), show_alert=True)
+    if result.outcome in HANDLED_ANSWERS:
+        out.answer_callback(query.id, _(HANDLED_ANSWERS[result.outcome]), show_alert=True)
         return
     out.answer_callback(query.id, _("handled.already") if result.outcome == "already" else _("handled.done"))
     if query.message is not None and result.card is not None:

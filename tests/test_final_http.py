@@ -25,7 +25,7 @@ async def test_handled_then_final_report_closes_then_a_duty_leader_reopens(harne
     alert = next(s for s in api.in_chat(COUNTY_GROUP) if s.method == "sendMessage")
 
     refused = await api.answer_to(await api.press(1002, alert, alert.button("处置完毕")["callback_data"]))
-    assert refused["show_alert"]  # a reporter is not duty staff
+    assert refused["show_alert"] and "可以标记处置完毕" in refused["text"]  # a reporter is not duty staff
     done = await api.answer_to(await api.press(1004, alert, alert.button("处置完毕")["callback_data"]))
     assert "已标记处置完毕" in done["text"]
     redrawn = await api.wait_for(lambda: [s for s in api.in_chat(COUNTY_GROUP) if s.method == "editMessageText"
