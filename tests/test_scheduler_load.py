@@ -98,11 +98,7 @@ async def test_two_schedulers_on_postgresql_never_send_the_same_reminder_twice(
         # the outbox retry job of this process must not take the other scheduler's rows while it sends them
         # (in production each process has its own; see the session note on the outbox across processes)
         h.app.outbox_retry_after = timedelta(hours=1)
-        import time
-
-        t0 = time.monotonic()
         now, _due = await overdue(h, reporters=40, each=5)
-        print("seeded", time.monotonic() - t0)
         other_engine = create_engine(db_url)
         try:
             app = h.app
