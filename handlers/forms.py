@@ -48,7 +48,8 @@ async def open_form(message: Message, state: FSMContext, uc: UseCases, _: Transl
             return
     forms = uc.forms(FsmDrafts(state), _)
     if command == "phone":  # the people a phone report may be logged for
-        turn = await forms.start("phone", base={"reporters": await uc.phone_reporters()})
+        people = [(uid, _("phone.caller", name=name, unit=unit)) for uid, name, unit in await uc.phone_reporters()]
+        turn = await forms.start("phone", base={"reporters": people})
     else:
         turn = await forms.start(FORM_COMMANDS[command])
     if command == "report" and turn.view is not None:

@@ -35,7 +35,7 @@ class UseCases:
     async def written_due(self) -> int | None:
         return await written_due(self.repos, self.user) if self.user is not None else None
 
-    async def phone_reporters(self) -> list[tuple[int, str]]:
+    async def phone_reporters(self) -> list[tuple[int, str, str]]:
         """Whom duty staff may log a phone report for: active people of their unit and the units below."""
         assert self.user is not None
         return await onboarding.people_below(self.repos, self.user.unit_id)

@@ -39,8 +39,6 @@ class OpenIncident:
     occurred_at: datetime
     category: str
     subtype: str | None
-    place: str | None
-    next_seq: int
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,7 @@ async def may_write_about(repos: Repos, user: Member, incident: Incident) -> boo
 async def open_incidents(repos: Repos, user: Member) -> list[OpenIncident]:
     """The open incidents a user may follow up, most recent first."""
     rows = await repos.incidents.open_for(user.id, user.unit_id, OPEN_LIST_MAX)
-    return [OpenIncident(i.id, i.number, i.occurred_at, i.category, i.subtype, i.place_text,
-                         await repos.incidents.count_reports(i.id, "followup") + 1) for i in rows]  # fmt: skip
+    return [OpenIncident(i.id, i.number, i.occurred_at, i.category, i.subtype) for i in rows]
 
 
 async def start_followup(repos: Repos, user: Member, incident_id: int, kind: str = "followup") -> FollowupStart | str:

@@ -221,11 +221,11 @@ async def list_users(repos: Repos, unit_code: str | None) -> list[UserRow]:
     ]
 
 
-async def people_below(repos: Repos, unit_id: int, limit: int = 30) -> list[tuple[int, str]]:
-    """Active people of a unit and the units below it, as (user id, "name（unit）"), their own unit first."""
+async def people_below(repos: Repos, unit_id: int, limit: int = 30) -> list[tuple[int, str, str]]:
+    """Active people of a unit and the units below it, as (user id, name, unit name), their own unit first."""
     people = []
     for user in await repos.users.list():
         if user.active and await repos.units.is_descendant(user.unit_id, unit_id):
             unit = await repos.units.get(user.unit_id)
-            people.append((user.unit_id != unit_id, user.id, f"{user.name}（{unit.name if unit else '-'}）"))
-    return [(uid, label) for _, uid, label in sorted(people)][:limit]
+            people.append((user.unit_id != unit_id, user.id, user.name, unit.name if unit else "-"))
+    return [(uid, name, unit) for _, uid, name, unit in sorted(people)][:limit]

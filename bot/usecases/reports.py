@@ -48,8 +48,6 @@ class Filed:
     kind: str = "initial"  # initial | flash | phone | followup | final
     seq: int = 0  # the follow-up's number
     incident_id: int = 0
-    written_due_at: datetime | None = None  # a flash or phone report: when the written report is due
-    reporter_name: str = ""
     tell: list[Say] = field(default_factory=list)  # others to tell (the reporter of a phone report)
 
 
@@ -170,7 +168,7 @@ async def _open_incident(
     filed = Filed(
         created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
-        kind=kind, written_due_at=initial_due if written else None, reporter_name=reporter.name,
+        kind=kind,
     )  # fmt: skip
     if kind == "phone" and reporter.id != user.id:
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
