@@ -78,15 +78,18 @@ class Engine:
     ) -> dict[str, Any]:  # fmt: skip
         """A fresh draft; `initial` answers are prefilled (shown as the current answer, kept with one tap),
         `base` is kept for the form's rules (the last report's figures), `subject` names what it is about."""
+        answers = copy.deepcopy(dict(initial or {}))
+        env = {"base": dict(base or {}), "subject": subject}
+        first = next((f.id for f in self.form.fields if f.visible(answers, env)), self.form.fields[0].id)
         return {
             "form": self.form.id,
             "version": self.form.version,
             "token": token,
             "started_at": now.astimezone(UTC).isoformat(),
-            "answers": copy.deepcopy(dict(initial or {})),
+            "answers": answers,
             "base": copy.deepcopy(dict(base or {})),
             "subject": subject,
-            "cursor": self.form.fields[0].id,
+            "cursor": first,  # the first field shown (an adjustment skips what it keeps)
             "mode": "fill",
             "back_to_review": False,
             "prev_mode": None,

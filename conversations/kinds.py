@@ -280,6 +280,7 @@ class Money(FieldKind):
 
 
 QUICK_TIME_LABELS = {0: N_("quick.now"), 30: N_("quick.30m"), 60: N_("quick.1h"), 120: N_("quick.2h")}
+AHEAD_LABELS = {6: N_("quick.in_6h"), 12: N_("quick.in_12h"), 24: N_("quick.in_24h"), 48: N_("quick.in_48h")}
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ class DateTime(FieldKind):
 
     window: p.Window = p.OCCURRENCE
     quick: tuple[int, ...] = (0, 30, 60, 120)  # minutes ago offered as buttons
+    ahead: tuple[int, ...] = ()  # hours from now offered as buttons (an expected end)
     name: ClassVar[str] = "datetime"
     expects: ClassVar[str] = N_("expects.datetime")
     max_length: int = 200
@@ -297,6 +299,9 @@ class DateTime(FieldKind):
         return result if isinstance(result, p.Invalid) else Change(result.value.astimezone(UTC).isoformat())
 
     def on_action(self, name: str, value: str, current: Any, scope: Scope) -> Result | None:
+        if name == "ahead" and value.isdigit() and int(value) in self.ahead:
+            return Change((scope.now + timedelta(hours=int(value))).replace(second=0, microsecond=0)
+                          .astimezone(UTC).isoformat())  # fmt: skip
         if name != "quick":
             return None
         if value == "other":
@@ -308,6 +313,7 @@ class DateTime(FieldKind):
     def buttons(self, current: Any, scope: Scope) -> list[list[Button]]:
         tr = scope.translate
         quick = [Button(tr(QUICK_TIME_LABELS[m]), "quick", str(m)) for m in self.quick if m in QUICK_TIME_LABELS]
+        quick += [Button(tr(AHEAD_LABELS[h]), "ahead", str(h)) for h in self.ahead if h in AHEAD_LABELS]
         rows = [quick[i : i + 2] for i in range(0, len(quick), 2)]
         return [*rows, [Button(tr("quick.other"), "quick", "other")]]
 

@@ -8,5 +8,8 @@ from conversations.followup import FOLLOWUP_REPORT
 from conversations.form import Form
 from conversations.initial_report import INITIAL_REPORT
 from conversations.phone import PHONE_REPORT
+from conversations.warning import WARNING
 
-FORMS: dict[str, Form] = {f.id: f for f in (INITIAL_REPORT, FLASH_REPORT, FOLLOWUP_REPORT, FINAL_REPORT, PHONE_REPORT)}
+FORMS: dict[str, Form] = {
+    f.id: f for f in (INITIAL_REPORT, FLASH_REPORT, FOLLOWUP_REPORT, FINAL_REPORT, PHONE_REPORT, WARNING)
+}

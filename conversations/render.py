@@ -75,8 +75,10 @@ def _prompt(engine: Engine, draft: Mapping[str, Any], ctx: Context) -> View:
         lines.append(tr("form.current", value=format_value(f, current, scope)))
     rows = f.kind.buttons(current, scope)
     prefill = scope.env.get(f.prefill) if f.prefill else None
-    if prefill:
+    if isinstance(prefill, Mapping):  # a contact: name and phone
         rows.append([Button(tr("button.confirm_contact", name=prefill["name"], phone=prefill["phone"]), "prefill")])
+    elif prefill:  # a text (the publisher's unit as the issuing authority)
+        rows.append([Button(tr("button.confirm_value", value=str(prefill)[:40]), "prefill")])
     if f.kind.has_done:
         rows.append([Button(nav_label(tr, "done"), "done")])
     elif f.kind.answered(current):

@@ -2,13 +2,19 @@
 
 from aiogram import Router
 
-from handlers import alerts, common, forms, groups, onboarding
+from handlers import alerts, common, forms, groups, onboarding, warnings
 
 
 def setup() -> Router:
     """Build the root router; order matters: onboarding and the gate come before everything else."""
     root = Router(name="root")
     root.include_routers(
-        onboarding.setup(), groups.setup(), forms.setup(), alerts.setup(), common.setup(), onboarding.setup_fallback()
+        onboarding.setup(),
+        groups.setup(),
+        warnings.setup(),
+        forms.setup(),
+        alerts.setup(),
+        common.setup(),
+        onboarding.setup_fallback(),
     )
     return root

@@ -17,8 +17,10 @@ from bot.telegram.notifier import Outbox
 from bot.usecases.conversation import Turn
 from bot.usecases.drafts import DRAFT_STATES
 from bot.usecases.facade import UseCases
+from bot.usecases.warnings import WarningFiled
 from conversations.events import Action
 from handlers.filters import MayUse, Registered
+from handlers.warnings import show_filed
 
 # command -> form id. The follow-up and the final report are about an incident: /followup and /final below.
 FORM_COMMANDS: dict[str, str] = {"report": "initial", "flash": "flash", "phone": "phone"}
@@ -26,6 +28,9 @@ FORM_COMMANDS: dict[str, str] = {"report": "initial", "flash": "flash", "phone":
 
 async def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertCourier,
                 form_id: str, token: str, edit_message_id: int | None = None) -> None:  # fmt: skip
+    if isinstance(turn.filed, WarningFiled):  # a warning: the author's receipt and the approvers' previews
+        await show_filed(turn.filed, turn.summary, uc, out, chat_id, _, edit_message_id)
+        return
     receipt_at = show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id)
     if turn.filed is not None and turn.filed.created:
         await uc.record_receipt(turn.filed.report_id, chat_id, receipt_at, _.locale)

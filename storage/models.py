@@ -304,3 +304,81 @@ class Deadline(Base):
     next_at: Mapped[datetime | None] = mapped_column(index=True)
     done_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Warning(Base):
+    """One early-warning message (domain rules §5): an issue, an adjustment (msg_type update) or a lift
+    (cancel). Adjustments and lifts point at the message they change (`refers_id`) and at the first one
+    (`root_id`); a warning's current state is its latest published message. `fields` holds the bulletin as
+    the publisher gave it; level, expiry and drill are columns too, for the lists and the sender's order."""
+
+    __tablename__ = "warnings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    root_id: Mapped[int | None] = mapped_column(ForeignKey("warnings.id", ondelete="RESTRICT"), index=True)
+    refers_id: Mapped[int | None] = mapped_column(ForeignKey("warnings.id", ondelete="RESTRICT"))
+    msg_type: Mapped[str] = mapped_column(String(16))  # alert | update | cancel
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | rejected | published | superseded
+    level: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)  # 0 red … 3 blue: the sender's order
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    onset_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    fields: Mapped[dict[str, Any]]
+    targets: Mapped[dict[str, Any]]  # {"units": [...], "subunits": bool, "roles": [...], "groups": bool}
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    draft_token: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="form")  # form | cap
+    cap_ref: Mapped[str | None] = mapped_column(String(500))  # an imported file's "sender,identifier,sent"
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(String(500))
+    published_at: Mapped[datetime | None]
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None]  # every delivery answered (sent, failed or unreachable)
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("author_id", "draft_token", name="uq_warning_author_draft"),)
+
+
+class WarningDelivery(Base):
+    """One recipient of one warning message, written in the transaction that published it; the sender
+    moves it from queued to sent, unreachable (403, chat gone) or failed (after capped retries)."""
+
+    __tablename__ = "warning_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | sent | unreachable | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None]  # a retry's earliest moment
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(300))
+    received_at: Mapped[datetime | None]
+    received_by: Mapped[int | None] = mapped_column(BigInteger)  # who tapped 收到 (in a group: anyone)
+    remind_at: Mapped[datetime | None] = mapped_column(index=True)  # the next receipt step (reminder, leader)
+    remind_steps: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_warning_deliveries_queue", "state", "rank", "warning_id", "id"),
+        Index("ix_warning_deliveries_warning_state", "warning_id", "state"),
+    )
+
+
+class Lease(Base):
+    """A named lease: one holder at a time (the early-warning sender), taken over once it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

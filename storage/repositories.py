@@ -27,7 +27,9 @@ from storage.models import (
     Unit,
     User,
     UserRole,
+    WarningDelivery,
 )
+from storage.warnings import LeaseRepo, WarningRepo
 
 
 class UnitRepo:
@@ -149,6 +151,9 @@ class DutyGroupRepo:
             await self.s.delete(group)
             await self.s.flush()
             await self.bind(new_chat_id, unit_id, title, bound_by)
+        # early-warning recipients: the rows still to send go to the new chat, and receipts stay found
+        await self.s.execute(update(WarningDelivery).where(WarningDelivery.chat_id == old_chat_id)
+                             .values(chat_id=new_chat_id))  # fmt: skip
 
 
 class AuditRepo:
@@ -443,3 +448,5 @@ class Repos:
         self.incidents = IncidentRepo(session)
         self.drafts = DraftRepo(session)
         self.deadlines = DeadlineRepo(session)
+        self.warnings = WarningRepo(session)
+        self.leases = LeaseRepo(session)

@@ -23,6 +23,7 @@ from bot.app.settings import Settings
 from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
 from bot.telegram.alerts import AlertCourier
+from bot.telegram.broadcast import Broadcaster
 from bot.telegram.i18n import Catalogs
 from bot.telegram.limiter import Limits, Priority, SendLimiter
 from bot.telegram.middlewares import UpdateContextMiddleware
@@ -94,7 +95,8 @@ def build_dispatcher(
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
-    config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy())
+    config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
+                    warnings=settings.warning_policy(), cap_sender=settings.cap_sender)  # fmt: skip
     context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store)
     dp.update.outer_middleware(context)
     dp["update_context"] = context
@@ -122,9 +124,10 @@ def build_dispatcher(
 
 
 def build_limiter(settings: Settings) -> SendLimiter:
+    paid = settings.allow_paid_broadcast  # Telegram's paid broadcasts lift the overall limit
     return SendLimiter(
         Limits(
-            overall_per_second=settings.send_overall_per_second,
+            overall_per_second=settings.send_paid_per_second if paid else settings.send_overall_per_second,
             chat_per_second=settings.send_chat_per_second,
             chat_burst=settings.send_chat_burst,
             group_messages=settings.send_group_messages,
@@ -187,6 +190,10 @@ class App:
         self.scheduler = Scheduler(self.sessionmaker, self.catalogs, self.notifier, self.outbox,
                                    self.dp["update_context"].config)  # fmt: skip
         self.dp["update_context"].on_timer = self.scheduler.wake
+        config = self.dp["update_context"].config
+        self.broadcaster = Broadcaster(self.sessionmaker, self.catalogs, self.notifier, config,
+                                       paid=settings.allow_paid_broadcast)  # fmt: skip
+        self.dp["update_context"].on_broadcast = self.broadcaster.wake
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
 
@@ -196,6 +203,7 @@ class App:
         await self.replay_inbox()  # then the updates it did not handle
         await set_commands(self.bot, self.catalogs)
         self.background.append(asyncio.create_task(self.scheduler.run()))
+        self.background.append(asyncio.create_task(self.broadcaster.run()))
         self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
         self.background.append(asyncio.create_task(self.alert_retries()))
         self.background.append(asyncio.create_task(self.repeat(self.retry_outbox, every=OUTBOX_RETRY)))

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.clocks import Policy, PolicyError, load_policy, parse_policy
 from bot.domain.locales import SUPPORTED_LOCALES
+from bot.domain.warnings import RANK, WarningPolicy
 
 PUBLIC_BOT_API = "https://api.telegram.org"
 DEFAULT_LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
@@ -46,6 +48,15 @@ class Settings(BaseSettings):
     send_group_period: float = Field(default=60.0, gt=0, le=3600)
     # The longest a message waits on 429s before it is left stored for the retry job.
     send_max_wait: float = Field(default=300.0, ge=0, le=86400)
+    # Early warnings (domain rules §5): the levels a second publisher must approve (issuing and adjusting),
+    # when an unconfirmed recipient is reminded and when their unit's duty leader is told.
+    warning_approval_levels: str = Field(default="red,orange")
+    warning_remind_minutes: int = Field(default=30, ge=1, le=10080)
+    warning_escalate_minutes: int = Field(default=60, ge=1, le=10080)
+    # A bot with Telegram's paid broadcasts: warnings may go out at send_paid_per_second (Telegram: 1000).
+    allow_paid_broadcast: bool = Field(default=False)
+    send_paid_per_second: float = Field(default=1000.0, gt=0, le=1000)
+    cap_sender: str = Field(default="kuaibao@localhost", description="CAP <sender>: this office's identifier")
     # A deployment's own clock table (TOML, like bot/domain/data/clocks.toml); unset: the shipped one.
     clock_policy_file: Path | None = Field(default=None)
 
@@ -93,6 +104,33 @@ class Settings(BaseSettings):
         except (PolicyError, UnicodeDecodeError) as exc:
             raise ValueError(f"{value}: {exc}") from None
         return value
+
+    @field_validator("warning_approval_levels")
+    @classmethod
+    def _check_levels(cls, value: str) -> str:
+        levels = [x.strip().lower() for x in value.split(",") if x.strip()]
+        unknown = [x for x in levels if x not in RANK]
+        if unknown:
+            raise ValueError(f"unknown level {unknown[0]!r} (use red, orange, yellow, blue, comma-separated)")
+        return ",".join(levels)
+
+    @field_validator("cap_sender")
+    @classmethod
+    def _check_sender(cls, value: str) -> str:
+        value = value.strip()
+        if not value or re.search(r"[\s,<&]", value):
+            raise ValueError("must be non-empty without spaces, commas, < or & (CAP 1.2)")
+        return value
+
+    def warning_policy(self) -> WarningPolicy:
+        """This deployment's warning rules."""
+        rate = self.send_paid_per_second if self.allow_paid_broadcast else self.send_overall_per_second
+        return WarningPolicy(
+            approval_levels=frozenset(x for x in self.warning_approval_levels.split(",") if x),
+            remind_after=timedelta(minutes=self.warning_remind_minutes),
+            escalate_after=timedelta(minutes=max(self.warning_escalate_minutes, self.warning_remind_minutes)),
+            send_rate=rate,
+        )
 
     def policy(self) -> Policy:
         """The statutory clocks this deployment keeps."""

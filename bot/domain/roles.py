@@ -27,6 +27,10 @@ COMMANDS: dict[str, frozenset[Role] | None] = {
     "followup": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
     "final": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
     "reopen": frozenset({Role.DUTY_LEADER, Role.ADMIN}),
+    "warn": frozenset({Role.PUBLISHER}),
+    "warnings": frozenset({Role.PUBLISHER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "warnstatus": frozenset({Role.PUBLISHER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "reject": frozenset({Role.PUBLISHER}),
     "cancel": None,
     "bindgroup": frozenset({Role.ADMIN}),
 }
@@ -42,6 +46,10 @@ COMMAND_HELP: dict[str, str] = {
     "followup": N_("cmd.followup"),
     "final": N_("cmd.final"),
     "reopen": N_("cmd.reopen"),
+    "warn": N_("cmd.warn"),
+    "warnings": N_("cmd.warnings"),
+    "warnstatus": N_("cmd.warnstatus"),
+    "reject": N_("cmd.reject"),
     "cancel": N_("cmd.cancel"),
     "bindgroup": N_("cmd.bindgroup"),
 }

@@ -44,3 +44,16 @@ class HandledCb(CallbackData, prefix="v1h"):
     """Mark an alert's incident handled (the final report becomes due)."""
 
     alert: int
+
+
+class WarnCb(CallbackData, prefix="v1w"):
+    """A publisher's button on a warning: approve, reject, adjust, lift (and its confirmation), status, cap."""
+
+    a: str
+    w: int
+
+
+class ReceivedCb(CallbackData, prefix="v1r"):
+    """收到: a recipient confirms a warning (the delivery's id)."""
+
+    d: int

@@ -57,6 +57,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         self.notifier = notifier
         self.in_flight: set[asyncio.Task[Any]] = set()  # updates being handled, for a graceful stop
         self.on_timer: Callable[[datetime], None] | None = None  # an update committed a timer (the scheduler)
+        self.on_broadcast: Callable[[], None] | None = None  # an update published a warning (the sender)
 
     async def drain(self, timeout: float) -> int:
         """Wait (at most `timeout` seconds) for the updates being handled; returns how many did not finish."""
@@ -97,6 +98,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         update_id: int | None = getattr(event, "update_id", None)
         taken: bool | None = None
         timer: datetime | None = None
+        broadcast = False
         stored: list[int] = []
         durable: list[Outgoing] = []
         failed: list[Outgoing] = []
@@ -125,6 +127,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         durable = outbox.durable()
                         stored = await self.outbox_store.save(repos.session, [o.to_json() for o in durable])
                     timer = repos.session.info.get("wake_at")
+                    broadcast = bool(repos.session.info.get("broadcast"))
             except Exception:
                 if self.outbox_store is not None:
                     self.outbox_store.release(stored)  # rolled back with the update: nothing was stored
@@ -133,6 +136,8 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                 raise
             if timer is not None and self.on_timer is not None:
                 self.on_timer(timer)
+            if broadcast and self.on_broadcast is not None:
+                self.on_broadcast()
             # Committed: now answer the person, still in their turn so their screens arrive in order.
             failed += await self.notifier.flush(outbox, only=lambda item: item.priority == Priority.REPLY)
         # The sender's next update may start now; what goes to others (alerts, administrators) follows.

@@ -104,6 +104,15 @@ class Outbox:
         return [item for item in self.items if item.durable]
 
 
+class Unreachable(Exception):
+    """The chat cannot receive messages from the bot (blocked, removed, deleted): do not try again."""
+
+
+# Bad requests that mean the chat is gone for this bot, not that the message was wrong
+GONE = ("chat not found", "user is deactivated", "bot was kicked", "peer_id_invalid", "have no rights to send",
+        "not enough rights to send", "chat_write_forbidden")  # fmt: skip
+
+
 class Deferred(Exception):
     """Telegram did not accept the message within our bounds (429 waits over the cap, 5xx or timeouts after
     every retry): it stays stored and is tried again later."""
@@ -146,7 +155,9 @@ class Notifier:
                 failed.append(item)
         return failed
 
-    async def deliver(self, item: Outgoing) -> Any:
+    async def deliver(self, item: Outgoing, strict: bool = False) -> Any:
+        """Send one message (split when too long: the buttons go under the last part). `strict`: a chat that
+        cannot receive raises Unreachable instead of being logged (the broadcaster records it)."""
         if item.method == "send_message" and len(item.kwargs["text"]) > 4000:
             result = None
             chunks = split_text(item.kwargs["text"])
@@ -154,11 +165,11 @@ class Notifier:
                 kwargs = dict(item.kwargs, text=chunk)
                 if i < len(chunks) - 1:
                     kwargs.pop("reply_markup", None)
-                result = await self._call(item.method, kwargs, item.priority)
+                result = await self._call(item.method, kwargs, item.priority, strict=strict)
             if item.on_sent and isinstance(result, Message):
                 await item.on_sent(result)
             return result
-        result = await self._call(item.method, item.kwargs, item.priority)
+        result = await self._call(item.method, item.kwargs, item.priority, strict=strict)
         if item.on_sent and isinstance(result, Message):
             await item.on_sent(result)
         return result
@@ -168,7 +179,7 @@ class Notifier:
         return await self._call(method, kwargs, priority, cost)
 
     async def _call(self, method: str, kwargs: dict[str, Any], priority: Priority = Priority.REPLY,
-                    cost: int = 1) -> Any:  # fmt: skip
+                    cost: int = 1, strict: bool = False) -> Any:  # fmt: skip
         delay, waited, failures = self.backoff, 0.0, 0
         while True:
             chat = kwargs.get("chat_id")
@@ -201,12 +212,16 @@ class Notifier:
                 if self.on_migrate is not None and isinstance(old, int):
                     await self.on_migrate(old, exc.migrate_to_chat_id)
                 kwargs = dict(kwargs, chat_id=exc.migrate_to_chat_id)
-            except TelegramForbiddenError:
+            except TelegramForbiddenError as exc:
+                if strict:
+                    raise Unreachable(str(exc)) from exc
                 log.warning("%s to %s refused: the bot was blocked or removed", method, kwargs.get("chat_id"))
                 return None
             except TelegramBadRequest as exc:
                 if "message is not modified" in str(exc) or "query is too old" in str(exc):
                     return None
+                if strict and any(gone in str(exc).lower() for gone in GONE):
+                    raise Unreachable(str(exc)) from exc
                 raise
             except (TelegramServerError, TelegramNetworkError) as exc:
                 failures += 1

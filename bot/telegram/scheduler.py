@@ -24,9 +24,11 @@ from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outgoing
 from bot.telegram.presenters import alert_text
+from bot.telegram.warnings import receipt_notice
 from bot.usecases.common import Config
 from bot.usecases.deadlines import FORM_FOR_DUE
 from bot.usecases.reminders import CLAIM_BATCH, DueItem, Notice, fire_due, next_due
+from bot.usecases.warnings import ReceiptNotice, fire_receipts, next_receipt_step
 from conversations.formatting import format_span
 from storage.outbox import OutboxStore
 from storage.uow import unit_of_work
@@ -121,11 +123,13 @@ class Scheduler:
             while more and len(rows) < SEND_EVERY:
                 async with unit_of_work(self.sessionmaker) as repos:
                     fired = await fire_due(repos, moment, self.config, self.batch)
+                    receipts, more_receipts = await fire_receipts(repos, moment, self.config, self.batch)
                     messages = [self._render(n, moment) for n in fired.notices]
+                    messages += [self._render_receipt(n, moment) for n in receipts]
                     ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
                 rows += zip(ids, messages, strict=True)
-                more = fired.more
-                if fired.deadlines or fired.alerts:
+                more = fired.more or more_receipts
+                if fired.deadlines or fired.alerts or receipts:
                     self.ticks += 1
             accepted, left = await self._send(rows)
             sent += len(accepted)
@@ -159,9 +163,14 @@ class Scheduler:
         _ = self.catalogs.translator(notice.locale or self.catalogs.default_locale)
         return notice_message(notice, now, _, self.config.tz)
 
+    def _render_receipt(self, notice: ReceiptNotice, now: datetime) -> Outgoing:
+        _ = self.catalogs.translator(notice.locale or self.catalogs.default_locale)
+        return receipt_notice(notice, _, self.config.tz, now)
+
     async def next_due(self) -> datetime | None:
         async with unit_of_work(self.sessionmaker) as repos:
-            return await next_due(repos)
+            times = [t for t in (await next_due(repos), await next_receipt_step(repos)) if t is not None]
+        return min(times) if times else None
 
     async def run(self) -> None:
         """Forever: act on what is due, then sleep until the next row (or a wake-up, or MAX_SLEEP)."""

@@ -10,6 +10,7 @@ from typing import Any
 from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
 from bot.domain.roles import DUTY_STAFF, Role
+from bot.domain.warnings import WarningPolicy
 from storage.models import Attachment, Incident, Unit
 from storage.models import User as Member
 from storage.repositories import Repos
@@ -42,6 +43,8 @@ class Config:
     default_locale: str
     clock: Clock = utcnow
     policy: Policy = field(default_factory=load_policy)  # the statutory clocks (domain rules §4)
+    warnings: WarningPolicy = field(default_factory=WarningPolicy)  # approval, receipts (domain rules §5)
+    cap_sender: str = "kuaibao@localhost"  # CAP <sender> of this office's warnings
 
 
 @dataclass(frozen=True)

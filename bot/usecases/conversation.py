@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from bot.domain.clock import format_local
 from bot.domain.grading import Grade, at_least
 from bot.domain.text import N_
+from bot.usecases import warnings
 from bot.usecases.common import Config, Member
 from bot.usecases.filing import FILERS
 from bot.usecases.reports import Filed
@@ -62,7 +63,7 @@ class Turn:
     answer: str | None = None  # text for the tapped button's small answer (a stale button)
     say: str | None = None  # a message on its own (cancelled, nothing to continue)
     offer: DraftOffer | None = None
-    filed: Filed | None = None
+    filed: Filed | warnings.WarningFiled | None = None
     summary: list[str] = field(default_factory=list)  # the filed answers, for the receipt
     quiet: bool = False  # nothing to show
 
@@ -74,12 +75,23 @@ class FormSession:
         self, repos: Repos, user: Member, config: Config, drafts: DraftStore, translate: Callable[..., str]
     ) -> None:
         self.repos, self.user, self.config, self.drafts, self.translate = repos, user, config, drafts, translate
+        self.extra: dict[str, Any] = {}  # what a form needs from the database (the warning's authority, reach)
 
     def context(self) -> Context:
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = dict(self.extra)
         if self.user.phone:
             data["profile_contact"] = {"name": self.user.name, "phone": self.user.phone}
         return Context(now=self.config.clock(), tz=self.config.tz, translate=self.translate, data=data)
+
+    async def _prepare(self, form_id: str | None) -> None:
+        if form_id == "warning" and "authority" not in self.extra:
+            self.extra["authority"] = await warnings.authority_of(self.repos, self.user)
+
+    async def _prepare_review(self, engine: Engine, draft: Mapping[str, Any]) -> None:
+        """The warning's review shows how many it reaches, counted for the answers as they stand."""
+        if engine.form.id == "warning" and draft.get("mode") == "review":
+            self.extra["reach"] = await warnings.reach(self.repos, self.user, draft["answers"], draft.get("subject"),
+                                                       self.config)  # fmt: skip
 
     async def start(
         self, form_id: str, *, initial: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None,
@@ -97,6 +109,7 @@ class FormSession:
                     offer = replace(offer, instead=form_id, instead_title=FORMS[form_id].title)
                 return Turn(offer=offer)
         engine = Engine(FORMS[form_id])
+        await self._prepare(form_id)
         draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject)
         turn = await self._show(engine, draft, None)
         if engine.form.intro:
@@ -135,6 +148,8 @@ class FormSession:
         if form is None or not Engine(form).compatible(draft):
             return await self._restart_outdated(draft)
         engine = Engine(form)
+        await self._prepare(form.id)
+        await self._prepare_review(engine, draft)
         ctx = self.context()
         outcome = engine.handle(draft, event, ctx)
         if outcome.duplicate:
@@ -153,6 +168,8 @@ class FormSession:
         return turn
 
     async def _show(self, engine: Engine, draft: dict[str, Any], outcome: Outcome | None) -> Turn:
+        await self._prepare(engine.form.id)
+        await self._prepare_review(engine, draft)
         ctx = self.context()
         view = render(engine, draft, ctx, outcome)
         close = bool(draft.get("reply_kb")) and not view.reply_keyboard
@@ -178,7 +195,11 @@ class FormSession:
 
     async def _file(self, engine: Engine, draft: dict[str, Any], ctx: Context) -> Turn:
         filer = FILERS[engine.form.submit]
-        filed = await filer(self.repos, self.user, draft, engine.extras(draft, ctx), self.config)
+        try:
+            filed = await filer(self.repos, self.user, draft, engine.extras(draft, ctx), self.config)
+        except warnings.WarningGone as gone:  # the warning an adjustment was about was lifted meanwhile
+            await self.drafts.clear()
+            return Turn(say=self.translate(str(gone)), close_keyboard=bool(draft.get("reply_kb")))
         await self.drafts.clear()
         return Turn(filed=filed, summary=summary_lines(engine, draft, ctx), close_keyboard=bool(draft.get("reply_kb")))
 

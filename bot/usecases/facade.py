@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.usecases import alerts, followups, onboarding
+from bot.usecases import alerts, followups, onboarding, warnings
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
@@ -67,3 +67,40 @@ class UseCases:
 
     async def redeem_invite(self, code: str, telegram_id: int, name: str) -> onboarding.InviteResult:
         return await onboarding.redeem_invite(self.repos, code, telegram_id, name, self.config.clock())
+
+    # ---- early warnings ------------------------------------------------------------------------
+    async def warning_base(self) -> dict[str, Any]:
+        assert self.user is not None
+        return await warnings.form_base(self.repos, self.user)
+
+    async def decide_warning(self, warning_id: int, approve: bool, reason: str = "") -> warnings.Decision:
+        return await warnings.decide(self.repos, self.user, warning_id, approve, reason, self.config)
+
+    async def warning_id(self, ref: str) -> int | None:
+        found = await warnings.find(self.repos, ref)
+        return found.id if found is not None else None
+
+    async def start_adjust(self, warning_id: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+        return await warnings.start_adjust(self.repos, self.user, warning_id)
+
+    async def lift_warning(self, warning_id: int) -> warnings.Lifted:
+        return await warnings.lift(self.repos, self.user, warning_id, self.config)
+
+    async def warning_rows(self) -> list[warnings.WarningRow]:
+        return await warnings.warning_rows(self.repos, self.config.clock())
+
+    async def warning_status(self, ref: str) -> warnings.WarningStatus | None:
+        return await warnings.status(self.repos, ref)
+
+    async def warning_received(self, delivery_id: int, telegram_id: int) -> str:
+        return await warnings.receive(self.repos, delivery_id, telegram_id, self.config)
+
+    async def warning_bulletin(self, warning_id: int) -> warnings.Bulletin | None:
+        return await warnings.bulletin_of(self.repos, warning_id)
+
+    async def cap_export(self, ref: str, sender: str) -> warnings.cap.CapMessage | None:
+        return await warnings.cap_message(self.repos, ref, sender, self.config)
+
+    async def cap_form(self, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert self.user is not None
+        return await warnings.cap_form(self.repos, self.user, data, self.config)

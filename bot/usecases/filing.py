@@ -8,9 +8,12 @@ from typing import Any
 from bot.usecases.common import Config, Member
 from bot.usecases.followups import submit_final, submit_followup
 from bot.usecases.reports import Filed, submit_flash, submit_initial_report, submit_phone
+from bot.usecases.warnings import WarningFiled, submit_warning
 from storage.repositories import Repos
 
-Filer = Callable[[Repos, Member, Mapping[str, Any], Mapping[str, Mapping[str, Any]], Config], Awaitable[Filed]]
+Filer = Callable[
+    [Repos, Member, Mapping[str, Any], Mapping[str, Mapping[str, Any]], Config], Awaitable[Filed | WarningFiled]
+]
 
 FILERS: dict[str, Filer] = {
     "initial_report": submit_initial_report,
@@ -18,4 +21,5 @@ FILERS: dict[str, Filer] = {
     "phone_report": submit_phone,
     "followup_report": submit_followup,
     "final_report": submit_final,
+    "warning": submit_warning,
 }

@@ -1,0 +1,288 @@
+"""The early-warning sender: delivers the queued delivery rows of published warnings, inside `python -m bot
+run`, while it holds the `broadcast` lease (one sender per bot at a time, even with several processes on
+PostgreSQL; another takes over within LEASE_TTL seconds if it dies).
+
+- Order: red before orange before yellow before blue, then the oldest warning, then row order. At most
+  WINDOW sends are in flight, so a red warning published during a blue broadcast goes out within a moment.
+- Limits: every send goes through the limiter at BULK priority: 30 msg/s overall, 1 msg/s per chat, 20/min
+  per group (settings), and replies to people and duty-group alerts always go first.
+- Answers: 429 pauses the chat for retry_after and resends (the notifier); 403 and "chat not found" mark the
+  recipient unreachable, never retried; a migrated group is followed (its chat id changes everywhere) and
+  the message resent there; 5xx and timeouts retry with backoff inside the notifier, then here at
+  RETRY_AFTER steps, and the row is marked failed after MAX_ATTEMPTS; a text over 4096 is split.
+- Crash safety: a row leaves `queued` only when its answer is recorded (batched every FLUSH_EVERY seconds).
+  Killed mid-broadcast, the next holder sends every row still queued; the only duplicates are the sends in
+  flight or answered but not yet recorded at the kill: at most WINDOW + FLUSH_EVERY × rate messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.telegram.i18n import Catalogs
+from bot.telegram.limiter import Priority
+from bot.telegram.notifier import Deferred, Notifier, Outgoing, Unreachable
+from bot.telegram.warnings import bulletin_text, progress_text, received_markup
+from bot.usecases.common import Config
+from bot.usecases.warnings import Bulletin, bulletin_of
+from storage.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+
+LEASE = "broadcast"
+LEASE_TTL = 15.0  # seconds: a dead holder's lease runs out this long after its last renewal
+RENEW_EVERY = 5.0
+WINDOW = 64  # sends in flight at once
+FLUSH_EVERY = 0.25  # seconds between writes of answers (and the bound on duplicates after a kill)
+PROGRESS_EVERY = 3.0  # seconds between edits of a publisher's progress message
+IDLE_POLL = 2.0  # with nothing queued: look again this often (another process may have published)
+MAX_ATTEMPTS = 4  # tries of a row (each with the notifier's own retries inside) before it is marked failed
+RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Broadcaster:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier, config: Config,
+        holder: str | None = None, lease_ttl: float = LEASE_TTL, window: int = WINDOW, paid: bool = False,
+    ) -> None:  # fmt: skip
+        self.sessionmaker, self.catalogs, self.notifier, self.config = sessionmaker, catalogs, notifier, config
+        self.holder = holder or holder_id()
+        self.lease_ttl, self.window = lease_ttl, window
+        self.paid = paid  # allow_paid_broadcast: Telegram lets such a bot send up to 1000 messages/s (paid)
+        self._wake = asyncio.Event()
+        self._lease_until = 0.0  # monotonic: dispatch nothing new after this without a renewal
+        self._bulletins: dict[int, Bulletin | None] = {}
+        self._texts: dict[tuple[int, str], str] = {}
+        self._results: list[dict[str, Any]] = []
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._touched: set[int] = set()  # warnings sent to since the last progress edit
+        self._progress_shown: dict[int, str] = {}
+        self.sent = 0  # rows sent by this process (tests, benchmark)
+
+    def wake(self) -> None:
+        """A warning was published: look at the queue now."""
+        self._wake.set()
+
+    @property
+    def holding(self) -> bool:
+        return time.monotonic() < self._lease_until
+
+    async def _take_lease(self) -> bool:
+        now = self.config.clock()
+        started = time.monotonic()
+        try:
+            async with unit_of_work(self.sessionmaker) as repos:
+                taken = await repos.leases.take(LEASE, self.holder, now, now + timedelta(seconds=self.lease_ttl))
+        except Exception:
+            log.exception("could not take or renew the broadcast lease")
+            return False
+        if taken:
+            self._lease_until = started + self.lease_ttl - RENEW_EVERY / 2
+        elif self._lease_until:
+            log.warning("broadcast lease lost to another process")
+            self._lease_until = 0.0
+        return taken
+
+    async def release(self) -> None:
+        """At a stop: let another process take over at once."""
+        if self._lease_until:
+            with contextlib.suppress(Exception):
+                async with unit_of_work(self.sessionmaker) as repos:
+                    await repos.leases.release(LEASE, self.holder)
+            self._lease_until = 0.0
+
+    async def run(self) -> None:
+        """Forever: hold the lease and send, or wait for it (another process sends meanwhile)."""
+        try:
+            while True:
+                try:
+                    if await self._take_lease():
+                        await self._serve()
+                    else:
+                        await self._sleep(self.lease_ttl / 3)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("broadcast sender failed; going on shortly")
+                    await asyncio.sleep(1.0)
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            self._in_flight.clear()
+            with contextlib.suppress(Exception):
+                await self._flush()
+            await self.release()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _serve(self) -> None:
+        """Send while holding the lease; returns when it was lost (after the sends in flight)."""
+        last_renew = last_flush = last_progress = time.monotonic()
+        while True:
+            now_m = time.monotonic()
+            if now_m - last_renew >= RENEW_EVERY:
+                await self._take_lease()
+                last_renew = now_m
+            rows: list[dict[str, Any]] = []
+            if self.holding and len(self._in_flight) < self.window:
+                self._wake.clear()
+                skip = set(self._in_flight) | {r["id"] for r in self._results}
+                async with unit_of_work(self.sessionmaker) as repos:
+                    rows = await repos.warnings.next_queued(
+                        self.config.clock(), self.window - len(self._in_flight), skip
+                    )
+                for row in rows:
+                    self._in_flight[row["id"]] = asyncio.create_task(self._send(row))
+            if now_m - last_flush >= FLUSH_EVERY or len(self._results) >= self.window:
+                await self._flush()
+                last_flush = now_m
+            if now_m - last_progress >= PROGRESS_EVERY:
+                await self._progress()
+                last_progress = now_m
+            if not self._in_flight:
+                await self._flush()
+                if self._touched:
+                    await self._progress()
+                if not self.holding:
+                    return
+                if not rows:
+                    await self._sleep(await self._idle_wait())
+                continue
+            _done, _pending = await asyncio.wait(list(self._in_flight.values()), timeout=FLUSH_EVERY,
+                                                 return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+
+    async def _idle_wait(self) -> float:
+        async with unit_of_work(self.sessionmaker) as repos:
+            retry = await repos.warnings.next_retry_at()
+        wait = IDLE_POLL
+        if retry is not None:
+            wait = min(wait, max(0.05, (retry - self.config.clock()).total_seconds()))
+        return wait
+
+    async def _bulletin(self, warning_id: int) -> Bulletin | None:
+        if warning_id not in self._bulletins:
+            async with unit_of_work(self.sessionmaker) as repos:
+                self._bulletins[warning_id] = await bulletin_of(repos, warning_id)
+        return self._bulletins[warning_id]
+
+    def _text(self, b: Bulletin, locale: str) -> str:
+        key = (b.warning_id, locale)
+        if key not in self._texts:
+            self._texts[key] = bulletin_text(b, self.catalogs.translator(locale), self.config.tz)
+        return self._texts[key]
+
+    async def _send(self, row: dict[str, Any]) -> None:
+        now = self.config.clock
+        result: dict[str, Any] = {"id": row["id"], "state": "queued", "attempts": row["attempts"], "next_at": None,
+                                  "message_id": None, "chat_id": row["chat_id"], "sent_at": None, "error": None,
+                                  "remind_at": None}  # fmt: skip
+        try:
+            b = await self._bulletin(row["warning_id"])
+            if b is None:
+                result.update(state="failed", error="warning not found")
+                return
+            locale = row["locale"] or self.catalogs.default_locale
+            _ = self.catalogs.translator(locale)
+            kwargs: dict[str, Any] = {"chat_id": row["chat_id"], "text": self._text(b, locale),
+                                      "reply_markup": received_markup(row["id"], _)}  # fmt: skip
+            if self.paid:
+                kwargs["allow_paid_broadcast"] = True
+            message = Outgoing("send_message", kwargs, priority=Priority.BULK)
+            sent = await self.notifier.deliver(message, strict=True)
+            at = now()
+            result.update(state="sent", sent_at=at)
+            if isinstance(sent, Message):
+                result.update(message_id=sent.message_id, chat_id=sent.chat.id)
+            if b.msg_type != "cancel":
+                result["remind_at"] = at + self.config.warnings.remind_after
+            self.sent += 1
+        except Unreachable as exc:
+            result.update(state="unreachable", error=str(exc)[:300])
+        except asyncio.CancelledError:
+            result.clear()  # stopped mid-send: the row stays queued and is sent again by the next holder
+            raise
+        except Exception as exc:  # 5xx or timeouts after the notifier's retries, 429 over its cap, bad requests
+            attempts = row["attempts"] + 1
+            result.update(attempts=attempts, error=f"{type(exc).__name__}: {exc}"[:300])
+            if attempts >= MAX_ATTEMPTS or not isinstance(exc, Deferred):
+                result["state"] = "failed"
+                log.warning("warning delivery %s to %s failed: %s", row["id"], row["chat_id"], exc)
+            else:
+                result["next_at"] = now() + RETRY_AFTER[min(attempts, len(RETRY_AFTER)) - 1]
+        finally:
+            if result:
+                self._results.append(result)
+                self._touched.add(row["warning_id"])
+            self._in_flight.pop(row["id"], None)
+
+    async def _flush(self) -> None:
+        """Write the answers received so far (one statement), so those rows are never sent again."""
+        if not self._results:
+            return
+        results, self._results = self._results, []
+        try:
+            async with unit_of_work(self.sessionmaker) as repos:
+                await repos.warnings.record(results)
+        except Exception:
+            self._results[:0] = results  # kept: written at the next flush
+            raise
+
+    async def _progress(self) -> None:
+        """Edit each touched warning's progress message for its publisher; close the finished ones."""
+        touched, self._touched = self._touched, set()
+        for warning_id in sorted(touched):
+            b = await self._bulletin(warning_id)
+            if b is None or not b.author_chat:
+                continue
+            async with unit_of_work(self.sessionmaker) as repos:
+                counts = await repos.warnings.counts(warning_id)
+                queued = await repos.warnings.queued_total()
+                if counts.get("queued", 0) == 0:
+                    await repos.warnings.finish(warning_id, self.config.clock())
+            _ = self.catalogs.translator(b.author_locale or self.catalogs.default_locale)
+            left = queued / self.config.warnings.send_rate
+            text = progress_text(b, counts, left, _)
+            if self._progress_shown.get(warning_id) == text:
+                continue
+            self._progress_shown[warning_id] = text
+            try:
+                if b.progress is None:
+                    sent = await self.notifier.deliver(
+                        Outgoing("send_message", {"chat_id": b.author_chat, "text": text})
+                    )
+                    if isinstance(sent, Message):
+                        async with unit_of_work(self.sessionmaker) as repos:
+                            await repos.warnings.set_progress(warning_id, sent.chat.id, sent.message_id)
+                        self._bulletins[warning_id] = await self._reload(warning_id)
+                else:
+                    await self.notifier.deliver(Outgoing("edit_message_text", {
+                        "chat_id": b.progress[0], "message_id": b.progress[1], "text": text}))  # fmt: skip
+            except Exception:  # progress is a courtesy: never stop the broadcast for it
+                log.exception("could not show the progress of warning %s", warning_id)
+            if counts.get("queued", 0) == 0:
+                self._bulletins.pop(warning_id, None)
+                self._texts = {k: v for k, v in self._texts.items() if k[0] != warning_id}
+                self._progress_shown.pop(warning_id, None)
+
+    async def _reload(self, warning_id: int) -> Bulletin | None:
+        async with unit_of_work(self.sessionmaker) as repos:
+            return await bulletin_of(repos, warning_id)
