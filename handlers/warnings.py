@@ -244,8 +244,8 @@ def setup() -> Router:
     router = Router(name="warnings")
     private = F.chat.type == "private"
     router.message.register(open_warning, Command("warn"), private, MayUse("warn"))
-    router.message.register(not_publisher, Command("warn", "reject"), Registered())
     router.message.register(cmd_reject, Command("reject"), MayUse("reject"))
+    router.message.register(not_publisher, Command("warn", "reject"), Registered())
     router.message.register(cmd_warnings, Command("warnings"), MayUse("warnings"))
     router.message.register(cmd_warnstatus, Command("warnstatus"), MayUse("warnstatus"))
     replying = F.reply_to_message.from_user.is_bot & F.reply_to_message.text.startswith(REJECT_MARK)

@@ -164,6 +164,11 @@ class FakeBotAPI:
         self.chat_limit: tuple[int, float] | None = None  # the same for private chats (messages, seconds)
         self._group_log: dict[int, deque[float]] = defaultdict(deque)
         self.refused_for_rate: list[tuple[str, int]] = []
+        self.failed_calls: list[tuple[str, Any, str]] = []  # injected failures answered: (method, chat, kind)
+        # Telegram's overall limit for a bot, enforced the same way when set: (messages, seconds)
+        self.overall_limit: tuple[int, float] | None = None
+        self._overall_log: deque[float] = deque()
+        self.refused_overall: list[float] = []  # when a send was refused for the overall limit (monotonic)
         self.titles: dict[int, str] = {}  # group titles getChat answers with
 
     # ---- server -------------------------------------------------------------------------------
@@ -244,6 +249,15 @@ class FakeBotAPI:
         chat = params.get("chat_id")
         if not method.startswith("send") or not isinstance(chat, int):
             return None
+        if self.overall_limit is not None:
+            limit, period = self.overall_limit
+            now = time.monotonic()
+            while self._overall_log and self._overall_log[0] <= now - period:
+                self._overall_log.popleft()
+            if len(self._overall_log) >= limit:
+                self.refused_overall.append(now)
+                return self._error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+            self._overall_log.append(now)
         limits = self.group_limit if chat < 0 else self.chat_limit
         if limits is None:
             return None
@@ -264,10 +278,12 @@ class FakeBotAPI:
         queue = self.failures.get(method)
         if not queue:
             return None
-        failure = queue[0]
-        if failure.chat_id is not None and params.get("chat_id") != failure.chat_id:
+        # the first failure meant for this chat (or for any chat): several chats may each have their own
+        failure = next((f for f in queue if f.chat_id is None or f.chat_id == params.get("chat_id")), None)
+        if failure is None:
             return None
-        queue.popleft()
+        queue.remove(failure)
+        self.failed_calls.append((method, params.get("chat_id"), failure.kind))
         if failure.kind == "429":
             return self._error(
                 429, f"Too Many Requests: retry after {failure.retry_after}", {"retry_after": failure.retry_after}

@@ -48,7 +48,7 @@ async def compose(r: Reporter, level: str = "红色", drill: bool = False, roles
 
 async def test_red_warning_needs_another_publisher_then_reaches_everyone(harness: Harness) -> None:
     await setup_publishers(harness)
-    api, author, approver = harness.api, Reporter(harness.api, AUTHOR), Reporter(harness.api, APPROVER)
+    api, author = harness.api, Reporter(harness.api, AUTHOR)
     review = await compose(author)
     assert "收件人将看到" in review and "暴雨红色（一级）预警" in review
     assert "&lt;低洼地带&gt;" in api.screen(AUTHOR).raw  # user text escaped in the HTML
@@ -90,7 +90,8 @@ async def test_red_warning_needs_another_publisher_then_reaches_everyone(harness
     status = await Reporter(api, 1004).say(f"/warnstatus {warning.number}")
     assert "已送达 8" in status and "已确认收到 1" in status and "未确认单位" in status
     async with harness.repos() as repos:
-        actions = [a.action for a in await repos.session.scalars(select(AuditEntry).where(AuditEntry.entity == "warning"))]
+        audit = await repos.session.scalars(select(AuditEntry).where(AuditEntry.entity == "warning"))
+        actions = [a.action for a in audit]
     assert {"warning.submit", "warning.approve", "warning.publish"} <= set(actions)
 
 
@@ -105,11 +106,14 @@ async def test_rejection_needs_a_reason_and_tells_the_author(harness: Harness) -
     prompt = await api.next_in(APPROVER, before)
     assert "驳回" in prompt.text and prompt.reply_markup and prompt.reply_markup.get("force_reply")
     before = len(api.in_chat(APPROVER))
-    await api.send_extra(APPROVER, {"text": "影响区域写错了", "reply_to_message": api.messages[APPROVER][prompt.message_id]})
+    replied = api.messages[APPROVER][prompt.message_id]
+    await api.send_extra(APPROVER, {"text": "影响区域写错了", "reply_to_message": replied})
     assert "已驳回" in (await api.next_in(APPROVER, before)).text
     told = await api.wait_for(lambda: [t for t in texts(harness, AUTHOR) if "被 周审批 驳回" in t])
     assert "影响区域写错了" in told[0]
-    assert "已经审批过" in await approver.say("/reject YJ-00000000-000 x") or True
+    query = await api.press(APPROVER, request[0], request[0].button("批准")["callback_data"])  # a stale button
+    assert "已经审批过" in (await api.answer_to(query))["text"]
+    assert "没有编号为" in await approver.say("/reject YJ-20000101-999 区域有误")
     async with harness.repos() as repos:
         warning = await repos.session.scalar(select(Warning))
     assert (warning.state, warning.reject_reason) == ("rejected", "影响区域写错了")

@@ -192,7 +192,8 @@ class App:
         self.dp["update_context"].on_timer = self.scheduler.wake
         config = self.dp["update_context"].config
         self.broadcaster = Broadcaster(self.sessionmaker, self.catalogs, self.notifier, config,
-                                       paid=settings.allow_paid_broadcast)  # fmt: skip
+                                       paid=settings.allow_paid_broadcast,
+                                       lease_ttl=settings.broadcast_lease_seconds)  # fmt: skip
         self.dp["update_context"].on_broadcast = self.broadcaster.wake
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # A bot with Telegram's paid broadcasts: warnings may go out at send_paid_per_second (Telegram: 1000).
     allow_paid_broadcast: bool = Field(default=False)
     send_paid_per_second: float = Field(default=1000.0, gt=0, le=1000)
+    # The warning sender's lease: another process takes over this long after the holder died.
+    broadcast_lease_seconds: float = Field(default=15.0, ge=1, le=300)
     cap_sender: str = Field(default="kuaibao@localhost", description="CAP <sender>: this office's identifier")
     # A deployment's own clock table (TOML, like bot/domain/data/clocks.toml); unset: the shipped one.
     clock_policy_file: Path | None = Field(default=None)

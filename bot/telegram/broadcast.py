@@ -41,8 +41,7 @@ from storage.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 LEASE = "broadcast"
-LEASE_TTL = 15.0  # seconds: a dead holder's lease runs out this long after its last renewal
-RENEW_EVERY = 5.0
+LEASE_TTL = 15.0  # seconds: a dead holder's lease runs out this long after its last renewal (renewed every third)
 WINDOW = 64  # sends in flight at once
 FLUSH_EVERY = 0.25  # seconds between writes of answers (and the bound on duplicates after a kill)
 PROGRESS_EVERY = 3.0  # seconds between edits of a publisher's progress message
@@ -63,6 +62,7 @@ class Broadcaster:
         self.sessionmaker, self.catalogs, self.notifier, self.config = sessionmaker, catalogs, notifier, config
         self.holder = holder or holder_id()
         self.lease_ttl, self.window = lease_ttl, window
+        self.renew_every = lease_ttl / 3
         self.paid = paid  # allow_paid_broadcast: Telegram lets such a bot send up to 1000 messages/s (paid)
         self._wake = asyncio.Event()
         self._lease_until = 0.0  # monotonic: dispatch nothing new after this without a renewal
@@ -92,7 +92,7 @@ class Broadcaster:
             log.exception("could not take or renew the broadcast lease")
             return False
         if taken:
-            self._lease_until = started + self.lease_ttl - RENEW_EVERY / 2
+            self._lease_until = started + self.lease_ttl - self.renew_every / 2
         elif self._lease_until:
             log.warning("broadcast lease lost to another process")
             self._lease_until = 0.0
@@ -139,7 +139,7 @@ class Broadcaster:
         last_renew = last_flush = last_progress = time.monotonic()
         while True:
             now_m = time.monotonic()
-            if now_m - last_renew >= RENEW_EVERY:
+            if now_m - last_renew >= self.renew_every:
                 await self._take_lease()
                 last_renew = now_m
             rows: list[dict[str, Any]] = []
