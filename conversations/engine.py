@@ -74,13 +74,16 @@ class Engine:
     # ---- state -------------------------------------------------------------------------------
     def new_draft(
         self, token: str, now: datetime, initial: Mapping[str, Any] | None = None,
-        base: Mapping[str, Any] | None = None, subject: Any = None,
+        base: Mapping[str, Any] | None = None, subject: Any = None, first_unanswered: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
         """A fresh draft; `initial` answers are prefilled (shown as the current answer, kept with one tap),
         `base` is kept for the form's rules (the last report's figures), `subject` names what it is about."""
         answers = copy.deepcopy(dict(initial or {}))
         env = {"base": dict(base or {}), "subject": subject}
-        first = next((f.id for f in self.form.fields if f.visible(answers, env)), self.form.fields[0].id)
+        shown = [f for f in self.form.fields if f.visible(answers, env)]
+        if first_unanswered:  # an import: start where the file left off (the review shows the rest)
+            shown = [f for f in shown if f.required and answers.get(f.id) in (None, "", [], {})] or shown
+        first = shown[0].id if shown else self.form.fields[0].id
         return {
             "form": self.form.id,
             "version": self.form.version,

@@ -229,7 +229,8 @@ async def on_cap_file(message: Message, state: FSMContext, uc: UseCases, _: Tran
             message.chat.id, _("warning.cap_invalid", element=escape(exc.element), reason=escape(exc.reason[:300]))
         )
         return
-    turn = await uc.forms(FsmDrafts(state), _).start("warning", initial=answers, base=base, fresh=True)
+    turn = await uc.forms(FsmDrafts(state), _).start("warning", initial=answers, base=base, fresh=True,
+                                                     first_unanswered=True)  # fmt: skip
     if turn.view is not None:
         imported = _("warning.cap_imported")
         turn.lead = f"{imported}\n{turn.lead}".strip()

@@ -170,11 +170,14 @@ class FakeBotAPI:
         self._overall_log: deque[float] = deque()
         self.refused_overall: list[float] = []  # when a send was refused for the overall limit (monotonic)
         self.titles: dict[int, str] = {}  # group titles getChat answers with
+        self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and the download
+        self.uploads: list[tuple[str, str, bytes]] = []  # (field, file name, content) the bot uploaded
 
     # ---- server -------------------------------------------------------------------------------
     async def start(self) -> str:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -203,6 +206,7 @@ class FakeBotAPI:
         for key, value in raw.items():
             if not isinstance(value, str):
                 params[key] = f"upload:{getattr(value, 'filename', 'file')}"
+                self.uploads.append((key, str(getattr(value, "filename", "file")), value.file.read()))
             elif key in STRING_FIELDS:
                 params[key] = value
             else:
@@ -527,6 +531,30 @@ class FakeBotAPI:
     async def m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
         v = params["voice"]
         return await self._media("sendVoice", params, "voice", {"file_id": v, "file_unique_id": f"u{v}", "duration": 1})
+
+    async def m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id"))
+        if file_id not in self.files:
+            raise EntityError("Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(self.files[file_id]),
+                "file_path": f"documents/{file_id}"}  # fmt: skip
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id])
+
+    async def send_document(self, user_id: int, file_name: str, content: bytes, mime: str = "text/xml",
+                            ) -> dict[str, Any]:  # fmt: skip
+        """A person sends a file (kept for getFile and the download)."""
+        file_id = f"doc{len(self.files) + 1}"
+        self.files[file_id] = content
+        document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name, "mime_type": mime,
+                    "file_size": len(content)}  # fmt: skip
+        return await self.send_extra(user_id, {"document": document})
 
     async def m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])

@@ -270,3 +270,102 @@ def forms(ctx: click.Context, as_json: bool, mermaid: bool, locale: str | None) 
             click.echo(f"%% {form.id}\n{form_as_mermaid(form, tr)}")
     else:
         click.echo("\n\n".join(form_as_text(f, tr) for f in FORMS.values()))
+
+
+@main.group("warnings")
+def warnings_group() -> None:
+    """Early warnings: CAP 1.2 export and import."""
+
+
+def _catalogs(settings: Settings) -> Any:
+    from bot.telegram.i18n import Catalogs
+
+    return Catalogs(settings.locales_dir, settings.default_locale)
+
+
+def _config(settings: Settings) -> Any:
+    from bot.usecases.common import Config
+
+    return Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
+                  warnings=settings.warning_policy(), cap_sender=settings.cap_sender)  # fmt: skip
+
+
+@warnings_group.command("export-cap")
+@click.argument("ref")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="File (default: stdout)")
+@click.pass_context
+def export_cap(ctx: click.Context, ref: str, out_path: str | None) -> None:
+    """Write warning REF (YJ-… or id) as CAP 1.2 XML, checked against the OASIS schema first."""
+    from bot.domain import cap
+    from bot.usecases.warnings import cap_message
+
+    settings = _settings(ctx)
+    config, catalogs = _config(settings), _catalogs(settings)
+    message = _with_repos(settings, lambda r: cap_message(r, ref, settings.cap_sender, config))
+    if message is None:
+        click.echo(f"error: no warning {ref!r}", err=True)
+        sys.exit(1)
+    data = cap.to_xml(message, settings.tz, {"zh-CN": catalogs.translator("zh_Hans"), "en": catalogs.translator("en")})
+    cap.validate(cap.parse_tree(data))  # never hand out a file the schema refuses
+    if out_path:
+        with open(out_path, "wb") as f:
+            f.write(data)
+        click.echo(f"{message.identifier} written to {out_path}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@warnings_group.command("import-cap")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--by", "by", required=True, type=int, help="Telegram id of the publisher who submits it")
+@click.option("--unit", "units", required=True, multiple=True, help="Unit code to send to (repeat for several)")
+@click.option("--no-subunits", is_flag=True, help="Only the units named, not the units below them")
+@click.option("--role", "roles", multiple=True, help="Only people with this role (repeat; default: everyone)")
+@click.option("--no-groups", is_flag=True, help="Not to the units' duty groups")
+@click.pass_context
+def import_cap(ctx: click.Context, path: str, by: int, units: tuple[str, ...], no_subunits: bool,
+               roles: tuple[str, ...], no_groups: bool) -> None:  # fmt: skip
+    """Submit the CAP 1.2 file PATH as a new warning: red and orange wait for another publisher's approval
+    (the running bot sends them the request), the others are published at once."""
+    import secrets
+
+    from bot.domain import cap
+    from bot.telegram.warnings import approval_request
+    from bot.usecases.common import AdminError, require_unit
+    from bot.usecases.warnings import bulletin_of, import_cap, is_publisher
+    from storage.outbox import OutboxStore
+
+    settings = _settings(ctx)
+    config, catalogs = _config(settings), _catalogs(settings)
+    with open(path, "rb") as f:
+        data = f.read(cap.MAX_BYTES + 1)
+
+    async def work(repos: Any) -> Any:
+        user = await repos.users.by_telegram_id(by)
+        if not is_publisher(user):
+            raise AdminError(f"{by} is not a registered publisher")
+        unit_ids = [(await require_unit(repos, code)).id for code in units]
+        targets = {"units": unit_ids, "subunits": not no_subunits, "roles": list(roles), "groups": not no_groups}
+        try:
+            filed = await import_cap(repos, user, data, targets, config, f"cap-{secrets.token_hex(6)}")
+        except cap.CapError as exc:
+            raise AdminError(f"invalid CAP file: <{exc.element}> {exc.reason}") from None
+        if filed.state == "pending":  # the approvers' requests, sent by the running bot from the outbox
+            from bot.telegram.notifier import Outgoing
+
+            b = await bulletin_of(repos, filed.warning_id)
+            payloads = []
+            for approver in filed.approvers:
+                tr = catalogs.translator(approver.locale or settings.default_locale)
+                text, markup = approval_request(b.warning_id, b.number, b.fields, b.msg_type, user.name, None, None,
+                                                tr, settings.tz, filed.reach)  # fmt: skip
+                payloads.append(Outgoing("send_message", {"chat_id": approver.telegram_id, "text": text,
+                                                          "reply_markup": markup}).to_json())  # fmt: skip
+            await OutboxStore(None).save(repos.session, payloads)  # type: ignore[arg-type]
+        return filed
+
+    filed = _with_repos(settings, work)
+    if filed.state == "pending":
+        click.echo(f"{filed.number} submitted; waiting for approval by {len(filed.approvers)} publisher(s)")
+    else:
+        click.echo(f"{filed.number} published to {filed.recipients} recipients (the running bot sends it)")

@@ -188,8 +188,10 @@ def parse(data: bytes, tz: tzinfo, max_bytes: int = MAX_BYTES) -> CapMessage:
         if text(p, "valueName").startswith(PARAM)
     }
     severity = text(info, "severity")
-    level = params.get("level") or (LEVEL_OF_SEVERITY[severity].value if severity in LEVEL_OF_SEVERITY else "")
-    if level not in {x.value for x in Level}:
+    level = params.get("level", "")
+    if level not in {x.value for x in Level}:  # a file from elsewhere: the level by its severity
+        level = LEVEL_OF_SEVERITY[severity].value if severity in LEVEL_OF_SEVERITY else ""
+    if not level:
         raise CapError("severity", f"{severity!r} maps to no warning level (Extreme, Severe, Moderate or Minor)")
     category, subtype = params.get("category", ""), params.get("subtype", "")
     if category not in BY_CODE or not BY_CODE[category].pre_warned or subtype not in dict(BY_CODE[category].subtypes):

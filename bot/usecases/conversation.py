@@ -95,7 +95,7 @@ class FormSession:
 
     async def start(
         self, form_id: str, *, initial: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None,
-        subject: Any = None, fresh: bool = False,
+        subject: Any = None, fresh: bool = False, first_unanswered: bool = False,
     ) -> Turn:  # fmt: skip
         """Open a form; when a draft is waiting (and `fresh` is not asked), offer to continue it instead."""
         if not fresh:
@@ -110,7 +110,7 @@ class FormSession:
                 return Turn(offer=offer)
         engine = Engine(FORMS[form_id])
         await self._prepare(form_id)
-        draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject)
+        draft = engine.new_draft(secrets.token_hex(8), self.config.clock(), initial, base, subject, first_unanswered)
         turn = await self._show(engine, draft, None)
         if engine.form.intro:
             turn.lead = self.translate(engine.form.intro)
