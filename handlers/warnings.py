@@ -241,10 +241,16 @@ async def not_publisher(message: Message, _: Translator, out: Outbox) -> None:
     out.send(message.chat.id, _("warning.not_publisher"))
 
 
+async def warn_in_group(message: Message, _: Translator, out: Outbox) -> None:
+    """A warning is composed in the private chat with the bot, never in a group."""
+    out.send(message.chat.id, _("warning.use_private"), reply_to_message_id=message.message_id)
+
+
 def setup() -> Router:
     router = Router(name="warnings")
     private = F.chat.type == "private"
     router.message.register(open_warning, Command("warn"), private, MayUse("warn"))
+    router.message.register(warn_in_group, Command("warn"), ~private, MayUse("warn"))
     router.message.register(cmd_reject, Command("reject"), MayUse("reject"))
     router.message.register(not_publisher, Command("warn", "reject"), Registered())
     router.message.register(cmd_warnings, Command("warnings"), MayUse("warnings"))

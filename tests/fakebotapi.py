@@ -168,7 +168,7 @@ class FakeBotAPI:
         # Telegram's overall limit for a bot, enforced the same way when set: (messages, seconds)
         self.overall_limit: tuple[int, float] | None = None
         self._overall_log: deque[float] = deque()
-        self.refused_overall: list[float] = []  # when a send was refused for the overall limit (monotonic)
+        self.refused_at: list[float] = []  # when a send was refused for a limit (overall, chat, group; wall clock)
         self.titles: dict[int, str] = {}  # group titles getChat answers with
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and the download
         self.uploads: list[tuple[str, str, bytes]] = []  # (field, file name, content) the bot uploaded
@@ -259,7 +259,7 @@ class FakeBotAPI:
             while self._overall_log and self._overall_log[0] <= now - period:
                 self._overall_log.popleft()
             if len(self._overall_log) >= limit:
-                self.refused_overall.append(now)
+                self.refused_at.append(time.time())
                 return self._error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
             self._overall_log.append(now)
         limits = self.group_limit if chat < 0 else self.chat_limit
@@ -273,6 +273,7 @@ class FakeBotAPI:
             log.popleft()
         if len(log) + cost > limit:
             self.refused_for_rate.append((method, chat))
+            self.refused_at.append(time.time())
             wait = max(1, int(log[len(log) + cost - limit - 1] + period - now + 0.999))
             return self._error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         log.extend([now] * cost)

@@ -32,3 +32,13 @@ def test_scheduler_benchmark_runs_and_prints_its_table() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "baseline/sqlite" in proc.stdout and "ours/sqlite" in proc.stdout
+
+
+def test_broadcast_benchmark_runs_and_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_broadcast", "--people", "90", "--groups", "10", "--reporters", "1",
+         "--quiet", "1", "--backends", "sqlite"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "sqlite" in proc.stdout and "ratio" in proc.stdout and "during broadcast" in proc.stdout

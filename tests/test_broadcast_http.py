@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.app.runtime import App
 from storage.db import create_engine, create_sessionmaker
 from storage.models import DutyGroup, WarningDelivery
+from storage.uow import unit_of_work
 from tests.broadcasting import groups, people, publish, seed_recipients
 from tests.conftest import Harness, running
 from tests.fakebotapi import FakeBotAPI
@@ -160,5 +161,54 @@ async def test_sender_lease_is_exclusive(db_url: str) -> None:
         async with unit_of_work(sm) as repos:
             assert await repos.leases.take("broadcast", "b", later, later + timedelta(seconds=10))
             assert (await repos.leases.holder("broadcast"))[0] == "b"
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.subprocess
+async def test_killed_mid_broadcast_finishes_after_restart_without_losing_anyone(
+    fake_api: FakeBotAPI, db_url: str
+) -> None:
+    """SIGKILL while a 300-recipient warning goes out at 40 messages/s: the next process takes the lease over
+    and sends every row still queued; the only duplicates are the sends in flight at the kill."""
+    import signal
+
+    from bot.app.settings import load_settings
+    from bot.telegram.broadcast import FLUSH_EVERY, WINDOW
+    from bot.usecases.common import Config
+    from storage.db import migrate
+    from tests.subproc import BotProcess, bot_env
+
+    env = bot_env(fake_api, db_url, SEND_OVERALL_PER_SECOND="40", BROADCAST_LEASE_SECONDS="2")
+    engine = create_engine(db_url)
+    try:
+        await migrate(engine)
+        sm = create_sessionmaker(engine)
+        unit_id = await seed_recipients(sm, 300, 0)
+        settings = load_settings({}, environ={}, env_file=None)
+        filed = await publish(sm, Config(tz=settings.tz, default_locale="zh_Hans"), unit_id)
+    finally:
+        await engine.dispose()
+    bot = BotProcess(env)
+    await bot.start(fake_api)
+    try:
+        await fake_api.wait_for(lambda: len(bulletins(fake_api)) >= 80, timeout=30)
+    finally:
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+    at_kill = len(bulletins(fake_api))
+    assert at_kill < filed.recipients, "the broadcast finished before the kill"
+    await bot.start(fake_api)
+    try:
+        await fake_api.wait_for(lambda: len(bulletins(fake_api)) >= filed.recipients, timeout=60)
+    finally:
+        await bot.stop()
+    got = bulletins(fake_api)
+    assert set(got) == set(people(300)) | {9000}  # nobody lost
+    duplicates = sum(n - 1 for n in got.values())
+    assert duplicates <= WINDOW + 40 * FLUSH_EVERY, f"{duplicates} duplicates"
+    engine = create_engine(db_url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as repos:
+            assert await repos.warnings.counts(filed.warning_id) == {"sent": 301, "received": 0}
     finally:
         await engine.dispose()

@@ -42,12 +42,18 @@ log = logging.getLogger(__name__)
 
 LEASE = "broadcast"
 LEASE_TTL = 15.0  # seconds: a dead holder's lease runs out this long after its last renewal (renewed every third)
-WINDOW = 64  # sends in flight at once
+WINDOW = 64  # sends in flight at once, at least; more at higher rates (one second's worth: see window_for)
 FLUSH_EVERY = 0.25  # seconds between writes of answers (and the bound on duplicates after a kill)
 PROGRESS_EVERY = 3.0  # seconds between edits of a publisher's progress message
 IDLE_POLL = 2.0  # with nothing queued: look again this often (another process may have published)
 MAX_ATTEMPTS = 4  # tries of a row (each with the notifier's own retries inside) before it is marked failed
 RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
+
+
+def window_for(rate: float) -> int:
+    """Sends in flight: a send spends its round trip plus its wait in the limiter in flight, so fewer than a
+    second's worth would cap the rate below the limit (measured at ×10 limits: 64 in flight gave 0.82)."""
+    return max(WINDOW, int(rate))
 
 
 def holder_id() -> str:
@@ -57,11 +63,11 @@ def holder_id() -> str:
 class Broadcaster:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier, config: Config,
-        holder: str | None = None, lease_ttl: float = LEASE_TTL, window: int = WINDOW, paid: bool = False,
+        holder: str | None = None, lease_ttl: float = LEASE_TTL, window: int | None = None, paid: bool = False,
     ) -> None:  # fmt: skip
         self.sessionmaker, self.catalogs, self.notifier, self.config = sessionmaker, catalogs, notifier, config
         self.holder = holder or holder_id()
-        self.lease_ttl, self.window = lease_ttl, window
+        self.lease_ttl, self.window = lease_ttl, window or window_for(config.warnings.send_rate)
         self.renew_every = lease_ttl / 3
         self.paid = paid  # allow_paid_broadcast: Telegram lets such a bot send up to 1000 messages/s (paid)
         self._wake = asyncio.Event()
@@ -143,7 +149,7 @@ class Broadcaster:
                 await self._take_lease()
                 last_renew = now_m
             rows: list[dict[str, Any]] = []
-            if self.holding and len(self._in_flight) < self.window:
+            if self.holding and len(self._in_flight) <= self.window // 2:  # refill in batches, not per answer
                 self._wake.clear()
                 skip = set(self._in_flight) | {r["id"] for r in self._results}
                 async with unit_of_work(self.sessionmaker) as repos:
