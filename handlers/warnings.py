@@ -20,6 +20,7 @@ from aiogram.types import (
 )
 
 from bot.domain import cap
+from bot.domain.roles import may_use
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import ReceivedCb, WarnCb
 from bot.telegram.forms import FsmDrafts, show_turn
@@ -80,6 +81,11 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
     chat_id = query.message.chat.id if query.message else query.from_user.id
     message_id = query.message.message_id if query.message else None
     action, warning_id = callback_data.a, callback_data.w
+    roles = uc.user.roles if uc.user is not None else frozenset()
+    if (action == "status" and not may_use("warnstatus", roles)) or (action in ("lift", "cap") and
+                                                                     not may_use("warn", roles)):  # fmt: skip
+        out.answer_callback(query.id, _("warning.not_publisher"), show_alert=True)  # a forged or forwarded button
+        return
     if action == "approve":
         decision = await uc.decide_warning(warning_id, True)
         out.answer_callback(query.id, _(decision.code), show_alert=decision.code != "warning.approved")

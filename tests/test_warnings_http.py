@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.telegram.callbacks import WarnCb
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import AuditEntry, Warning, WarningDelivery
 from tests.conftest import Harness
@@ -95,6 +96,8 @@ async def test_red_warning_needs_another_publisher_then_reaches_everyone(harness
     before = len(api.in_chat(COUNTY_GROUP))
     await api.send_text(AUTHOR, "/warn", chat_id=COUNTY_GROUP)  # a warning is composed in the private chat
     assert "私聊" in (await api.next_in(COUNTY_GROUP, before)).text
+    forged = await api.press(1002, in_group, WarnCb(a="cap", w=warning.id).pack())  # a reporter's forged button
+    assert "只有" in (await api.answer_to(forged))["text"]
     async with harness.repos() as repos:
         audit = await repos.session.scalars(select(AuditEntry).where(AuditEntry.entity == "warning"))
         actions = [a.action for a in audit]
