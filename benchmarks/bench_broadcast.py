@@ -40,7 +40,8 @@ async def reporter_steps(api: Any, uid: int, until: asyncio.Event, out: list[flo
         before = len(api.in_chat(uid))
         start = time.perf_counter()
         await api.send_text(uid, "某个时间")
-        await api.wait_for(lambda n=before: len(api.in_chat(uid)) > n, timeout=60)
+        # woken by its own chat only: a wait on every message would load the process that plays Telegram
+        await api.wait_chat(uid, lambda n=before: len(api.by_chat.get(uid, ())) > n, timeout=60)
         out.append(time.perf_counter() - start)
 
 
