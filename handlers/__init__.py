@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import alerts, common, forms, groups, onboarding, warnings
+from handlers import alerts, common, desk, forms, groups, onboarding, warnings
 
 
 def setup() -> Router:
@@ -14,6 +14,7 @@ def setup() -> Router:
         warnings.setup(),
         forms.setup(),
         alerts.setup(),
+        desk.setup(),
         common.setup(),
         onboarding.setup_fallback(),
     )

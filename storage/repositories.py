@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.clock import utcnow
+from storage.desk import DeskRepo
 from storage.dialect import upsert_insert
 from storage.models import (
     Acknowledgement,
@@ -450,3 +451,4 @@ class Repos:
         self.deadlines = DeadlineRepo(session)
         self.warnings = WarningRepo(session)
         self.leases = LeaseRepo(session)
+        self.desk = DeskRepo(session)

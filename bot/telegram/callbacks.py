@@ -57,3 +57,10 @@ class ReceivedCb(CallbackData, prefix="v1r"):
     """收到: a recipient confirms a warning (the delivery's id)."""
 
     d: int
+
+
+class PageCb(CallbackData, prefix="v1p"):
+    """Another page of a desk list: status, overdue, mine."""
+
+    q: str
+    p: int

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.usecases import alerts, followups, onboarding, warnings
+from bot.usecases import alerts, desk, followups, onboarding, warnings
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
@@ -104,3 +104,13 @@ class UseCases:
     async def cap_form(self, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
         assert self.user is not None
         return await warnings.cap_form(self.repos, self.user, data, self.config)
+
+    # ---- the duty desk -------------------------------------------------------------------------
+    async def desk_page(self, kind: str, page: int) -> desk.Page:
+        assert self.user is not None
+        query = {"status": desk.status, "overdue": desk.overdue, "mine": desk.mine}[kind]
+        return await query(self.repos, self.user, self.config.clock(), page)
+
+    async def incident_timeline(self, number: str) -> desk.Timeline | str:
+        assert self.user is not None
+        return await desk.timeline(self.repos, self.user, number)

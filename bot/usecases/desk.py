@@ -1,0 +1,120 @@
+"""The duty desk's quick status queries (domain rules §4, §6): /status, /overdue, /mine, /incident.
+
+Visibility follows the unit tree: duty staff, publishers and administrators see their unit and every unit below
+it; a person who only reports sees their own incidents; a sibling unit sees nothing of another's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.domain.roles import DUTY_STAFF, Role
+from bot.domain.text import N_
+from bot.domain.warnings import units_with_descendants
+from bot.usecases.common import Member
+from storage.repositories import Repos
+
+PAGE = 10  # rows per page of a list
+# timeline entries from the audit log: action -> catalog id
+TIMELINE_ACTIONS = {
+    "deadline.remind": N_("timeline.remind"),
+    "deadline.late": N_("timeline.late"),
+    "deadline.escalate": N_("timeline.escalate"),
+    "deadline.missed": N_("timeline.missed"),
+    "alert.escalate": N_("timeline.alert_escalate"),
+    "incident.handled": N_("timeline.handled"),
+    "incident.reopen": N_("timeline.reopen"),
+    "incident.regrade": N_("timeline.regrade"),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    kind: str  # status | overdue | mine
+    page: int
+    pages: int
+    total: int
+    rows: list[dict[str, Any]]
+    due: list[dict[str, Any]] = field(default_factory=list)  # /mine: what is due from this person
+
+
+@dataclass(frozen=True)
+class Timeline:
+    incident: dict[str, Any]
+    events: list[tuple[datetime, str, dict[str, Any]]]  # (when, catalog id, values), oldest first
+    due: list[dict[str, Any]]  # open deadlines
+
+
+async def scope_of(repos: Repos, user: Member) -> tuple[set[int] | None, int | None]:
+    """(units whose incidents this person sees, or None; only this reporter's own, or None)."""
+    if user.roles & (DUTY_STAFF | {Role.PUBLISHER}):
+        return units_with_descendants(await repos.warnings.unit_tree(), [user.unit_id]), None
+    return None, user.id
+
+
+def _pages(total: int) -> int:
+    return max(1, -(-total // PAGE))
+
+
+async def status(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page:
+    """Open incidents of my unit and below (a reporter: their own), most urgent first."""
+    units, reporter = await scope_of(repos, user)
+    total, rows = await repos.desk.open_incidents(units, reporter, now, PAGE, max(0, page) * PAGE)
+    return Page("status", max(0, page), _pages(total), total, rows)
+
+
+async def overdue(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page:
+    """Reports past their deadline and still not filed, oldest first."""
+    units, reporter = await scope_of(repos, user)
+    total, rows = await repos.desk.overdue(units, reporter, now, PAGE, max(0, page) * PAGE)
+    return Page("overdue", max(0, page), _pages(total), total, rows)
+
+
+async def mine(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page:
+    """A reporter's open incidents, and every report due from them."""
+    total, rows = await repos.desk.open_incidents(None, user.id, now, PAGE, max(0, page) * PAGE)
+    due = []
+    for d in await repos.deadlines.open_for_reporter(user.id):
+        incident = await repos.incidents.get(d.incident_id)
+        due.append({"number": incident.number if incident else "?", "due": d.due, "seq": d.seq,
+                    "due_at": d.due_at, "incident_id": d.incident_id})  # fmt: skip
+    return Page("mine", max(0, page), _pages(total), total, rows, due)
+
+
+async def timeline(repos: Repos, user: Member, number: str) -> Timeline | str:
+    """An incident's timeline: reports, acknowledgements, reminders, escalations; its figures now. A catalog
+    id when there is no such incident, or it is not this person's to see (the same answer: no leak)."""
+    incident = await repos.incidents.by_number(number.strip().upper())
+    if incident is None:
+        return N_("desk.no_incident")
+    units, reporter = await scope_of(repos, user)
+    outside = units is not None and incident.unit_id not in units
+    if outside or (reporter is not None and incident.reporter_id != reporter):
+        return N_("desk.no_incident")
+    unit = await repos.units.get(incident.unit_id)
+    events: list[tuple[datetime, str, dict[str, Any]]] = []
+    for report, name in await repos.desk.reports_of(incident.id):
+        events.append((report.submitted_at, N_("timeline.report"),
+                       {"kind": report.kind, "seq": report.seq, "who": name, "late": report.late}))  # fmt: skip
+    for at, name, unit_name in await repos.desk.acknowledgements_of(incident.id):
+        events.append((at, N_("timeline.ack"), {"who": name, "unit": unit_name}))
+    deadlines = await repos.deadlines.of_incident(incident.id)
+    alert_ids = await repos.desk.alert_ids(incident.id)
+    for entry in await repos.desk.audit_of(incident.id, [d.id for d in deadlines], alert_ids):
+        msgid = TIMELINE_ACTIONS.get(entry.action)
+        if msgid is not None:
+            by_id = {d.id: d for d in deadlines}
+            d = by_id.get(int(entry.entity_id)) if entry.entity == "deadline" and entry.entity_id.isdigit() else None
+            values = dict(entry.after or {})
+            if d is not None:
+                values.update(due=d.due, seq=d.seq)
+            events.append((entry.at, msgid, values))
+    events.sort(key=lambda e: e[0])
+    info = {"number": incident.number, "grade": incident.grade, "suggested": incident.suggested_grade,
+            "category": incident.category, "subtype": incident.subtype, "place": incident.place_text,
+            "occurred_at": incident.occurred_at, "status": incident.status, "unit": unit.name if unit else "",
+            "deaths": incident.deaths, "missing": incident.missing, "serious": incident.serious_injuries,
+            "injured": incident.injuries, "trapped": incident.trapped, "loss": incident.loss_cny}  # fmt: skip
+    due = [{"due": d.due, "seq": d.seq, "due_at": d.due_at} for d in deadlines if d.state == "open"]
+    return Timeline(info, events, due)

@@ -1,0 +1,55 @@
+"""The duty desk: /status, /overdue, /mine, /incident — one message each, paginated with buttons."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot.telegram.callbacks import PageCb
+from bot.telegram.desk import page_text, pager, timeline_text
+from bot.telegram.i18n import Translator
+from bot.telegram.notifier import Outbox
+from bot.usecases.facade import UseCases
+from handlers.filters import MayUse
+
+LISTS = ("status", "overdue", "mine")
+
+
+async def cmd_list(message: Message, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """/status, /overdue, /mine: the first page."""
+    kind = (message.text or "").split()[0].lstrip("/").split("@")[0]
+    page = await uc.desk_page(kind, 0)
+    out.send(message.chat.id, page_text(page, uc.config.clock(), _, uc.config.tz), reply_markup=pager(page, _))
+
+
+async def on_page(query: CallbackQuery, callback_data: PageCb, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """Another page, drawn in place (as it is now: the list may have changed since)."""
+    out.answer_callback(query.id)
+    if callback_data.q not in LISTS or query.message is None or uc.user is None:
+        return
+    page = await uc.desk_page(callback_data.q, callback_data.p)
+    out.edit(query.message.chat.id, query.message.message_id, page_text(page, uc.config.clock(), _, uc.config.tz),
+             reply_markup=pager(page, _))  # fmt: skip
+
+
+async def cmd_incident(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """/incident KB-…: the timeline and the figures now."""
+    number = (command.args or "").strip()
+    if not number:
+        out.send(message.chat.id, _("desk.incident_usage"))
+        return
+    found = await uc.incident_timeline(number)
+    if isinstance(found, str):
+        out.send(message.chat.id, _(found, number=number[:40]))
+        return
+    out.send(message.chat.id, timeline_text(found, uc.config.clock(), _, uc.config.tz))
+
+
+def setup() -> Router:
+    router = Router(name="desk")
+    for kind in LISTS:
+        router.message.register(cmd_list, Command(kind), MayUse(kind))
+    router.message.register(cmd_incident, Command("incident"), MayUse("incident"))
+    router.callback_query.register(on_page, PageCb.filter(), MayUse("status"))
+    return router

@@ -1,0 +1,128 @@
+"""The duty desk's reads: open incidents with their next deadline, overdue reports, an incident's timeline.
+Read-only; never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Acknowledgement, Alert, AuditEntry, Deadline, Incident, Report, Unit, User
+
+GRADE_RANK = case({"I": 0, "II": 1, "III": 2, "IV": 3}, value=Incident.grade, else_=4)
+
+
+class DeskRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def _scope(self, q: Any, unit_ids: Iterable[int] | None, reporter_id: int | None) -> Any:
+        if unit_ids is not None:
+            q = q.where(Incident.unit_id.in_(list(unit_ids)))
+        if reporter_id is not None:
+            q = q.where(Incident.reporter_id == reporter_id)
+        return q
+
+    async def open_incidents(self, unit_ids: Iterable[int] | None, reporter_id: int | None, now: datetime,
+                             limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+        """Open (or handled, not yet closed) incidents, most urgent first: overdue, then the nearest deadline,
+        then the graver grade. Returns (how many in all, the page)."""
+        unit_ids = None if unit_ids is None else list(unit_ids)
+        nd = (
+            select(Deadline.incident_id, func.min(Deadline.due_at).label("next_due"))
+            .where(Deadline.state == "open")
+            .group_by(Deadline.incident_id)
+            .subquery()
+        )
+        base = self._scope(select(Incident.id).where(Incident.status != "closed"), unit_ids, reporter_id)
+        total = int(await self.s.scalar(select(func.count()).select_from(base.subquery())) or 0)
+        overdue = case((nd.c.next_due < now, 0), else_=1)
+        q = (
+            select(
+                Incident.id,
+                Incident.number,
+                Incident.grade,
+                Incident.category,
+                Incident.subtype,
+                Incident.place_text,
+                Incident.occurred_at,
+                Incident.created_at,
+                Incident.status,
+                Unit.name,
+                nd.c.next_due,
+            )
+            .join(Unit, Unit.id == Incident.unit_id)
+            .outerjoin(nd, nd.c.incident_id == Incident.id)
+            .where(Incident.status != "closed")
+            .order_by(overdue, nd.c.next_due.is_(None), nd.c.next_due, GRADE_RANK, Incident.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = (await self.s.execute(self._scope(q, unit_ids, reporter_id))).all()
+        keys = ("id", "number", "grade", "category", "subtype", "place", "occurred_at", "created_at", "status",
+                "unit", "next_due")  # fmt: skip
+        return total, [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def overdue(self, unit_ids: Iterable[int] | None, reporter_id: int | None, now: datetime, limit: int,
+                      offset: int) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+        """Open deadlines past due, oldest first: which report, of which incident, from whom."""
+        unit_ids = None if unit_ids is None else list(unit_ids)
+        where = [Deadline.state == "open", Deadline.due_at < now]
+        if unit_ids is not None:
+            where.append(Deadline.unit_id.in_(unit_ids))
+        if reporter_id is not None:
+            where.append(Deadline.reporter_id == reporter_id)
+        total = int(await self.s.scalar(select(func.count()).select_from(Deadline).where(*where)) or 0)
+        q = (
+            select(
+                Deadline.id,
+                Deadline.due,
+                Deadline.seq,
+                Deadline.due_at,
+                Incident.number,
+                Incident.id,
+                User.name,
+                Unit.name,
+            )
+            .join(Incident, Incident.id == Deadline.incident_id)
+            .join(User, User.id == Deadline.reporter_id)
+            .join(Unit, Unit.id == Deadline.unit_id)
+            .where(*where)
+            .order_by(Deadline.due_at, Deadline.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        keys = ("id", "due", "seq", "due_at", "number", "incident_id", "reporter", "unit")
+        return total, [dict(zip(keys, r, strict=True)) for r in (await self.s.execute(q)).all()]
+
+    async def reports_of(self, incident_id: int) -> list[tuple[Report, str]]:
+        q = (select(Report, User.name).join(User, User.id == Report.reporter_id)
+             .where(Report.incident_id == incident_id).order_by(Report.submitted_at, Report.id))  # fmt: skip
+        return [(r, str(n)) for r, n in (await self.s.execute(q)).all()]
+
+    async def acknowledgements_of(self, incident_id: int) -> list[tuple[datetime, str, str]]:
+        q = (select(Acknowledgement.at, User.name, Unit.name)
+             .join(Alert, Alert.id == Acknowledgement.alert_id).join(User, User.id == Acknowledgement.user_id)
+             .join(Unit, Unit.id == Alert.unit_id)
+             .where(Alert.incident_id == incident_id).order_by(Acknowledgement.at))  # fmt: skip
+        return [(r[0], str(r[1]), str(r[2])) for r in (await self.s.execute(q)).all()]
+
+    async def audit_of(
+        self, incident_id: int, deadline_ids: Sequence[int], alert_ids: Sequence[int]
+    ) -> list[AuditEntry]:
+        """Reminders, escalations, 迟报 and 漏报, handling and reopening of one incident, in order."""
+        conds = [and_(AuditEntry.entity == "incident", AuditEntry.entity_id == str(incident_id))]
+        if deadline_ids:
+            conds.append(
+                and_(AuditEntry.entity == "deadline", AuditEntry.entity_id.in_([str(i) for i in deadline_ids]))
+            )
+        if alert_ids:
+            conds.append(and_(AuditEntry.entity == "alert", AuditEntry.entity_id.in_([str(i) for i in alert_ids])))
+        q = select(AuditEntry).where(or_(*conds)).order_by(AuditEntry.at, AuditEntry.id)
+        return list((await self.s.scalars(q)).all())
+
+    async def alert_ids(self, incident_id: int) -> list[int]:
+        return [int(i) for i in (await self.s.scalars(select(Alert.id).where(Alert.incident_id == incident_id))).all()]
