@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import alerts, common, desk, forms, groups, onboarding, warnings
+from handlers import alerts, common, desk, forms, groups, onboarding, roster, warnings
 
 
 def setup() -> Router:
@@ -15,6 +15,7 @@ def setup() -> Router:
         forms.setup(),
         alerts.setup(),
         desk.setup(),
+        roster.setup(),
         common.setup(),
         onboarding.setup_fallback(),
     )

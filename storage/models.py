@@ -382,3 +382,26 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime]
+
+
+class Shift(Base):
+    """One duty shift of a unit (domain rules §6), from the imported roster: who leads (带班领导) and who is on
+    duty (值班员), primary or secondary; each person as {name, phone, user_id} (user_id when they are a user
+    of the unit, so they can be mentioned). `notify_at`: when the duty group is to be told who takes over."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # primary | secondary
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    leaders: Mapped[list[Any]] = mapped_column(JSONType)
+    officers: Mapped[list[Any]] = mapped_column(JSONType)
+    notify_at: Mapped[datetime | None] = mapped_column(index=True)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "kind", "starts_at", name="uq_shift_unit_kind_start"),
+        Index("ix_shifts_unit_time", "unit_id", "starts_at", "ends_at"),
+    )

@@ -30,6 +30,7 @@ from storage.models import (
     UserRole,
     WarningDelivery,
 )
+from storage.roster import RosterRepo
 from storage.warnings import LeaseRepo, WarningRepo
 
 
@@ -452,3 +453,4 @@ class Repos:
         self.warnings = WarningRepo(session)
         self.leases = LeaseRepo(session)
         self.desk = DeskRepo(session)
+        self.roster = RosterRepo(session)

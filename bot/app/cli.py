@@ -369,3 +369,24 @@ def import_cap(ctx: click.Context, path: str, by: int, units: tuple[str, ...], n
         click.echo(f"{filed.number} submitted; waiting for approval by {len(filed.approvers)} publisher(s)")
     else:
         click.echo(f"{filed.number} published to {filed.recipients} recipients (the running bot sends it)")
+
+
+@admin.command("import-roster")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def import_roster_cmd(ctx: click.Context, path: str) -> None:
+    """Import the duty roster from a CSV or XLSX file: every bad row is named; with any, nothing is imported."""
+    from bot.usecases.roster import import_roster
+
+    settings = _settings(ctx)
+    config, catalogs = _config(settings), _catalogs(settings)
+    with open(path, "rb") as f:
+        data = f.read()
+    result = _with_repos(settings, lambda r: import_roster(r, "cli", data, path.rsplit("/", 1)[-1], config))
+    from bot.telegram.roster import import_text
+
+    text = import_text(result, catalogs.translator(settings.default_locale))
+    if result.problems:
+        click.echo(text, err=True)
+        sys.exit(1)
+    click.echo(text)

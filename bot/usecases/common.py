@@ -24,6 +24,7 @@ __all__ = [
     "Say",
     "alert_statuses",
     "attachment_rows",
+    "duty_leaders",
     "duty_staff_for",
     "incident_card",
     "require_unit",
@@ -117,6 +118,18 @@ async def require_unit(repos: Repos, code: str, what: str = "unit") -> Unit:
     if unit is None:
         raise AdminError(f"unknown {what} {code!r}")
     return unit
+
+
+async def duty_leaders(repos: Repos, unit_id: int, at: datetime) -> list[Member]:
+    """Who leads the unit's duty at `at`: the leaders of the roster's running shifts who are users of the bot;
+    when no shift covers the moment (or names nobody registered), the users with the duty_leader role."""
+    on_duty: list[Member] = []
+    for shift in await repos.roster.running(unit_id, at):
+        for person in shift.leaders or []:
+            user = await repos.users.get(int(person["user_id"])) if person.get("user_id") else None
+            if user is not None and user.active and user not in on_duty:
+                on_duty.append(user)
+    return on_duty or list(await repos.users.with_role(unit_id, Role.DUTY_LEADER))
 
 
 async def unit_admins(repos: Repos, unit: Unit) -> list[Member]:

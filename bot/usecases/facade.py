@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.usecases import alerts, desk, followups, onboarding, warnings
+from bot.usecases import alerts, desk, followups, onboarding, roster, warnings
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
@@ -114,3 +114,11 @@ class UseCases:
     async def incident_timeline(self, number: str) -> desk.Timeline | str:
         assert self.user is not None
         return await desk.timeline(self.repos, self.user, number)
+
+    async def duty_board(self) -> list[roster.UnitDuty]:
+        assert self.user is not None
+        return await roster.duty_board(self.repos, self.user, self.config.clock())
+
+    async def import_roster(self, data: bytes, filename: str) -> roster.Imported:
+        assert self.user is not None
+        return await roster.import_roster(self.repos, f"tg:{self.user.telegram_id}", data, filename, self.config)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.domain import clocks
-from bot.domain.roles import Role
-from bot.usecases.common import Card, Config, Member, incident_card, unit_admins
+from bot.usecases.common import Card, Config, Member, duty_leaders, incident_card, unit_admins
 from bot.usecases.deadlines import as_domain, facts_of
 from storage.models import Alert, Deadline, Incident, Unit
 from storage.repositories import Repos
@@ -81,8 +80,8 @@ class _Notices:
 class _Lookups:
     """Units, people, groups and incidents a batch needs, each read once."""
 
-    def __init__(self, repos: Repos) -> None:
-        self.repos = repos
+    def __init__(self, repos: Repos, now: datetime) -> None:
+        self.repos, self.now = repos, now
         self.units: dict[int, Unit | None] = {}
         self.users: dict[int, Member | None] = {}
         self.incidents: dict[int, Incident | None] = {}
@@ -120,11 +119,11 @@ async def _tell(repos: Repos, look: _Lookups, notices: _Notices, unit: Unit | No
             if all(i.deadline_id != item.deadline_id for i in notice.items):
                 notice.items.append(item)
             if audience == "duty_leaders":
-                for leader in await repos.users.with_role(unit.id, Role.DUTY_LEADER):
+                for leader in await duty_leaders(repos, unit.id, look.now):
                     if (leader.telegram_id, leader.name) not in notice.mention:
                         notice.mention.append((leader.telegram_id, leader.name))
             return [f"group:{group.chat_id}"]
-        people = list(await repos.users.with_role(unit.id, Role.DUTY_LEADER)) if audience == "duty_leaders" else []
+        people = await duty_leaders(repos, unit.id, look.now) if audience == "duty_leaders" else []
         people = people or await unit_admins(repos, unit)
     else:  # unit_admins
         people = await unit_admins(repos, unit)
@@ -212,7 +211,7 @@ async def _ack_step(repos: Repos, look: _Lookups, notices: _Notices, alert: Aler
             continue
         group = await repos.groups.for_unit(target.id)
         if audience == "duty_leaders":
-            leaders = await repos.users.with_role(target.id, Role.DUTY_LEADER)
+            leaders = await duty_leaders(repos, target.id, look.now)
             if group is not None:
                 notice = notices.get(group.chat_id, "unacknowledged", alert_id=alert.id)
                 notice.mention += [(p.telegram_id, p.name) for p in leaders]
@@ -235,7 +234,7 @@ async def _ack_step(repos: Repos, look: _Lookups, notices: _Notices, alert: Aler
 
 async def fire_due(repos: Repos, now: datetime, config: Config, batch: int = CLAIM_BATCH) -> Fired:
     """Claim what is due by `now`, act on it once, and say what to send."""
-    look, notices = _Lookups(repos), _Notices()
+    look, notices = _Lookups(repos, now), _Notices()
     rows = await repos.deadlines.claim_due(now, batch)
     for row in rows:
         await _fire_deadline(repos, look, notices, row, config, now)

@@ -13,7 +13,7 @@ from bot.domain import cap
 from bot.domain.roles import Role
 from bot.domain.text import N_
 from bot.domain.warnings import RANK, reach_seconds, units_with_descendants
-from bot.usecases.common import Config, Member, unit_admins
+from bot.usecases.common import Config, Member, duty_leaders, unit_admins
 from conversations.warning import fields_of, targets_of
 from storage.models import Warning, WarningDelivery
 from storage.repositories import Repos
@@ -444,7 +444,7 @@ async def fire_receipts(repos: Repos, now: datetime, config: Config, batch: int)
             if d.remind_at <= now:  # a long stop: the leader's step is due too
                 d.remind_at = now
         else:
-            await _tell_leaders(repos, d, w, leaders)
+            await _tell_leaders(repos, d, w, leaders, now)
             d.remind_steps, d.remind_at = 2, None
         steps[(w.id, d.remind_steps)] = steps.get((w.id, d.remind_steps), 0) + 1
     for (warning_id, step), n in steps.items():
@@ -460,11 +460,11 @@ async def _lifted(repos: Repos, w: Warning) -> bool:
 
 
 async def _tell_leaders(repos: Repos, d: WarningDelivery, w: Warning,
-                        leaders: dict[tuple[int, int], ReceiptNotice]) -> None:  # fmt: skip
+                        leaders: dict[tuple[int, int], ReceiptNotice], now: datetime) -> None:  # fmt: skip
     unit = await repos.units.get(d.unit_id) if d.unit_id else None
     if unit is None:
         return
-    people = list(await repos.users.with_role(unit.id, Role.DUTY_LEADER)) or await unit_admins(repos, unit)
+    people = await duty_leaders(repos, unit.id, now) or await unit_admins(repos, unit)
     if d.user_id is not None:
         person = await repos.users.get(d.user_id)
         name = person.name if person else str(d.chat_id)
