@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.telegram.callbacks import PageCb
-from bot.telegram.desk import page_text, pager, timeline_text
+from bot.telegram.desk import ledger_text, page_text, pager, timeline_text
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Outbox
 from bot.usecases.facade import UseCases
@@ -46,10 +46,20 @@ async def cmd_incident(message: Message, command: CommandObject, uc: UseCases, _
     out.send(message.chat.id, timeline_text(found, uc.config.clock(), _, uc.config.tz))
 
 
+async def cmd_ledger(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """/ledger [today|yesterday|YYYY-MM-DD]: the duty ledger of that day."""
+    found = await uc.ledger(command.args or "")
+    if found is None:
+        out.send(message.chat.id, _("ledger.usage"))
+        return
+    out.send(message.chat.id, ledger_text(found, _, uc.config.tz))
+
+
 def setup() -> Router:
     router = Router(name="desk")
     for kind in LISTS:
         router.message.register(cmd_list, Command(kind), MayUse(kind))
     router.message.register(cmd_incident, Command("incident"), MayUse("incident"))
+    router.message.register(cmd_ledger, Command("ledger"), MayUse("ledger"))
     router.callback_query.register(on_page, PageCb.filter(), MayUse("status"))
     return router

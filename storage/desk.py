@@ -126,3 +126,41 @@ class DeskRepo:
 
     async def alert_ids(self, incident_id: int) -> list[int]:
         return [int(i) for i in (await self.s.scalars(select(Alert.id).where(Alert.incident_id == incident_id))).all()]
+
+    async def ledger(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime,
+                     limit: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+        """Every report received in [start, end), oldest first, with its first acknowledgement."""
+        q = (
+            select(
+                Report.id,
+                Report.received_at,
+                Report.kind,
+                Report.seq,
+                Report.late,
+                Incident.number,
+                Incident.grade,
+                Unit.name,
+                User.name,
+            )
+            .join(Incident, Incident.id == Report.incident_id)
+            .join(Unit, Unit.id == Incident.unit_id)
+            .join(User, User.id == Report.reporter_id)
+            .where(Report.received_at >= start, Report.received_at < end)
+            .order_by(Report.received_at, Report.id)
+            .limit(limit)
+        )
+        if unit_ids is not None:
+            q = q.where(Incident.unit_id.in_(list(unit_ids)))
+        keys = ("id", "received_at", "kind", "seq", "late", "number", "grade", "unit", "reporter")
+        rows = [dict(zip(keys, r, strict=True)) for r in (await self.s.execute(q)).all()]
+        if rows:
+            acks = (select(Alert.report_id, Acknowledgement.at, User.name)
+                    .join(Acknowledgement, Acknowledgement.alert_id == Alert.id)
+                    .join(User, User.id == Acknowledgement.user_id)
+                    .where(Alert.report_id.in_([r["id"] for r in rows])).order_by(Acknowledgement.at))  # fmt: skip
+            first: dict[int, tuple[datetime, str]] = {}
+            for report_id, at, name in (await self.s.execute(acks)).all():
+                first.setdefault(int(report_id), (at, str(name)))
+            for r in rows:
+                r["ack_at"], r["ack_by"] = first.get(r["id"], (None, None))
+        return rows

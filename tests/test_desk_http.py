@@ -95,3 +95,18 @@ async def test_a_long_list_is_paged_with_buttons(harness: Harness) -> None:
     second = await r.tap("下一页")
     assert second.count("KB-") == 3 and "2/2" in " ".join(r.buttons())
     assert "上一页" in " ".join(r.buttons())
+
+
+async def test_the_duty_ledger_of_a_day(harness: Harness) -> None:
+    county, neighbour = await two_incidents(harness)
+    api = harness.api
+    alert = await api.wait_for(
+        lambda: [s for s in api.in_chat(COUNTY_GROUP) if county.number in s.text and s.buttons()]
+    )
+    await api.answer_to(await api.press(1004, alert[0], alert[0].button("收到")["callback_data"]))
+    ledger = await Reporter(api, 1003).say("/ledger")
+    assert "值班台账（收到报告 1 份）" in ledger and county.number in ledger and neighbour.number not in ledger
+    assert "县应急管理局·李报送" in ledger and "赵带班" in ledger and "确认" in ledger
+    assert "没有收到报告" in await Reporter(api, 1003).say("/ledger yesterday")
+    assert "用法" in await Reporter(api, 1003).say("/ledger 六月一日")
+    assert "值班台账" not in await Reporter(api, 1002).say("/ledger")  # a reporter has no ledger

@@ -14,7 +14,7 @@ from bot.domain.text import N_
 from bot.telegram.callbacks import PageCb
 from bot.telegram.i18n import Translator
 from bot.telegram.presenters import category_text
-from bot.usecases.desk import Page, Timeline
+from bot.usecases.desk import Ledger, Page, Timeline
 from conversations.addons import grade_label
 from conversations.formatting import format_span
 
@@ -132,3 +132,20 @@ def _event(msgid: str, v: dict[str, Any], _: Translator) -> str:
     graded = grade_label(grade, _) if grade in ("I", "II", "III", "IV", "ungraded") else ""
     return _(msgid, due=due, step=step + 1 if isinstance(step, int) else "", grade=graded,
              reason=escape(str(v.get("reason", ""))))  # fmt: skip
+
+
+def ledger_text(ledger: Ledger, _: Translator, tz: tzinfo) -> str:
+    """值班台账: one line per report received, with the time received, who filed it and who acknowledged it."""
+    if not ledger.rows:
+        return _("ledger.none", day=ledger.day)
+    lines = [_("ledger.title", day=ledger.day, n=len(ledger.rows))]
+    for r in ledger.rows:
+        kind = _(REPORT_KINDS.get(str(r["kind"]), REPORT_KINDS["initial"]))
+        if r["kind"] == "followup" and r["seq"]:
+            kind = _("due.followup_n", n=r["seq"])
+        ack = (_("ledger.ack", who=escape(r["ack_by"]), time=format_local(r["ack_at"], tz)[11:]) if r["ack_by"]
+               else _("ledger.no_ack"))  # fmt: skip
+        lines.append(_("ledger.line", time=format_local(r["received_at"], tz)[11:], kind=kind, number=r["number"],
+                       unit=escape(r["unit"]), reporter=escape(r["reporter"]), ack=ack,
+                       late=_("desk.late_mark") if r["late"] else ""))  # fmt: skip
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ it; a person who only reports sees their own incidents; a sibling unit sees noth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.roles import DUTY_STAFF, Role
@@ -118,3 +118,32 @@ async def timeline(repos: Repos, user: Member, number: str) -> Timeline | str:
             "injured": incident.injuries, "trapped": incident.trapped, "loss": incident.loss_cny}  # fmt: skip
     due = [{"due": d.due, "seq": d.seq, "due_at": d.due_at} for d in deadlines if d.state == "open"]
     return Timeline(info, events, due)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    day: str  # YYYY-MM-DD, local
+    rows: list[dict[str, Any]]
+
+
+def ledger_day(arg: str, now: datetime, tz: Any) -> datetime | None:
+    """today (default), yesterday or YYYY-MM-DD, as local midnight; None when unreadable."""
+    arg = arg.strip().lower()
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    if arg in ("", "today", "今天"):
+        return today
+    if arg in ("yesterday", "昨天"):
+        return today - timedelta(days=1)
+    try:
+        return datetime.strptime(arg, "%Y-%m-%d").replace(tzinfo=tz)
+    except ValueError:
+        return None
+
+
+async def ledger(repos: Repos, user: Member, day: datetime) -> Ledger:
+    """The duty ledger (值班台账) of one local day: every report received, with the time received, who filed
+    it, and who acknowledged its alert first (for a phone report, the officer who logged it filed it)."""
+    units, _own = await scope_of(repos, user)
+    start = day.astimezone(UTC)
+    rows = await repos.desk.ledger(units or set(), start, start + timedelta(days=1))  # duty staff only
+    return Ledger(day.strftime("%Y-%m-%d"), rows)

@@ -122,3 +122,8 @@ class UseCases:
     async def import_roster(self, data: bytes, filename: str) -> roster.Imported:
         assert self.user is not None
         return await roster.import_roster(self.repos, f"tg:{self.user.telegram_id}", data, filename, self.config)
+
+    async def ledger(self, arg: str) -> desk.Ledger | None:
+        assert self.user is not None
+        day = desk.ledger_day(arg, self.config.clock(), self.config.tz)
+        return await desk.ledger(self.repos, self.user, day) if day is not None else None
