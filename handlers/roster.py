@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
+from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
 
+from bot.domain.clock import format_local
 from bot.domain.roster import MAX_BYTES
+from bot.telegram.callbacks import HandoverCb
 from bot.telegram.i18n import Translator
+from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Outbox
-from bot.telegram.roster import duty_text, import_text
+from bot.telegram.roster import duty_text, handover_markup, handover_text, import_text
 from bot.usecases.facade import UseCases
-from handlers.filters import MayUse
+from handlers.filters import MayUse, Registered
 
 ROSTER_FILES = (".csv", ".xlsx")
 
@@ -37,9 +41,42 @@ async def on_roster_file(message: Message, uc: UseCases, _: Translator, out: Out
     out.send(message.chat.id, import_text(result, _))
 
 
+async def cmd_handover(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """/handover [note]: the outgoing officer's handover, composed from the data, to the duty group and to the
+    incoming officers, with the 接班确认 button."""
+    made = await uc.compose_handover(command.args or "")
+    tz = uc.config.tz
+    markup = handover_markup(made.handover.id, _)
+    group_ = _.for_locale(uc.config.default_locale)
+    if made.group_chat_id is not None:
+        out.send(made.group_chat_id, handover_text(made, group_, tz),
+                 reply_markup=handover_markup(made.handover.id, group_), priority=Priority.ALERT)  # fmt: skip
+    for person in made.incoming:
+        tr = _.for_locale(person.locale or uc.config.default_locale)
+        out.send(person.telegram_id, handover_text(made, tr, tz), reply_markup=handover_markup(made.handover.id, tr),
+                 priority=Priority.ALERT)  # fmt: skip
+    told = made.group_chat_id is not None or made.incoming
+    if message.chat.id != made.group_chat_id:
+        out.send(message.chat.id, handover_text(made, _, tz), reply_markup=None if told else markup)
+    out.send(message.chat.id, _("handover.sent") if told else _("handover.sent_here"))
+
+
+async def on_accept(query: CallbackQuery, callback_data: HandoverCb, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """接班确认: recorded once, by an officer of the unit (or above) other than the one handing over."""
+    code, handover = await uc.accept_handover(callback_data.h)
+    out.answer_callback(query.id, _(code), show_alert=code != "handover.accepted")
+    if code == "handover.accepted" and query.message is not None and handover is not None:
+        out.edit_markup(query.message.chat.id, query.message.message_id, None)
+        who = uc.user.name if uc.user else ""
+        when = format_local(handover.accepted_at or uc.config.clock(), uc.config.tz)
+        out.send(query.message.chat.id, _("handover.accepted_by", who=escape(who), time=when))
+
+
 def setup() -> Router:
     router = Router(name="roster")
     router.message.register(cmd_duty, Command("duty"), MayUse("duty"))
+    router.message.register(cmd_handover, Command("handover"), MayUse("handover"))
+    router.callback_query.register(on_accept, HandoverCb.filter(), Registered())
     roster = F.document.file_name.lower().endswith(ROSTER_FILES)
     router.message.register(on_roster_file, F.chat.type == "private", MayUse("bindgroup"), F.document, roster)
     return router

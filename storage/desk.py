@@ -164,3 +164,26 @@ class DeskRepo:
             for r in rows:
                 r["ack_at"], r["ack_by"] = first.get(r["id"], (None, None))
         return rows
+
+    async def due_between(self, unit_ids: Iterable[int], start: datetime, end: datetime,
+                          limit: int = 10) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+        """Open deadlines falling due in [start, end): what the next shift must see filed."""
+        where = [Deadline.state == "open", Deadline.due_at >= start, Deadline.due_at < end,
+                 Deadline.unit_id.in_(list(unit_ids))]  # fmt: skip
+        total = int(await self.s.scalar(select(func.count()).select_from(Deadline).where(*where)) or 0)
+        q = (select(Deadline.due, Deadline.seq, Deadline.due_at, Incident.number, User.name)
+             .join(Incident, Incident.id == Deadline.incident_id).join(User, User.id == Deadline.reporter_id)
+             .where(*where).order_by(Deadline.due_at).limit(limit))  # fmt: skip
+        keys = ("due", "seq", "due_at", "number", "reporter")
+        return total, [dict(zip(keys, r, strict=True)) for r in (await self.s.execute(q)).all()]
+
+    async def unacknowledged(self, unit_ids: Iterable[int], limit: int = 10) -> tuple[int, list[str]]:
+        """Delivered alerts of open incidents that nobody acknowledged: (how many, incident numbers)."""
+        acked = select(Acknowledgement.alert_id)
+        where = [Alert.unit_id.in_(list(unit_ids)), Alert.sent_at.is_not(None), Alert.id.not_in(acked),
+                 Incident.status != "closed"]  # fmt: skip
+        base = select(Alert.id).join(Incident, Incident.id == Alert.incident_id).where(*where)
+        total = int(await self.s.scalar(select(func.count()).select_from(base.subquery())) or 0)
+        q = (select(Incident.number).join(Alert, Alert.incident_id == Incident.id).where(*where)
+             .distinct().order_by(Incident.number).limit(limit))  # fmt: skip
+        return total, [str(n) for n in (await self.s.scalars(q)).all()]

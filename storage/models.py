@@ -399,9 +399,27 @@ class Shift(Base):
     leaders: Mapped[list[Any]] = mapped_column(JSONType)
     officers: Mapped[list[Any]] = mapped_column(JSONType)
     notify_at: Mapped[datetime | None] = mapped_column(index=True)
+    check_at: Mapped[datetime | None] = mapped_column(index=True)  # after its end: was it handed over?
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("unit_id", "kind", "starts_at", name="uq_shift_unit_kind_start"),
         Index("ix_shifts_unit_time", "unit_id", "starts_at", "ends_at"),
     )
+
+
+class Handover(Base):
+    """A shift handover (交接班): composed from the data by the outgoing officer (with an optional note), posted
+    to the duty group and to the incoming officers, acknowledged by one of them."""
+
+    __tablename__ = "handovers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    shift_id: Mapped[int | None] = mapped_column(ForeignKey("shifts.id", ondelete="SET NULL"), index=True)
+    from_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    summary: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    accepted_at: Mapped[datetime | None]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Shift
+from storage.models import Handover, Shift
 
 
 class RosterRepo:
@@ -47,3 +47,37 @@ class RosterRepo:
 
     async def next_change_at(self) -> datetime | None:
         return await self.s.scalar(select(func.min(Shift.notify_at)))
+
+    async def shift_near(self, unit_id: int, now: datetime) -> Shift | None:
+        """The shift a handover now belongs to: the one of this unit ending nearest to now (from an hour ago
+        to three hours ahead), the primary first."""
+        q = (select(Shift).where(Shift.unit_id == unit_id, Shift.ends_at >= now - timedelta(hours=1),
+                                 Shift.ends_at <= now + timedelta(hours=3), Shift.starts_at <= now)
+             .order_by(Shift.kind, Shift.ends_at))  # fmt: skip
+        return (await self.s.scalars(q)).first()
+
+    async def following(self, shift: Shift) -> Shift | None:
+        q = (select(Shift).where(Shift.unit_id == shift.unit_id, Shift.kind == shift.kind,
+                                 Shift.starts_at >= shift.ends_at).order_by(Shift.starts_at))  # fmt: skip
+        return (await self.s.scalars(q)).first()
+
+    async def add_handover(self, handover: Handover) -> Handover:
+        self.s.add(handover)
+        await self.s.flush()
+        return handover
+
+    async def handover(self, handover_id: int) -> Handover | None:
+        q = select(Handover).where(Handover.id == handover_id).with_for_update()
+        return (await self.s.scalars(q.execution_options(populate_existing=True))).first()
+
+    async def handed_over(self, shift_id: int) -> bool:
+        return await self.s.scalar(select(Handover.id).where(Handover.shift_id == shift_id).limit(1)) is not None
+
+    async def claim_checks(self, now: datetime, limit: int) -> Sequence[Shift]:
+        """Shifts over (with their grace) whose handover has not been checked yet, locked."""
+        q = (select(Shift).where(Shift.check_at <= now).order_by(Shift.check_at, Shift.id).limit(limit)
+             .with_for_update(skip_locked=True))  # fmt: skip
+        return (await self.s.scalars(q.execution_options(populate_existing=True))).all()
+
+    async def next_check_at(self) -> datetime | None:
+        return await self.s.scalar(select(func.min(Shift.check_at)))

@@ -14,12 +14,13 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from bot.usecases.common import duty_leaders
-from bot.usecases.onboarding import bind_group
-from storage.models import Shift
+from bot.usecases.onboarding import add_user, bind_group
+from storage.models import Handover, Shift
 from tests.conftest import Harness
 from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
 from tests.subproc import bot_env, cli
+from tests.test_clocks_http import file_county_report
 
 TZ = ZoneInfo("Asia/Shanghai")
 HEADER = "单位,开始,结束,角色,姓名,电话,班次"
@@ -141,3 +142,41 @@ async def test_xlsx_by_file_and_by_the_cli(harness: Harness, db_url: str, tmp_pa
     write(good, roster_csv(datetime(2031, 1, 1, tzinfo=TZ)))
     code, out, err = await cli(env, "admin", "import-roster", good)
     assert code == 0 and "3 个班次" in out, err
+
+
+async def test_handover_composed_from_the_data_taken_over_once_and_a_missing_one_flagged(harness: Harness) -> None:
+    county = await file_county_report(harness)  # an open incident whose alerts nobody acknowledged
+    api = harness.api
+    async with harness.repos() as repos:
+        await add_user(repos, "test", 1006, "吴接班", "county", ["duty_officer"], "13800000006")
+    now = datetime.now(TZ).replace(second=0, microsecond=0)
+    fmt = "%Y-%m-%d %H:%M"
+    a, b, c = (f"{now + timedelta(hours=h):{fmt}}" for h in (-1, 1, 13))
+    rows = [HEADER, f"county,{a},{b},带班领导,赵带班,13800000004,主班", f"county,{b},{c},带班领导,孙夜班,,主班",
+            f"county,{b},{c},值班员,吴接班,13800000006,主班"]  # fmt: skip
+    assert "已导入：2 个班次" in await import_file(api, "r.csv", ("\n".join(rows) + "\n").encode())
+    before_group = len(api.in_chat(-100300))
+    sent = await Reporter(api, 1004).say("/handover 注意G205国道封闭")
+    assert "交接内容已发到值班群和接班人员" in sent
+    posted = await api.wait_for(lambda: [s for s in api.in_chat(-100300)[before_group:] if "交接班" in s.text])
+    text = posted[0].text
+    assert "交班人：赵带班" in text and "未结事件 1 起" in text and county.number in text
+    assert "无人确认的报警" in text and "注意G205国道封闭" in text and "下一班" in text
+    incoming = await api.wait_for(lambda: [s for s in api.in_chat(1006) if "交接班" in s.text and s.buttons()])
+    button = posted[0].button("接班确认")["callback_data"]
+    assert "不能确认自己" in (await api.answer_to(await api.press(1004, posted[0], button)))["text"]
+    assert "只有本单位" in (await api.answer_to(await api.press(1002, posted[0], button)))["text"]
+    assert "已接班确认" in (await api.answer_to(await api.press(1006, incoming[0], button)))["text"]
+    assert "已有人接班" in (await api.answer_to(await api.press(1003, posted[0], button)))["text"]
+    async with harness.repos() as repos:
+        handover = await repos.session.scalar(select(Handover))
+        accepted = await repos.users.get(handover.accepted_by)
+        shifts = list(await repos.session.scalars(select(Shift).order_by(Shift.starts_at)))
+    assert accepted.telegram_id == 1006 and handover.shift_id == shifts[0].id
+    # the handed-over shift is not flagged; the next one, never handed over, is (to the county's duty leader)
+    before = len(api.in_chat(1004))
+    await harness.app.scheduler.tick(shifts[0].ends_at + timedelta(minutes=31))
+    assert not [s for s in api.in_chat(1004)[before:] if "未办理交接班" in s.text]
+    await harness.app.scheduler.tick(shifts[1].ends_at + timedelta(minutes=31))
+    flagged = [s.text for s in api.in_chat(1004)[before:] if "未办理交接班" in s.text]
+    assert len(flagged) == 1 and "县应急管理局" in flagged[0]

@@ -64,3 +64,9 @@ class PageCb(CallbackData, prefix="v1p"):
 
     q: str
     p: int
+
+
+class HandoverCb(CallbackData, prefix="v1t"):
+    """接班确认: the incoming officer takes the shift over."""
+
+    h: int

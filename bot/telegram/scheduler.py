@@ -24,12 +24,12 @@ from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outgoing
 from bot.telegram.presenters import alert_text
-from bot.telegram.roster import shift_notice
+from bot.telegram.roster import handover_flag, shift_notice
 from bot.telegram.warnings import receipt_notice
 from bot.usecases.common import Config
 from bot.usecases.deadlines import FORM_FOR_DUE
 from bot.usecases.reminders import CLAIM_BATCH, DueItem, Notice, fire_due, next_due
-from bot.usecases.roster import fire_shift_changes, next_shift_change
+from bot.usecases.roster import fire_handover_checks, fire_shift_changes, next_handover_check, next_shift_change
 from bot.usecases.warnings import ReceiptNotice, fire_receipts, next_receipt_step
 from conversations.formatting import format_span
 from storage.outbox import OutboxStore
@@ -127,14 +127,17 @@ class Scheduler:
                     fired = await fire_due(repos, moment, self.config, self.batch)
                     receipts, more_receipts = await fire_receipts(repos, moment, self.config, self.batch)
                     changes, more_changes = await fire_shift_changes(repos, moment, self.batch)
+                    flags, more_flags = await fire_handover_checks(repos, moment, self.batch)
                     messages = [self._render(n, moment) for n in fired.notices]
                     messages += [self._render_receipt(n, moment) for n in receipts]
                     default = self.catalogs.translator(self.catalogs.default_locale)
                     messages += [shift_notice(n, default, self.config.tz) for n in changes]
+                    messages += [handover_flag(f, self.catalogs.translator(f.locale or self.catalogs.default_locale),
+                                               self.config.tz) for f in flags]  # fmt: skip
                     ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
                 rows += zip(ids, messages, strict=True)
-                more = fired.more or more_receipts or more_changes
-                if fired.deadlines or fired.alerts or receipts or changes:
+                more = fired.more or more_receipts or more_changes or more_flags
+                if fired.deadlines or fired.alerts or receipts or changes or flags:
                     self.ticks += 1
             accepted, left = await self._send(rows)
             sent += len(accepted)
@@ -174,8 +177,9 @@ class Scheduler:
 
     async def next_due(self) -> datetime | None:
         async with unit_of_work(self.sessionmaker) as repos:
-            times = [t for t in (await next_due(repos), await next_receipt_step(repos), await next_shift_change(repos))
-                     if t is not None]  # fmt: skip
+            candidates = (await next_due(repos), await next_receipt_step(repos), await next_shift_change(repos),
+                          await next_handover_check(repos))  # fmt: skip
+            times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     async def run(self) -> None:

@@ -127,3 +127,10 @@ class UseCases:
         assert self.user is not None
         day = desk.ledger_day(arg, self.config.clock(), self.config.tz)
         return await desk.ledger(self.repos, self.user, day) if day is not None else None
+
+    async def compose_handover(self, note: str) -> roster.HandoverMade:
+        assert self.user is not None
+        return await roster.compose_handover(self.repos, self.user, note, self.config)
+
+    async def accept_handover(self, handover_id: int) -> tuple[str, Any]:
+        return await roster.accept_handover(self.repos, self.user, handover_id, self.config)

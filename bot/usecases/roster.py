@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.roster import Problem, RosterFileError, parse_roster, read_table
+from bot.domain.text import N_
 from bot.domain.warnings import units_with_descendants
-from bot.usecases.common import Config, Member
-from storage.models import Shift
+from bot.usecases.common import Config, Member, duty_leaders, duty_staff_for, unit_admins
+from bot.usecases.warnings import warning_rows
+from storage.models import Handover, Shift
 from storage.repositories import Repos, wake_at
 
 BOARD_UNITS = 30  # units listed by /duty (the person's own first, then those below)
+HANDOVER_GRACE = timedelta(minutes=30)  # a shift not handed over this long after its end is flagged
+NEXT_SHIFT_DEFAULT = timedelta(hours=12)  # without a roster: what falls due in the next 12 hours
 
 
 @dataclass
@@ -77,12 +81,14 @@ async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, co
         rows_out.append(Shift(unit_id=unit_id, kind=s.kind, starts_at=start, ends_at=end,
                               leaders=[person(unit_id, n, p) for n, p in s.leaders],
                               officers=[person(unit_id, n, p) for n, p in s.officers],
-                              notify_at=start if start > now else None, imported_at=now))  # fmt: skip
+                              notify_at=start if start > now else None,
+                              check_at=end + HANDOVER_GRACE if end + HANDOVER_GRACE > now else None,
+                              imported_at=now))  # fmt: skip
     await repos.roster.replace(rows_out)
     touched = sorted({s.unit for s in shifts})
     await repos.audit.record(actor, "roster.import", "roster", filename[:64],
                              after={"shifts": len(rows_out), "units": touched})  # fmt: skip
-    upcoming = [r.notify_at for r in rows_out if r.notify_at is not None]
+    upcoming = [t for r in rows_out for t in (r.notify_at, r.check_at) if t is not None]
     if upcoming:
         wake_at(repos.session, min(upcoming))
     return Imported(len(rows_out), len(touched))
@@ -123,3 +129,118 @@ async def fire_shift_changes(repos: Repos, now: datetime, batch: int) -> tuple[l
 
 async def next_shift_change(repos: Repos) -> datetime | None:
     return await repos.roster.next_change_at()
+
+
+@dataclass
+class HandoverMade:
+    """A composed handover and whom to show it to (the duty group, the incoming officers)."""
+
+    handover: Handover
+    unit: str
+    author: str
+    group_chat_id: int | None
+    incoming: list[Member]
+
+
+@dataclass(frozen=True)
+class HandoverFlag:
+    """A shift ended without a handover: its duty leaders are told."""
+
+    chat_id: int
+    locale: str | None
+    unit: str
+    start: datetime
+    end: datetime
+
+
+async def compose_handover(repos: Repos, user: Member, note: str, config: Config) -> HandoverMade:
+    """The outgoing officer's handover, composed from the data: open incidents, what falls due during the next
+    shift, overdue reports, unacknowledged alerts, active warnings; with their note. Stored, then shown."""
+    now = config.clock()
+    units = units_with_descendants(await repos.warnings.unit_tree(), [user.unit_id])
+    shift = await repos.roster.shift_near(user.unit_id, now)
+    following = await repos.roster.following(shift) if shift is not None else None
+    until = following.ends_at if following is not None else now + NEXT_SHIFT_DEFAULT
+    open_total, open_rows = await repos.desk.open_incidents(units, None, now, 10, 0)
+    due_total, due_rows = await repos.desk.due_between(units, now, until)
+    overdue_total, overdue_rows = await repos.desk.overdue(units, None, now, 10, 0)
+    unacked_total, unacked = await repos.desk.unacknowledged(units)
+    warnings = [w for w in await warning_rows(repos, now) if w.state == "active"]
+
+    def when(value: datetime) -> str:
+        return value.astimezone(UTC).isoformat()
+
+    summary = {
+        "until": when(until),
+        "open": {"total": open_total, "items": [{"number": r["number"], "grade": r["grade"],
+                                                  "category": r["category"], "subtype": r["subtype"]}
+                                                 for r in open_rows]},
+        "due": {"total": due_total, "items": [{"number": r["number"], "due": r["due"], "seq": r["seq"],
+                                                "due_at": when(r["due_at"]), "reporter": r["reporter"]}
+                                               for r in due_rows]},
+        "overdue": {"total": overdue_total, "items": [{"number": r["number"], "due": r["due"], "seq": r["seq"],
+                                                        "due_at": when(r["due_at"]), "reporter": r["reporter"]}
+                                                       for r in overdue_rows]},
+        "unacknowledged": {"total": unacked_total, "items": unacked},
+        "warnings": [{"number": w.number, "level": w.level, "event": w.fields.get("event"),
+                      "drill": bool(w.fields.get("drill"))} for w in warnings[:10]],
+    }  # fmt: skip
+    handover = await repos.roster.add_handover(Handover(
+        unit_id=user.unit_id, shift_id=shift.id if shift else None, from_user_id=user.id,
+        note=note.strip()[:1000] or None, summary=summary, created_at=now))  # fmt: skip
+    await repos.audit.record(f"tg:{user.telegram_id}", "handover.create", "handover", handover.id,
+                             after={"shift": handover.shift_id, "open": open_total, "overdue": overdue_total,
+                                    "due": due_total, "unacknowledged": unacked_total})  # fmt: skip
+    incoming: list[Member] = []
+    for person in [*(following.leaders or []), *(following.officers or [])] if following else []:
+        found = await repos.users.get(int(person["user_id"])) if person.get("user_id") else None
+        if found is not None and found.active and found.id != user.id and found not in incoming:
+            incoming.append(found)
+    unit = await repos.units.get(user.unit_id)
+    group = await repos.groups.for_unit(user.unit_id)
+    return HandoverMade(handover, unit.name if unit else "", user.name, group.chat_id if group else None, incoming)
+
+
+async def accept_handover(
+    repos: Repos, user: Member | None, handover_id: int, config: Config
+) -> tuple[str, Handover | None]:
+    """The incoming officer (duty staff of the unit or above, not the author) takes the shift over."""
+    handover = await repos.roster.handover(handover_id)
+    if handover is None:
+        return N_("common.stale_button"), None
+    if user is None or not await duty_staff_for(repos, user, handover.unit_id):
+        return N_("handover.not_yours"), handover
+    if handover.from_user_id == user.id:
+        return N_("handover.own"), handover
+    if handover.accepted_at is not None:
+        return N_("handover.already"), handover
+    handover.accepted_by, handover.accepted_at = user.id, config.clock()
+    await repos.audit.record(f"tg:{user.telegram_id}", "handover.accept", "handover", handover.id,
+                             after={"by": user.name})  # fmt: skip
+    return N_("handover.accepted"), handover
+
+
+async def fire_handover_checks(repos: Repos, now: datetime, batch: int) -> tuple[list[HandoverFlag], bool]:
+    """Shifts over (30 minutes past their end) without a handover: the unit's duty leaders are told, once."""
+    shifts = await repos.roster.claim_checks(now, batch)
+    flags = []
+    for shift in shifts:
+        shift.check_at = None
+        if await repos.roster.handed_over(shift.id):
+            continue
+        unit = await repos.units.get(shift.unit_id)
+        if unit is None:
+            continue
+        leaders = await duty_leaders(repos, shift.unit_id, shift.ends_at - timedelta(minutes=1)) or \
+            await unit_admins(repos, unit)  # fmt: skip
+        for leader in leaders:
+            flags.append(HandoverFlag(leader.telegram_id, leader.locale, unit.name, shift.starts_at, shift.ends_at))
+        told = [f"tg:{p.telegram_id}" for p in leaders]
+        after = {"unit": unit.code, "told": told}
+        await repos.audit.record("system", "handover.missing", "shift", shift.id, after=after)
+    await repos.session.flush()
+    return flags, len(shifts) >= batch
+
+
+async def next_handover_check(repos: Repos) -> datetime | None:
+    return await repos.roster.next_check_at()
