@@ -53,6 +53,10 @@ class UnitRepo:
     async def all(self) -> Sequence[Unit]:
         return (await self.s.scalars(select(Unit).order_by(Unit.code))).all()
 
+    async def tree(self) -> list[tuple[int, int | None]]:
+        """Every unit as (id, parent id): the tree, for bot.domain.units."""
+        return [(int(r[0]), r[1]) for r in (await self.s.execute(select(Unit.id, Unit.parent_id))).all()]
+
     async def is_descendant(self, unit_id: int, ancestor_id: int) -> bool:
         """True when unit_id is ancestor_id itself or lies below it in the tree."""
         current: int | None = unit_id

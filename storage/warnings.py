@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import upsert_insert
@@ -66,9 +66,6 @@ class WarningRepo:
             .order_by(User.id)
         )
         return (await self.s.scalars(q)).unique().all()
-
-    async def unit_tree(self) -> list[tuple[int, int | None]]:
-        return [(int(r[0]), r[1]) for r in (await self.s.execute(select(Unit.id, Unit.parent_id))).all()]
 
     async def people_in(self, unit_ids: Iterable[int], roles: Sequence[str]) -> list[tuple[int, int, int, str | None]]:
         """Active people of these units (with one of `roles`, or any): (telegram id, user id, unit id, locale)."""
@@ -234,7 +231,7 @@ class LeaseRepo:
             return False
         stmt = upsert_insert(self.s)(t).values(name=name, holder=holder, expires_at=until)
         await self.s.execute(stmt.on_conflict_do_nothing(index_elements=[t.c.name]))
-        holder_now = await self.s.scalar(select(t.c.holder).where(and_(t.c.name == name)))
+        holder_now = await self.s.scalar(select(t.c.holder).where(t.c.name == name))
         return bool(holder_now == holder)
 
     async def release(self, name: str, holder: str) -> None:

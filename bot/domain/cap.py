@@ -113,7 +113,7 @@ def to_xml(message: CapMessage, tz: tzinfo, translators: Mapping[str, Translate]
         _sub(info, "onset", _time(f["onset"], tz))
         _sub(info, "expires", _time(f["expires"], tz))
         _sub(info, "senderName", str(f.get("authority") or ""))
-        _sub(info, "headline", _plain(headline(f, tr)))
+        _sub(info, "headline", html.unescape(headline(f, tr)))  # HTML for Telegram, plain text here
         _sub(info, "description", str(f.get("text") or ""))
         _sub(info, "instruction", str(f.get("measures") or ""))
         _sub(info, "contact", str(f.get("phone") or ""))
@@ -127,10 +127,6 @@ def to_xml(message: CapMessage, tz: tzinfo, translators: Mapping[str, Translate]
         _sub(area, "areaDesc", str(f.get("area") or ""))
     ET.indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + bytes(ET.tostring(root, encoding="utf-8"))
-
-
-def _plain(text: str) -> str:
-    return html.unescape(text)
 
 
 @functools.cache

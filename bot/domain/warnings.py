@@ -3,7 +3,7 @@ CAP 1.2 mapping, what changed between two versions, and the bulletin every recip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -202,19 +202,3 @@ def bulletin(
 def reach_seconds(recipients: int, per_second: float, queued_before: int = 0) -> float:
     """How long until the last recipient has it, at the overall rate (one message each)."""
     return (recipients + queued_before) / per_second if per_second > 0 else 0.0
-
-
-def units_with_descendants(units: Sequence[tuple[int, int | None]], chosen: Sequence[int]) -> set[int]:
-    """The chosen units and every unit below them (`units`: (id, parent id) pairs)."""
-    children: dict[int | None, list[int]] = {}
-    for unit_id, parent_id in units:
-        children.setdefault(parent_id, []).append(unit_id)
-    out: set[int] = set()
-    todo = list(chosen)
-    while todo:
-        unit_id = todo.pop()
-        if unit_id in out:
-            continue
-        out.add(unit_id)
-        todo += children.get(unit_id, [])
-    return out

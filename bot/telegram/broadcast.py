@@ -278,7 +278,7 @@ class Broadcaster:
                     if isinstance(sent, Message):
                         async with unit_of_work(self.sessionmaker) as repos:
                             await repos.warnings.set_progress(warning_id, sent.chat.id, sent.message_id)
-                        self._bulletins[warning_id] = await self._reload(warning_id)
+                        self._bulletins.pop(warning_id, None)  # read again with its progress message
                 else:
                     await self.notifier.deliver(Outgoing("edit_message_text", {
                         "chat_id": b.progress[0], "message_id": b.progress[1], "text": text}))  # fmt: skip
@@ -288,7 +288,3 @@ class Broadcaster:
                 self._bulletins.pop(warning_id, None)
                 self._texts = {k: v for k, v in self._texts.items() if k[0] != warning_id}
                 self._progress_shown.pop(warning_id, None)
-
-    async def _reload(self, warning_id: int) -> Bulletin | None:
-        async with unit_of_work(self.sessionmaker) as repos:
-            return await bulletin_of(repos, warning_id)

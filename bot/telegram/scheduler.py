@@ -16,9 +16,9 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import format_local
-from bot.domain.clocks import DUE_LABELS, Due
 from bot.domain.text import N_
 from bot.telegram.callbacks import OpenCb
+from bot.telegram.desk import due_label
 from bot.telegram.i18n import Catalogs, Translator
 from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
@@ -46,9 +46,7 @@ TITLES = {"remind": N_("remind.title"), "overdue": N_("overdue.title"), "missed"
 
 def due_text(item: DueItem, _: Translator) -> str:
     """What is due, in the reader's language: 第2次续报, 终报…"""
-    if item.due == Due.FOLLOWUP and item.seq > 0:
-        return _("due.followup_n", n=item.seq)
-    return _(DUE_LABELS[Due(item.due)]) if item.due in set(Due) else item.due
+    return due_label(item.due, item.seq, _)
 
 
 def _when(item: DueItem, now: datetime, _: Translator, tz: tzinfo) -> str:

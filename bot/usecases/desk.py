@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.domain.roles import DUTY_STAFF, Role
 from bot.domain.text import N_
-from bot.domain.warnings import units_with_descendants
+from bot.domain.units import units_with_descendants
 from bot.usecases.common import Member
 from storage.repositories import Repos
 
@@ -49,7 +49,7 @@ class Timeline:
 async def scope_of(repos: Repos, user: Member) -> tuple[set[int] | None, int | None]:
     """(units whose incidents this person sees, or None; only this reporter's own, or None)."""
     if user.roles & (DUTY_STAFF | {Role.PUBLISHER}):
-        return units_with_descendants(await repos.warnings.unit_tree(), [user.unit_id]), None
+        return units_with_descendants(await repos.units.tree(), [user.unit_id]), None
     return None, user.id
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain.roster import Problem, RosterFileError, parse_roster, read_table
 from bot.domain.text import N_
-from bot.domain.warnings import units_with_descendants
+from bot.domain.units import units_with_descendants
 from bot.usecases.common import Config, Member, duty_leaders, duty_staff_for, unit_admins
 from bot.usecases.warnings import warning_rows
 from storage.models import Handover, Shift
@@ -96,7 +96,7 @@ async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, co
 
 async def duty_board(repos: Repos, user: Member, now: datetime) -> list[UnitDuty]:
     """Who is on duty now and next, per unit: the person's own unit first, then the units below it."""
-    tree = await repos.warnings.unit_tree()
+    tree = await repos.units.tree()
     below = units_with_descendants(tree, [user.unit_id])
     units = sorted((u for u in await repos.units.all() if u.id in below), key=lambda u: (u.id != user.unit_id, u.id))
     units = units[:BOARD_UNITS]
@@ -157,7 +157,7 @@ async def compose_handover(repos: Repos, user: Member, note: str, config: Config
     """The outgoing officer's handover, composed from the data: open incidents, what falls due during the next
     shift, overdue reports, unacknowledged alerts, active warnings; with their note. Stored, then shown."""
     now = config.clock()
-    units = units_with_descendants(await repos.warnings.unit_tree(), [user.unit_id])
+    units = units_with_descendants(await repos.units.tree(), [user.unit_id])
     shift = await repos.roster.shift_near(user.unit_id, now)
     following = await repos.roster.following(shift) if shift is not None else None
     until = following.ends_at if following is not None else now + NEXT_SHIFT_DEFAULT

@@ -4,7 +4,7 @@ delivers the rows lives in the Telegram adapter (bot/telegram/broadcast.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +12,8 @@ from typing import Any
 from bot.domain import cap
 from bot.domain.roles import Role
 from bot.domain.text import N_
-from bot.domain.warnings import RANK, reach_seconds, units_with_descendants
+from bot.domain.units import units_with_descendants
+from bot.domain.warnings import RANK, reach_seconds
 from bot.usecases.common import Config, Member, duty_leaders, unit_admins
 from conversations.warning import fields_of, targets_of
 from storage.models import Warning, WarningDelivery
@@ -108,6 +109,11 @@ class ReceiptNotice:
     unit: str = ""
 
 
+def latest_published(chain: Sequence[Warning]) -> Warning | None:
+    """A warning's current state: its latest published message (None while nothing was published)."""
+    return next((w for w in reversed(chain) if w.state == "published"), None)
+
+
 def is_publisher(user: Member | None) -> bool:
     return user is not None and Role.PUBLISHER in user.roles
 
@@ -115,7 +121,7 @@ def is_publisher(user: Member | None) -> bool:
 async def form_base(repos: Repos, user: Member) -> dict[str, Any]:
     """What the warning form offers: the publisher's unit and the units below it."""
     children: dict[int | None, list[int]] = {}
-    for unit_id, parent_id in await repos.warnings.unit_tree():
+    for unit_id, parent_id in await repos.units.tree():
         children.setdefault(parent_id, []).append(unit_id)
     depth, frontier = {user.unit_id: 0}, [user.unit_id]
     while frontier:  # breadth first: the nearest units first
@@ -135,7 +141,7 @@ async def authority_of(repos: Repos, user: Member) -> str:
 async def _recipients(repos: Repos, targets: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per chat: the people of the target units (with one of the roles, or all), then their duty groups."""
     chosen = [int(u) for u in targets.get("units") or []]
-    units = units_with_descendants(await repos.warnings.unit_tree(), chosen) if targets.get("subunits") else set(chosen)
+    units = units_with_descendants(await repos.units.tree(), chosen) if targets.get("subunits") else set(chosen)
     rows: dict[int, dict[str, Any]] = {}
     for telegram_id, user_id, unit_id, locale in await repos.warnings.people_in(
         units, list(targets.get("roles") or [])
@@ -193,8 +199,7 @@ async def submit_warning(
     if subject:
         root = await repos.warnings.get_for_update(int(subject["root"]))
         chain = await repos.warnings.chain(int(subject["root"]))
-        published = [w for w in chain if w.state == "published"]
-        latest = published[-1] if published else None
+        latest = latest_published(chain)
         if root is None or latest is None or latest.msg_type == "cancel":
             raise WarningGone(N_("warning.already_lifted"))
         targets = dict(root.targets)
@@ -300,13 +305,12 @@ async def warning_rows(repos: Repos, now: datetime) -> list[WarningRow]:
     out = []
     for root in await repos.warnings.roots(now - ACTIVE_SINCE):
         chain = await repos.warnings.chain(root.id)
-        published = [w for w in chain if w.state == "published"]
-        if not published:
+        latest = latest_published(chain)
+        if latest is None:
             if root.state == "pending":
                 out.append(WarningRow(root.id, root.id, root.number, root.level, root.fields, "pending",
                                       root.expires_at))  # fmt: skip
             continue
-        latest = published[-1]
         if latest.msg_type == "cancel":
             state = "lifted"
         elif latest.expires_at <= now:
@@ -349,10 +353,9 @@ async def start_adjust(
         return N_("common.stale_button")
     root_id = w.root_id or w.id
     chain = await repos.warnings.chain(root_id)
-    published = [x for x in chain if x.state == "published"]
-    if not published:
+    latest = latest_published(chain)
+    if latest is None:
         return N_("warning.not_published")
-    latest = published[-1]
     if latest.msg_type == "cancel":
         return N_("warning.already_lifted")
     if any(x.state == "pending" for x in chain):
@@ -388,10 +391,9 @@ async def lift(repos: Repos, user: Member | None, warning_id: int, config: Confi
     for pending in [x for x in chain if x.state == "pending"]:
         pending.state, pending.reject_reason, pending.decided_at = "rejected", "withdrawn", now
         await repos.audit.record(actor, "warning.withdraw", "warning", pending.id, after={"number": pending.number})
-    published = [x for x in chain if x.state == "published"]
-    if not published:
+    latest = latest_published(chain)
+    if latest is None:
         return Lifted(N_("warning.withdrawn"), root.number)
-    latest = published[-1]
     if latest.msg_type == "cancel":
         return Lifted(N_("warning.already_lifted"), latest.number)
     cancel = Warning(
