@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import alerts, common, desk, forms, groups, onboarding, roster, warnings
+from handlers import alerts, common, desk, forms, groups, onboarding, roster, stats, warnings
 
 
 def setup() -> Router:
@@ -16,6 +16,7 @@ def setup() -> Router:
         alerts.setup(),
         desk.setup(),
         roster.setup(),
+        stats.setup(),
         common.setup(),
         onboarding.setup_fallback(),
     )

@@ -8,6 +8,7 @@ from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
+from bot.domain.roles import COMMANDS, may_use
 from bot.domain.text import N_
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Outbox
@@ -59,8 +60,13 @@ async def private_fallback(message: Message, user: User | None, _: Translator, o
     """Answer anything we do not understand, and anyone not registered, with one clear message."""
     if user is None:
         out.send(message.chat.id, _("access.unregistered"))
-    else:
-        out.send(message.chat.id, _("common.not_understood"))
+        return
+    word = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    command = word[1:].split("@")[0].lower() if word.startswith("/") else ""
+    if command in COMMANDS and not may_use(command, user.roles):  # a real command, not one of theirs
+        out.send(message.chat.id, _("common.not_allowed", command=command))
+        return
+    out.send(message.chat.id, _("common.not_understood"))
 
 
 async def edited_message(message: Message, user: User | None, _: Translator, out: Outbox) -> None:

@@ -31,6 +31,7 @@ from storage.models import (
     WarningDelivery,
 )
 from storage.roster import RosterRepo
+from storage.stats import StatsRepo
 from storage.warnings import LeaseRepo, WarningRepo
 
 
@@ -458,3 +459,4 @@ class Repos:
         self.leases = LeaseRepo(session)
         self.desk = DeskRepo(session)
         self.roster = RosterRepo(session)
+        self.stats = StatsRepo(session)

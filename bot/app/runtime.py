@@ -31,6 +31,7 @@ from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.polling import PollPacing, UpdateRecorder
 from bot.telegram.presenters import say_text
 from bot.telegram.scheduler import Scheduler
+from bot.telegram.stats import Exporter
 from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
 from storage.db import create_engine, create_sessionmaker, migrate
@@ -97,6 +98,7 @@ def build_dispatcher(
     dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
     config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
                     warnings=settings.warning_policy(), cap_sender=settings.cap_sender)  # fmt: skip
+    dp.workflow_data.update(exports=Exporter(sessionmaker, notifier, config, catalogs.translator))
     context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store)
     dp.update.outer_middleware(context)
     dp["update_context"] = context

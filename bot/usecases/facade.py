@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.usecases import alerts, desk, followups, onboarding, roster, warnings
+from bot.domain.stats import Period, Stats
+from bot.usecases import alerts, desk, followups, onboarding, roster, stats, warnings
 from bot.usecases.common import Config, Member
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
@@ -134,3 +135,15 @@ class UseCases:
 
     async def accept_handover(self, handover_id: int) -> tuple[str, Any]:
         return await roster.accept_handover(self.repos, self.user, handover_id, self.config)
+
+    # ---- statistics and exports ----------------------------------------------------------------
+    async def stats(self, period: Period) -> Stats:
+        assert self.user is not None
+        return await stats.stats(self.repos, self.user, period, self.config.clock())
+
+    async def record_export(self, period: Period, fmt: str, via: str) -> None:
+        """Data leaving the system is audited: who, which period, which format, how."""
+        assert self.user is not None
+        await self.repos.audit.record(f"tg:{self.user.telegram_id}", "export.create", "unit", self.user.unit_id,
+                                      after={"from": period.first_day.isoformat(), "to": period.last_day.isoformat(),
+                                             "format": fmt, "via": via})  # fmt: skip
