@@ -10,7 +10,19 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Acknowledgement, Alert, AuditEntry, Deadline, Incident, Report, Unit, User
+from storage.dialect import upsert_insert
+from storage.models import (
+    Acknowledgement,
+    Alert,
+    AuditEntry,
+    DailySummary,
+    Deadline,
+    Incident,
+    Report,
+    Unit,
+    User,
+    Warning,
+)
 
 GRADE_RANK = case({"I": 0, "II": 1, "III": 2, "IV": 3}, value=Incident.grade, else_=4)
 
@@ -187,3 +199,35 @@ class DeskRepo:
         q = (select(Incident.number).join(Alert, Alert.incident_id == Incident.id).where(*where)
              .distinct().order_by(Incident.number).limit(limit))  # fmt: skip
         return total, [str(n) for n in (await self.s.scalars(q)).all()]
+
+    async def day_figures(self, unit_ids: Iterable[int], start: datetime, end: datetime) -> dict[str, Any]:
+        """What happened in [start, end) in these units: incidents registered (by grade), reports received,
+        alerts delivered and how many of them were acknowledged, warnings issued."""
+        ids = list(unit_ids)
+        registered = (select(Incident.grade, func.count())
+                      .where(Incident.unit_id.in_(ids), Incident.created_at >= start, Incident.created_at < end)
+                      .group_by(Incident.grade))  # fmt: skip
+        by_grade = {str(g): int(n) for g, n in (await self.s.execute(registered)).all()}
+        reports = await self.s.scalar(
+            select(func.count()).select_from(Report).join(Incident, Incident.id == Report.incident_id)
+            .where(Incident.unit_id.in_(ids), Report.received_at >= start, Report.received_at < end))  # fmt: skip
+        acked = select(Acknowledgement.alert_id)
+        sent = (select(func.count(), func.coalesce(func.sum(case((Alert.id.in_(acked), 1), else_=0)), 0))
+                .where(Alert.unit_id.in_(ids), Alert.sent_at >= start, Alert.sent_at < end))  # fmt: skip
+        alerts, acknowledged = (await self.s.execute(sent)).one()
+        issued = await self.s.scalar(select(func.count()).select_from(Warning).where(
+            Warning.msg_type == "alert", Warning.published_at >= start, Warning.published_at < end))  # fmt: skip
+        return {"new": sum(by_grade.values()), "by_grade": by_grade, "reports": int(reports or 0),
+                "alerts": int(alerts or 0), "acknowledged": int(acknowledged or 0),
+                "warnings": int(issued or 0)}  # fmt: skip
+
+    async def claim_summary(self, day: str, groups: int, now: datetime) -> bool:
+        """Record that the summary of `day` is being posted; False when another pass (or process) already did."""
+        insert = upsert_insert(self.s)
+        result = await self.s.execute(
+            insert(DailySummary).values(day=day, groups=groups, sent_at=now).on_conflict_do_nothing()
+        )
+        return bool(result.rowcount)
+
+    async def summary_sent(self, day: str) -> bool:
+        return await self.s.get(DailySummary, day) is not None

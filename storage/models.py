@@ -99,6 +99,8 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
 
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)  # an incident's timeline
+
 
 class InboxUpdate(Base):
     """An update fetched from Telegram, stored before Telegram is told it arrived (the next getUpdates
@@ -181,6 +183,8 @@ class Incident(Base):
     closed_at: Mapped[datetime | None]  # the final report closed it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    __table_args__ = (Index("ix_incidents_status_unit", "status", "unit_id"),)  # the open incidents of a tree
+
 
 class Report(Base):
     """A filed report; `fields` keeps every answer as the reporter gave it."""
@@ -209,7 +213,10 @@ class Report(Base):
     receipt_message_id: Mapped[int | None] = mapped_column(BigInteger)
     receipt_locale: Mapped[str | None] = mapped_column(String(16))
 
-    __table_args__ = (UniqueConstraint("reporter_id", "draft_token", name="uq_report_reporter_draft"),)
+    __table_args__ = (
+        UniqueConstraint("reporter_id", "draft_token", name="uq_report_reporter_draft"),
+        Index("ix_reports_received_at", "received_at"),  # the ledger, statistics and exports read by day
+    )
 
 
 class Attachment(Base):
@@ -234,7 +241,7 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     chat_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -304,6 +311,12 @@ class Deadline(Base):
     next_at: Mapped[datetime | None] = mapped_column(index=True)
     done_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # open deadlines by incident (the next deadline of every open incident) and by due time (overdue lists)
+    __table_args__ = (
+        Index("ix_deadlines_state_incident", "state", "incident_id", "due_at"),
+        Index("ix_deadlines_state_due", "state", "due_at"),
+    )
 
 
 class Warning(Base):
@@ -423,3 +436,14 @@ class Handover(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     accepted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     accepted_at: Mapped[datetime | None]
+
+
+class DailySummary(Base):
+    """A local day whose duty summary (值班日报) was posted: written in the transaction that put the messages in
+    the outbox, so each day's summary goes out once, whichever process's scheduler gets there first."""
+
+    __tablename__ = "daily_summaries"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, local
+    groups: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime]

@@ -133,6 +133,9 @@ class DutyGroupRepo:
     async def for_unit(self, unit_id: int) -> DutyGroup | None:
         return await self.s.scalar(select(DutyGroup).where(DutyGroup.unit_id == unit_id))
 
+    async def all(self) -> Sequence[DutyGroup]:
+        return (await self.s.scalars(select(DutyGroup).order_by(DutyGroup.unit_id))).all()
+
     async def by_chat(self, chat_id: int) -> DutyGroup | None:
         return await self.s.get(DutyGroup, chat_id)
 

@@ -18,6 +18,7 @@ def bot_env(api: FakeBotAPI, db_url: str, **extra: str) -> dict[str, str]:
     env.update(
         BOT_TOKEN=TOKEN, BOT_API_BASE=api.base_url, DATABASE_URL=db_url, POLLING_TIMEOUT="1", LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1", SEND_CHAT_BURST="50",  # the tests type faster than any person
+        DAILY_SUMMARY_AT="off",  # not at the real 08:00 in a test
     )  # fmt: skip
     env.update(extra)
     return env

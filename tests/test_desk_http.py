@@ -3,15 +3,19 @@ visibility rules of the unit tree (a sibling unit sees nothing), and pagination 
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
 from bot.domain.clock import utcnow
+from bot.telegram.scheduler import Scheduler
 from storage.models import Deadline, Incident
-from tests.conftest import Harness
+from tests.conftest import Harness, running
+from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
-from tests.test_clocks_http import COUNTY_GROUP, file_county_report
+from tests.test_clocks_http import CITY_GROUP, COUNTY_GROUP, file_county_report, texts
 from tests.test_report_http import fill_until_review
 
 
@@ -110,3 +114,45 @@ async def test_the_duty_ledger_of_a_day(harness: Harness) -> None:
     assert "没有收到报告" in await Reporter(api, 1003).say("/ledger yesterday")
     assert "用法" in await Reporter(api, 1003).say("/ledger 六月一日")
     assert "值班台账" not in await Reporter(api, 1002).say("/ledger")  # a reporter has no ledger
+
+
+async def test_the_daily_summary_once_a_day_to_each_duty_group(fake_api: FakeBotAPI, db_url: str) -> None:
+    async with running(fake_api, db_url, daily_summary_at="07:30") as harness:
+        county = await file_county_report(harness)
+        api = harness.api
+        await api.wait_for(lambda: [s for s in api.in_chat(COUNTY_GROUP) if county.number in s.text])
+        alert = next(s for s in api.in_chat(COUNTY_GROUP) if county.number in s.text and s.buttons())
+        await api.answer_to(await api.press(1004, alert, alert.button("收到")["callback_data"]))
+        tz = ZoneInfo("Asia/Shanghai")
+        today = county.created_at.astimezone(tz).date()
+        tomorrow = datetime.combine(today + timedelta(days=1), time(7, 30), tzinfo=tz)
+        scheduler = harness.app.scheduler
+
+        def summaries(chat: int) -> list[str]:
+            return [t for t in texts(harness, chat) if f"值班日报 · {today.isoformat()}" in t]
+
+        await scheduler.tick(tomorrow - timedelta(minutes=1))  # not yet
+        assert summaries(COUNTY_GROUP) == [] and summaries(CITY_GROUP) == []
+        assert await scheduler.next_due() is not None
+        await scheduler.tick(tomorrow + timedelta(minutes=1))
+        county_summary = await api.wait_for(lambda: summaries(COUNTY_GROUP))
+        assert len(county_summary) == 1
+        text = county_summary[0]
+        assert "县应急管理局及下级单位" in text and "昨日新增事件 1 起" in text and "收到报告 1 份" in text
+        assert "推送值班群告警 1 条，已确认 1 条" in text and "未结事件 1 起" in text
+        city_summary = await api.wait_for(lambda: summaries(CITY_GROUP))
+        assert "市应急管理局及下级单位" in city_summary[0] and "昨日新增事件 1 起" in city_summary[0]
+        # again, and from a second scheduler (another process): never twice
+        await scheduler.tick(tomorrow + timedelta(minutes=5))
+        other = Scheduler(harness.app.sessionmaker, harness.app.catalogs, harness.app.notifier, harness.app.outbox,
+                          scheduler.config)  # fmt: skip
+        await other.tick(tomorrow + timedelta(minutes=6))
+        await asyncio.sleep(0.3)
+        assert len(summaries(COUNTY_GROUP)) == 1 and len(summaries(CITY_GROUP)) == 1
+        # the next day's, asked for 13 hours after its time (the bot was down): skipped, not posted that late
+        await scheduler.tick(tomorrow + timedelta(days=1, hours=13))
+        await asyncio.sleep(0.3)
+        day_after = f"值班日报 · {(today + timedelta(days=1)).isoformat()}"
+        assert not [t for t in texts(harness, COUNTY_GROUP) if day_after in t]
+        await scheduler.tick(tomorrow + timedelta(days=1, hours=1))  # while in time, it goes out
+        assert await api.wait_for(lambda: [t for t in texts(harness, COUNTY_GROUP) if day_after in t])

@@ -287,7 +287,8 @@ def _config(settings: Settings) -> Any:
     from bot.usecases.common import Config
 
     return Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
-                  warnings=settings.warning_policy(), cap_sender=settings.cap_sender)  # fmt: skip
+                  warnings=settings.warning_policy(), cap_sender=settings.cap_sender,
+                    summary_at=settings.summary_time())  # fmt: skip
 
 
 @warnings_group.command("export-cap")

@@ -7,7 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     cap_sender: str = Field(default="kuaibao@localhost", description="CAP <sender>: this office's identifier")
     # A deployment's own clock table (TOML, like bot/domain/data/clocks.toml); unset: the shipped one.
     clock_policy_file: Path | None = Field(default=None)
+    # The daily summary (值班日报) posted to each duty group at this local time (HH:MM); "off" to send none.
+    daily_summary_at: str = Field(default="08:00")
 
     @field_validator("bot_token")
     @classmethod
@@ -115,6 +117,23 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown level {unknown[0]!r} (use red, orange, yellow, blue, comma-separated)")
         return ",".join(levels)
+
+    @field_validator("daily_summary_at")
+    @classmethod
+    def _check_summary_at(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("", "off", "none", "no"):
+            return "off"
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be a local time HH:MM (e.g. 08:00), or off")
+        return value
+
+    def summary_time(self) -> time | None:
+        """When the daily summary is posted (local time), or None when it is off."""
+        if self.daily_summary_at == "off":
+            return None
+        hour, minute = self.daily_summary_at.split(":")
+        return time(int(hour), int(minute))
 
     @field_validator("cap_sender")
     @classmethod

@@ -14,8 +14,8 @@ from bot.domain.text import N_
 from bot.telegram.callbacks import PageCb
 from bot.telegram.i18n import Translator
 from bot.telegram.presenters import category_text
-from bot.usecases.desk import Ledger, Page, Timeline
-from conversations.addons import grade_label
+from bot.usecases.desk import DailySummary, Ledger, Page, Timeline
+from conversations.addons import GRADE_CHOICES, grade_label
 from conversations.formatting import format_span
 
 REPORT_KINDS = {"initial": N_("deadline.initial"), "flash": N_("report.kind.flash"), "phone": N_("report.kind.phone"),
@@ -148,4 +148,21 @@ def ledger_text(ledger: Ledger, _: Translator, tz: tzinfo) -> str:
         lines.append(_("ledger.line", time=format_local(r["received_at"], tz)[11:], kind=kind, number=r["number"],
                        unit=escape(r["unit"]), reporter=escape(r["reporter"]), ack=ack,
                        late=_("desk.late_mark") if r["late"] else ""))  # fmt: skip
+    return "\n".join(lines)
+
+
+def summary_text(s: DailySummary, _: Translator) -> str:
+    """值班日报: yesterday in the unit's tree, then what stands open now."""
+    f = s.figures
+    grades = "、".join(f"{grade_label(g, _)} {f['by_grade'][g]}" for g in GRADE_CHOICES if f["by_grade"].get(g))
+    lines = [
+        _("summary.title", day=s.day, unit=escape(s.unit)),
+        _("summary.new", n=f["new"], grades=f"（{grades}）" if grades else ""),
+        _("summary.reports", n=f["reports"]),
+        _("summary.acks", alerts=f["alerts"], acknowledged=f["acknowledged"]),
+        _("summary.warnings", issued=f["warnings"], active=f["active_warnings"]),
+        "",
+        _("summary.now", open=f["open"], overdue=f["overdue"], unacknowledged=f["unacknowledged"]),
+        _("summary.more"),
+    ]
     return "\n".join(lines)

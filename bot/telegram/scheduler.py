@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.clock import format_local
 from bot.domain.text import N_
 from bot.telegram.callbacks import OpenCb
-from bot.telegram.desk import due_label
+from bot.telegram.desk import due_label, summary_text
 from bot.telegram.i18n import Catalogs, Translator
 from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
@@ -28,6 +28,7 @@ from bot.telegram.roster import handover_flag, shift_notice
 from bot.telegram.warnings import receipt_notice
 from bot.usecases.common import Config
 from bot.usecases.deadlines import FORM_FOR_DUE
+from bot.usecases.desk import fire_daily_summaries, next_daily_summary
 from bot.usecases.reminders import CLAIM_BATCH, DueItem, Notice, fire_due, next_due
 from bot.usecases.roster import fire_handover_checks, fire_shift_changes, next_handover_check, next_shift_change
 from bot.usecases.warnings import ReceiptNotice, fire_receipts, next_receipt_step
@@ -126,16 +127,19 @@ class Scheduler:
                     receipts, more_receipts = await fire_receipts(repos, moment, self.config, self.batch)
                     changes, more_changes = await fire_shift_changes(repos, moment, self.batch)
                     flags, more_flags = await fire_handover_checks(repos, moment, self.batch)
+                    summaries = await fire_daily_summaries(repos, moment, self.config)
                     messages = [self._render(n, moment) for n in fired.notices]
                     messages += [self._render_receipt(n, moment) for n in receipts]
                     default = self.catalogs.translator(self.catalogs.default_locale)
                     messages += [shift_notice(n, default, self.config.tz) for n in changes]
                     messages += [handover_flag(f, self.catalogs.translator(f.locale or self.catalogs.default_locale),
                                                self.config.tz) for f in flags]  # fmt: skip
+                    messages += [Outgoing("send_message", {"chat_id": d.chat_id, "text": summary_text(d, default)},
+                                          priority=Priority.REMINDER) for d in summaries]  # fmt: skip
                     ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
                 rows += zip(ids, messages, strict=True)
                 more = fired.more or more_receipts or more_changes or more_flags
-                if fired.deadlines or fired.alerts or receipts or changes or flags:
+                if fired.deadlines or fired.alerts or receipts or changes or flags or summaries:
                     self.ticks += 1
             accepted, left = await self._send(rows)
             sent += len(accepted)
@@ -176,7 +180,8 @@ class Scheduler:
     async def next_due(self) -> datetime | None:
         async with unit_of_work(self.sessionmaker) as repos:
             candidates = (await next_due(repos), await next_receipt_step(repos), await next_shift_change(repos),
-                          await next_handover_check(repos))  # fmt: skip
+                          await next_handover_check(repos),
+                          await next_daily_summary(repos, self.config.clock(), self.config))  # fmt: skip
             times = [t for t in candidates if t is not None]
         return min(times) if times else None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 from typing import Any
 
 from bot.domain.clock import Clock, utcnow
@@ -36,6 +36,9 @@ class AdminError(Exception):
     """A refused operator request; the message says why."""
 
 
+DEFAULT_SUMMARY_AT = time(8, 0)
+
+
 @dataclass(frozen=True)
 class Config:
     """What the use cases need from the deployment's settings."""
@@ -46,6 +49,7 @@ class Config:
     policy: Policy = field(default_factory=load_policy)  # the statutory clocks (domain rules §4)
     warnings: WarningPolicy = field(default_factory=WarningPolicy)  # approval, receipts (domain rules §5)
     cap_sender: str = "kuaibao@localhost"  # CAP <sender> of this office's warnings
+    summary_at: time | None = DEFAULT_SUMMARY_AT  # the daily summary's local time (None: no summary)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from typing import Any
 from bot.domain.roles import DUTY_STAFF, Role
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
-from bot.usecases.common import Member
+from bot.usecases.common import Config, Member
+from bot.usecases.warnings import warning_rows
 from storage.repositories import Repos
 
 PAGE = 10  # rows per page of a list
@@ -147,3 +148,70 @@ async def ledger(repos: Repos, user: Member, day: datetime) -> Ledger:
     start = day.astimezone(UTC)
     rows = await repos.desk.ledger(units or set(), start, start + timedelta(days=1))  # duty staff only
     return Ledger(day.strftime("%Y-%m-%d"), rows)
+
+
+# ---- the daily summary (值班日报) -----------------------------------------------------------------------
+SUMMARY_WINDOW = timedelta(hours=12)  # a summary the bot could not post by then (it was down) is skipped
+
+
+@dataclass(frozen=True)
+class DailySummary:
+    """One duty group's summary of yesterday (its unit and the units below): incidents registered (by grade),
+    reports received, alerts delivered and acknowledged, warnings issued; and now: open incidents, overdue
+    reports, unacknowledged alerts, active warnings."""
+
+    chat_id: int
+    unit: str
+    day: str  # yesterday, YYYY-MM-DD local
+    figures: dict[str, Any]
+
+
+def summary_moment(now: datetime, config: Config) -> datetime | None:
+    """Today's local summary time (None when the summary is off)."""
+    if config.summary_at is None:
+        return None
+    local = now.astimezone(config.tz)
+    return datetime.combine(local.date(), config.summary_at, tzinfo=config.tz)
+
+
+async def fire_daily_summaries(repos: Repos, now: datetime, config: Config) -> list[DailySummary]:
+    """At the summary time, once per local day (recorded in the same transaction as the messages' outbox rows,
+    so a restart or a second process never posts it twice): one summary per bound duty group."""
+    moment = summary_moment(now, config)
+    if moment is None or not moment <= now < moment + SUMMARY_WINDOW:
+        return []
+    today = moment.replace(hour=0, minute=0)
+    day = (today - timedelta(days=1)).strftime("%Y-%m-%d")
+    if await repos.desk.summary_sent(day):
+        return []
+    groups = await repos.groups.all()
+    if not await repos.desk.claim_summary(day, len(groups), now):
+        return []
+    tree = await repos.units.tree()
+    names = {u.id: u.name for u in await repos.units.all()}
+    start, end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
+    active = [w for w in await warning_rows(repos, now) if w.state == "active"]
+    out = []
+    for group in groups:
+        units = units_with_descendants(tree, [group.unit_id])
+        figures = await repos.desk.day_figures(units, start, end)
+        figures["open"], _rows = await repos.desk.open_incidents(units, None, now, 0, 0)
+        figures["overdue"], _rows = await repos.desk.overdue(units, None, now, 0, 0)
+        figures["unacknowledged"], _numbers = await repos.desk.unacknowledged(units, 0)
+        figures["active_warnings"] = len(active)
+        out.append(DailySummary(group.chat_id, names.get(group.unit_id, ""), day, figures))
+    await repos.audit.record("system", "summary.post", "day", day, after={"groups": len(groups)})
+    return out
+
+
+async def next_daily_summary(repos: Repos, now: datetime, config: Config) -> datetime | None:
+    """When the scheduler should look next for the summary: today's time, or tomorrow's once today's is out."""
+    moment = summary_moment(now, config)
+    if moment is None:
+        return None
+    if now < moment:
+        return moment
+    day = (moment.replace(hour=0, minute=0) - timedelta(days=1)).strftime("%Y-%m-%d")
+    if now < moment + SUMMARY_WINDOW and not await repos.desk.summary_sent(day):
+        return now
+    return datetime.combine(moment.date() + timedelta(days=1), config.summary_at or moment.time(), tzinfo=config.tz)
