@@ -42,3 +42,12 @@ def test_broadcast_benchmark_runs_and_prints_its_table() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "sqlite" in proc.stdout and "ratio" in proc.stdout and "during broadcast" in proc.stdout
+
+
+def test_desk_benchmark_runs_and_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_desk", "--incidents", "300", "--runs", "3", "--backends", "sqlite"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "/stats month" in proc.stdout and "export one year" in proc.stdout and "query plans" in proc.stdout
