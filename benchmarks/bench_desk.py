@@ -33,7 +33,6 @@ from bot.telegram.desk import page_text, timeline_text
 from bot.telegram.i18n import Catalogs
 from bot.telegram.stats import chart_data, stats_text
 from bot.usecases import desk
-from bot.usecases.common import Config
 from bot.usecases.stats import stats
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.models import Acknowledgement, Alert, AuditEntry, Deadline, Incident, Report, Unit, User, UserRole
@@ -42,8 +41,15 @@ from storage.uow import unit_of_work
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("KUAIBAO_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime.now(UTC).replace(microsecond=0)
-CATEGORIES = [("natural", "flood_drought"), ("natural", "geological"), ("accident", "traffic"), ("accident", "fire"),
-              ("accident", "industrial"), ("health", "food"), ("social", "mass_incident")]  # fmt: skip
+CATEGORIES = [
+    ("natural", "flood_drought"),
+    ("natural", "geological"),
+    ("accident", "traffic"),
+    ("accident", "fire"),
+    ("accident", "industrial"),
+    ("health", "food"),
+    ("social", "mass_incident"),
+]
 GRADES = ["IV"] * 80 + ["III"] * 15 + ["II"] * 4 + ["I"]
 
 
@@ -54,19 +60,47 @@ async def seed(engine: AsyncEngine, incidents: int, units: int = 200, chunk: int
     maker = create_sessionmaker(engine)
     async with unit_of_work(maker) as r:
         s = r.session
-        await s.execute(insert(Unit), [{"id": 1, "code": "p", "name": "省应急管理厅", "parent_id": None,
-                                        "created_at": NOW}])  # fmt: skip
+        await s.execute(
+            insert(Unit), [{"id": 1, "code": "p", "name": "省应急管理厅", "parent_id": None, "created_at": NOW}]
+        )
         cities = list(range(2, 21))
-        await s.execute(insert(Unit), [{"id": c, "code": f"c{c}", "name": f"第{c}市应急管理局", "parent_id": 1,
-                                        "created_at": NOW} for c in cities])  # fmt: skip
-        await s.execute(insert(Unit), [{"id": u, "code": f"x{u}", "name": f"第{u}县应急管理局",
-                                        "parent_id": cities[u % len(cities)], "created_at": NOW}
-                                       for u in range(21, units + 1)])  # fmt: skip
-        people = [{"id": u * 2 - 1 + k, "telegram_id": 10_000 + u * 2 + k, "name": f"值班员{u}-{k}", "unit_id": u,
-                   "created_at": NOW, "active": True} for u in range(1, units + 1) for k in (0, 1)]  # fmt: skip
+        await s.execute(
+            insert(Unit),
+            [
+                {"id": c, "code": f"c{c}", "name": f"第{c}市应急管理局", "parent_id": 1, "created_at": NOW}
+                for c in cities
+            ],
+        )
+        await s.execute(
+            insert(Unit),
+            [
+                {
+                    "id": u,
+                    "code": f"x{u}",
+                    "name": f"第{u}县应急管理局",
+                    "parent_id": cities[u % len(cities)],
+                    "created_at": NOW,
+                }
+                for u in range(21, units + 1)
+            ],
+        )
+        people = [
+            {
+                "id": u * 2 - 1 + k,
+                "telegram_id": 10_000 + u * 2 + k,
+                "name": f"值班员{u}-{k}",
+                "unit_id": u,
+                "created_at": NOW,
+                "active": True,
+            }
+            for u in range(1, units + 1)
+            for k in (0, 1)
+        ]
         await s.execute(insert(User), people)
-        await s.execute(insert(UserRole), [{"user_id": p["id"], "role": "duty_officer" if p["id"] % 2 else "reporter"}
-                                           for p in people])  # fmt: skip
+        await s.execute(
+            insert(UserRole),
+            [{"user_id": p["id"], "role": "duty_officer" if p["id"] % 2 else "reporter"} for p in people],
+        )
     rows: dict[str, list[dict[str, Any]]] = {"i": [], "r": [], "d": [], "a": [], "k": [], "u": []}
     tables = {"i": Incident, "r": Report, "d": Deadline, "a": Alert, "k": Acknowledgement, "u": AuditEntry}
     order = ("i", "r", "d", "a", "k", "u")
@@ -78,66 +112,127 @@ async def seed(engine: AsyncEngine, incidents: int, units: int = 200, chunk: int
                     await r.session.execute(insert(tables[key]), rows[key])
                     rows[key] = []
 
-    report_id = alert_id = deadline_id = 0
+    report_id = deadline_id = 0
     for n in range(1, incidents + 1):
         unit = rnd.randint(1, units)
         reporter = unit * 2
         occurred = NOW - timedelta(seconds=rnd.randint(0, 365 * 86400))
         category, subtype = rnd.choice(CATEGORIES)
         is_open = rnd.random() < 0.02
-        rows["i"].append({"id": n, "number": f"KB-{occurred:%Y%m%d}-{n:06d}", "unit_id": unit, "reporter_id": reporter,
-                          "category": category, "subtype": subtype, "suggested_grade": "IV", "grade": rnd.choice(GRADES),
-                          "occurred_at": occurred, "place_text": f"某镇某村{n % 97}组", "deaths": rnd.choice([0, 0, 0, 1, 3]),
-                          "missing": 0, "serious_injuries": rnd.choice([0, 0, 1, 2]), "injuries": rnd.randint(0, 6),
-                          "trapped": 0, "loss_cny": rnd.randint(0, 5_000_000), "status": "open" if is_open else "closed",
-                          "initial_due_at": occurred + timedelta(hours=2), "created_at": occurred + timedelta(minutes=20),
-                          "closed_at": None if is_open else occurred + timedelta(days=2)})  # fmt: skip
+        rows["i"].append(
+            {
+                "id": n,
+                "number": f"KB-{occurred:%Y%m%d}-{n:06d}",
+                "unit_id": unit,
+                "reporter_id": reporter,
+                "category": category,
+                "subtype": subtype,
+                "suggested_grade": "IV",
+                "grade": rnd.choice(GRADES),
+                "occurred_at": occurred,
+                "place_text": f"某镇某村{n % 97}组",
+                "deaths": rnd.choice([0, 0, 0, 1, 3]),
+                "missing": 0,
+                "serious_injuries": rnd.choice([0, 0, 1, 2]),
+                "injuries": rnd.randint(0, 6),
+                "trapped": 0,
+                "loss_cny": rnd.randint(0, 5_000_000),
+                "status": "open" if is_open else "closed",
+                "initial_due_at": occurred + timedelta(hours=2),
+                "created_at": occurred + timedelta(minutes=20),
+                "closed_at": None if is_open else occurred + timedelta(days=2),
+            }
+        )
         for seq, kind in enumerate(("initial", "followup", "followup", "final")):
             report_id += 1
             at = occurred + timedelta(hours=1 + 12 * seq)
-            rows["r"].append({"id": report_id, "incident_id": n, "kind": kind, "seq": seq if kind == "followup" else 0,
-                              "draft_token": uuid.uuid4().hex, "reporter_id": reporter, "started_at": at, "submitted_at": at,
-                              "received_at": at, "late": rnd.random() < 0.05, "incomplete": rnd.random() < 0.03,
-                              "fields": {"category": category, "subtype": subtype, "description": "河水上涨，冲毁道路" * 4,
-                                         "casualties": {"deaths": 0, "serious": 1, "injured": 2},
-                                         "measures": "已组织转移群众，现场处置中", "loss": 120000}})  # fmt: skip
+            rows["r"].append(
+                {
+                    "id": report_id,
+                    "incident_id": n,
+                    "kind": kind,
+                    "seq": seq if kind == "followup" else 0,
+                    "draft_token": uuid.uuid4().hex,
+                    "reporter_id": reporter,
+                    "started_at": at,
+                    "submitted_at": at,
+                    "received_at": at,
+                    "late": rnd.random() < 0.05,
+                    "incomplete": rnd.random() < 0.03,
+                    "fields": {
+                        "category": category,
+                        "subtype": subtype,
+                        "description": "河水上涨，冲毁道路" * 4,
+                        "casualties": {"deaths": 0, "serious": 1, "injured": 2},
+                        "measures": "已组织转移群众，现场处置中",
+                        "loss": 120000,
+                    },
+                }
+            )
         for seq in (0, 1):
             deadline_id += 1
             due = occurred + timedelta(hours=2 + 70 * seq)
             state = "open" if is_open and seq == 1 else rnd.choices(["met", "missed"], [97, 3])[0]
-            rows["d"].append({"id": deadline_id, "incident_id": n, "unit_id": unit, "reporter_id": reporter,
-                              "rule": "bench", "due": "initial" if seq == 0 else "followup", "seq": seq,
-                              "start_at": occurred, "due_at": due if not (is_open and seq) else NOW + timedelta(
-                                  hours=rnd.randint(-30, 30)), "state": state, "late": rnd.random() < 0.06,
-                              "met_at": due if state == "met" else None, "created_at": occurred})  # fmt: skip
-        alert_id += 1
-        rows["a"].append({"id": alert_id, "incident_id": n, "report_id": report_id - 3, "unit_id": unit, "chat_id": -unit,
-                          "level": "unit", "message_id": n, "sent_at": occurred + timedelta(hours=1),
-                          "created_at": occurred})  # fmt: skip
+            rows["d"].append(
+                {
+                    "id": deadline_id,
+                    "incident_id": n,
+                    "unit_id": unit,
+                    "reporter_id": reporter,
+                    "rule": "bench",
+                    "due": "initial" if seq == 0 else "followup",
+                    "seq": seq,
+                    "start_at": occurred,
+                    "due_at": due if not (is_open and seq) else NOW + timedelta(hours=rnd.randint(-30, 30)),
+                    "state": state,
+                    "late": rnd.random() < 0.06,
+                    "met_at": due if state == "met" else None,
+                    "created_at": occurred,
+                }
+            )
+        alert_id = n  # one alert per incident
+        rows["a"].append(
+            {
+                "id": alert_id,
+                "incident_id": n,
+                "report_id": report_id - 3,
+                "unit_id": unit,
+                "chat_id": -unit,
+                "level": "unit",
+                "message_id": n,
+                "sent_at": occurred + timedelta(hours=1),
+                "created_at": occurred,
+            }
+        )
         if n % 2:
             rows["k"].append({"alert_id": alert_id, "user_id": unit * 2 - 1, "at": occurred + timedelta(hours=1.2)})
-        rows["u"].append({"at": occurred + timedelta(hours=3), "actor": "system", "action": "deadline.remind",
-                          "entity": "deadline", "entity_id": str(deadline_id), "before": None, "after": {"step": 0}})  # fmt: skip
+        rows["u"].append(
+            {
+                "at": occurred + timedelta(hours=3),
+                "actor": "system",
+                "action": "deadline.remind",
+                "entity": "deadline",
+                "entity_id": str(deadline_id),
+                "before": None,
+                "after": {"step": 0},
+            }
+        )
         if n % chunk == 0:
             await flush()
     await flush()
     async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            await conn.execute(text("ANALYZE"))
-        else:
-            await conn.execute(text("ANALYZE"))
+        await conn.execute(text("ANALYZE"))  # fresh statistics for the planners, as after a day of use
     return {"province_user": 2, "city_user": 5, "county_user": 2 * 150 - 1}
 
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 async def measure(engine: AsyncEngine, runs: int, catalogs: Catalogs) -> dict[str, list[float]]:
     maker = create_sessionmaker(engine)
     tz = load_settings({}, environ={}, env_file=None).tz
-    config = Config(tz=tz, default_locale="zh_Hans")
     _ = catalogs.translator("zh_Hans")
     timings: dict[str, list[float]] = {"/status": [], "/incident": [], "/stats month": [], "/overdue": []}
     async with unit_of_work(maker) as r:
@@ -179,8 +274,14 @@ def export_run(url: str, first: str, last: str, out: Path) -> tuple[float, float
     """The CLI export as its own process: (seconds, peak RSS in MB, its output line)."""
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", EXPORT_CHILD, first, last, str(out)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=3600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", EXPORT_CHILD, first, last, str(out)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     took = time.perf_counter() - t
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
@@ -270,8 +371,10 @@ async def main() -> None:
     args = parser.parse_args()
     settings = load_settings({}, environ={}, env_file=None)
     catalogs = Catalogs(settings.locales_dir, settings.default_locale)
-    print(f"duty desk benchmark: {args.incidents} incidents, {4 * args.incidents} reports, 200 units; "
-          f"{args.runs} runs per query; python {sys.version.split()[0]}")  # fmt: skip
+    print(
+        f"duty desk benchmark: {args.incidents} incidents, {4 * args.incidents} reports, 200 units; "
+        f"{args.runs} runs per query; python {sys.version.split()[0]}"
+    )
     with tempfile.TemporaryDirectory(prefix="kb-bench-desk-") as folder:
         for name in args.backends.split(","):
             await backend(name.strip(), args.incidents, args.runs, catalogs, Path(folder))
