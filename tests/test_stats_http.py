@@ -175,6 +175,9 @@ async def test_export_csv_has_a_bom_and_busy_is_told(harness: Harness) -> None:
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "事件编号" and len(rows) == 5  # the city sees its 1 and the county's 3
     assert rows[1][6] == "2026-01-03 10:00"
+    reports = list(csv.reader(io.StringIO(archive.read("reports.csv").decode("utf-8-sig"))))
+    description = reports[0].index("事件性质及简要经过")
+    assert reports[1][description] == "'=1+1 河堤"  # text Excel would run as a formula stays text
     assert "用法" in await Reporter(api, 1001).say("/export last-year pdf")
 
 

@@ -180,6 +180,20 @@ class XlsxSink:
         self.book.close()
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel would run as a formula when it opens a CSV
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: times as local text; user text that Excel would take for a formula is kept as text ('=…)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 class CsvZipSink:
     """One CSV per sheet in a ZIP, each UTF-8 with a BOM (so Excel opens the Chinese correctly)."""
 
@@ -195,8 +209,7 @@ class CsvZipSink:
         self.writer.writerow(header)
 
     def row(self, values: list[Any]) -> None:
-        self.writer.writerow(["" if v is None else v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v
-                              for v in values])  # fmt: skip
+        self.writer.writerow([_csv_cell(v) for v in values])
 
     def _end(self) -> None:
         if self.stream is not None:
