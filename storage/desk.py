@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.dialect import upsert_insert
 from storage.models import (
@@ -23,6 +24,30 @@ from storage.models import (
     User,
     Warning,
 )
+
+
+def ledger_query(unit_ids: Iterable[int] | None, start: datetime, end: datetime) -> Any:
+    """The duty ledger (值班台账), for the chat and the export: every report received in [start, end), oldest
+    first: id, received, kind, seq, 迟报, incident number and grade, unit, who filed it, and the first
+    acknowledgement of its alerts (when, by whom)."""
+    first = (select(Alert.report_id.label("report_id"), func.min(Acknowledgement.id).label("ack_id"))
+             .join(Acknowledgement, Acknowledgement.alert_id == Alert.id).join(Report, Report.id == Alert.report_id)
+             .where(Report.received_at >= start, Report.received_at < end).group_by(Alert.report_id)
+             .subquery())  # fmt: skip
+    acker = aliased(User)
+    q = (
+        select(Report.id, Report.received_at, Report.kind, Report.seq, Report.late, Incident.number, Incident.grade,
+               Unit.name, User.name, Acknowledgement.at, acker.name)
+        .join(Incident, Incident.id == Report.incident_id).join(Unit, Unit.id == Incident.unit_id)
+        .join(User, User.id == Report.reporter_id)
+        .outerjoin(first, first.c.report_id == Report.id)
+        .outerjoin(Acknowledgement, Acknowledgement.id == first.c.ack_id)
+        .outerjoin(acker, acker.id == Acknowledgement.user_id)
+        .where(Report.received_at >= start, Report.received_at < end)
+        .order_by(Report.received_at, Report.id)
+    )  # fmt: skip
+    return q if unit_ids is None else q.where(Incident.unit_id.in_(list(unit_ids)))
+
 
 GRADE_RANK = case({"I": 0, "II": 1, "III": 2, "IV": 3}, value=Incident.grade, else_=4)
 
@@ -142,40 +167,9 @@ class DeskRepo:
     async def ledger(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime,
                      limit: int = 500) -> list[dict[str, Any]]:  # fmt: skip
         """Every report received in [start, end), oldest first, with its first acknowledgement."""
-        q = (
-            select(
-                Report.id,
-                Report.received_at,
-                Report.kind,
-                Report.seq,
-                Report.late,
-                Incident.number,
-                Incident.grade,
-                Unit.name,
-                User.name,
-            )
-            .join(Incident, Incident.id == Report.incident_id)
-            .join(Unit, Unit.id == Incident.unit_id)
-            .join(User, User.id == Report.reporter_id)
-            .where(Report.received_at >= start, Report.received_at < end)
-            .order_by(Report.received_at, Report.id)
-            .limit(limit)
-        )
-        if unit_ids is not None:
-            q = q.where(Incident.unit_id.in_(list(unit_ids)))
-        keys = ("id", "received_at", "kind", "seq", "late", "number", "grade", "unit", "reporter")
-        rows = [dict(zip(keys, r, strict=True)) for r in (await self.s.execute(q)).all()]
-        if rows:
-            acks = (select(Alert.report_id, Acknowledgement.at, User.name)
-                    .join(Acknowledgement, Acknowledgement.alert_id == Alert.id)
-                    .join(User, User.id == Acknowledgement.user_id)
-                    .where(Alert.report_id.in_([r["id"] for r in rows])).order_by(Acknowledgement.at))  # fmt: skip
-            first: dict[int, tuple[datetime, str]] = {}
-            for report_id, at, name in (await self.s.execute(acks)).all():
-                first.setdefault(int(report_id), (at, str(name)))
-            for r in rows:
-                r["ack_at"], r["ack_by"] = first.get(r["id"], (None, None))
-        return rows
+        keys = ("id", "received_at", "kind", "seq", "late", "number", "grade", "unit", "reporter", "ack_at", "ack_by")
+        rows = (await self.s.execute(ledger_query(unit_ids, start, end).limit(limit))).all()
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def due_between(self, unit_ids: Iterable[int], start: datetime, end: datetime,
                           limit: int = 10) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip

@@ -11,7 +11,8 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.stats import CountRow, DeadlineCounts
-from storage.models import Acknowledgement, Alert, Deadline, Incident, Report, Unit, User
+from storage.desk import ledger_query
+from storage.models import Deadline, Incident, Report, Unit, User
 
 STREAM_BATCH = 2000  # rows fetched per round trip when streaming an export
 
@@ -100,25 +101,8 @@ class StatsRepo:
         return self._stream(q)
 
     def ledger(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime) -> AsyncIterator[Any]:
-        """The duty ledger: every report received in [start, end) with its first acknowledgement (time, who)."""
-        first = (select(Alert.report_id.label("report_id"), func.min(Acknowledgement.id).label("ack_id"))
-                 .join(Acknowledgement, Acknowledgement.alert_id == Alert.id).group_by(Alert.report_id)
-                 .subquery())  # fmt: skip
-        acker = User.__table__.alias("acker")
-        q = (
-            select(Report.received_at, Report.kind, Report.seq, Report.late, Incident.number, Incident.grade,
-                   Unit.name, User.name, Acknowledgement.at, acker.c.name)
-            .join(Incident, Incident.id == Report.incident_id).join(Unit, Unit.id == Incident.unit_id)
-            .join(User, User.id == Report.reporter_id)
-            .outerjoin(first, first.c.report_id == Report.id)
-            .outerjoin(Acknowledgement, Acknowledgement.id == first.c.ack_id)
-            .outerjoin(acker, acker.c.id == Acknowledgement.user_id)
-            .where(Report.received_at >= start, Report.received_at < end)
-            .order_by(Report.received_at, Report.id)
-        )  # fmt: skip
-        if unit_ids is not None:
-            q = q.where(Incident.unit_id.in_(list(unit_ids)))
-        return self._stream(q)
+        """The duty ledger of [start, end) (storage.desk.ledger_query's rows), streamed."""
+        return self._stream(ledger_query(unit_ids, start, end))
 
     async def by_subtype(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime) -> list[Any]:
         """The half-year / annual table: per category and sub-type, incidents by grade and their toll."""

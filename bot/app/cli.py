@@ -411,7 +411,7 @@ def export_cmd(ctx: click.Context, first: str, last: str, fmt: str, unit_code: s
     from bot.domain.clock import utcnow
     from bot.domain.stats import PeriodError, period_of
     from bot.usecases.common import AdminError
-    from bot.usecases.stats import write_export
+    from bot.usecases.stats import export_name, record_export, write_export
 
     settings = _settings(ctx)
     try:
@@ -421,8 +421,7 @@ def export_cmd(ctx: click.Context, first: str, last: str, fmt: str, unit_code: s
         sys.exit(1)
     catalogs = _catalogs(settings)
     tr = catalogs.translator(locale or settings.default_locale)
-    suffix = "xlsx" if fmt == "xlsx" else "zip"
-    path = Path(out_path or f"kuaibao-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.{suffix}")
+    path = Path(out_path or export_name(period, fmt))
 
     async def work(repos: Any) -> Any:
         unit_id = None
@@ -431,8 +430,7 @@ def export_cmd(ctx: click.Context, first: str, last: str, fmt: str, unit_code: s
             if unit is None:
                 raise AdminError(f"no unit with code {unit_code!r}")
             unit_id = unit.id
-        await repos.audit.record("cli", "export.create", "unit", unit_id or 0,
-                                 after={"from": first, "to": last, "format": fmt, "via": "cli"})  # fmt: skip
+        await record_export(repos, "cli", unit_id, period, fmt, "cli")
         return await write_export(repos, unit_id, period.start, period.end, fmt, path, tr, settings.tz, utcnow())
 
     done = _with_repos(settings, work)

@@ -16,7 +16,7 @@ from bot.telegram.i18n import Translator
 from bot.telegram.presenters import category_text
 from bot.usecases.desk import DailySummary, Ledger, Page, Timeline
 from conversations.addons import GRADE_CHOICES, grade_label
-from conversations.formatting import format_span
+from conversations.formatting import format_span, join
 
 REPORT_KINDS = {"initial": N_("deadline.initial"), "flash": N_("report.kind.flash"), "phone": N_("report.kind.phone"),
                 "followup": N_("deadline.followup"), "final": N_("deadline.final")}  # fmt: skip
@@ -151,13 +151,18 @@ def ledger_text(ledger: Ledger, _: Translator, tz: tzinfo) -> str:
     return "\n".join(lines)
 
 
+def grades_text(by_grade: dict[str, int], _: Translator) -> str:
+    """Incidents by grade, gravest first: 重大（Ⅱ级） 1、一般（Ⅳ级） 3."""
+    return join([f"{grade_label(g, _)} {by_grade[g]}" for g in GRADE_CHOICES if by_grade.get(g)], _)
+
+
 def summary_text(s: DailySummary, _: Translator) -> str:
     """值班日报: yesterday in the unit's tree, then what stands open now."""
     f = s.figures
-    grades = "、".join(f"{grade_label(g, _)} {f['by_grade'][g]}" for g in GRADE_CHOICES if f["by_grade"].get(g))
+    grades = grades_text(f["by_grade"], _)
     lines = [
         _("summary.title", day=s.day, unit=escape(s.unit)),
-        _("summary.new", n=f["new"], grades=f"（{grades}）" if grades else ""),
+        _("summary.new", n=f["new"], grades=_("summary.by_grade", grades=grades) if grades else ""),
         _("summary.reports", n=f["reports"]),
         _("summary.acks", alerts=f["alerts"], acknowledged=f["acknowledged"]),
         _("summary.warnings", issued=f["warnings"], active=f["active_warnings"]),

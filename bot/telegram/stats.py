@@ -16,14 +16,15 @@ from aiogram.types import FSInputFile
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.categories import BY_CODE
-from bot.domain.grading import GRADE_LABELS, Grade
 from bot.domain.stats import GRADES, Period, Stats, Timeliness
 from bot.domain.text import N_
 from bot.telegram.charts import ChartData
+from bot.telegram.desk import grades_text
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Notifier, Outgoing
 from bot.usecases.common import Config
-from bot.usecases.stats import write_export
+from bot.usecases.stats import export_name, write_export
+from conversations.addons import grade_label
 from conversations.formatting import format_money
 from storage.uow import unit_of_work
 
@@ -45,10 +46,6 @@ def _rate(t: Timeliness) -> str:
     return f"{t.rate * 100:.1f}%" if t.rate is not None else "-"
 
 
-def _grade(code: str, _: Translator) -> str:
-    return _(GRADE_LABELS[Grade(code)])
-
-
 def stats_text(s: Stats, _: Translator) -> str:
     lines = [_("stats.title", period=period_text(s.period, _), unit=escape(s.scope))]
     if not s.total.incidents:
@@ -56,7 +53,7 @@ def stats_text(s: Stats, _: Translator) -> str:
     else:
         lines.append(_("stats.incidents", n=s.total.incidents))
         for code, tally in s.categories.items():
-            grades = "、".join(f"{_grade(g, _)} {tally.by_grade[g]}" for g in GRADES if tally.by_grade.get(g))
+            grades = grades_text(tally.by_grade, _)
             label = _(BY_CODE[code].label) if code in BY_CODE else escape(code)
             lines.append(_("stats.category_line", category=label, n=tally.incidents, grades=grades))
         t = s.total
@@ -86,7 +83,7 @@ def chart_data(s: Stats, _: Translator) -> ChartData:
         count_title=_("stats.chart_counts"),
         rate_title=_("stats.chart_rates"),
         categories=categories,
-        grade_labels={g: _grade(g, _) for g in GRADES},
+        grade_labels={g: grade_label(g, _) for g in GRADES},
         units=units,
         empty=_("stats.no_incidents"),
     )
@@ -114,9 +111,7 @@ class Exporter:
         tz: tzinfo = self.config.tz
         try:
             with tempfile.TemporaryDirectory(prefix="kuaibao-export-") as folder:
-                name = (
-                    f"kuaibao-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.{'xlsx' if fmt == 'xlsx' else 'zip'}"
-                )
+                name = export_name(period, fmt)
                 path = Path(folder) / name
                 now: datetime = self.config.clock()
                 async with unit_of_work(self.sessionmaker) as repos:

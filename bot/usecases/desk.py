@@ -187,8 +187,9 @@ async def fire_daily_summaries(repos: Repos, now: datetime, config: Config) -> l
     groups = await repos.groups.all()
     if not await repos.desk.claim_summary(day, len(groups), now):
         return []
-    tree = await repos.units.tree()
-    names = {u.id: u.name for u in await repos.units.all()}
+    all_units = await repos.units.all()
+    tree = [(u.id, u.parent_id) for u in all_units]
+    names = {u.id: u.name for u in all_units}
     start, end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
     active = [w for w in await warning_rows(repos, now) if w.state == "active"]
     out = []

@@ -144,6 +144,4 @@ class UseCases:
     async def record_export(self, period: Period, fmt: str, via: str) -> None:
         """Data leaving the system is audited: who, which period, which format, how."""
         assert self.user is not None
-        await self.repos.audit.record(f"tg:{self.user.telegram_id}", "export.create", "unit", self.user.unit_id,
-                                      after={"from": period.first_day.isoformat(), "to": period.last_day.isoformat(),
-                                             "format": fmt, "via": via})  # fmt: skip
+        await stats.record_export(self.repos, f"tg:{self.user.telegram_id}", self.user.unit_id, period, fmt, via)

@@ -12,7 +12,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from html import unescape
@@ -27,8 +27,10 @@ from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
 from bot.usecases.common import Member
 from conversations.form import Field, Scope
+from conversations.formatting import join
 from conversations.kinds import FreeText
 from conversations.registry import FORMS
+from storage.models import Unit
 from storage.repositories import Repos
 
 Tr = Callable[..., str]
@@ -112,23 +114,35 @@ REPORT_FORMS = ("initial", "flash", "phone", "followup", "final")
 YIELD_EVERY = 500  # rows written between two chances for the event loop to serve others
 
 
-async def scope_units(repos: Repos, unit_id: int | None) -> set[int] | None:
+def scope_units(all_units: Sequence[Unit], unit_id: int | None) -> set[int] | None:
     """The unit and every unit below it; None (no filter) for the whole tree or when no unit is given."""
     if unit_id is None:
         return None
-    tree = await repos.units.tree()
-    units = units_with_descendants(tree, [unit_id])
-    return None if len(units) == len(tree) else units
+    units = units_with_descendants([(u.id, u.parent_id) for u in all_units], [unit_id])
+    return None if len(units) == len(all_units) else units
+
+
+def export_name(period: Period, fmt: str) -> str:
+    """kuaibao-20260101-20260630.xlsx (CSV files come in a .zip)."""
+    return f"kuaibao-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.{'xlsx' if fmt == 'xlsx' else 'zip'}"
+
+
+async def record_export(repos: Repos, actor: str, unit_id: int | None, period: Period, fmt: str, via: str) -> None:
+    """Data leaving the system is audited: who, for which unit's tree (0: all), which period and format, how."""
+    await repos.audit.record(actor, "export.create", "unit", unit_id or 0,
+                             after={"from": period.first_day.isoformat(), "to": period.last_day.isoformat(),
+                                    "format": fmt, "via": via})  # fmt: skip
 
 
 async def stats(repos: Repos, user: Member, period: Period, now: datetime) -> Stats:
     """Counts by category and grade, the toll, and timeliness per unit, for the person's unit and below.
     Timeliness counts deadlines that fell due in the period up to now (a deadline still ahead is no fault)."""
-    units = await scope_units(repos, user.unit_id)
+    all_units = await repos.units.all()
+    units = scope_units(all_units, user.unit_id)
     start, end = period.start, period.end
     categories, total = tally_by_category(await repos.stats.counts(units, start, end))
     counts = await repos.stats.deadline_counts(units, start, min(end, now))
-    names = {u.id: u.name for u in await repos.units.all()}
+    names = {u.id: u.name for u in all_units}
     rows, overall = timeliness(counts, names)
     return Stats(period, names.get(user.unit_id, ""), categories, total, rows, overall)
 
@@ -291,7 +305,7 @@ INCIDENT_STATES = {
 async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: datetime, fmt: str, path: Path,
                        tr: Tr, tz: tzinfo, now: datetime, sheets: Iterable[str] = SHEETS) -> Exported:  # fmt: skip
     """Write the export of [start, end) for a unit's tree (None: every unit) to `path`, streaming."""
-    units = await scope_units(repos, unit_id)
+    units = scope_units(await repos.units.all(), unit_id)
     sink: Sink = XlsxSink(path) if fmt == "xlsx" else CsvZipSink(path)
     label = _labels(tr)
     written: dict[str, int] = {}
@@ -340,7 +354,7 @@ async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: 
                 grade = (answers.pop("_grade", None) or {}).get("grade")
                 values = [number, tr(KIND_LABELS.get(report.kind, report.kind)), report.seq or None, unit, reporter,
                           local(report.submitted_at), local(report.received_at), local(report.due_at),
-                          yes(report.late), yes(report.incomplete), "、".join(report.unknown or []) or None,
+                          yes(report.late), yes(report.incomplete), join(list(report.unknown or []), tr) or None,
                           label["grade"](grade) if grade else None]  # fmt: skip
                 values += [cells.value(f, answers.get(f), answers) for f in field_ids]
                 other = {k: v for k, v in answers.items() if k not in cells.fields}
@@ -364,7 +378,7 @@ async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: 
             header = [tr(k) for k in LEDGER_COLS]
 
             def ledger_cells(r: Any) -> list[Any]:
-                received, kind, seq, late, number, grade, unit, reporter, ack_at, ack_by = r
+                _id, received, kind, seq, late, number, grade, unit, reporter, ack_at, ack_by = r
                 return [local(received), number, tr(KIND_LABELS.get(kind, kind)), seq or None, label["grade"](grade),
                         unit, reporter, yes(late), local(ack_at), ack_by]  # fmt: skip
 
