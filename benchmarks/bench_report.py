@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -183,10 +184,28 @@ async def serve(kind: str, api: str, db: str) -> None:
     from bot.app.runtime import run
     from bot.app.settings import load_settings
 
-    # The simulated reporters type without pause and every report alerts one group: Telegram's per-chat and
-    # per-group pacing would measure the platform's limits, not the bot, so they are opened wide here.
-    wide_open = {"send_chat_per_second": 100, "send_chat_burst": 100, "send_group_messages": 1000,
-                 "send_group_period": 1}  # fmt: skip
+    if os.environ.get("KB_BENCH_SQL"):  # count the statements the bot runs, by kind, for the report
+        import atexit
+        import json as _json
+
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        statements: Counter[str] = Counter()
+
+        @event.listens_for(Engine, "before_cursor_execute")
+        def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            words = statement.split()
+            table = next((w for w, prev in zip(words[1:], words) if prev.upper() in ("FROM", "INTO", "UPDATE")), "")
+            statements[f"{words[0].upper()} {table.strip(chr(34))}"] += 1
+
+        atexit.register(lambda: Path(os.environ["KB_BENCH_SQL"]).write_text(_json.dumps(statements)))
+
+    # The simulated reporters type without pause and every report alerts one group: Telegram's overall, per-chat
+    # and per-group pacing would measure the platform's limits, not the bot, so they are opened wide here (the
+    # baseline has no limiter; bench_broadcast measures the pacing).
+    wide_open = {"send_overall_per_second": 1000, "send_chat_per_second": 100, "send_chat_burst": 100,
+                 "send_group_messages": 1000, "send_group_period": 1}  # fmt: skip
     await run(load_settings({"bot_token": TOKEN, "bot_api_base": api, "database_url": db, "polling_timeout": 1,
                              "log_level": "WARNING", **wide_open}, environ={}, env_file=None))  # fmt: skip
 
@@ -251,7 +270,17 @@ async def reporter(api: Any, uid: int, reports: int, lat: dict[str, list[float]]
     return updates
 
 
-async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict[str, Any]:
+async def start_profile(pid: int, folder: str, name: str) -> Any:
+    """py-spy sampling the bot (not pausing it) for the measured window; raw collapsed stacks."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    out = Path(folder) / f"{name}.txt"
+    return await asyncio.create_subprocess_exec(str(spy), "record", "--nonblocking", "-r", "200", "-f", "raw",
+                                                "-o", str(out), "-p", str(pid), stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+
+
+async def measure(kind: str, backend: str, reports: int, reporters: int, profile: str = "") -> dict[str, Any]:
     from tests.conftest import create_pg_database, drop_pg_database
     from tests.fakebotapi import FakeBotAPI
 
@@ -264,7 +293,7 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
         await seed(db, reporters)
     api = FakeBotAPI()
     await api.start()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KB_BENCH_SQL=f"{tmp}/statements.json")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
         cwd=ROOT, env=env,
@@ -275,20 +304,28 @@ async def measure(kind: str, backend: str, reports: int, reporters: int) -> dict
         await reporter(api, FIRST_USER, 1, warm)  # warm-up, not measured
         lat: dict[str, list[float]] = defaultdict(list)
         calls_before, cpu_before = len(api.calls), cpu_seconds(proc.pid)
+        spy = await start_profile(proc.pid, profile, f"{kind}-{backend}") if profile else None
         per = [reports // reporters + (1 if i < reports % reporters else 0) for i in range(reporters)]
         start = time.perf_counter()
         counts = await asyncio.gather(*(reporter(api, FIRST_USER + i, n, lat) for i, n in enumerate(per)))
         elapsed = time.perf_counter() - start
         api_calls, cpu = len(api.calls) - calls_before, cpu_seconds(proc.pid) - cpu_before
         methods = Counter(method for method, _ in api.calls[calls_before:])
+        payload = sum(len(json.dumps(params, ensure_ascii=False).encode()) for _, params in api.calls[calls_before:])
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await spy.wait()
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
+        sql_file = Path(tmp) / "statements.json"
+        statements = Counter(json.loads(sql_file.read_text())) if sql_file.exists() else Counter()
         await api.stop()
         if backend == "postgresql":
             await drop_pg_database(db)
     return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
-            "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu, "methods": methods}  # fmt: skip
+            "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu, "methods": methods,
+            "payload": payload, "statements": statements}  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
@@ -313,6 +350,11 @@ def report(results: list[dict[str, Any]]) -> None:
             f"{name:<14}"
             + "".join(f"{pct(r['lat'][name], 50):>11.1f}{pct(r['lat'][name], 99):>11.1f}" for r in results)
         )
+    for r in results:
+        if r["statements"]:
+            total = sum(r["statements"].values()) / r["updates"]
+            per = ", ".join(f"{k} {n / r['updates']:.2f}" for k, n in r["statements"].most_common(12))
+            print(f"  {r['kind'] + '/' + r['backend']}: {total:.2f} SQL statements/update: {per}")
     base = next((r for r in results if r["kind"] == "baseline"), None)
     if base:
         print()
@@ -326,7 +368,7 @@ async def main_run(args: argparse.Namespace) -> None:
     for backend in args.backends.split(","):
         kind = {"memory": "baseline", "naive-sqlite": "naive"}.get(backend, "ours")
         print(f"running {kind} on {backend}: {args.reports} reports by {args.reporters} reporters …", flush=True)
-        results.append(await measure(kind, backend, args.reports, args.reporters))
+        results.append(await measure(kind, backend, args.reports, args.reporters, args.profile))
     report(results)
 
 
@@ -337,6 +379,7 @@ def main() -> None:
     run.add_argument("--reports", type=int, default=2000)
     run.add_argument("--reporters", type=int, default=200)
     run.add_argument("--backends", default="memory,naive-sqlite,sqlite,postgresql")
+    run.add_argument("--profile", default="", help="folder for py-spy's samples of each bot, by stage")
     srv = sub.add_parser("serve")
     srv.add_argument("--kind", choices=["ours", "baseline", "naive"], required=True)
     srv.add_argument("--api", required=True)

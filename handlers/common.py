@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -15,7 +15,7 @@ from bot.telegram.keyboards import languages
 from bot.telegram.notifier import Outbox
 from bot.usecases.common import Member
 from bot.usecases.facade import UseCases
-from handlers.filters import Registered
+from handlers.filters import PRIVATE, Registered
 
 
 def help_text(user: Member, _: Translator) -> str:
@@ -58,5 +58,5 @@ def setup() -> Router:
     router.message.register(cmd_help, Command("help"))
     router.message.register(cmd_lang, Command("lang"))
     router.callback_query.register(choose_lang, LangCb.filter())
-    router.message.register(cmd_cancel, Command("cancel"), F.chat.type == "private")
+    router.message.register(cmd_cancel, Command("cancel"), PRIVATE)
     return router

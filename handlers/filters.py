@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiogram import F
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject
+from magic_filter import MagicFilter
 
 from bot.domain.roles import may_use
 from bot.usecases.common import Member as User
@@ -26,3 +28,20 @@ class MayUse(Filter):
 
     async def __call__(self, event: TelegramObject, user: User | None = None, **_: Any) -> bool:
         return user is not None and may_use(self.command, user.roles)
+
+
+class Magic(Filter):
+    """A magic filter (`F.…`) checked in place.
+
+    aiogram 3 runs every filter that is not a coroutine function in a worker thread (asyncio.to_thread),
+    a magic filter's `resolve` included: a thread hand-off for a comparison, several per update.
+    """
+
+    def __init__(self, magic: MagicFilter) -> None:
+        self.magic = magic
+
+    async def __call__(self, event: TelegramObject, **_: Any) -> Any:
+        return self.magic.resolve(event)
+
+
+PRIVATE = Magic(F.chat.type == "private")

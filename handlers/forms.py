@@ -19,7 +19,7 @@ from bot.usecases.drafts import DRAFT_STATES
 from bot.usecases.facade import UseCases
 from bot.usecases.warnings import WarningFiled
 from conversations.events import Action
-from handlers.filters import MayUse, Registered
+from handlers.filters import PRIVATE, Magic, MayUse, Registered
 from handlers.warnings import show_filed
 
 # command -> form id. The follow-up and the final report are about an incident: /followup and /final below.
@@ -175,7 +175,7 @@ async def in_group(message: Message, _: Translator, out: Outbox) -> None:
 
 def setup() -> Router:
     router = Router(name="forms")
-    private = F.chat.type == "private"
+    private = PRIVATE
     for command in FORM_COMMANDS:
         router.message.register(open_form, Command(command), private, MayUse(command))
         router.message.register(not_allowed, Command(command), private, Registered())
@@ -187,7 +187,7 @@ def setup() -> Router:
         router.message.register(in_group, Command(command), ~private)
     router.callback_query.register(on_open_button, OpenCb.filter(), Registered())
     router.message.register(on_form_message, filling, private, Registered(), Command("cancel", "back", "skip", "done"))
-    router.message.register(on_form_message, filling, private, Registered(), ~F.text.startswith("/"))
+    router.message.register(on_form_message, filling, private, Registered(), Magic(~F.text.startswith("/")))
     router.callback_query.register(on_form_button, FormCb.filter(), Registered())
     router.callback_query.register(on_draft_button, DraftCb.filter(), Registered())
     return router

@@ -11,6 +11,7 @@ from aiogram.types import Message
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Outbox
 from bot.usecases.facade import UseCases
+from handlers.filters import Magic
 
 GROUP_TYPES = {"group", "supergroup"}
 
@@ -41,7 +42,7 @@ async def group_migrated(message: Message, uc: UseCases) -> None:
 
 def setup() -> Router:
     router = Router(name="groups")
-    router.message.register(cmd_bindgroup, Command("bindgroup"), F.chat.type.in_(GROUP_TYPES))
+    router.message.register(cmd_bindgroup, Command("bindgroup"), Magic(F.chat.type.in_(GROUP_TYPES)))
     router.message.register(cmd_bindgroup_private, Command("bindgroup"))
-    router.message.register(group_migrated, F.migrate_to_chat_id)
+    router.message.register(group_migrated, Magic(F.migrate_to_chat_id))
     return router

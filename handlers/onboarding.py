@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
@@ -16,6 +16,7 @@ from bot.usecases.common import Member as User
 from bot.usecases.facade import UseCases
 from bot.usecases.onboarding import InviteOutcome
 from handlers.common import help_text
+from handlers.filters import PRIVATE
 
 _INVITE_ANSWERS = {
     InviteOutcome.UNKNOWN: N_("start.invite_unknown"),
@@ -86,7 +87,7 @@ async def stale_callback(query: CallbackQuery, user: User | None, _: Translator,
 
 def setup() -> Router:
     router = Router(name="onboarding")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.register(start_with_code, CommandStart(deep_link=True))
     router.message.register(start_plain, CommandStart())
     return router
@@ -94,7 +95,7 @@ def setup() -> Router:
 
 def setup_fallback() -> Router:
     router = Router(name="fallback")
-    router.message.register(private_fallback, F.chat.type == "private")
+    router.message.register(private_fallback, PRIVATE)
     router.callback_query.register(stale_callback)
-    router.edited_message.register(edited_message, F.chat.type == "private")
+    router.edited_message.register(edited_message, PRIVATE)
     return router

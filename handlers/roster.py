@@ -17,7 +17,7 @@ from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Outbox
 from bot.telegram.roster import duty_text, handover_markup, handover_text, import_text
 from bot.usecases.facade import UseCases
-from handlers.filters import MayUse, Registered
+from handlers.filters import PRIVATE, Magic, MayUse, Registered
 
 ROSTER_FILES = (".csv", ".xlsx")
 
@@ -77,6 +77,6 @@ def setup() -> Router:
     router.message.register(cmd_duty, Command("duty"), MayUse("duty"))
     router.message.register(cmd_handover, Command("handover"), MayUse("handover"))
     router.callback_query.register(on_accept, HandoverCb.filter(), Registered())
-    roster = F.document.file_name.lower().endswith(ROSTER_FILES)
-    router.message.register(on_roster_file, F.chat.type == "private", MayUse("bindgroup"), F.document, roster)
+    roster = Magic(F.document & F.document.file_name.lower().endswith(ROSTER_FILES))
+    router.message.register(on_roster_file, PRIVATE, MayUse("bindgroup"), roster)
     return router

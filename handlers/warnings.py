@@ -31,7 +31,7 @@ from bot.telegram.warnings import approval_request, filed_lines, list_message, s
 from bot.usecases.conversation import Turn
 from bot.usecases.facade import UseCases
 from bot.usecases.warnings import Decision, WarningFiled
-from handlers.filters import MayUse, Registered
+from handlers.filters import PRIVATE, Magic, MayUse, Registered
 
 REJECT_MARK = "✍️"  # the reject prompt starts with it (both catalogs): a reply to it is the reason
 NUMBER = re.compile(r"YJ-\d{8}-\d{3,}")
@@ -254,17 +254,19 @@ async def warn_in_group(message: Message, _: Translator, out: Outbox) -> None:
 
 def setup() -> Router:
     router = Router(name="warnings")
-    private = F.chat.type == "private"
+    private = PRIVATE
     router.message.register(open_warning, Command("warn"), private, MayUse("warn"))
     router.message.register(warn_in_group, Command("warn"), ~private, MayUse("warn"))
     router.message.register(cmd_reject, Command("reject"), MayUse("reject"))
     router.message.register(not_publisher, Command("warn", "reject"), Registered())
     router.message.register(cmd_warnings, Command("warnings"), MayUse("warnings"))
     router.message.register(cmd_warnstatus, Command("warnstatus"), MayUse("warnstatus"))
-    replying = F.reply_to_message.from_user.is_bot & F.reply_to_message.text.startswith(REJECT_MARK)
-    router.message.register(on_reject_reason, private, MayUse("reject"), replying, F.text, ~F.text.startswith("/"))
-    xml = F.document.file_name.lower().endswith(".xml") | F.document.mime_type.contains("xml")
-    router.message.register(on_cap_file, private, MayUse("warn"), F.document, xml)
+    replying = Magic(F.reply_to_message.from_user.is_bot & F.reply_to_message.text.startswith(REJECT_MARK))
+    router.message.register(
+        on_reject_reason, private, MayUse("reject"), replying, Magic(F.text & ~F.text.startswith("/"))
+    )
+    xml = Magic(F.document & (F.document.file_name.lower().endswith(".xml") | F.document.mime_type.contains("xml")))
+    router.message.register(on_cap_file, private, MayUse("warn"), xml)
     router.callback_query.register(on_warn_button, WarnCb.filter(), Registered())
     router.callback_query.register(on_received, ReceivedCb.filter())
     return router

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import event, pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util.concurrency import await_, in_greenlet
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -24,12 +28,82 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+class _Cursor(sqlite3.Cursor):
+    async def _async_soft_close(self) -> None:
+        """SQLAlchemy's asyncio layer closes a driver's cursor here; sqlite3's rows are read in place."""
+
+
+class _Connection(sqlite3.Connection):
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+
+class SQLiteDialectInLoop(SQLiteDialect_pysqlite):
+    """SQLite's own driver (sqlite3) run on the event loop's thread, behind SQLAlchemy's asyncio API.
+
+    aiosqlite runs every statement in a thread of its own and hands the result back to the loop: two thread
+    switches and a loop wake-up per statement, several times the statement itself (a hot-path statement on
+    SQLite takes tens of microseconds; in WAL mode with synchronous=NORMAL a commit does not wait for the
+    disk). The loop also waited while the thread worked, and a transaction held the writer's turn across
+    every hand-off. Here a statement runs to its end in place: an update's transaction never yields to the
+    loop between its statements, so it holds the writer's turn only for its own CPU time. The price: a slow
+    query stalls the loop while it runs, so long reads (exports, statistics) are paged (see storage.stats),
+    and a wait for another process's write lock (busy_timeout) stalls it too.
+    """
+
+    driver = "inloop"
+    is_async = True
+    supports_statement_cache = True
+
+    @classmethod
+    def get_pool_class(cls, url: Any) -> type[pool.Pool]:
+        return pool.AsyncAdaptedQueuePool if cls._is_url_file_db(url) else pool.StaticPool
+
+    # SQLAlchemy's AsyncConnection.execute insists that a statement went through the event loop (a driver
+    # that never awaits is taken for a sync driver by mistake): one trivial await each, microseconds.
+    def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
+        _touch_loop()
+        cursor.execute(statement, parameters)
+
+    def do_executemany(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
+        _touch_loop()
+        cursor.executemany(statement, parameters)
+
+    def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
+        _touch_loop()
+        cursor.execute(statement)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _touch_loop() -> None:
+    if in_greenlet():
+        await_(_nothing())
+
+
+registry.register("sqlite.inloop", __name__, "SQLiteDialectInLoop")
+
+# PostgreSQL: a connection per update in flight up to this many, the rest wait for one (not open more).
+PG_POOL_SIZE = 20
+PG_POOL_OVERFLOW = 10
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, **kwargs)
+        # check_same_thread off: every use is on the loop's thread, but a pooled connection may be closed
+        # by the garbage collector in another one (a chart drawn in a worker thread)
+        sqlite_url = make_url(url).set(drivername="sqlite+inloop")
+        connect_args = {"check_same_thread": False, "factory": _Connection, **kwargs.pop("connect_args", {})}
+        engine = create_async_engine(sqlite_url, connect_args=connect_args, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # No pool_pre_ping: it costs a round trip per checkout; a connection the server dropped fails its
+    # statement, the update rolls back and the person is told to retry (the pool then discards it).
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
+    return create_async_engine(url, pool_recycle=3600, **kwargs)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
