@@ -184,6 +184,10 @@ async def serve(kind: str, api: str, db: str) -> None:
     from bot.app.runtime import run
     from bot.app.settings import load_settings
 
+    if os.environ.get("KB_BENCH_STAGES"):
+        from benchmarks.stage_timer import install
+
+        install(Path(os.environ["KB_BENCH_STAGES"]))
     if os.environ.get("KB_BENCH_SQL"):  # count the statements the bot runs, by kind, for the report
         import atexit
         import json as _json
@@ -196,7 +200,8 @@ async def serve(kind: str, api: str, db: str) -> None:
         @event.listens_for(Engine, "before_cursor_execute")
         def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             words = statement.split()
-            table = next((w for w, prev in zip(words[1:], words) if prev.upper() in ("FROM", "INTO", "UPDATE")), "")
+            marks = ("FROM", "INTO", "UPDATE")
+            table = next((w for w, prev in zip(words[1:], words[:-1], strict=True) if prev.upper() in marks), "")
             statements[f"{words[0].upper()} {table.strip(chr(34))}"] += 1
 
         atexit.register(lambda: Path(os.environ["KB_BENCH_SQL"]).write_text(_json.dumps(statements)))
@@ -272,15 +277,18 @@ async def reporter(api: Any, uid: int, reports: int, lat: dict[str, list[float]]
 
 async def start_profile(pid: int, folder: str, name: str) -> Any:
     """py-spy sampling the bot (not pausing it) for the measured window; raw collapsed stacks."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
+    Path(folder).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (before the measured window)
     spy = Path(sys.executable).with_name("py-spy")
     out = Path(folder) / f"{name}.txt"
-    return await asyncio.create_subprocess_exec(str(spy), "record", "--nonblocking", "-r", "200", "-f", "raw",
+    return await asyncio.create_subprocess_exec(str(spy), "record", "--gil", "-r", "100", "-f", "raw",
                                                 "-o", str(out), "-p", str(pid), stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
 
 
-async def measure(kind: str, backend: str, reports: int, reporters: int, profile: str = "") -> dict[str, Any]:
+async def measure(kind: str, backend: str, reports: int, reporters: int, profile: str = "",
+                  stages: bool = False) -> dict[str, Any]:  # fmt: skip
+    """One bot under load; with `stages`, one reporter at a time with the stage timers in the bot instead."""
+    from benchmarks.stage_timer import read as read_stages
     from tests.conftest import create_pg_database, drop_pg_database
     from tests.fakebotapi import FakeBotAPI
 
@@ -294,6 +302,8 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
     api = FakeBotAPI()
     await api.start()
     env = dict(os.environ, PYTHONPATH=str(ROOT), KB_BENCH_SQL=f"{tmp}/statements.json")
+    if stages:
+        env["KB_BENCH_STAGES"] = f"{tmp}/stages.json"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
         cwd=ROOT, env=env,
@@ -320,12 +330,13 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
         await proc.wait()
         sql_file = Path(tmp) / "statements.json"
         statements = Counter(json.loads(sql_file.read_text())) if sql_file.exists() else Counter()
+        stage_seconds = read_stages(Path(tmp) / "stages.json")
         await api.stop()
         if backend == "postgresql":
             await drop_pg_database(db)
     return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
             "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu, "methods": methods,
-            "payload": payload, "statements": statements}  # fmt: skip
+            "payload": payload, "statements": statements, "stages": stage_seconds}  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
@@ -369,7 +380,28 @@ async def main_run(args: argparse.Namespace) -> None:
         kind = {"memory": "baseline", "naive-sqlite": "naive"}.get(backend, "ours")
         print(f"running {kind} on {backend}: {args.reports} reports by {args.reporters} reporters …", flush=True)
         results.append(await measure(kind, backend, args.reports, args.reporters, args.profile))
+    staged = []
+    for backend in args.backends.split(",") if args.stages else []:
+        if backend in ("sqlite", "postgresql"):
+            print(f"timing stages on {backend}: {args.stages} reports by one reporter …", flush=True)
+            staged.append(await measure("ours", backend, args.stages, 1, stages=True))
     report(results)
+    if staged:
+        report_stages(staged)
+
+
+def report_stages(results: list[dict[str, Any]]) -> None:
+    names = sorted({name for r in results for name in r["stages"]}, key=lambda n: -results[0]["stages"].get(n, 0))
+    print(f"\n{'stage (µs per update, one reporter)':<40}" + "".join(f"{r['backend']:>12}" for r in results))
+    for name in names:
+        print(f"{name:<40}" + "".join(f"{r['stages'].get(name, 0) / r['updates'] * 1e6:>12.0f}" for r in results))
+    print(f"{'total':<40}" + "".join(f"{sum(r['stages'].values()) / r['updates'] * 1e6:>12.0f}" for r in results))
+    print(f"{'Bot API calls per update':<40}" + "".join(f"{r['calls'] / r['updates']:>12.2f}" for r in results))
+    print(
+        f"{'Bot API request bytes per update':<40}" + "".join(f"{r['payload'] / r['updates']:>12.0f}" for r in results)
+    )
+    print(f"{'SQL statements per update':<40}"
+          + "".join(f"{sum(r['statements'].values()) / r['updates']:>12.2f}" for r in results))  # fmt: skip
 
 
 def main() -> None:
@@ -379,7 +411,8 @@ def main() -> None:
     run.add_argument("--reports", type=int, default=2000)
     run.add_argument("--reporters", type=int, default=200)
     run.add_argument("--backends", default="memory,naive-sqlite,sqlite,postgresql")
-    run.add_argument("--profile", default="", help="folder for py-spy's samples of each bot, by stage")
+    run.add_argument("--profile", default="", help="folder for py-spy's samples of each bot")
+    run.add_argument("--stages", type=int, default=50, help="reports by one reporter for the stage timers (0: none)")
     srv = sub.add_parser("serve")
     srv.add_argument("--kind", choices=["ours", "baseline", "naive"], required=True)
     srv.add_argument("--api", required=True)

@@ -22,17 +22,48 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("getUpdates + update parsing", ("Dispatcher._listen_updates",)),
     ("inbox: mark handled", ("Inbox.take",)),
     ("isolation lock", ("SimpleEventIsolation.lock", "RedisEventIsolation.lock")),
-    ("state + user load", ("SqlStorage.get_state", "SqlStorage.get_data", "SqlStorage._row", "SqlStorage.load",
-                           "UserRepo.by_telegram_id", "UpdateContextMiddleware._load", "HotPath.load")),
-    ("state write", ("SqlStorage._upsert", "SqlStorage.set_state", "SqlStorage.set_data", "SqlStorage._drop_if_empty",
-                     "SqlStorage.flush")),
+    (
+        "state + user load",
+        (
+            "SqlStorage.get_state",
+            "SqlStorage.get_data",
+            "SqlStorage._row",
+            "SqlStorage.load",
+            "UserRepo.by_telegram_id",
+            "UpdateContextMiddleware._load",
+            "HotPath.load",
+        ),
+    ),
+    (
+        "state write",
+        (
+            "SqlStorage._upsert",
+            "SqlStorage.set_state",
+            "SqlStorage.set_data",
+            "SqlStorage._drop_if_empty",
+            "SqlStorage.flush",
+        ),
+    ),
     ("outbox", ("OutboxStore.save", "Outgoing.to_json", "OutboxStore.forget_sent", "UpdateContextMiddleware._store")),
     ("begin + commit", ("transaction", "unit_of_work", "AsyncSession.commit")),
-    ("Bot API calls (answers, alerts)", ("Notifier.flush", "Notifier.deliver", "AlertCourier.first_try",
-                                         "AlertCourier.deliver", "Bot.__call__")),
+    (
+        "Bot API calls (answers, alerts)",
+        ("Notifier.flush", "Notifier.deliver", "AlertCourier.first_try", "AlertCourier.deliver", "Bot.__call__"),
+    ),
     ("send limiter", ("SendLimiter._run", "SendLimiter.acquire")),
-    ("form engine + rendering", ("Engine.", "render", "show_turn", "form_markup", "summary_lines", "notice_text",
-                                 "receipt_lines", "FormSession._show")),
+    (
+        "form engine + rendering",
+        (
+            "Engine.",
+            "render",
+            "show_turn",
+            "form_markup",
+            "summary_lines",
+            "notice_text",
+            "receipt_lines",
+            "FormSession._show",
+        ),
+    ),
     ("handler + use cases: database", ("@sqlalchemy@handler",)),
     ("handler + use cases", ("@handler",)),
     ("aiogram routing + filters", ("Router.propagate_event", "TelegramEventObserver.trigger")),
@@ -60,9 +91,7 @@ def classify(frames: list[str]) -> str:
             elif marker == "@handler":
                 if in_handler:
                     return stage
-            elif marker.endswith(".") and any(n.startswith(marker) for n in names):
-                return stage
-            elif marker in names:
+            elif (marker.endswith(".") and any(n.startswith(marker) for n in names)) or marker in names:
                 return stage
     return "event loop, HTTP and the rest"
 

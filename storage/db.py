@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+from bot.domain import jsoncodec
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -96,14 +98,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # by the garbage collector in another one (a chart drawn in a worker thread)
         sqlite_url = make_url(url).set(drivername="sqlite+inloop")
         connect_args = {"check_same_thread": False, "factory": _Connection, **kwargs.pop("connect_args", {})}
-        engine = create_async_engine(sqlite_url, connect_args=connect_args, **kwargs)
+        engine = create_async_engine(sqlite_url, connect_args=connect_args, json_serializer=jsoncodec.dumps,
+                                     json_deserializer=jsoncodec.loads, **kwargs)  # fmt: skip
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pool_pre_ping: it costs a round trip per checkout; a connection the server dropped fails its
     # statement, the update rolls back and the person is told to retry (the pool then discards it).
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
-    return create_async_engine(url, pool_recycle=3600, **kwargs)
+    return create_async_engine(url, pool_recycle=3600, json_serializer=jsoncodec.dumps,
+                               json_deserializer=jsoncodec.loads, **kwargs)  # fmt: skip
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,6 +2,9 @@
 
 Inside an update's unit of work the storage joins that transaction (the form's new state is
 committed together with whatever the handler stored); outside it, each call is its own transaction.
+In a unit of work the row is read once (with the people counter, in one statement: `preload`) and
+written once: changes stay in the transaction's memory and one statement writes them just before the
+commit (a session event), however many times the handler set the state and the data.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.domain.clock import utcnow
 from storage.dialect import upsert_insert
-from storage.models import FsmRecord
+from storage.models import FsmRecord, PeopleVersion
 from storage.uow import current_session, transaction
+
+Row = tuple[str | None, dict[str, Any]]
 
 
 class SqlStorage(BaseStorage):
@@ -38,7 +44,20 @@ class SqlStorage(BaseStorage):
                 index_elements=[t.c.key],
                 set_={column: stmt.excluded[column], "updated_at": stmt.excluded.updated_at},
             )
+        stmt = insert(t)
+        self._upsert_row = stmt.on_conflict_do_update(
+            index_elements=[t.c.key],
+            set_={"state": stmt.excluded.state, "data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at},
+        )
         self._delete = delete(t).where(t.c.key == bindparam("key"))
+        v = PeopleVersion.__table__
+        self._preload = (
+            select(v.c.value, t.c.state, t.c.data, t.c.key)
+            .select_from(v.outerjoin(t, t.c.key == bindparam("key")))
+            .where(v.c.id == 1)
+        )
+        if not event.contains(Session, "before_commit", _write_pending):
+            event.listen(Session, "before_commit", _write_pending)
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -50,26 +69,47 @@ class SqlStorage(BaseStorage):
             yield own
 
     @staticmethod
-    def _cache(session: AsyncSession) -> dict[str, tuple[str | None, dict[str, Any]] | None]:
+    def _cache(session: AsyncSession) -> dict[str, Row | None]:
         """Rows read or written in this transaction: state and data are one row, read once."""
         return session.info.setdefault("fsm_rows", {})
 
+    async def preload(self, session: AsyncSession, key: StorageKey) -> int:
+        """In an update's transaction: read the sender's conversation row into it and return the people
+        counter (storage.people), in one statement."""
+        row_key = self.key_builder.build(key)
+        version, state, data, found = (await session.execute(self._preload, {"key": row_key})).one()
+        self._cache(session)[row_key] = None if found is None else (state, data)
+        return int(version)
+
     async def _upsert(self, key: StorageKey, column: str, value: Any) -> None:
         row_key = self.key_builder.build(key)
-        params = {"key": row_key, "bot_id": key.bot_id, "chat_id": key.chat_id, "user_id": key.user_id,
-                  "state": None, "data": {}, "updated_at": utcnow(), column: value}  # fmt: skip
-        async with self._session() as s:
-            await s.execute(self._upserts[column], params)
-            cache = self._cache(s)
-            if row_key in cache:  # keep the cached row in step; otherwise the next read fetches it
-                state, data = cache[row_key] or (None, {})
-                cache[row_key] = (value, data) if column == "state" else (state, value)
+        session = current_session.get()
+        if session is None:  # on its own: written at once
+            params = {"key": row_key, "bot_id": key.bot_id, "chat_id": key.chat_id, "user_id": key.user_id,
+                      "state": None, "data": {}, "updated_at": utcnow(), column: value}  # fmt: skip
+            async with transaction(self.sessionmaker) as own:
+                await own.execute(self._upserts[column], params)
+            return
+        state, data = await self._row(key) or (None, {})
+        self._cache(session)[row_key] = (value, data) if column == "state" else (state, value)
+        pending: dict[str, tuple[SqlStorage, StorageKey]] = session.info.setdefault("fsm_pending", {})
+        pending[row_key] = (self, key)
 
-    async def _read(self, s: AsyncSession, row_key: str) -> tuple[str | None, dict[str, Any]] | None:
+    def _write(self, session: Session, row_key: str, key: StorageKey) -> None:
+        """One statement for the row as the transaction left it (sync: runs in SQLAlchemy's before_commit)."""
+        state, data = session.info["fsm_rows"].get(row_key) or (None, {})
+        if state is None and not data:
+            session.execute(self._delete, {"key": row_key})
+            return
+        session.execute(self._upsert_row, {"key": row_key, "bot_id": key.bot_id, "chat_id": key.chat_id,
+                                           "user_id": key.user_id, "state": state, "data": data,
+                                           "updated_at": utcnow()})  # fmt: skip
+
+    async def _read(self, s: AsyncSession, row_key: str) -> Row | None:
         row = (await s.execute(self._select, {"key": row_key})).first()
         return None if row is None else (row[0], row[1])
 
-    async def _row(self, key: StorageKey) -> tuple[str | None, dict[str, Any]] | None:
+    async def _row(self, key: StorageKey) -> Row | None:
         row_key = self.key_builder.build(key)
         async with self._session() as s:
             cache = self._cache(s)
@@ -80,7 +120,7 @@ class SqlStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         await self._upsert(key, "state", value)
-        if value is None:
+        if value is None and current_session.get() is None:
             await self._drop_if_empty(key)
 
     async def get_state(self, key: StorageKey) -> str | None:
@@ -91,7 +131,7 @@ class SqlStorage(BaseStorage):
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict, not {type(data).__name__}")
         await self._upsert(key, "data", copy.deepcopy(data))
-        if not data:
+        if not data and current_session.get() is None:
             await self._drop_if_empty(key)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
@@ -109,3 +149,10 @@ class SqlStorage(BaseStorage):
 
     async def close(self) -> None:
         return None
+
+
+def _write_pending(session: Session) -> None:
+    """Before a commit: write the conversation rows the transaction changed (one statement each)."""
+    pending = session.info.pop("fsm_pending", None)
+    for row_key, (storage, key) in (pending or {}).items():
+        storage._write(session, row_key, key)

@@ -50,6 +50,16 @@ class User(Base):
         return frozenset(r.role for r in self.role_rows)
 
 
+class PeopleVersion(Base):
+    """One counter that every change to users or user_roles advances (database triggers, migration 0010):
+    a process's cache of people (storage.people) is valid while the counter is the one it was filled at."""
+
+    __tablename__ = "people_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class UserRole(Base):
     __tablename__ = "user_roles"
 

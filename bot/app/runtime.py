@@ -22,6 +22,7 @@ import handlers
 from bot.app.settings import Settings
 from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
+from bot.telegram import polling
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.broadcast import Broadcaster
 from bot.telegram.i18n import Catalogs
@@ -66,7 +67,8 @@ _PINNED_RESPONSE_MODELS = _pin_response_models()
 
 def build_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base))
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,
+                             json_dumps=polling.dumps)  # fmt: skip
     session.middleware(PollPacing())
     return Bot(
         token=settings.bot_token.get_secret_value(),
@@ -220,10 +222,11 @@ class App:
         than OUTBOX_STALE (a day for alerts and reminders) is dropped."""
         busy = set() if everything else self.outbox.busy()
         left = [row for row in await self.outbox.left_over() if row[0] not in busy]
-        sent, done = 0, []
+        sent, done, due = 0, [], 0
         for row_id, created_at, payload in left:
             if not everything and utcnow() - created_at < self.outbox_retry_after:
                 continue  # its own update may still be sending it
+            due += 1
             message = Outgoing.from_json(payload)
             if utcnow() - created_at > (OUTBOX_STALE if message.priority == Priority.REPLY else OUTBOX_STALE_NOTICE):
                 log.warning("dropped a stored %s message older than its use (%s)", message.priority.name, row_id)
@@ -237,8 +240,8 @@ class App:
             sent += 1
             done.append(row_id)
         await self.outbox.forget(done)
-        if left:
-            log.warning("%d stored messages left unsent; %d sent now", len(left), sent)
+        if due:
+            log.warning("%d stored messages left unsent; %d sent now", due, sent)
         return sent
 
     async def replay_inbox(self) -> int:

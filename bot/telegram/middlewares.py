@@ -1,6 +1,7 @@
 """Per update, in this order: the sender's isolation lock, one transaction (the update claimed in the
-inbox, the conversation state, the user and their language, the handler, its messages stored in the
-outbox table); then, after the commit, the messages are sent. Handlers receive the update's use
+inbox, the conversation state and the people counter in one read, the user from the per-process cache
+(storage.people) and their language, the handler, the conversation row written once, its messages stored
+in the outbox table); then, after the commit, the messages are sent. Handlers receive the update's use
 cases (`uc`), its sender (`user`), their language (`_`) and the outbox (`out`).
 
 aiogram's own FSM middleware would load the state before our transaction opens (its own session,
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.fsm.middleware import FSMContextMiddleware
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,15 +32,17 @@ from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
+from storage.fsm import SqlStorage
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
+from storage.people import PeopleCache
 from storage.uow import unit_of_work
 
 
 class UpdateContextMiddleware(FSMContextMiddleware):
     def __init__(
         self,
-        storage: BaseStorage,
+        storage: SqlStorage,
         events_isolation: BaseEventIsolation,
         sessionmaker: async_sessionmaker[AsyncSession],
         catalogs: Catalogs,
@@ -55,6 +58,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         self.sessionmaker = sessionmaker
         self.catalogs = catalogs
         self.notifier = notifier
+        self.people = PeopleCache()
         self.in_flight: set[asyncio.Task[Any]] = set()  # updates being handled, for a graceful stop
         self.on_timer: Callable[[datetime], None] | None = None  # an update committed a timer (the scheduler)
         self.on_broadcast: Callable[[], None] | None = None  # an update published a warning (the sender)
@@ -109,9 +113,12 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         taken = await self.inbox.take(repos.session, update_id, utcnow())
                         if taken is False:  # handled before (its effects are committed): never twice
                             return UNHANDLED
-                    if context is not None:
+                    if context is not None:  # the sender's conversation row and the people counter: one read
+                        version = await self.storage.preload(repos.session, context.key)
                         data.update(state=context, raw_state=await context.get_state())
-                    user = await repos.users.by_telegram_id(tg_user.id) if tg_user else None
+                    else:
+                        version = await self.people.current_version(repos.session)
+                    user = await self.people.get(repos.session, tg_user.id, version) if tg_user else None
                     if user is not None and not user.active:
                         user = None
                     locale = resolve_locale(

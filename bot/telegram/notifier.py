@@ -7,7 +7,6 @@ transaction committed, so the user is never told something the database does not
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from aiogram.exceptions import (
 from aiogram.types import Message
 from pydantic_core import to_jsonable_python
 
+from bot.domain import jsoncodec
 from bot.domain.textsplit import split_text
 from bot.telegram.limiter import Priority, SendLimiter
 
@@ -47,12 +47,11 @@ class Outgoing:
 
     def to_json(self) -> str:
         kwargs = to_jsonable_python(self.kwargs, by_alias=True, exclude_none=True)
-        return json.dumps({"method": self.method, "kwargs": kwargs, "priority": int(self.priority)},
-                          ensure_ascii=False)  # fmt: skip
+        return jsoncodec.dumps({"method": self.method, "kwargs": kwargs, "priority": int(self.priority)})
 
     @classmethod
     def from_json(cls, text: str) -> Outgoing:
-        data = json.loads(text)
+        data = jsoncodec.loads(text)
         return cls(data["method"], data["kwargs"], priority=Priority(data.get("priority", Priority.REPLY)))
 
 

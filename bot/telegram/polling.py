@@ -1,7 +1,9 @@
 """Long polling, made durable and paced: two request middlewares on the Bot API session.
 
 UpdateRecorder stores every fetched batch in the update inbox (storage/inbox.py) before aiogram sees it,
-so before the next getUpdates tells Telegram the batch arrived.
+so before the next getUpdates tells Telegram the batch arrived. It stores the updates as Telegram sent them
+(the session's decoder, `loads_keeping`, keeps the decoded answer for it), not re-encoded from aiogram's
+objects, which cost a pydantic serialisation per update.
 
 PollPacing lets a busy moment's updates arrive together. aiogram asks for updates again as soon as a
 batch is handed out. Under load that is one getUpdates round trip (HTTP, JSON, validation) per update;
@@ -13,12 +15,27 @@ and the wait is never more than `window`.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.methods import GetUpdates
 
+from bot.domain import jsoncodec
 from storage.inbox import Inbox
+
+_last_answer: ContextVar[Any] = ContextVar("kuaibao_last_answer", default=None)
+
+
+def loads_keeping(content: str | bytes) -> Any:
+    """The Bot API session's JSON decoder; keeps the decoded answer for UpdateRecorder (in the same task)."""
+    data = jsoncodec.loads(content)
+    _last_answer.set(data)
+    return data
+
+
+def dumps(value: Any) -> str:
+    return jsoncodec.dumps(value)
 
 
 class PollPacing(BaseRequestMiddleware):
@@ -49,6 +66,19 @@ class UpdateRecorder(BaseRequestMiddleware):
         result = await make_request(bot, method)
         if isinstance(method, GetUpdates) and result:
             # if this fails, aiogram retries getUpdates with the same offset: nothing is confirmed, nothing lost
-            await self.inbox.record([(u.update_id, u.model_dump_json(exclude_none=True, by_alias=True))
-                                     for u in result])  # fmt: skip
+            await self.inbox.record(self.payloads(result))
         return result
+
+    @staticmethod
+    def payloads(updates: list[Any]) -> list[tuple[int, str]]:
+        answer = _last_answer.get()
+        raw = answer.get("result") if isinstance(answer, dict) else None
+        if (
+            isinstance(raw, list)
+            and len(raw) == len(updates)
+            and all(
+                isinstance(r, dict) and r.get("update_id") == u.update_id for r, u in zip(raw, updates, strict=True)
+            )
+        ):
+            return [(u.update_id, jsoncodec.dumps(r)) for r, u in zip(raw, updates, strict=True)]
+        return [(u.update_id, u.model_dump_json(exclude_none=True, by_alias=True)) for u in updates]

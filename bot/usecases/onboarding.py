@@ -195,6 +195,7 @@ async def set_locale(repos: Repos, user: User, locale: str) -> bool:
     """Store the user's language; False for a language we do not have."""
     if locale not in SUPPORTED_LOCALES:
         return False
+    user = await repos.users.get(user.id) or user  # the sender may be a shared, read-only copy (storage.people)
     before, user.locale = user.locale, locale
     await repos.audit.record(f"tg:{user.telegram_id}", "user.set_locale", "user", user.id,
                              before={"locale": before}, after={"locale": locale})  # fmt: skip
