@@ -231,6 +231,30 @@ async def seed(db: str, reporters: int) -> None:
     await engine.dispose()
 
 
+def server_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process so far (the postmaster's children included)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip().startswith(("postgres", "postmaster")):
+                    total += cpu_seconds(int(proc.name))
+            except OSError:
+                continue  # ended meanwhile
+    return total
+
+
+async def pg_sessions(db: str) -> int:
+    """Sessions the server has opened on this database so far (pg_stat_database, PostgreSQL 14+)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
+    finally:
+        await conn.close()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -314,12 +338,16 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
         await reporter(api, FIRST_USER, 1, warm)  # warm-up, not measured
         lat: dict[str, list[float]] = defaultdict(list)
         calls_before, cpu_before = len(api.calls), cpu_seconds(proc.pid)
+        pg = backend == "postgresql"
+        server_before, sessions_before = (server_cpu_seconds(), await pg_sessions(db)) if pg else (0.0, 0)
         spy = await start_profile(proc.pid, profile, f"{kind}-{backend}") if profile else None
         per = [reports // reporters + (1 if i < reports % reporters else 0) for i in range(reporters)]
         start = time.perf_counter()
         counts = await asyncio.gather(*(reporter(api, FIRST_USER + i, n, lat) for i, n in enumerate(per)))
         elapsed = time.perf_counter() - start
         api_calls, cpu = len(api.calls) - calls_before, cpu_seconds(proc.pid) - cpu_before
+        server_cpu = server_cpu_seconds() - server_before if pg else 0.0
+        sessions = await pg_sessions(db) - sessions_before - 1 if pg else 0  # not counting our own look
         methods = Counter(method for method, _ in api.calls[calls_before:])
         payload = sum(len(json.dumps(params, ensure_ascii=False).encode()) for _, params in api.calls[calls_before:])
         if spy is not None:
@@ -336,7 +364,8 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
             await drop_pg_database(db)
     return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
             "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu, "methods": methods,
-            "payload": payload, "statements": statements, "stages": stage_seconds}  # fmt: skip
+            "payload": payload, "statements": statements, "stages": stage_seconds, "server_cpu": server_cpu,
+            "sessions": sessions}  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
@@ -361,6 +390,11 @@ def report(results: list[dict[str, Any]]) -> None:
             f"{name:<14}"
             + "".join(f"{pct(r['lat'][name], 50):>11.1f}{pct(r['lat'][name], 99):>11.1f}" for r in results)
         )
+    for r in results:
+        if r["backend"] == "postgresql" and r["updates"]:
+            cpu = r["server_cpu"] * 1000 / r["updates"]
+            print(f"  {r['kind']}/postgresql: PostgreSQL server CPU {cpu:.2f} ms/update, "
+                  f"{r['sessions']} server sessions opened during the run")  # fmt: skip
     for r in results:
         if r["statements"]:
             total = sum(r["statements"].values()) / r["updates"]

@@ -88,8 +88,8 @@ def _touch_loop() -> None:
 registry.register("sqlite.inloop", __name__, "SQLiteDialectInLoop")
 
 # PostgreSQL: a connection per update in flight up to this many, the rest wait for one (not open more).
-PG_POOL_SIZE = 20
-PG_POOL_OVERFLOW = 10
+PG_POOL_SIZE = 30
+PG_POOL_OVERFLOW = 0
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
