@@ -7,6 +7,7 @@ the same steps with MemoryStorage (no durability). Figures are printed, never as
 
     python -m benchmarks.bench_report run                      # 2,000 reports, 200 reporters
     python -m benchmarks.bench_report run --reports 200 --reporters 20 --backends memory,sqlite
+    python -m benchmarks.bench_report memory                   # RSS with 10,000 reports half filled in
 """
 
 from __future__ import annotations
@@ -368,6 +369,70 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
             "sessions": sessions}  # fmt: skip
 
 
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    """A process's resident memory (VmRSS) or its peak (VmHWM), in kB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+async def measure_memory(kind: str, drafts: int, concurrency: int = 200) -> dict[str, Any]:
+    """A bot's resident memory idle, then its peak once `drafts` people each have a report half filled in."""
+    from tests.fakebotapi import FakeBotAPI
+
+    tmp = tempfile.mkdtemp(prefix="kb-bench-mem-")
+    db = f"sqlite+aiosqlite:///{tmp}/bench.db"
+    if kind == "ours":
+        await seed(db, drafts)
+    api = FakeBotAPI()
+    await api.start()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        await api.wait_for(lambda: api.get_updates_calls > 0, 60)
+        await asyncio.sleep(2.0)  # started: migrations, caches, background jobs
+        idle = rss_kb(proc.pid)
+
+        async def open_draft(uid: int) -> None:
+            chat = api.by_chat[uid]
+            await api.send_text(uid, "/report")
+            await api.wait_chat(uid, lambda c=chat: any(step_done(s, False) for s in c), 60)
+            screen = next(s for s in reversed(chat) if s.reply_markup and "inline_keyboard" in s.reply_markup)
+            before = len(chat)
+            await api.press(uid, screen, screen.button(SCRIPT[1][2])["callback_data"])
+            await api.wait_chat(uid, lambda c=chat, b=before: any(step_done(s, False) for s in c[b:]), 60)
+
+        users = [FIRST_USER + i for i in range(drafts)]
+        for start in range(0, drafts, concurrency):
+            await asyncio.gather(*(open_draft(uid) for uid in users[start : start + concurrency]))
+        await asyncio.sleep(1.0)
+        peak = rss_kb(proc.pid, "VmHWM")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+        await api.stop()
+    return {"kind": kind, "idle_mb": idle / 1024, "peak_mb": peak / 1024, "drafts": drafts}
+
+
+async def main_memory(args: argparse.Namespace) -> None:
+    results = []
+    for kind in ("baseline", "ours"):
+        print(f"memory of {kind}: {args.drafts} reports open at once …", flush=True)
+        results.append(await measure_memory(kind, args.drafts))
+    base, ours = results
+    print(f"\n{'bot':<34}{'idle RSS':>12}{'peak RSS with drafts':>24}{'growth':>10}")
+    for r in results:
+        name = "baseline (MemoryStorage)" if r["kind"] == "baseline" else "Kuaibao (SQLite)"
+        print(f"{name:<34}{r['idle_mb']:>9.1f} MB{r['peak_mb']:>21.1f} MB{r['peak_mb'] - r['idle_mb']:>7.1f} MB")
+    own, over_base = ours["peak_mb"] - ours["idle_mb"], ours["peak_mb"] - base["idle_mb"]
+    print(f"\nKuaibao with {ours['drafts']:,} open drafts: {own:.1f} MB above its own idle RSS, "
+          f"{over_base:.1f} MB above the idle baseline bot's")  # fmt: skip
+
+
 def pct(values: list[float], q: float) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
@@ -447,6 +512,8 @@ def main() -> None:
     run.add_argument("--backends", default="memory,naive-sqlite,sqlite,postgresql")
     run.add_argument("--profile", default="", help="folder for py-spy's samples of each bot")
     run.add_argument("--stages", type=int, default=50, help="reports by one reporter for the stage timers (0: none)")
+    mem = sub.add_parser("memory")
+    mem.add_argument("--drafts", type=int, default=10_000)
     srv = sub.add_parser("serve")
     srv.add_argument("--kind", choices=["ours", "baseline", "naive"], required=True)
     srv.add_argument("--api", required=True)
@@ -454,6 +521,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cmd == "serve":
         asyncio.run(serve(args.kind, args.api, args.db))
+    elif args.cmd == "memory":
+        asyncio.run(main_memory(args))
     else:
         asyncio.run(main_run(args))
 

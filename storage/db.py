@@ -98,6 +98,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # by the garbage collector in another one (a chart drawn in a worker thread)
         sqlite_url = make_url(url).set(drivername="sqlite+inloop")
         connect_args = {"check_same_thread": False, "factory": _Connection, **kwargs.pop("connect_args", {})}
+        if SQLiteDialectInLoop._is_url_file_db(sqlite_url):  # transactions take turns (storage.uow): few needed
+            kwargs.setdefault("pool_size", 2)
+            kwargs.setdefault("max_overflow", 3)
         engine = create_async_engine(sqlite_url, connect_args=connect_args, json_serializer=jsoncodec.dumps,
                                      json_deserializer=jsoncodec.loads, **kwargs)  # fmt: skip
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

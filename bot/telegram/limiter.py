@@ -34,6 +34,9 @@ class Priority(IntEnum):
     BULK = 3
 
 
+CHAT_BUCKETS = 4096  # per-chat buckets kept before the idle ones are dropped (about 0.6 kB each)
+
+
 @dataclass(frozen=True)
 class Limits:
     overall_per_second: float = 30.0
@@ -98,9 +101,17 @@ class SendLimiter:
     def _chat(self, chat_id: int) -> AsyncLimiter:
         limiter = self.chats.get(chat_id)
         if limiter is None:
+            if len(self.chats) >= CHAT_BUCKETS:
+                self._forget_idle_chats()
             burst = self.limits.chat_burst
             limiter = self.chats[chat_id] = AsyncLimiter(burst, burst / self.limits.chat_per_second)
         return limiter
+
+    def _forget_idle_chats(self) -> None:
+        """Drop the buckets that are full again (a chat quiet for a while): a new one is the same."""
+        burst = self.limits.chat_burst
+        for chat_id in [c for c, limiter in self.chats.items() if limiter.has_capacity(burst)]:
+            del self.chats[chat_id]
 
     def _group(self, chat_id: int) -> SlidingWindow:
         window = self.groups.get(chat_id)
