@@ -18,7 +18,8 @@ async def test_a_role_changed_by_the_cli_is_seen_by_the_next_update(harness: Har
     before = (await api.next_in(1002, 0)).text
     assert "/report" in before and "/warn " not in before  # a reporter (now in the bot's cache)
 
-    code, out, err = await cli(bot_env(api, db_url), "admin", "set-role", "--telegram-id", "1002", "--role", "publisher")
+    args = ("admin", "set-role", "--telegram-id", "1002", "--role", "publisher")
+    code, out, err = await cli(bot_env(api, db_url), *args)
     assert code == 0, out + err
 
     await api.send_text(1002, "/help")
