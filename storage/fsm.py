@@ -9,7 +9,6 @@ commit (a session event), however many times the handler set the state and the d
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,12 +19,18 @@ from sqlalchemy import bindparam, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from bot.domain import jsoncodec
 from bot.domain.clock import utcnow
 from storage.dialect import upsert_insert
 from storage.models import FsmRecord, PeopleVersion
 from storage.uow import current_session, transaction
 
 Row = tuple[str | None, dict[str, Any]]
+
+
+def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy as the column stores it (JSON): several times faster than copy.deepcopy for a draft."""
+    return dict(jsoncodec.loads(jsoncodec.dumps(data)))
 
 
 class SqlStorage(BaseStorage):
@@ -130,13 +135,13 @@ class SqlStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict, not {type(data).__name__}")
-        await self._upsert(key, "data", copy.deepcopy(data))
+        await self._upsert(key, "data", _copy(data))
         if not data and current_session.get() is None:
             await self._drop_if_empty(key)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         row = await self._row(key)
-        return {} if row is None else copy.deepcopy(dict(row[1] or {}))
+        return {} if row is None else _copy(dict(row[1] or {}))
 
     async def _drop_if_empty(self, key: StorageKey) -> None:
         """Delete the row once it holds neither a state nor data (a cleared conversation)."""

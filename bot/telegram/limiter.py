@@ -122,6 +122,8 @@ class SendLimiter:
     async def acquire(self, chat_id: int | None, priority: Priority = Priority.REPLY, cost: int = 1) -> None:
         """Wait until `cost` messages (an album counts each item) may go to `chat_id`."""
         loop = asyncio.get_running_loop()
+        if not self._waiters and await self._take_now(chat_id, max(1, cost), loop.time()):
+            return  # nobody waits and every limit has room: no queue, no wake-up of the pacing task
         waiter = _Waiter(int(priority), next(self._seq), chat_id, max(1, cost), loop.create_future())
         heapq.heappush(self._waiters, waiter)
         if self._task is None or self._task.done():
@@ -134,6 +136,24 @@ class SendLimiter:
                 self._waiters.remove(waiter)
                 heapq.heapify(self._waiters)
             raise
+
+    async def _take_now(self, chat_id: int | None, cost: int, now: float) -> bool:
+        """Take the room for a send at once if every limit has it (the same checks as the pacing task; the
+        buckets' acquire does not wait when they have room)."""
+        probe = _Waiter(0, 0, chat_id, cost, None)  # type: ignore[arg-type]
+        if self._delay(probe, now) > 0:
+            return False
+        overall = min(cost, self.overall.limit)
+        paced = min(overall, int(self.pace.max_rate))
+        if self.overall.wait_for(overall, now) > 0 or not self.pace.has_capacity(paced):
+            return False
+        await self.pace.acquire(paced)
+        self.overall.take(overall, now)
+        if chat_id is not None:
+            await self._chat(chat_id).acquire(min(cost, self.limits.chat_burst))
+            if chat_id < 0:
+                self._group(chat_id).take(cost, now)
+        return True
 
     def pause(self, chat_id: int | None, seconds: float) -> None:
         """Telegram said 429: nothing more to this chat (None: to any chat) for `seconds`."""
