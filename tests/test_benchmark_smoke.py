@@ -15,13 +15,23 @@ pytestmark = pytest.mark.subprocess
 def test_benchmark_runs_and_prints_its_table() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_report", "run", "--reports", "2", "--reporters", "2",
-         "--backends", "memory,sqlite"],
+         "--backends", "memory,sqlite", "--stages", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "baseline/memory" in proc.stdout and "ours/sqlite" in proc.stdout
     assert "ratio ours/sqlite : baseline/memory" in proc.stdout
     assert "submit" in proc.stdout  # the per-step table
+    assert "state + user load" in proc.stdout and "SQL statements per update" in proc.stdout  # the stage timers
+
+
+def test_memory_benchmark_runs_and_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_report", "memory", "--drafts", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Kuaibao with 20 open drafts" in proc.stdout and "baseline (MemoryStorage)" in proc.stdout
 
 
 def test_scheduler_benchmark_runs_and_prints_its_table() -> None:

@@ -122,8 +122,12 @@ class SendLimiter:
     async def acquire(self, chat_id: int | None, priority: Priority = Priority.REPLY, cost: int = 1) -> None:
         """Wait until `cost` messages (an album counts each item) may go to `chat_id`."""
         loop = asyncio.get_running_loop()
-        if not self._waiters and await self._take_now(chat_id, max(1, cost), loop.time()):
-            return  # nobody waits and every limit has room: no queue, no wake-up of the pacing task
+        if (
+            priority == Priority.REPLY
+            and not self._waiters
+            and await self._take_now(chat_id, max(1, cost), loop.time())
+        ):
+            return  # the most urgent kind, nobody waits, every limit has room: no queue, no pacing-task wake-up
         waiter = _Waiter(int(priority), next(self._seq), chat_id, max(1, cost), loop.create_future())
         heapq.heappush(self._waiters, waiter)
         if self._task is None or self._task.done():
