@@ -300,6 +300,19 @@ async def reporter(api: Any, uid: int, reports: int, lat: dict[str, list[float]]
     return updates
 
 
+async def start_bot(kind: str, db: str, env: dict[str, str]) -> tuple[Any, Any]:
+    """The fake Bot API, and a bot (ours or the baseline) long-polling it as its own process."""
+    from tests.fakebotapi import FakeBotAPI
+
+    api = FakeBotAPI()
+    await api.start()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
+    )  # fmt: skip
+    return api, proc
+
+
 async def start_profile(pid: int, folder: str, name: str) -> Any:
     """py-spy sampling the bot (not pausing it) for the measured window; raw collapsed stacks."""
     Path(folder).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (before the measured window)
@@ -315,7 +328,6 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
     """One bot under load; with `stages`, one reporter at a time with the stage timers in the bot instead."""
     from benchmarks.stage_timer import read as read_stages
     from tests.conftest import create_pg_database, drop_pg_database
-    from tests.fakebotapi import FakeBotAPI
 
     tmp = tempfile.mkdtemp(prefix="kb-bench-")
     db = f"sqlite+aiosqlite:///{tmp}/bench.db"
@@ -324,15 +336,10 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
         db = await create_pg_database()
     if kind == "ours":
         await seed(db, reporters)
-    api = FakeBotAPI()
-    await api.start()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), KB_BENCH_SQL=f"{tmp}/statements.json")
+    extra = {"KB_BENCH_SQL": f"{tmp}/statements.json"}
     if stages:
-        env["KB_BENCH_STAGES"] = f"{tmp}/stages.json"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        extra["KB_BENCH_STAGES"] = f"{tmp}/stages.json"
+    api, proc = await start_bot(kind, db, extra)
     try:
         await api.wait_for(lambda: api.get_updates_calls > 0, 60)
         warm: dict[str, list[float]] = defaultdict(list)
@@ -379,19 +386,12 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
 
 async def measure_memory(kind: str, drafts: int, concurrency: int = 200) -> dict[str, Any]:
     """A bot's resident memory idle, then its peak once `drafts` people each have a report half filled in."""
-    from tests.fakebotapi import FakeBotAPI
 
     tmp = tempfile.mkdtemp(prefix="kb-bench-mem-")
     db = f"sqlite+aiosqlite:///{tmp}/bench.db"
     if kind == "ours":
         await seed(db, drafts)
-    api = FakeBotAPI()
-    await api.start()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    api, proc = await start_bot(kind, db, {})
     try:
         await api.wait_for(lambda: api.get_updates_calls > 0, 60)
         await asyncio.sleep(2.0)  # started: migrations, caches, background jobs
