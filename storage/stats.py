@@ -25,6 +25,11 @@ def _count(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _scoped(q: Any, unit_column: Any, unit_ids: Iterable[int] | None) -> Any:
+    """The query limited to these units (None: every unit)."""
+    return q if unit_ids is None else q.where(unit_column.in_(list(unit_ids)))
+
+
 class StatsRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -37,8 +42,7 @@ class StatsRepo:
             .where(Incident.occurred_at >= start, Incident.occurred_at < end)
             .group_by(Incident.category, Incident.grade)
         )  # fmt: skip
-        if unit_ids is not None:
-            q = q.where(Incident.unit_id.in_(list(unit_ids)))
+        q = _scoped(q, Incident.unit_id, unit_ids)
         return [CountRow(str(r[0]), str(r[1]), *(int(v) for v in r[2:])) for r in (await self.s.execute(q)).all()]
 
     async def deadline_counts(
@@ -57,8 +61,7 @@ class StatsRepo:
         r = (select(Incident.unit_id, func.count(), _count(Report.incomplete.is_(True)))
              .join(Incident, Incident.id == Report.incident_id)
              .where(Report.received_at >= start, Report.received_at < end).group_by(Incident.unit_id))  # fmt: skip
-        if unit_ids is not None:
-            r = r.where(Incident.unit_id.in_(list(unit_ids)))
+        r = _scoped(r, Incident.unit_id, unit_ids)
         for unit_id, reports, incomplete in (await self.s.execute(r)).all():
             row = found.setdefault(int(unit_id), [0, 0, 0, 0, 0, 0])
             row[4], row[5] = int(reports), int(incomplete)
@@ -76,8 +79,7 @@ class StatsRepo:
              .join(User, User.id == Incident.reporter_id)
              .where(Incident.occurred_at >= start, Incident.occurred_at < end)
              .order_by(Incident.occurred_at, Incident.id))  # fmt: skip
-        if unit_ids is not None:
-            q = q.where(Incident.unit_id.in_(list(unit_ids)))
+        q = _scoped(q, Incident.unit_id, unit_ids)
         return self._stream(q)
 
     def reports(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime) -> AsyncIterator[Any]:
@@ -86,8 +88,7 @@ class StatsRepo:
              .join(Unit, Unit.id == Incident.unit_id).join(User, User.id == Report.reporter_id)
              .where(Report.received_at >= start, Report.received_at < end)
              .order_by(Report.received_at, Report.id))  # fmt: skip
-        if unit_ids is not None:
-            q = q.where(Incident.unit_id.in_(list(unit_ids)))
+        q = _scoped(q, Incident.unit_id, unit_ids)
         return self._stream(q)
 
     def deadlines(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime) -> AsyncIterator[Any]:
@@ -96,8 +97,7 @@ class StatsRepo:
              .join(Unit, Unit.id == Deadline.unit_id).join(User, User.id == Deadline.reporter_id)
              .where(Deadline.due_at >= start, Deadline.due_at < end)
              .order_by(Deadline.due_at, Deadline.id))  # fmt: skip
-        if unit_ids is not None:
-            q = q.where(Deadline.unit_id.in_(list(unit_ids)))
+        q = _scoped(q, Deadline.unit_id, unit_ids)
         return self._stream(q)
 
     def ledger(self, unit_ids: Iterable[int] | None, start: datetime, end: datetime) -> AsyncIterator[Any]:
@@ -112,6 +112,5 @@ class StatsRepo:
                     _n(Incident.loss_cny))
              .where(Incident.occurred_at >= start, Incident.occurred_at < end)
              .group_by(Incident.category, Incident.subtype))  # fmt: skip
-        if unit_ids is not None:
-            q = q.where(Incident.unit_id.in_(list(unit_ids)))
+        q = _scoped(q, Incident.unit_id, unit_ids)
         return [tuple(r) for r in (await self.s.execute(q)).all()]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import handlers
 from bot.app.settings import Settings
+from bot.domain import jsoncodec
 from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
 from bot.telegram import polling
@@ -68,7 +69,7 @@ _PINNED_RESPONSE_MODELS = _pin_response_models()
 def build_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,
-                             json_dumps=polling.dumps)  # fmt: skip
+                             json_dumps=jsoncodec.dumps)  # fmt: skip
     session.middleware(PollPacing())
     return Bot(
         token=settings.bot_token.get_secret_value(),

@@ -25,6 +25,8 @@ PERIOD_WORDS = {
     "half": "half", "半年": "half", "上半年": "half", "下半年": "half",
     "year": "year", "年": "year", "本年": "year", "全年": "year",
 }  # fmt: skip
+# the words /ledger understands for a day, to how many days back
+DAY_WORDS = {"": 0, "today": 0, "今天": 0, "yesterday": 1, "昨天": 1}
 RANGE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})\s*(?:\.\.|~|～|至|到|—|/)\s*(\d{4}-\d{1,2}-\d{1,2})$")
 
 

@@ -144,8 +144,7 @@ class SendLimiter:
     async def _take_now(self, chat_id: int | None, cost: int, now: float) -> bool:
         """Take the room for a send at once if every limit has it (the same checks as the pacing task; the
         buckets' acquire does not wait when they have room)."""
-        probe = _Waiter(0, 0, chat_id, cost, None)  # type: ignore[arg-type]
-        if self._delay(probe, now) > 0:
+        if self._delay(chat_id, cost, now) > 0:
             return False
         overall = min(cost, self.overall.limit)
         paced = min(overall, int(self.pace.max_rate))
@@ -169,17 +168,17 @@ class SendLimiter:
         now = asyncio.get_running_loop().time()
         return max(self.paused_until.get(None, 0.0), self.paused_until.get(chat_id, 0.0)) - now
 
-    def _delay(self, w: _Waiter, now: float) -> float:
-        """Seconds until this waiter may go, by its chat's and group's limits (0: now)."""
-        delay = max(self.paused_until.get(None, 0.0), self.paused_until.get(w.chat_id, 0.0)) - now
-        if w.chat_id is None:
+    def _delay(self, chat_id: int | None, cost: int, now: float) -> float:
+        """Seconds until `cost` sends may go to this chat, by its chat's and group's limits (0: now)."""
+        delay = max(self.paused_until.get(None, 0.0), self.paused_until.get(chat_id, 0.0)) - now
+        if chat_id is None:
             return max(delay, 0.0)
-        chat = self._chat(w.chat_id)
-        cost = min(w.cost, self.limits.chat_burst)
-        if not chat.has_capacity(cost):
-            delay = max(delay, cost * chat.time_period / chat.max_rate / 2)
-        if w.chat_id < 0:
-            delay = max(delay, self._group(w.chat_id).wait_for(w.cost, now))
+        chat = self._chat(chat_id)
+        burst_cost = min(cost, self.limits.chat_burst)
+        if not chat.has_capacity(burst_cost):
+            delay = max(delay, burst_cost * chat.time_period / chat.max_rate / 2)
+        if chat_id < 0:
+            delay = max(delay, self._group(chat_id).wait_for(cost, now))
         return max(delay, 0.0)
 
     async def _run(self) -> None:
@@ -192,7 +191,7 @@ class SendLimiter:
                 if w.future.done():
                     self._waiters.remove(w)
                     continue
-                delay = self._delay(w, now)
+                delay = self._delay(w.chat_id, w.cost, now)
                 if delay > 0:
                     sleep = min(sleep, delay)
                     continue

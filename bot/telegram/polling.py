@@ -34,10 +34,6 @@ def loads_keeping(content: str | bytes) -> Any:
     return data
 
 
-def dumps(value: Any) -> str:
-    return jsoncodec.dumps(value)
-
-
 class PollPacing(BaseRequestMiddleware):
     def __init__(self, window: float = 0.02, full_batch: int = 20) -> None:
         self.window = window

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.roles import DUTY_STAFF, Role
+from bot.domain.stats import DAY_WORDS
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
 from bot.usecases.common import Config, Member
@@ -131,10 +132,8 @@ def ledger_day(arg: str, now: datetime, tz: Any) -> datetime | None:
     """today (default), yesterday or YYYY-MM-DD, as local midnight; None when unreadable."""
     arg = arg.strip().lower()
     today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    if arg in ("", "today", "今天"):
-        return today
-    if arg in ("yesterday", "昨天"):
-        return today - timedelta(days=1)
+    if arg in DAY_WORDS:
+        return today - timedelta(days=DAY_WORDS[arg])
     try:
         return datetime.strptime(arg, "%Y-%m-%d").replace(tzinfo=tz)
     except ValueError:
