@@ -185,6 +185,38 @@ async def serve(kind: str, api: str, db: str) -> None:
     from bot.app.runtime import run
     from bot.app.settings import load_settings
 
+    if os.environ.get("KB_BENCH_CPROFILE"):  # exact time per function (greenlets do not cut it, unlike py-spy)
+        import atexit
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        atexit.register(lambda: (profiler.disable(), profiler.dump_stats(os.environ["KB_BENCH_CPROFILE"])))
+    if os.environ.get("KB_BENCH_GC"):  # time spent in the garbage collector, by generation
+        import atexit
+        import gc
+
+        gc_time: Counter[str] = Counter()
+        gc_start = [0.0]
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                gc_start[0] = time.perf_counter()
+            elif settled:  # counted once start-up is over (runtime.settle_heap)
+                gc_time[f"gen{info['generation']}"] += time.perf_counter() - gc_start[0]
+                gc_time[f"n{info['generation']}"] += 1
+
+        settled: list[bool] = []
+        freeze = gc.freeze
+
+        def freeze_and_count() -> None:
+            if not os.environ.get("KB_BENCH_NO_FREEZE"):  # to measure what freezing gives
+                freeze()
+            settled.append(True)
+
+        gc.freeze = freeze_and_count
+        gc.callbacks.append(on_gc)
+        atexit.register(lambda: Path(os.environ["KB_BENCH_GC"]).write_text(json.dumps(gc_time)))
     if os.environ.get("KB_BENCH_STAGES"):
         from benchmarks.stage_timer import install
 
@@ -205,6 +237,17 @@ async def serve(kind: str, api: str, db: str) -> None:
             table = next((w for w, prev in zip(words[1:], words[:-1], strict=True) if prev.upper() in marks), "")
             statements[f"{words[0].upper()} {table.strip(chr(34))}"] += 1
 
+        try:  # the hot path's statements run on the driver's connection, past SQLAlchemy's events
+            from storage import hotpath
+        except ImportError:  # an older commit measured with this file
+            hotpath = None  # type: ignore[assignment]
+        for cls in (hotpath._SQLite, hotpath._Postgres) if hotpath else ():
+            for name, table in (("take", "update_inbox"), ("exists", "update_inbox"), ("preload", "fsm_state"),
+                                ("version", "people_version"), ("upsert", "fsm_state"), ("delete", "fsm_state"),
+                                ("outbox", "outbox")):  # fmt: skip
+                setattr(cls, name, _counted(getattr(cls, name), statements, f"{getattr(cls, name.upper(), '')}",
+                                            table, per_row=cls is hotpath._SQLite and name == "outbox"))  # fmt: skip
+
         atexit.register(lambda: Path(os.environ["KB_BENCH_SQL"]).write_text(_json.dumps(statements)))
 
     # The simulated reporters type without pause and every report alerts one group: Telegram's overall, per-chat
@@ -214,6 +257,16 @@ async def serve(kind: str, api: str, db: str) -> None:
                  "send_group_messages": 1000, "send_group_period": 1}  # fmt: skip
     await run(load_settings({"bot_token": TOKEN, "bot_api_base": api, "database_url": db, "polling_timeout": 1,
                              "log_level": "WARNING", **wide_open}, environ={}, env_file=None))  # fmt: skip
+
+
+def _counted(fn: Any, statements: Counter[str], sql: str, table: str, per_row: bool) -> Any:
+    verb = (sql.split() or ["?"])[0].upper()
+
+    async def wrapper(self: Any, *args: Any) -> Any:
+        statements[f"{verb} {table}"] += len(args[0]) if per_row else 1
+        return await fn(self, *args)
+
+    return wrapper
 
 
 # ---- the driver --------------------------------------------------------------------------------
@@ -463,7 +516,10 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         if r["statements"]:
             total = sum(r["statements"].values()) / r["updates"]
-            per = ", ".join(f"{k} {n / r['updates']:.2f}" for k, n in r["statements"].most_common(12))
+            per = ", ".join(
+                f"{k} {n / r['updates']:.2f}"
+                for k, n in r["statements"].most_common(int(os.environ.get("KB_BENCH_TOP", "12")))
+            )
             print(f"  {r['kind'] + '/' + r['backend']}: {total:.2f} SQL statements/update: {per}")
     base = next((r for r in results if r["kind"] == "baseline"), None)
     if base:

@@ -134,8 +134,13 @@ def install(out: Path) -> None:
     conversation.render = timed_sync("form engine + rendering", conversation.render)
     forms.show_turn = timed_sync("form engine + rendering", forms.show_turn)
     outbox.OutboxStore.save = timed("outbox", outbox.OutboxStore.save)
+    if hasattr(outbox.OutboxStore, "save_in"):
+        outbox.OutboxStore.save_in = timed("outbox", outbox.OutboxStore.save_in)
     notifier.Outgoing.to_json = timed_sync("outbox", notifier.Outgoing.to_json)
-    middlewares.unit_of_work = timed_cm("begin + commit", uow.unit_of_work)
+    if hasattr(middlewares, "update_transaction"):  # the update's transaction on the driver's connection
+        middlewares.update_transaction = timed_cm("begin + commit", middlewares.update_transaction)
+    else:
+        middlewares.unit_of_work = timed_cm("begin + commit", uow.unit_of_work)
     notifier.Notifier.flush = timed("Bot API calls", notifier.Notifier.flush)
     original_handle = middlewares.UpdateContextMiddleware._handle
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
 from storage.dialect import upsert_insert
+from storage.hotpath import UpdateTx
 from storage.models import InboxUpdate
 from storage.uow import transaction
 
@@ -34,9 +35,6 @@ class Inbox:
             .where(t.c.bot_id == bindparam("b_bot"), t.c.update_id == bindparam("b_update"), t.c.handled_at.is_(None))
             .values(handled_at=bindparam("b_at"))
         )
-        self._exists = select(t.c.update_id).where(
-            t.c.bot_id == bindparam("b_bot"), t.c.update_id == bindparam("b_update")
-        )
 
     async def record(self, updates: Sequence[tuple[int, str]]) -> None:
         """Store a fetched batch (its own transaction); an update stored before is left as it is."""
@@ -48,18 +46,17 @@ class Inbox:
             await s.execute(self._insert, rows)
         self.recorded.update(i for i, _ in updates)
 
-    async def take(self, session: AsyncSession, update_id: int, now: datetime) -> bool | None:
+    async def take(self, tx: UpdateTx, update_id: int, now: datetime) -> bool | None:
         """In the update's transaction: True to handle it, False when it was handled already (also a second
         copy of it in the same batch), None when it did not come through the inbox (fed directly)."""
         recorded = update_id in self.recorded
         self.recorded.discard(update_id)
-        result = await session.execute(self._take, {"b_bot": self.bot_id, "b_update": update_id, "b_at": now})
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        sql = await tx.driver()
+        if await sql.take(self.bot_id, update_id, now):
             return True
         if recorded:
             return False
-        exists = await session.scalar(self._exists, {"b_bot": self.bot_id, "b_update": update_id})
-        return False if exists else None
+        return False if await sql.exists(self.bot_id, update_id) else None
 
     async def mark_handled(self, update_id: int) -> None:
         """After a failure that rolled the update back: the person was told; do not run it again."""

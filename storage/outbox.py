@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
+from storage.hotpath import UpdateTx
 from storage.models import OutboxMessage
 from storage.uow import transaction
 
@@ -27,12 +28,17 @@ class OutboxStore:
         self._insert = insert(T).returning(T.c.id, sort_by_parameter_order=True)
 
     async def save(self, session: AsyncSession, payloads: Sequence[str]) -> list[int]:
-        """In the update's transaction: store the messages; returns their ids."""
+        """In a session's transaction: store the messages; returns their ids (in the payloads' order)."""
         if not payloads:
             return []
-        now = utcnow()
-        result = await session.execute(self._insert, [{"payload": p, "created_at": now} for p in payloads])
-        ids = [int(row[0]) for row in result.all()]
+        result = await session.execute(self._insert, [{"payload": p, "created_at": utcnow()} for p in payloads])
+        return self._taken([int(row[0]) for row in result.all()])
+
+    async def save_in(self, tx: UpdateTx, payloads: Sequence[str]) -> list[int]:
+        """In an update's transaction (on the driver's connection): the same as `save`."""
+        return self._taken(await (await tx.driver()).outbox(payloads, utcnow()) if payloads else [])
+
+    def _taken(self, ids: list[int]) -> list[int]:
         self.in_flight.update(ids)
         return ids
 

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.models import PeopleVersion, User
+from storage.hotpath import UpdateTx
+from storage.models import User
 from storage.repositories import UserRepo
-
-VERSION = select(PeopleVersion.__table__.c.value).where(PeopleVersion.__table__.c.id == 1)
 
 
 class PeopleCache:
@@ -30,10 +26,11 @@ class PeopleCache:
         self.version: int | None = None
         self.people: OrderedDict[int, User | None] = OrderedDict()  # telegram id -> user (None: unknown)
 
-    async def current_version(self, session: AsyncSession) -> int:
-        return int((await session.execute(VERSION)).scalar_one())
+    @staticmethod
+    async def current_version(tx: UpdateTx) -> int:
+        return await (await tx.driver()).version()
 
-    async def get(self, session: AsyncSession, telegram_id: int, version: int) -> User | None:
+    async def get(self, tx: UpdateTx, telegram_id: int, version: int) -> User | None:
         """The person behind a Telegram account as of `version` (read in this transaction)."""
         if version != self.version:
             self.people.clear()
@@ -41,9 +38,9 @@ class PeopleCache:
         if telegram_id in self.people:
             self.people.move_to_end(telegram_id)
             return self.people[telegram_id]
-        user = await UserRepo(session).by_telegram_id(telegram_id)
+        user = await UserRepo(tx.session).by_telegram_id(telegram_id)
         if user is not None:
-            session.expunge(user)  # shared by later updates: never flushed from this one
+            tx.session.expunge(user)  # shared by later updates: never flushed from this one
         self.people[telegram_id] = user
         if len(self.people) > self.size:
             self.people.popitem(last=False)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -446,20 +447,64 @@ class DeadlineRepo:
 
 
 class Repos:
-    """All repositories on one session: what a use case receives."""
+    """All repositories on one session: what a use case receives. Given a function instead of a session,
+    the session is opened at the first use (an update's transaction needs none for a plain form step)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.units = UnitRepo(session)
-        self.users = UserRepo(session)
-        self.invites = InviteRepo(session)
-        self.groups = DutyGroupRepo(session)
-        self.audit = AuditRepo(session)
-        self.incidents = IncidentRepo(session)
-        self.drafts = DraftRepo(session)
-        self.deadlines = DeadlineRepo(session)
-        self.warnings = WarningRepo(session)
-        self.leases = LeaseRepo(session)
-        self.desk = DeskRepo(session)
-        self.roster = RosterRepo(session)
-        self.stats = StatsRepo(session)
+    def __init__(self, session: AsyncSession | Callable[[], AsyncSession]) -> None:
+        self._open = session if callable(session) else lambda: session
+
+    @cached_property
+    def session(self) -> AsyncSession:
+        return self._open()
+
+    @cached_property
+    def units(self) -> UnitRepo:
+        return UnitRepo(self.session)
+
+    @cached_property
+    def users(self) -> UserRepo:
+        return UserRepo(self.session)
+
+    @cached_property
+    def invites(self) -> InviteRepo:
+        return InviteRepo(self.session)
+
+    @cached_property
+    def groups(self) -> DutyGroupRepo:
+        return DutyGroupRepo(self.session)
+
+    @cached_property
+    def audit(self) -> AuditRepo:
+        return AuditRepo(self.session)
+
+    @cached_property
+    def incidents(self) -> IncidentRepo:
+        return IncidentRepo(self.session)
+
+    @cached_property
+    def drafts(self) -> DraftRepo:
+        return DraftRepo(self.session)
+
+    @cached_property
+    def deadlines(self) -> DeadlineRepo:
+        return DeadlineRepo(self.session)
+
+    @cached_property
+    def warnings(self) -> WarningRepo:
+        return WarningRepo(self.session)
+
+    @cached_property
+    def leases(self) -> LeaseRepo:
+        return LeaseRepo(self.session)
+
+    @cached_property
+    def desk(self) -> DeskRepo:
+        return DeskRepo(self.session)
+
+    @cached_property
+    def roster(self) -> RosterRepo:
+        return RosterRepo(self.session)
+
+    @cached_property
+    def stats(self) -> StatsRepo:
+        return StatsRepo(self.session)

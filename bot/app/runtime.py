@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -325,11 +326,21 @@ class App:
         await self.engine.dispose()
 
 
+def settle_heap() -> None:
+    """Take what start-up built out of the garbage collector's sight: modules, classes, catalogs, the ORM's
+    and aiogram's models live as long as the process, yet every full collection walked all of them again
+    (about 200 ms each under load, a tenth of the bot's CPU, and a stall of every update in flight). Frozen
+    objects are never collected, so the garbage of start-up (migrations) is collected first."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run(settings: Settings) -> None:
     """Apply migrations and poll until SIGINT/SIGTERM."""
     app = App(settings)
     try:
         await app.start()
+        settle_heap()
         await app.dp.start_polling(
             app.bot, polling_timeout=settings.polling_timeout, close_bot_session=False, handle_signals=True
         )

@@ -1,5 +1,5 @@
-"""Per update, in this order: the sender's isolation lock, one transaction (the update claimed in the
-inbox, the conversation state and the people counter in one read, the user from the per-process cache
+"""Per update, in this order: the sender's isolation lock, one transaction (storage.hotpath: the update
+claimed in the inbox, the conversation state and the people counter in one read, the user from the per-process cache
 (storage.people) and their language, the handler, the conversation row written once, its messages stored
 in the outbox table); then, after the commit, the messages are sent. Handlers receive the update's use
 cases (`uc`), its sender (`user`), their language (`_`) and the outbox (`out`).
@@ -33,10 +33,11 @@ from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
+from storage.hotpath import update_transaction
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
 from storage.people import PeopleCache
-from storage.uow import unit_of_work
+from storage.repositories import Repos
 
 
 class UpdateContextMiddleware(FSMContextMiddleware):
@@ -108,17 +109,17 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         failed: list[Outgoing] = []
         async with self.events_isolation.lock(key=context.key) if context else nullcontext():
             try:
-                async with unit_of_work(self.sessionmaker) as repos:
+                async with update_transaction(self.sessionmaker) as tx:
                     if self.inbox is not None and update_id is not None:
-                        taken = await self.inbox.take(repos.session, update_id, utcnow())
+                        taken = await self.inbox.take(tx, update_id, utcnow())
                         if taken is False:  # handled before (its effects are committed): never twice
                             return UNHANDLED
                     if context is not None:  # the sender's conversation row and the people counter: one read
-                        version = await self.storage.preload(repos.session, context.key)
+                        version = await self.storage.preload(tx, context.key)
                         data.update(state=context, raw_state=await context.get_state())
                     else:
-                        version = await self.people.current_version(repos.session)
-                    user = await self.people.get(repos.session, tg_user.id, version) if tg_user else None
+                        version = await self.people.current_version(tx)
+                    user = await self.people.get(tx, tg_user.id, version) if tg_user else None
                     if user is not None and not user.active:
                         user = None
                     locale = resolve_locale(
@@ -126,15 +127,16 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         tg_user.language_code if tg_user else None,
                         self.catalogs.default_locale,
                     )
+                    repos = Repos(lambda: tx.session)  # opened only if the handler needs it
                     data.update(
                         user=user, uc=UseCases(repos, user, self.config), _=self.catalogs.translator(locale), out=outbox
                     )
                     result = await handler(event, data)
                     if self.outbox_store is not None:
                         durable = outbox.durable()
-                        stored = await self.outbox_store.save(repos.session, [o.to_json() for o in durable])
-                    timer = repos.session.info.get("wake_at")
-                    broadcast = bool(repos.session.info.get("broadcast"))
+                        stored = await self.outbox_store.save_in(tx, [o.to_json() for o in durable])
+                    timer = tx.info.get("wake_at")
+                    broadcast = bool(tx.info.get("broadcast"))
             except Exception:
                 if self.outbox_store is not None:
                     self.outbox_store.release(stored)  # rolled back with the update: nothing was stored

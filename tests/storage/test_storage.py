@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from bot.usecases.onboarding import AdminError, add_unit, add_user, create_invite, redeem_invite, set_roles
 from storage.db import create_engine, create_sessionmaker, current_revision, migrate
 from storage.fsm import SqlStorage
+from storage.hotpath import update_transaction
 from storage.uow import unit_of_work
 
 
@@ -149,7 +150,7 @@ async def test_fsm_writes_join_the_update_transaction(sessionmaker) -> None:
     key = StorageKey(bot_id=1, chat_id=10, user_id=10)
     storage = SqlStorage(sessionmaker)
     with pytest.raises(RuntimeError):
-        async with unit_of_work(sessionmaker):
+        async with update_transaction(sessionmaker):
             await storage.set_state(key, Form.place)
             raise RuntimeError("handler failed")
     assert await storage.get_state(key) is None  # rolled back together with the handler's work

@@ -1,0 +1,118 @@
+"""An update's transaction (storage.hotpath): the statements run on the driver's connection store what the
+ORM stores, commit and roll back together with the ORM session's work, and a dropped connection is not
+handed to the next update."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy import select, text
+
+from storage.db import create_engine, create_sessionmaker
+from storage.fsm import SqlStorage
+from storage.hotpath import update_transaction
+from storage.inbox import Inbox
+from storage.models import FsmRecord, InboxUpdate, OutboxMessage, Unit
+from storage.outbox import OutboxStore
+from storage.uow import transaction
+
+KEY = StorageKey(bot_id=1, chat_id=10, user_id=10)
+DRAFT = {"answers": {"place": "黄河大堤 K12+300 <b>", "casualties": {"dead": 0, "missing": 2}}, "n": [1, 2.5, None]}
+
+
+async def test_rows_written_on_the_driver_read_back_through_the_orm(sessionmaker) -> None:
+    storage, outbox = SqlStorage(sessionmaker), OutboxStore(sessionmaker)
+    inbox = Inbox(sessionmaker, bot_id=1)
+    await inbox.record([(7, '{"update_id": 7}')])
+    now = datetime(2026, 7, 1, 8, 0, 0, tzinfo=UTC)  # no microseconds: SQLite's text must still carry them
+    async with update_transaction(sessionmaker) as tx:
+        assert await inbox.take(tx, 7, now) is True
+        assert await inbox.take(tx, 8, now) is None  # never came through the inbox
+        assert await storage.preload(tx, KEY) >= 1
+        await storage.set_state(KEY, "Report:place")
+        await storage.set_data(KEY, DRAFT)
+        ids = await outbox.save_in(tx, ['{"m": 1}', '{"m": 2}', '{"m": 3}'])
+    async with transaction(sessionmaker) as s:
+        row = await s.get(FsmRecord, storage.key_builder.build(KEY))
+        assert row is not None
+        assert (row.state, row.data, row.chat_id) == ("Report:place", DRAFT, 10)
+        # the scheduler compares these times in SQL: the stored text must order like the ORM's own
+        found = await s.scalar(select(FsmRecord.key).where(FsmRecord.updated_at > now - timedelta(days=1)))
+        assert found == row.key
+        stored = (await s.execute(select(OutboxMessage.id, OutboxMessage.payload).order_by(OutboxMessage.id))).all()
+        assert [(i, p) for i, p in stored] == list(zip(ids, ['{"m": 1}', '{"m": 2}', '{"m": 3}'], strict=True))
+        handled = await s.scalar(select(InboxUpdate.handled_at).where(InboxUpdate.update_id == 7))
+        assert handled == now
+        assert await s.scalar(select(InboxUpdate.update_id).where(InboxUpdate.handled_at == now)) == 7
+    async with update_transaction(sessionmaker) as tx:
+        assert await inbox.take(tx, 7, now) is False  # handled: never twice
+        await storage.preload(tx, KEY)
+        assert await storage.get_data(KEY) == DRAFT
+        await storage.set_state(KEY, None)
+        await storage.set_data(KEY, {})
+    async with transaction(sessionmaker) as s:
+        assert await s.get(FsmRecord, storage.key_builder.build(KEY)) is None  # a cleared conversation: no row
+
+
+async def test_driver_statements_and_the_orm_session_commit_or_roll_back_together(sessionmaker) -> None:
+    storage, outbox = SqlStorage(sessionmaker), OutboxStore(sessionmaker)
+    with pytest.raises(RuntimeError):
+        async with update_transaction(sessionmaker) as tx:
+            await storage.set_data(KEY, DRAFT)
+            await outbox.save_in(tx, ['{"m": 1}'])
+            tx.session.add(Unit(code="X1", name="某县应急管理局", parent_id=None))
+            await tx.session.flush()
+            raise RuntimeError("the handler failed")
+    async with transaction(sessionmaker) as s:
+        assert (await s.execute(select(Unit))).first() is None
+        assert (await s.execute(select(OutboxMessage))).first() is None
+        assert await s.get(FsmRecord, storage.key_builder.build(KEY)) is None
+    async with update_transaction(sessionmaker) as tx:
+        tx.session.add(Unit(code="X1", name="某县应急管理局", parent_id=None))  # flushed at the commit
+        await storage.set_data(KEY, DRAFT)
+        await outbox.save_in(tx, ['{"m": 1}'])
+    async with transaction(sessionmaker) as s:
+        assert (await s.scalars(select(Unit.name))).all() == ["某县应急管理局"]
+        assert (await s.scalars(select(OutboxMessage.payload))).all() == ['{"m": 1}']
+        assert (await s.get(FsmRecord, storage.key_builder.build(KEY))).data == DRAFT  # type: ignore[union-attr]
+
+
+async def test_a_plain_step_opens_no_orm_session(sessionmaker) -> None:
+    """The point of the module: an update whose handler needs no ORM never builds a session."""
+    storage = SqlStorage(sessionmaker)
+    async with update_transaction(sessionmaker) as tx:
+        await storage.preload(tx, KEY)
+        await storage.set_data(KEY, {"a": 1})
+        assert tx._session is None
+        assert tx.info == {}
+
+
+async def test_a_connection_the_server_dropped_is_not_given_to_the_next_update(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to drop a connection")
+    from storage.db import migrate
+
+    engine = create_engine(db_url, pool_size=1, max_overflow=0)  # one connection: the next update would get it
+    try:
+        await migrate(engine)
+        sessionmaker = create_sessionmaker(engine)
+        storage = SqlStorage(sessionmaker)
+        async with update_transaction(sessionmaker) as tx:
+            await storage.preload(tx, KEY)
+            pid = await tx.sql.db.fetchval("SELECT pg_backend_pid()")  # type: ignore[union-attr]
+        admin = create_engine(db_url)
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await admin.dispose()
+        with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for a closed connection
+            async with update_transaction(sessionmaker) as tx:
+                await storage.preload(tx, KEY)
+        async with update_transaction(sessionmaker) as tx:  # a new connection, not the dead one
+            await storage.preload(tx, KEY)
+            await storage.set_data(KEY, DRAFT)
+        async with transaction(sessionmaker) as s:
+            assert (await s.get(FsmRecord, storage.key_builder.build(KEY))).data == DRAFT  # type: ignore[union-attr]
+    finally:
+        await engine.dispose()
