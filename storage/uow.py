@@ -1,4 +1,5 @@
-"""Unit of work: one transaction per update; repositories and the FSM storage join it.
+"""Unit of work: one transaction with its repositories (background jobs, the CLI; an update's own
+transaction is storage.hotpath's, which takes the same turns).
 
 SQLite has one writer at a time. Instead of letting concurrent transactions collide and sleep in
 SQLite's busy handler, the transactions of one process on one SQLite database take turns on an
@@ -12,14 +13,12 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.repositories import Repos
 
-current_session: ContextVar[AsyncSession | None] = ContextVar("kuaibao_current_session", default=None)
 _sqlite_turns: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -43,10 +42,6 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIt
 
 @asynccontextmanager
 async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Repos]:
-    """Open a transaction, expose it to the FSM storage, commit on success, roll back on error."""
+    """Open a transaction with the repositories on it: commit on success, roll back on error."""
     async with transaction(sessionmaker) as session:
-        token = current_session.set(session)
-        try:
-            yield Repos(session)
-        finally:
-            current_session.reset(token)
+        yield Repos(session)

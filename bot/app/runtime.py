@@ -326,13 +326,22 @@ class App:
         await self.engine.dispose()
 
 
+# Collect the youngest objects every 10,000 allocations instead of Python's 700: an update allocates thousands
+# (pydantic models, the ORM's rows, aiohttp's requests), nearly all gone when it ends, so at 700 the collector
+# kept finding the objects of updates still in flight and moving them up to older generations to scan again.
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
 def settle_heap() -> None:
     """Take what start-up built out of the garbage collector's sight: modules, classes, catalogs, the ORM's
     and aiogram's models live as long as the process, yet every full collection walked all of them again
-    (about 200 ms each under load, a tenth of the bot's CPU, and a stall of every update in flight). Frozen
-    objects are never collected, so the garbage of start-up (migrations) is collected first."""
+    (about 200 ms each under load, and a stall of every update in flight). Frozen objects are never
+    collected, so the garbage of start-up (migrations) is collected first. Then the thresholds above
+    (measured in bench_report: the collector's time per run fell from about 0.9 s to 0.35 s and the bot's
+    CPU per update by about a tenth)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def run(settings: Settings) -> None:
