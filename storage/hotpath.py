@@ -8,7 +8,7 @@ update. Here they are fixed SQL text run on the pooled connection's driver (sqli
 the same transaction, and the ORM session is opened only when a handler needs one (the first
 `tx.session`), bound to the same connection, so whatever it does commits or rolls back with the rest.
 
-Values are stored exactly as the ORM stores them (tests/test_hotpath.py reads them back through the ORM
+Values are stored exactly as the ORM stores them (tests/storage/test_hotpath.py reads them back through the ORM
 on both databases): times as SQLAlchemy's SQLite DATETIME text (naive UTC) or timestamptz, JSON as text
 (SQLite) or jsonb through SQLAlchemy's own asyncpg codec.
 """
