@@ -15,6 +15,7 @@ on both databases): times as SQLAlchemy's SQLite DATETIME text (naive UTC) or ti
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -40,7 +41,6 @@ def _sqlite_time(value: datetime) -> str:
 class _SQLite:
     """The statements for sqlite3, run in place on the event loop's thread (see storage.db)."""
 
-    name = "sqlite"
     TAKE = "UPDATE update_inbox SET handled_at = ? WHERE bot_id = ? AND update_id = ? AND handled_at IS NULL"
     EXISTS = "SELECT 1 FROM update_inbox WHERE bot_id = ? AND update_id = ?"
     PRELOAD = (
@@ -91,23 +91,19 @@ class _SQLite:
         return [int(self.db.execute(self.OUTBOX, (p, at)).fetchone()[0]) for p in payloads]
 
 
+def _numbered(sql: str) -> str:
+    """The same statement with asyncpg's numbered parameters ($1, $2…) instead of sqlite3's `?`."""
+    count = iter(range(1, sql.count("?") + 1))
+    return re.sub(r"\?", lambda _m: f"${next(count)}", sql)
+
+
 class _Postgres:
     """The statements for asyncpg (prepared once per connection by asyncpg's statement cache)."""
 
-    name = "postgresql"
-    TAKE = "UPDATE update_inbox SET handled_at = $1 WHERE bot_id = $2 AND update_id = $3 AND handled_at IS NULL"
-    EXISTS = "SELECT 1 FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
-    PRELOAD = (
-        "SELECT v.value, f.state, f.data, f.key FROM people_version AS v "
-        "LEFT OUTER JOIN fsm_state AS f ON f.key = $1 WHERE v.id = 1"
-    )
-    VERSION = "SELECT value FROM people_version WHERE id = 1"
-    UPSERT = (
-        "INSERT INTO fsm_state (key, bot_id, chat_id, user_id, state, data, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
-        "data = excluded.data, updated_at = excluded.updated_at"
-    )
-    DELETE = "DELETE FROM fsm_state WHERE key = $1"
+    TAKE, EXISTS, PRELOAD, VERSION, UPSERT, DELETE = (
+        _numbered(sql) for sql in (_SQLite.TAKE, _SQLite.EXISTS, _SQLite.PRELOAD, _SQLite.VERSION, _SQLite.UPSERT,
+                                   _SQLite.DELETE)
+    )  # fmt: skip
     # ids come from a sequence in the order the rows are inserted: sorted, they follow the payloads' order
     OUTBOX = (
         "INSERT INTO outbox (payload, created_at) SELECT p, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(p, n) "
