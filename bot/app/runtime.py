@@ -11,7 +11,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation
@@ -34,6 +33,7 @@ from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.polling import PollPacing, UpdateRecorder
 from bot.telegram.presenters import say_text
 from bot.telegram.scheduler import Scheduler
+from bot.telegram.session import BotApiSession
 from bot.telegram.stats import Exporter
 from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
@@ -69,7 +69,7 @@ _PINNED_RESPONSE_MODELS = _pin_response_models()
 
 def build_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,
+    session = BotApiSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,
                              json_dumps=jsoncodec.dumps)  # fmt: skip
     session.middleware(PollPacing())
     return Bot(

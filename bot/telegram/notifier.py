@@ -10,9 +10,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -27,6 +28,7 @@ from pydantic_core import to_jsonable_python
 from bot.domain import jsoncodec
 from bot.domain.textsplit import split_text
 from bot.telegram.limiter import Priority, SendLimiter
+from bot.telegram.session import result_unread
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,14 @@ class Deferred(Exception):
 LIMITED_PREFIXES = ("send_", "copy_message", "forward_message")
 
 
+@cache
+def _method(name: str) -> type[methods.TelegramMethod[Any]]:
+    """aiogram's method class for a Bot method name (send_message -> SendMessage)."""
+    cls = getattr(methods, "".join(word.capitalize() for word in name.split("_")))
+    assert isinstance(cls, type) and issubclass(cls, methods.TelegramMethod), name
+    return cls
+
+
 class Notifier:
     """Sends through the limiter with retries: a 429 means wait retry_after and try again (as long as the
     waits stay under `max_wait`, else Deferred); 5xx and network errors (timeouts) retry with backoff;
@@ -148,7 +158,11 @@ class Notifier:
         outbox.items = [item for item in outbox.items if not (only is None or only(item))]
         for item in chosen:
             try:
-                await self.deliver(item)
+                if item.on_sent is None:  # nobody reads what Telegram answers: checked, not parsed
+                    with result_unread():
+                        await self.deliver(item)
+                else:
+                    await self.deliver(item)
             except Exception:
                 log.exception("could not deliver %s to %s", item.method, item.kwargs.get("chat_id"))
                 failed.append(item)
@@ -192,7 +206,7 @@ class Notifier:
                     raise Deferred(f"{method}: chat {chat} is under flood control for {paused:.0f}s more")
                 await self.limiter.acquire(chat_id, priority, cost)
             try:
-                return await getattr(self.bot, method)(**kwargs)
+                return await self.bot(_method(method).model_construct(**kwargs))
             except TelegramRetryAfter as exc:
                 wait = float(exc.retry_after)
                 if self.limiter is not None and limited:

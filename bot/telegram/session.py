@@ -1,0 +1,78 @@
+"""The Bot API session: aiogram's aiohttp session with two changes measured on the hot path.
+
+1. A request without files goes as one JSON body (`application/json`, which the Bot API accepts for every
+   method that uploads nothing) instead of a URL-encoded form. The form percent-encodes every byte of Chinese
+   text (one character becomes nine bytes) and JSON-encodes each nested object separately; together that
+   was about 5% of the bot's CPU per update, and the requests are smaller. Requests with files keep
+   aiogram's multipart form. The values are prepared by aiogram's own `prepare_value` (defaults such as
+   `parse_mode`, enums, dates), so the fields sent are the ones the form would have sent.
+2. An answer whose result nobody reads (`result_unread()`: the notifier's messages without an `on_sent`) is
+   checked for success only; it is not turned into aiogram's objects (a sent message with its chat, sender
+   and keyboard is a dozen pydantic models). A failure is parsed and raised by aiogram as always (429s,
+   migrations, blocked chats), so retries and error handling do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, cast
+
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiohttp import ClientError
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+_result_unread: ContextVar[bool] = ContextVar("kuaibao_result_unread", default=False)
+_JSON = {"Content-Type": "application/json"}
+
+
+@contextmanager
+def result_unread() -> Iterator[None]:
+    """Within this block (in this task), a successful Bot API answer is not parsed: the call returns None."""
+    token = _result_unread.set(True)
+    try:
+        yield
+    finally:
+        _result_unread.reset(token)
+
+
+class BotApiSession(AiohttpSession):
+    def json_body(self, bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+        """The request's fields as one JSON object, or None when it uploads a file (then it is a form)."""
+        files: dict[str, Any] = {}
+        body: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None and prepared != "":  # what aiogram's form leaves out
+                body[key] = prepared
+        return None if files else body
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        body = self.json_body(bot, method)
+        if body is None:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        try:
+            async with session.post(url, data=self.json_dumps(body).encode(), headers=_JSON,
+                                    timeout=self.timeout if timeout is None else timeout) as resp:  # fmt: skip
+                raw = await resp.read()
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except ClientError as exc:
+            raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+        if _result_unread.get() and resp.status == 200:
+            answer = self.json_loads(raw)
+            if isinstance(answer, dict) and answer.get("ok") is True:
+                return cast(TelegramType, None)
+        text = raw.decode("utf-8", errors="replace")
+        response = self.check_response(bot=bot, method=method, status_code=resp.status, content=text)
+        return cast(TelegramType, response.result)
