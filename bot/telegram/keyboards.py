@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import tzinfo
+from typing import Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.locales import SUPPORTED_LOCALES
-from bot.telegram.callbacks import AckCb, DraftCb, FormCb, HandledCb, LangCb, OpenCb
+from bot.telegram.callbacks import AckCb, DraftCb, HandledCb, LangCb, OpenCb, form_callback
 from bot.telegram.i18n import Translator
 from bot.telegram.presenters import category_text
 from bot.usecases.followups import OpenIncident
@@ -17,22 +18,21 @@ from conversations.view import View
 LANGUAGE_LABELS = {"zh_Hans": "中文", "en": "English"}
 
 
-def form_markup(view: View, form_id: str, token: str) -> InlineKeyboardMarkup | ReplyKeyboardMarkup:
+def form_markup(view: View, form_id: str, token: str) -> dict[str, Any]:
+    """A form screen's keyboard as the Bot API's JSON (drawn on every step: plain data, not aiogram models)."""
     if view.reply_keyboard:
-        rows = [[KeyboardButton(text=view.request_location or "📍", request_location=True)]]
-        rows += [[KeyboardButton(text=b.label) for b in row] for row in view.rows]
-        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
+        rows: list[list[dict[str, Any]]] = [[{"text": view.request_location or "📍", "request_location": True}]]
+        rows += [[{"text": b.label} for b in row] for row in view.rows]
+        return {"keyboard": rows, "resize_keyboard": True, "is_persistent": True}
+    return {
+        "inline_keyboard": [
             [
-                InlineKeyboardButton(
-                    text=b.label, callback_data=FormCb(f=form_id, t=token, s=view.step, a=b.action, v=b.value).pack()
-                )
+                {"text": b.label, "callback_data": form_callback(form_id, token, view.step, b.action, b.value)}
                 for b in row
             ]
             for row in view.rows
         ]
-    )
+    }
 
 
 def draft_offer(token: str, _: Translator, instead: str = "", instead_title: str = "") -> InlineKeyboardMarkup:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app.settings import DEFAULT_LOCALES_DIR
-from bot.telegram.callbacks import FormCb
+from bot.telegram.callbacks import FormCb, form_callback
 from bot.telegram.i18n import Catalogs
 from bot.telegram.keyboards import form_markup
 from conversations import engine as fe
@@ -35,10 +35,18 @@ def test_callback_data_of_every_screen_fits(form_id: str, locale: str) -> None:
         view = render(engine, screen, ctx)
         if view.reply_keyboard:
             continue
-        for row in form_markup(view, form_id, draft["token"]).inline_keyboard:
-            for button in row:
-                data = button.callback_data or ""
+        for row, buttons in zip(form_markup(view, form_id, draft["token"])["inline_keyboard"], view.rows, strict=True):
+            for button, b in zip(row, buttons, strict=True):
+                data = button["callback_data"]
                 assert len(data.encode()) <= 64, data
-                assert FormCb.unpack(data).f == form_id
+                assert data == FormCb(f=form_id, t=draft["token"], s=view.step, a=b.action, v=b.value).pack()
                 seen += 1
     assert seen > 20
+
+
+def test_form_callback_refuses_what_pack_refuses() -> None:
+    assert form_callback("initial", "tok", 3, "set", "a") == FormCb(f="initial", t="tok", s=3, a="set", v="a").pack()
+    with pytest.raises(ValueError, match="Separator"):
+        form_callback("initial", "tok", 3, "set", "a:b")
+    with pytest.raises(ValueError, match="too long"):
+        form_callback("initial", "t" * 60, 3, "set")
