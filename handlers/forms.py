@@ -34,7 +34,7 @@ async def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translat
     receipt_at = show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id)
     if turn.filed is not None and turn.filed.created:
         await uc.record_receipt(turn.filed.report_id, chat_id, receipt_at, _.locale)
-        alerts.after_filing(turn.filed, out)
+        alerts.after_filing(turn.filed, out, (chat_id, receipt_at, _.locale))
 
 
 async def _current(state: FSMContext) -> tuple[str, str]:

@@ -279,11 +279,15 @@ class IncidentRepo:
     async def alert(self, alert_id: int) -> Alert | None:
         return await self.s.get(Alert, alert_id)
 
-    async def set_alert_message(self, alert_id: int, chat_id: int, message_id: int, at: datetime) -> None:
-        """Telegram accepted the alert's text: remember its message (in the chat it ended up in)."""
-        await self.s.execute(
-            update(Alert).where(Alert.id == alert_id).values(chat_id=chat_id, message_id=message_id, sent_at=at)
-        )
+    async def set_alert_message(
+        self, alert_id: int, chat_id: int, message_id: int, at: datetime, complete: bool = False
+    ) -> None:
+        """Telegram accepted the alert's text: remember its message (in the chat it ended up in); `complete`: it
+        was the alert's last part (as alert_complete, in the same statement)."""
+        values: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "sent_at": at}
+        if complete:
+            values.update(next_attempt_at=None, last_error=None)
+        await self.s.execute(update(Alert).where(Alert.id == alert_id).values(**values))
 
     async def alert_complete(self, alert_id: int) -> None:
         """Every part of the alert was accepted: stop retrying."""

@@ -9,11 +9,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.telegram.limiter import Limits, Priority, SendLimiter
 from bot.usecases.onboarding import add_user, bind_group
-from storage.models import Alert, AlertPart, Incident, OutboxMessage
+from storage.models import Alert, AlertPart, Incident, OutboxMessage, Report
 from tests.conftest import Harness, running
 from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
@@ -202,3 +203,25 @@ async def test_the_limiter_puts_replies_first_and_keeps_a_group_under_its_limit(
     group_times = sorted(at for t, at in order if t != "reply")
     for i in range(len(group_times) - 3):
         assert group_times[i + 3] - group_times[i] >= 0.45  # never more than 3 in any half second
+
+
+@pytest.mark.parametrize(("title", "photos"), [("县值班群", 0), (None, 1)])
+async def test_the_first_try_redraws_the_receipt_as_the_database_has_it(
+    harness: Harness, title: str | None, photos: int
+) -> None:
+    """The first try redraws the receipt from what filing returned, without reading it back: the same text, with
+    the group's title learned from Telegram when the binding had none, as the redraw from the database."""
+    await harness.seed()
+    await bind_county(harness, title)
+    api, r = harness.api, Reporter(harness.api, 1002)
+    await fill_until_review(r, casualties="无", photos=photos)
+    await r.tap("提交")
+    receipt = await api.wait_for(lambda: "已送达" in r.chat[-1].text and r.chat[-1], 10)
+    edits = [c[1] for c in api.calls if c[0] == "editMessageText" and c[1].get("message_id") == receipt.message_id]
+    drawn = edits[-1]
+    assert (f"Group {COUNTY_GROUP}" if title is None else "县值班群") in drawn["text"]
+    async with harness.repos() as repos:
+        report_id = await repos.session.scalar(select(Report.id))
+    await harness.app.courier.update_receipt(report_id)  # the same receipt, read from the database
+    edits = [c[1] for c in api.calls if c[0] == "editMessageText" and c[1].get("message_id") == receipt.message_id]
+    assert edits[-1] is not drawn and edits[-1] == drawn  # Telegram would answer "message is not modified"

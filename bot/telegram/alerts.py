@@ -31,7 +31,7 @@ from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.presenters import alert_text, say_text
 from bot.usecases import alerts as uc
-from bot.usecases.common import Card
+from bot.usecases.common import AlertStatus, Card
 from bot.usecases.reports import Filed
 from conversations.engine import Context, Engine
 from conversations.registry import FORMS
@@ -58,9 +58,12 @@ class AlertCourier:
         self.busy: set[int] = set()  # alerts being delivered by this process right now
 
     # ---- from a handler, in the update's transaction ------------------------------------------------
-    def after_filing(self, filed: Filed, out: Outbox) -> None:
+    def after_filing(
+        self, filed: Filed, out: Outbox, receipt: tuple[int, int | None, str | None] | None = None
+    ) -> None:
         """The duty-group alerts go out after the commit, outside the reporter's turn; without a duty group,
-        the unit's administrators get the alert by direct message."""
+        the unit's administrators get the alert by direct message. `receipt`: where the reporter's receipt is
+        (chat, message, language), to redraw it once the first tries are over."""
         for admin, unit_name in filed.admins:
             admin_ = self.catalogs.translator(admin.locale or self.catalogs.default_locale)
             assert filed.card is not None
@@ -71,8 +74,7 @@ class AlertCourier:
             out.send(say.chat_id, say_text(say, self.catalogs, self.tz), priority=Priority.REMINDER,
                      reply_markup=receipt_markup(filed.incident_id, tr, "initial"))  # fmt: skip
         if filed.alert_ids:
-            ids = list(filed.alert_ids)
-            out.after_commit(lambda: self.first_try(filed.report_id, ids))
+            out.after_commit(lambda: self.first_try(filed.report_id, list(filed.alert_ids), filed, receipt))
 
     def redraw(self, out: Outbox, chat_id: int, message_id: int, alert_id: int, card: Card) -> None:
         """The alert as it reads now, with everyone who acknowledged it."""
@@ -80,41 +82,65 @@ class AlertCourier:
                  reply_markup=ack_keyboard(alert_id, self.group_, card.status == "open"))  # fmt: skip
 
     # ---- delivering ------------------------------------------------------------------------------
-    async def first_try(self, report_id: int, alert_ids: list[int]) -> None:
-        """Right after filing: each alert once; then the receipt says what became of them."""
+    async def first_try(self, report_id: int, alert_ids: list[int], filed: Filed | None = None,
+                        receipt: tuple[int, int | None, str | None] | None = None) -> None:  # fmt: skip
+        """Right after filing: each alert once; then the receipt says what became of them. The deliveries filing
+        planned are sent as planned (nothing read back), and when every try's outcome is known here the receipt
+        is redrawn from it; otherwise both are read from the database."""
+        planned = {d.alert_id: d for d in filed.deliveries} if filed is not None else {}
+        statuses: list[AlertStatus | None] = []
         for alert_id in alert_ids:
-            error = await self.deliver(alert_id)
+            error, status = await self._deliver(alert_id, planned.get(alert_id))
             if error is not None:
                 async with unit_of_work(self.sessionmaker) as repos:
                     await uc.first_try_failed(repos, alert_id, error)
-        await self.update_receipt(report_id)
+            statuses.append(status)
+        known = [s for s in statuses if s is not None]
+        if filed is not None and filed.answers is not None and receipt is not None and len(known) == len(statuses):
+            await self._redraw(uc.filed_receipt(filed, *receipt, known))
+        else:
+            await self.update_receipt(report_id)
 
     async def deliver(self, alert_id: int) -> str | None:
         """Send the parts of an alert Telegram has not accepted, in order, stopping at the first failure;
         returns the failure (None when the alert is delivered, or is being delivered elsewhere)."""
+        return (await self._deliver(alert_id))[0]
+
+    async def _deliver(
+        self, alert_id: int, delivery: uc.Delivery | None = None
+    ) -> tuple[str | None, AlertStatus | None]:
+        """deliver(), with what the reporter's receipt should say of it (None when that is not known here)."""
         if alert_id in self.busy:
-            return None
+            return None, None
         self.busy.add(alert_id)
         try:
-            async with unit_of_work(self.sessionmaker) as repos:
-                delivery = await uc.pending_delivery(repos, alert_id)
             if delivery is None:
-                return None
-            text_id = delivery.text_message_id
+                async with unit_of_work(self.sessionmaker) as repos:
+                    delivery = await uc.pending_delivery(repos, alert_id)
+                if delivery is None:
+                    return None, None
+            title, chat_id = delivery.title, delivery.chat_id
+            text_id, sent_at = delivery.text_message_id, None
             for part in delivery.parts:
                 try:
                     sent = await self._send(delivery, part, text_id)
                 except Exception as exc:  # recorded on the alert and retried later
-                    return f"{type(exc).__name__}: {exc}"[:300]
+                    error = f"{type(exc).__name__}: {exc}"[:300]
+                    return error, AlertStatus(title or str(delivery.chat_id), "retrying", error=error)
                 first = sent[0] if isinstance(sent, list) and sent else sent
                 if not isinstance(first, Message):
-                    return "Forbidden: the bot was blocked or removed from the chat"
+                    error = "Forbidden: the bot was blocked or removed from the chat"
+                    return error, AlertStatus(title or str(delivery.chat_id), "retrying", error=error)
+                now = utcnow()
                 if part.kind == "text":
-                    text_id = first.message_id
+                    text_id, sent_at, chat_id = first.message_id, now, first.chat.id  # (a migrated group's new id)
+                    title = title or first.chat.title
                 async with unit_of_work(self.sessionmaker) as repos:
-                    await uc.part_accepted(repos, delivery, part, first.chat.id, first.message_id, utcnow(),
+                    await uc.part_accepted(repos, delivery, part, first.chat.id, first.message_id, now,
                                            first.chat.title)  # fmt: skip
-            return None
+            if sent_at is None or delivery.text_message_id is not None:  # only media parts were left: not a first try
+                return None, None
+            return None, AlertStatus(title or str(chat_id), "delivered", sent_at)
         finally:
             self.busy.discard(alert_id)
 
@@ -182,7 +208,11 @@ class AlertCourier:
         """Redraw the reporter's receipt with what became of the alerts (or say it in a new message)."""
         async with unit_of_work(self.sessionmaker) as repos:
             receipt = await uc.receipt(repos, report_id)
-        if receipt is None or not receipt.statuses:
+        if receipt is not None:
+            await self._redraw(receipt)
+
+    async def _redraw(self, receipt: uc.Receipt) -> None:
+        if not receipt.statuses:
             return
         _ = self.catalogs.translator(receipt.locale or self.catalogs.default_locale)
         lines = receipt_lines(receipt.number, receipt.statuses, [], receipt.next_due_at, receipt.next_due_hours,

@@ -7,13 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.delivery import next_retry, notify_admins
 from bot.domain.text import N_
 from bot.usecases.common import AlertStatus, Card, Say, alert_statuses, incident_card, unit_admins
-from storage.models import Alert
+from storage.models import Alert, AlertPart
 from storage.repositories import Repos
+
+if TYPE_CHECKING:
+    from bot.usecases.reports import Filed
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,12 @@ class Delivery:
     card: Card
     parts: tuple[Part, ...]
     text_message_id: int | None  # the alert's text, when Telegram already accepted it
+    title: str | None = None  # the group's title when it is known (a new alert's: nothing to learn)
+
+
+def planned_delivery(alert: Alert, parts: Sequence[AlertPart], card: Card, title: str | None) -> Delivery:
+    """A new alert's delivery as filing planned it: its first try needs nothing read back."""
+    return Delivery(alert.id, alert.report_id, alert.chat_id, card, tuple(_part(p) for p in parts), None, title)
 
 
 async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
@@ -66,13 +75,14 @@ async def part_accepted(
 ) -> bool:  # fmt: skip
     """Telegram accepted one part (in the chat it ended up in); True when the whole alert is delivered."""
     await repos.incidents.part_sent(part.id, message_id, now)
+    last = part is delivery.parts[-1]
     if part.kind == "text":
-        await repos.incidents.set_alert_message(delivery.alert_id, chat_id, message_id, now)
-        await repos.groups.learn_title(chat_id, chat_title)
-    if part is delivery.parts[-1]:
+        await repos.incidents.set_alert_message(delivery.alert_id, chat_id, message_id, now, complete=last)
+        if delivery.title is None:
+            await repos.groups.learn_title(chat_id, chat_title)
+    elif last:
         await repos.incidents.alert_complete(delivery.alert_id)
-        return True
-    return False
+    return last
 
 
 async def first_try_failed(repos: Repos, alert_id: int, error: str) -> None:
@@ -173,3 +183,14 @@ async def receipt(repos: Repos, report_id: int) -> Receipt | None:
     return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,
                    report.kind, answers, incident.next_due_at, hours, report.due_at or incident.initial_due_at,
                    report.late, await alert_statuses(repos, report_id), report.seq, incident.id)  # fmt: skip
+
+
+def filed_receipt(filed: Filed, chat_id: int, message_id: int | None, locale: str | None,
+                  statuses: list[AlertStatus]) -> Receipt:  # fmt: skip
+    """The receipt of a report just filed, from what filing returned (`receipt` reads the same from the database):
+    the first try's redraw needs nothing read back."""
+    assert filed.answers is not None and filed.initial_due_at is not None
+    return Receipt(
+        chat_id, message_id, locale, filed.number, filed.kind, filed.answers, filed.next_due_at, filed.next_due_hours,
+        filed.initial_due_at, filed.late, statuses, filed.seq, filed.incident_id,
+    )  # fmt: skip

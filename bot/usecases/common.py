@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from typing import Any
@@ -11,7 +11,7 @@ from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
 from bot.domain.roles import DUTY_STAFF, Role
 from bot.domain.warnings import WarningPolicy
-from storage.models import Attachment, Incident, Unit
+from storage.models import Attachment, Incident, Report, Unit
 from storage.models import User as Member
 from storage.repositories import Repos
 
@@ -164,14 +164,19 @@ async def alert_statuses(repos: Repos, report_id: int) -> list[AlertStatus]:
 
 
 async def incident_card(
-    repos: Repos, incident: Incident, alert_id: int | None = None, report_id: int | None = None
-) -> Card:
+    repos: Repos, incident: Incident, alert_id: int | None = None, report_id: int | None = None,
+    known: tuple[Member, Unit, Sequence[Report]] | None = None,
+) -> Card:  # fmt: skip
     """The incident as an alert shows it: its figures now, the summary of the report the alert is about
-    (the first report's, or a follow-up's with what changed), reporter and unit, who acknowledged it."""
-    reporter = await repos.users.get(incident.reporter_id)
-    unit = await repos.units.get(incident.unit_id)
+    (the first report's, or a follow-up's with what changed), reporter and unit, who acknowledged it.
+    `known`: the reporter, the unit and every report of the incident, when the caller holds them (filing)."""
+    if known is not None:
+        reporter, unit, reports = known
+    else:
+        reporter = await repos.users.get(incident.reporter_id)  # type: ignore[assignment]
+        unit = await repos.units.get(incident.unit_id)  # type: ignore[assignment]
+        reports = await repos.incidents.reports(incident.id)
     assert reporter is not None and unit is not None
-    reports = await repos.incidents.reports(incident.id)
     initial = reports[0]
     alert = await repos.incidents.alert(alert_id) if alert_id is not None else None
     if alert is not None:

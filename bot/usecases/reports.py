@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,20 +13,20 @@ from bot.domain.clocks import Due, Facts, Trigger, ack_steps, deadlines, occurre
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.text import N_
+from bot.usecases.alerts import Delivery, planned_delivery
 from bot.usecases.common import (
     AlertStatus,
     Card,
     Config,
     Member,
     Say,
-    alert_statuses,
     attachment_rows,
     duty_staff_for,
     incident_card,
     unit_admins,
 )
 from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
-from storage.models import Alert, AlertPart, Incident, Report
+from storage.models import Alert, AlertPart, Incident, Report, Unit
 from storage.repositories import Repos, wake_at
 
 
@@ -49,6 +49,8 @@ class Filed:
     seq: int = 0  # the follow-up's number
     incident_id: int = 0
     tell: list[Say] = field(default_factory=list)  # others to tell (the reporter of a phone report)
+    deliveries: list[Delivery] = field(default_factory=list)  # the alerts' first tries, as planned
+    answers: dict[str, Any] | None = None  # an initial report's answers: its receipt is redrawn without a read
 
 
 def _hours(window: timedelta) -> int:
@@ -173,7 +175,11 @@ async def _open_incident(
     if kind == "phone" and reporter.id != user.id:
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
         filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))
-    await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
+    filed.answers = {k: v for k, v in report.fields.items() if not k.startswith("_")}
+    unit = await repos.units.get(incident.unit_id)
+    assert unit is not None
+    await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
+                      known=(reporter, unit, [report]))  # fmt: skip
     return filed
 
 
@@ -231,6 +237,7 @@ async def _written_report(
         created=True, number=incident.number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(incident.next_due_at - incident.occurred_at) if incident.next_due_at else 0,
         initial_due_at=report.due_at, incident_id=incident.id,
+        answers={k: v for k, v in report.fields.items() if not k.startswith("_")},
     )  # fmt: skip
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     return filed
@@ -268,15 +275,16 @@ async def plan_alerts(
     report: Report,
     attachments: list[tuple[str, str]],
     config: Config,
+    known: tuple[Member, Unit, Sequence[Report]] | None = None,
 ) -> None:
     """The unit's duty group always; the parent unit's too from grade III (较大) up; without a duty group,
     the unit's administrators (else the parent's). An alert of a grade that asks for acknowledgement is
     escalated while nobody acknowledges it (the scheduler times the steps from its delivery)."""
     now = report.submitted_at
     escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
-    unit = await repos.units.get(incident.unit_id)
+    unit = known[1] if known is not None else await repos.units.get(incident.unit_id)
     assert unit is not None
-    filed.card = await incident_card(repos, incident, report_id=report.id)
+    filed.card = await incident_card(repos, incident, report_id=report.id, known=known)
     targets = [(await repos.groups.for_unit(unit.id), "unit")]
     if unit.parent_id is not None and at_least(incident.grade, Grade.III):
         targets.append((await repos.groups.for_unit(unit.parent_id), "parent"))
@@ -288,11 +296,13 @@ async def plan_alerts(
                       ack_due_at=escalation[0].at if escalation else None)  # fmt: skip
         wake_at(repos.session, alert.ack_due_at)
         await repos.incidents.add_alert(alert)
-        await repos.incidents.add_parts(plan_parts(alert.id, attachments))
+        parts = plan_parts(alert.id, attachments)
+        await repos.incidents.add_parts(parts)
         filed.alert_ids.append(alert.id)
+        filed.deliveries.append(planned_delivery(alert, parts, filed.card, group.title))
+        filed.statuses.append(AlertStatus(group.title or str(group.chat_id), "queued"))  # as alert_statuses reads it
     if targets[0][0] is None:
         filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
-    filed.statuses = await alert_statuses(repos, report.id)
 
 
 def plan_parts(alert_id: int, attachments: list[tuple[str, str]]) -> list[AlertPart]:
