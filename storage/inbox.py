@@ -42,7 +42,7 @@ class Inbox:
             return
         now = utcnow()
         rows = [{"bot_id": self.bot_id, "update_id": i, "payload": p, "received_at": now} for i, p in updates]
-        async with transaction(self.sessionmaker) as s:
+        async with transaction(self.sessionmaker, urgent=True) as s:  # polling waits for it: before the updates
             await s.execute(self._insert, rows)
         self.recorded.update(i for i, _ in updates)
 

@@ -399,9 +399,11 @@ class DeadlineRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
-    async def add(self, deadline: Deadline) -> Deadline:
+    async def add(self, deadline: Deadline, flush: bool = True) -> Deadline:
+        """Add a deadline (`flush=False`: written with the session's next flush, its id unknown until then)."""
         self.s.add(deadline)
-        await self.s.flush()
+        if flush:
+            await self.s.flush()
         wake_at(self.s, deadline.next_at)
         return deadline
 

@@ -141,6 +141,29 @@ async def test_double_tapped_and_redelivered_submit_make_one_report(harness: Har
     assert len({s.message_id for s in api.in_chat(1002) if "初报已提交" in s.text}) == 1  # the receipt, redrawn
 
 
+async def test_a_draft_filed_elsewhere_is_filed_once_and_uses_no_number(harness: Harness) -> None:
+    """Another process holding the same draft (its token filed already) submits it: the unique draft token
+    turns it into the first filing, and the day's counter gives the next report the next number."""
+    await harness.seed()
+    api, r = harness.api, Reporter(harness.api, 1002)
+    await fill_until_review(r)
+    async with harness.repos() as repos:
+        held = (await repos.session.scalars(select(FsmRecord).where(FsmRecord.user_id == 1002))).one()
+        copy = {c: getattr(held, c) for c in ("key", "bot_id", "chat_id", "user_id", "state", "data", "updated_at")}
+    review = api.screen(1002)
+    first = await r.tap("提交")
+    number = re.search(r"KB-\d{8}-\d{4}", first).group(0)  # type: ignore[union-attr]
+    async with harness.repos() as repos:  # the other process's copy of the draft (filing deleted this one)
+        repos.session.add(FsmRecord(**copy))
+    again = await api.press(1002, review, review.button("提交")["callback_data"])
+    await api.answer_to(again)
+    await asyncio.sleep(0.3)
+    assert await count(harness, Incident) == 1 and await count(harness, Report) == 1
+    assert number in api.in_chat(1002)[-1].text  # told it is that report
+    await fill_until_review(r)
+    assert f"{number[:-4]}{int(number[-4:]) + 1:04d}" in await r.tap("提交")  # the next number, no gap
+
+
 async def test_no_bound_group_saves_and_tells_admins(harness: Harness) -> None:
     await harness.seed()
     api, r = harness.api, Reporter(harness.api, 1002)

@@ -109,10 +109,7 @@ async def _open_incident(
     repos: Repos, user: Member, reporter: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
     config: Config, kind: str,
 ) -> Filed:  # fmt: skip
-    token = draft["token"]
-    done = await already_filed(repos, user, token)
-    if done is not None:
-        return done
+    token = draft["token"]  # filed before (a second tap, a redelivery): the unique draft token says so below
     now = config.clock()
     answers = draft["answers"]
     grading = extras.get("grade") or {}
@@ -151,16 +148,19 @@ async def _open_incident(
             attachments = attachment_rows(answers)
             await repos.incidents.add(incident, report, attachments)
     except IntegrityError:
-        # the same draft submitted concurrently by another process: the first one wins
+        # the same draft filed before (or concurrently, by another process): the first one wins; the
+        # savepoint took back the day's number with the rows
         done = await already_filed(repos, user, token)
         if done is None:
             raise
         return done
     if kind == "initial":
         await record_met(repos, incident, initial, reporter.id, report.id, now)
-    for deadline in written:
-        await open_deadline(repos, incident, deadline, reporter.id, config, now)
-    await open_deadline(repos, incident, first_followup, reporter.id, config, now, seq=1)
+    opened: set[str] = set()  # a new incident: nothing open yet but what opens here, each kind once
+    for deadline, seq in [*((d, 0) for d in written), (first_followup, 1)]:
+        if deadline.due.value not in opened:
+            opened.add(deadline.due.value)
+            await open_deadline(repos, incident, deadline, reporter.id, config, now, seq=seq, new_incident=True)
     await repos.audit.record(
         f"tg:{user.telegram_id}", "report.submit", "incident", incident.id,
         after={"number": number, "kind": kind, "grade": incident.grade, "suggested_grade": suggested,
