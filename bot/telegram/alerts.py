@@ -126,11 +126,11 @@ class AlertCourier:
                     sent = await self._send(delivery, part, text_id)
                 except Exception as exc:  # recorded on the alert and retried later
                     error = f"{type(exc).__name__}: {exc}"[:300]
-                    return error, AlertStatus(title or str(delivery.chat_id), "retrying", error=error)
+                    return error, AlertStatus(title or str(chat_id), "retrying", error=error)
                 first = sent[0] if isinstance(sent, list) and sent else sent
                 if not isinstance(first, Message):
                     error = "Forbidden: the bot was blocked or removed from the chat"
-                    return error, AlertStatus(title or str(delivery.chat_id), "retrying", error=error)
+                    return error, AlertStatus(title or str(chat_id), "retrying", error=error)
                 now = utcnow()
                 if part.kind == "text":
                     text_id, sent_at, chat_id = first.message_id, now, first.chat.id  # (a migrated group's new id)

@@ -206,6 +206,8 @@ class Notifier:
                     raise Deferred(f"{method}: chat {chat} is under flood control for {paused:.0f}s more")
                 await self.limiter.acquire(chat_id, priority, cost)
             try:
+                # built without pydantic's validation (it cost a model per button): every call here is built by
+                # our code or replayed from the outbox as its own JSON, and Telegram checks what it gets
                 return await self.bot(_method(method).model_construct(**kwargs))
             except TelegramRetryAfter as exc:
                 wait = float(exc.retry_after)
