@@ -322,6 +322,7 @@ class App:
             await self.outbox.forget_sent()
         except Exception:  # they are sent once more at the next start; never block the stop
             log.exception("could not forget the messages sent last")
+        await context.held.close()
         await self.bot.session.close()
         await self.engine.dispose()
 

@@ -33,7 +33,7 @@ from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
-from storage.hotpath import update_transaction
+from storage.hotpath import HeldConnection, update_transaction
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
 from storage.people import PeopleCache
@@ -60,6 +60,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         self.catalogs = catalogs
         self.notifier = notifier
         self.people = PeopleCache()
+        self.held = HeldConnection()  # SQLite: the updates' connection, kept between them
         self.in_flight: set[asyncio.Task[Any]] = set()  # updates being handled, for a graceful stop
         self.on_timer: Callable[[datetime], None] | None = None  # an update committed a timer (the scheduler)
         self.on_broadcast: Callable[[], None] | None = None  # an update published a warning (the sender)
@@ -109,7 +110,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         failed: list[Outgoing] = []
         async with self.events_isolation.lock(key=context.key) if context else nullcontext():
             try:
-                async with update_transaction(self.sessionmaker) as tx:
+                async with update_transaction(self.sessionmaker, self.held) as tx:
                     if self.inbox is not None and update_id is not None:
                         taken = await self.inbox.take(tx, update_id, utcnow())
                         if taken is False:  # handled before (its effects are committed): never twice

@@ -7,44 +7,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.domain.delivery import next_retry, notify_admins
 from bot.domain.text import N_
-from bot.usecases.common import AlertStatus, Card, Say, alert_statuses, incident_card, unit_admins
-from storage.models import Alert, AlertPart
+from bot.usecases.common import (
+    AlertStatus,
+    Delivery,
+    Part,
+    Say,
+    alert_statuses,
+    incident_card,
+    part_of,
+    unit_admins,
+)
+from storage.models import Alert
 from storage.repositories import Repos
-
-if TYPE_CHECKING:
-    from bot.usecases.reports import Filed
-
-
-@dataclass(frozen=True)
-class Part:
-    id: int
-    position: int
-    kind: str  # text | media
-    items: tuple[tuple[str, str], ...] = ()  # media: (kind, file_id)
-    first: int = 1  # the first item's number among the report's attachments
-    total: int = 0
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What is left to send of one alert, in order."""
-
-    alert_id: int
-    report_id: int
-    chat_id: int
-    card: Card
-    parts: tuple[Part, ...]
-    text_message_id: int | None  # the alert's text, when Telegram already accepted it
-    title: str | None = None  # the group's title when it is known (a new alert's: nothing to learn)
-
-
-def planned_delivery(alert: Alert, parts: Sequence[AlertPart], card: Card, title: str | None) -> Delivery:
-    """A new alert's delivery as filing planned it: its first try needs nothing read back."""
-    return Delivery(alert.id, alert.report_id, alert.chat_id, card, tuple(_part(p) for p in parts), None, title)
 
 
 async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
@@ -59,14 +37,7 @@ async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
     card = await incident_card(repos, incident, alert.id)
-    return Delivery(alert.id, alert.report_id, alert.chat_id, card, tuple(_part(p) for p in parts), alert.message_id)
-
-
-def _part(p: Any) -> Part:
-    if p.kind == "text":
-        return Part(p.id, p.position, "text")
-    items = tuple((str(k), str(f)) for k, f in p.payload["items"])
-    return Part(p.id, p.position, "media", items, int(p.payload["first"]), int(p.payload["total"]))
+    return Delivery(alert.id, alert.report_id, alert.chat_id, card, tuple(part_of(p) for p in parts), alert.message_id)
 
 
 async def part_accepted(
@@ -183,14 +154,3 @@ async def receipt(repos: Repos, report_id: int) -> Receipt | None:
     return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,
                    report.kind, answers, incident.next_due_at, hours, report.due_at or incident.initial_due_at,
                    report.late, await alert_statuses(repos, report_id), report.seq, incident.id)  # fmt: skip
-
-
-def filed_receipt(filed: Filed, chat_id: int, message_id: int | None, locale: str | None,
-                  statuses: list[AlertStatus]) -> Receipt:  # fmt: skip
-    """The receipt of a report just filed, from what filing returned (`receipt` reads the same from the database):
-    the first try's redraw needs nothing read back."""
-    assert filed.answers is not None and filed.initial_due_at is not None
-    return Receipt(
-        chat_id, message_id, locale, filed.number, filed.kind, filed.answers, filed.next_due_at, filed.next_due_hours,
-        filed.initial_due_at, filed.late, statuses, filed.seq, filed.incident_id,
-    )  # fmt: skip

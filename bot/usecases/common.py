@@ -1,4 +1,5 @@
-"""What the use cases share: messages as data, the unit lookups, who answers for a unit, incident cards."""
+"""What the use cases share: messages as data, the unit lookups, who answers for a unit, incident cards, an alert's
+delivery (filing plans it, the delivery use cases carry it out)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
 from bot.domain.roles import DUTY_STAFF, Role
 from bot.domain.warnings import WarningPolicy
-from storage.models import Attachment, Incident, Report, Unit
+from storage.models import Alert, AlertPart, Attachment, Incident, Report, Unit
 from storage.models import User as Member
 from storage.repositories import Repos
 
@@ -20,13 +21,17 @@ __all__ = [
     "AlertStatus",
     "Card",
     "Config",
+    "Delivery",
     "Member",
+    "Part",
     "Say",
     "alert_statuses",
     "attachment_rows",
     "duty_leaders",
     "duty_staff_for",
     "incident_card",
+    "part_of",
+    "planned_delivery",
     "require_unit",
     "unit_admins",
 ]
@@ -202,3 +207,38 @@ async def incident_card(
 
 
 Translate = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class Part:
+    id: int
+    position: int
+    kind: str  # text | media
+    items: tuple[tuple[str, str], ...] = ()  # media: (kind, file_id)
+    first: int = 1  # the first item's number among the report's attachments
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What is left to send of one alert, in order."""
+
+    alert_id: int
+    report_id: int
+    chat_id: int
+    card: Card
+    parts: tuple[Part, ...]
+    text_message_id: int | None  # the alert's text, when Telegram already accepted it
+    title: str | None = None  # the group's title when it is known (a new alert's: nothing to learn)
+
+
+def planned_delivery(alert: Alert, parts: Sequence[AlertPart], card: Card, title: str | None) -> Delivery:
+    """A new alert's delivery as filing planned it: its first try needs nothing read back."""
+    return Delivery(alert.id, alert.report_id, alert.chat_id, card, tuple(part_of(p) for p in parts), None, title)
+
+
+def part_of(p: AlertPart) -> Part:
+    if p.kind == "text":
+        return Part(p.id, p.position, "text")
+    items = tuple((str(k), str(f)) for k, f in p.payload["items"])
+    return Part(p.id, p.position, "media", items, int(p.payload["first"]), int(p.payload["total"]))

@@ -13,16 +13,17 @@ from bot.domain.clocks import Due, Facts, Trigger, ack_steps, deadlines, occurre
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
 from bot.domain.text import N_
-from bot.usecases.alerts import Delivery, planned_delivery
 from bot.usecases.common import (
     AlertStatus,
     Card,
     Config,
+    Delivery,
     Member,
     Say,
     attachment_rows,
     duty_staff_for,
     incident_card,
+    planned_delivery,
     unit_admins,
 )
 from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements

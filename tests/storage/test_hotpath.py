@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
-from storage.hotpath import update_transaction
+from storage.hotpath import HeldConnection, update_transaction
 from storage.inbox import Inbox
 from storage.models import FsmRecord, InboxUpdate, OutboxMessage, Unit
 from storage.outbox import OutboxStore
@@ -116,3 +116,28 @@ async def test_a_connection_the_server_dropped_is_not_given_to_the_next_update(d
             assert (await s.get(FsmRecord, storage.key_builder.build(KEY))).data == DRAFT  # type: ignore[union-attr]
     finally:
         await engine.dispose()
+
+
+async def test_the_held_connection_serves_update_after_update_and_is_replaced_when_broken(sessionmaker) -> None:
+    """SQLite keeps one connection for updates: a rolled-back update leaves it ready for the next, and one
+    that broke is replaced (elsewhere the pool's connections are used and `held` stays empty)."""
+    storage, held = SqlStorage(sessionmaker), HeldConnection()
+    with pytest.raises(RuntimeError):
+        async with update_transaction(sessionmaker, held) as tx:
+            await storage.set_data(KEY, {"n": 1})
+            tx.session.add(Unit(code="X1", name="某县应急管理局", parent_id=None))
+            raise RuntimeError("the handler failed")
+    async with update_transaction(sessionmaker, held) as tx:
+        first = tx.conn
+        await storage.set_data(KEY, {"n": 2})
+    async with update_transaction(sessionmaker, held) as tx:
+        assert (tx.conn is first) == (sessionmaker.kw["bind"].dialect.name == "sqlite")
+    if tx.conn is first:
+        await first.invalidate()  # as after a broken connection
+    async with update_transaction(sessionmaker, held) as tx:
+        assert tx.conn is not first
+        await storage.set_data(KEY, {"n": 3})
+    async with transaction(sessionmaker) as s:
+        assert (await s.execute(select(Unit))).first() is None
+        assert (await s.get(FsmRecord, storage.key_builder.build(KEY))).data == {"n": 3}  # type: ignore[union-attr]
+    await held.close()
