@@ -6,9 +6,11 @@ from handlers import alerts, common, desk, forms, groups, onboarding, roster, st
 
 
 def setup() -> Router:
-    """Build the root router; order matters: onboarding and the gate come before everything else."""
+    """Build the root router; order matters: onboarding and the gate come before everything else (the forms' fast
+    lane only takes what nothing before the forms would)."""
     root = Router(name="root")
     root.include_routers(
+        forms.setup_fast(),
         onboarding.setup(),
         groups.setup(),
         warnings.setup(),

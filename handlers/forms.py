@@ -191,3 +191,15 @@ def setup() -> Router:
     router.callback_query.register(on_form_button, FormCb.filter(), Registered())
     router.callback_query.register(on_draft_button, DraftCb.filter(), Registered())
     return router
+
+
+def setup_fast() -> Router:
+    """The two updates most of a form is made of, tried before every other router: a tapped form button, and
+    plain text typed into a form (not a command, not a reply: those can be meant for earlier routers, e.g. the
+    reason for a rejected warning). Nothing before the forms' router takes either; going through twenty-odd
+    command filters first cost about 4% of the bot's CPU per update. Everything else takes the normal route."""
+    router = Router(name="forms-fast")
+    typed = Magic(F.text & ~F.text.startswith("/") & ~F.reply_to_message)
+    router.message.register(on_form_message, StateFilter(*DRAFT_STATES), PRIVATE, Registered(), typed)
+    router.callback_query.register(on_form_button, FormCb.filter(), Registered())
+    return router

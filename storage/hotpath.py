@@ -35,7 +35,7 @@ current_tx: ContextVar[UpdateTx | None] = ContextVar("kuaibao_update_tx", defaul
 
 def _sqlite_time(value: datetime) -> str:
     """SQLAlchemy's storage format for DATETIME on SQLite (UTC, naive, always with microseconds)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")  # (strftime: 9 µs)
 
 
 class _SQLite:
