@@ -7,7 +7,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.clock import utcnow
@@ -34,6 +35,19 @@ from storage.models import (
 from storage.roster import RosterRepo
 from storage.stats import StatsRepo
 from storage.warnings import LeaseRepo, WarningRepo
+
+
+async def _insert(s: AsyncSession, obj: Any) -> None:
+    """Write a new ORM object's row with one Core INSERT … RETURNING and set what the database generated (the id,
+    column defaults) on it, as a flush would. The ORM's flush costs about half a millisecond of Python a call, and
+    filing a report took five. The object stays out of the session: for rows a transaction writes once and does not
+    change again (read them back through the session to change them)."""
+    mapper = sa_inspect(type(obj))
+    columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+    values = {column.key: v for key, column in columns if (v := obj.__dict__.get(key)) is not None}
+    row = (await s.execute(insert(mapper.local_table).values(values).returning(*(c for _, c in columns)))).one()
+    for (key, _column), value in zip(columns, row, strict=True):
+        setattr(obj, key, value)
 
 
 class UnitRepo:
@@ -253,15 +267,13 @@ class IncidentRepo:
         await self.s.flush()
 
     async def add(self, incident: Incident, report: Report, attachments: list[Attachment]) -> None:
-        self.s.add(incident)
-        await self.s.flush()
+        """A new incident with its first report (rows written at once, see `_insert`)."""
+        await _insert(self.s, incident)
         report.incident_id = incident.id
-        self.s.add(report)
-        await self.s.flush()
+        await _insert(self.s, report)
         for attachment in attachments:
             attachment.report_id = report.id
-            self.s.add(attachment)
-        await self.s.flush()
+            await _insert(self.s, attachment)
 
     async def reports(self, incident_id: int) -> Sequence[Report]:
         q = select(Report).where(Report.incident_id == incident_id).order_by(Report.id)
@@ -272,8 +284,7 @@ class IncidentRepo:
         return (await self.s.scalars(q)).all()
 
     async def add_alert(self, alert: Alert) -> Alert:
-        self.s.add(alert)
-        await self.s.flush()
+        await _insert(self.s, alert)
         return alert
 
     async def alert(self, alert_id: int) -> Alert | None:
@@ -294,8 +305,8 @@ class IncidentRepo:
         await self.s.execute(update(Alert).where(Alert.id == alert_id).values(next_attempt_at=None, last_error=None))
 
     async def add_parts(self, parts: Sequence[AlertPart]) -> None:
-        self.s.add_all(parts)
-        await self.s.flush()
+        for part in parts:
+            await _insert(self.s, part)
 
     async def pending_parts(self, alert_id: int) -> Sequence[AlertPart]:
         q = select(AlertPart).where(AlertPart.alert_id == alert_id, AlertPart.message_id.is_(None))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram.fsm.state import State, StatesGroup
@@ -14,6 +14,7 @@ from bot.usecases.onboarding import AdminError, add_unit, add_user, create_invit
 from storage.db import create_engine, create_sessionmaker, current_revision, migrate
 from storage.fsm import SqlStorage
 from storage.hotpath import update_transaction
+from storage.models import Alert, Incident, Report
 from storage.uow import unit_of_work
 
 
@@ -154,3 +155,33 @@ async def test_fsm_writes_join_the_update_transaction(sessionmaker) -> None:
             await storage.set_state(key, Form.place)
             raise RuntimeError("handler failed")
     assert await storage.get_state(key) is None  # rolled back together with the handler's work
+
+
+async def test_rows_inserted_without_a_flush_read_back_as_the_orm_stores_them(sessionmaker) -> None:
+    """Filing writes its rows with one INSERT … RETURNING each (repositories._insert): the objects get their ids and
+    defaults as a flush would give them, and the rows read back through the ORM hold every value."""
+    at = datetime(2026, 7, 1, 8, 30, 0, 5, tzinfo=UTC)
+    async with unit_of_work(sessionmaker) as r:
+        county = await add_unit(r, "t", "county", "县局", None)
+        user = await add_user(r, "t", 42, "甲", "county", ["reporter"], "139")
+        incident = Incident(number="KB-20260701-0001", unit_id=county.id, reporter_id=user.id, category="accident",
+                            suggested_grade="IV", grade="IV", occurred_at=at, latitude=31.5,
+                            initial_due_at=at)  # fmt: skip
+        report = Report(kind="initial", draft_token="t1", reporter_id=user.id, fields={"place": "黄河 <b>"},
+                        started_at=at, submitted_at=at, unknown=[])  # fmt: skip
+        await r.incidents.add(incident, report, [])
+        alert = await r.incidents.add_alert(Alert(incident_id=incident.id, report_id=report.id, unit_id=county.id,
+                                                  chat_id=-100, level="unit", created_at=at))  # fmt: skip
+    assert incident.id and report.incident_id == incident.id and alert.id
+    assert (incident.status, report.seq, report.late, alert.attempts) == ("open", 0, False, 0)  # the defaults
+    async with unit_of_work(sessionmaker) as r:
+        stored = await r.incidents.get(incident.id)
+        assert (stored.number, stored.latitude, stored.occurred_at, stored.status) == (
+            incident.number,
+            31.5,
+            at,
+            "open",
+        )
+        assert [(x.fields, x.received_at) for x in await r.incidents.reports(incident.id)] == [
+            ({"place": "黄河 <b>"}, report.received_at)
+        ]
