@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -42,12 +42,20 @@ async def _insert(s: AsyncSession, obj: Any) -> None:
     column defaults) on it, as a flush would. The ORM's flush costs about half a millisecond of Python a call, and
     filing a report took five. The object stays out of the session: for rows a transaction writes once and does not
     change again (read them back through the session to change them)."""
-    mapper = sa_inspect(type(obj))
-    columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+    statement, columns = _insert_of(type(obj))
     values = {column.key: v for key, column in columns if (v := obj.__dict__.get(key)) is not None}
-    row = (await s.execute(insert(mapper.local_table).values(values).returning(*(c for _, c in columns)))).one()
+    row = (await s.execute(statement, values)).one()
     for (key, _column), value in zip(columns, row, strict=True):
         setattr(obj, key, value)
+
+
+@cache
+def _insert_of(model: type) -> tuple[Any, list[tuple[str, Any]]]:
+    """One INSERT … RETURNING statement per model, built once (its values come as parameters: the statement and
+    its cache key are not built again for every row)."""
+    mapper = sa_inspect(model)
+    columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+    return insert(mapper.local_table).returning(*(c for _, c in columns)), columns
 
 
 class UnitRepo:
