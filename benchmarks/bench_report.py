@@ -247,6 +247,10 @@ async def serve(kind: str, api: str, db: str) -> None:
                                 ("outbox", "outbox")):  # fmt: skip
                 setattr(cls, name, _counted(getattr(cls, name), statements, f"{getattr(cls, name.upper(), '')}",
                                             table, per_row=cls is hotpath._SQLite and name == "outbox"))  # fmt: skip
+        if hotpath and hasattr(hotpath._Postgres, "take_preload"):  # one statement there (SQLite's runs two)
+            pg = hotpath._Postgres
+            pg.take_preload = _counted(pg.take_preload, statements, pg.TAKE_PRELOAD, "update_inbox",  # type: ignore[method-assign]
+                                       per_row=False)  # fmt: skip
 
         atexit.register(lambda: Path(os.environ["KB_BENCH_SQL"]).write_text(_json.dumps(statements)))
 

@@ -52,6 +52,8 @@ class SqlStorage(BaseStorage):
         """In an update's transaction: read the sender's conversation row into it and return the people
         counter (storage.people), in one statement."""
         row_key = self.key_builder.build(key)
+        if tx.prefetched is not None and tx.prefetched[0] == row_key:  # read with the inbox claim
+            return tx.prefetched[1]
         version, tx.rows[row_key] = await (await tx.driver()).preload(row_key)
         return version
 

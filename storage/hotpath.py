@@ -78,6 +78,12 @@ class _SQLite:
     async def version(self) -> int:
         return int(self.db.execute(self.VERSION).fetchone()[0])
 
+    async def take_preload(
+        self, bot_id: int, update_id: int, now: datetime, row_key: str
+    ) -> tuple[bool, int, Row | None]:
+        """take() and preload() (on SQLite two statements: a round trip costs nothing here)."""
+        return await self.take(bot_id, update_id, now), *await self.preload(row_key)
+
     async def upsert(self, row_key: str, bot_id: int, chat_id: int, user_id: int, state: str | None,
                      data: dict[str, Any], now: datetime) -> None:  # fmt: skip
         params = (row_key, bot_id, chat_id, user_id, state, jsoncodec.dumps(data), _sqlite_time(now))
@@ -136,6 +142,20 @@ class _Postgres:
     async def version(self) -> int:
         return int(await self.db.fetchval(self.VERSION))
 
+    # take() and preload() in one round trip (a data-modifying CTE runs whether or not the query reads it)
+    TAKE_PRELOAD = (
+        "WITH t AS (UPDATE update_inbox SET handled_at = $1 WHERE bot_id = $2 AND update_id = $3 "
+        "AND handled_at IS NULL RETURNING 1) "
+        "SELECT (SELECT count(*) FROM t), v.value, f.state, f.data, f.key FROM people_version AS v "
+        "LEFT OUTER JOIN fsm_state AS f ON f.key = $4 WHERE v.id = 1"
+    )
+
+    async def take_preload(
+        self, bot_id: int, update_id: int, now: datetime, row_key: str
+    ) -> tuple[bool, int, Row | None]:
+        taken, version, state, data, found = await self.db.fetchrow(self.TAKE_PRELOAD, now, bot_id, update_id, row_key)
+        return taken == 1, int(version), None if found is None else (state, data or {})
+
     async def upsert(self, row_key: str, bot_id: int, chat_id: int, user_id: int, state: str | None,
                      data: dict[str, Any], now: datetime) -> None:  # fmt: skip
         await self.db.execute(self.UPSERT, row_key, bot_id, chat_id, user_id, state, jsoncodec.dumps(data), now)
@@ -159,6 +179,7 @@ class UpdateTx:
         self._session: AsyncSession | None = None
         self._begun = False
         self.rows: dict[str, Row | None] = {}  # conversation rows read or written in this transaction
+        self.prefetched: tuple[str, int] | None = None  # (row key, people counter) read with the inbox claim
         self.pending: dict[str, tuple[int, int, int]] = {}  # rows to write before the commit: key -> ids
 
     async def driver(self) -> _SQLite | _Postgres:

@@ -46,13 +46,19 @@ class Inbox:
             await s.execute(self._insert, rows)
         self.recorded.update(i for i, _ in updates)
 
-    async def take(self, tx: UpdateTx, update_id: int, now: datetime) -> bool | None:
+    async def take(self, tx: UpdateTx, update_id: int, now: datetime, row_key: str | None = None) -> bool | None:
         """In the update's transaction: True to handle it, False when it was handled already (also a second
-        copy of it in the same batch), None when it did not come through the inbox (fed directly)."""
+        copy of it in the same batch), None when it did not come through the inbox (fed directly). `row_key`:
+        the sender's conversation row, read in the same round trip (storage.fsm.SqlStorage.preload uses it)."""
         recorded = update_id in self.recorded
         self.recorded.discard(update_id)
         sql = await tx.driver()
-        if await sql.take(self.bot_id, update_id, now):
+        if row_key is not None:
+            took, version, tx.rows[row_key] = await sql.take_preload(self.bot_id, update_id, now, row_key)
+            tx.prefetched = (row_key, version)
+        else:
+            took = await sql.take(self.bot_id, update_id, now)
+        if took:
             return True
         if recorded:
             return False

@@ -57,13 +57,23 @@ class Turns:
                     return
         self._locked = False
 
-    @asynccontextmanager
-    async def __call__(self, urgent: bool = False) -> AsyncIterator[None]:
-        await self.acquire(urgent)
-        try:
-            yield
-        finally:
-            self.release()
+    def __call__(self, urgent: bool = False) -> _Turn:
+        return _Turn(self, urgent)
+
+
+class _Turn:
+    """`async with turns(urgent):` (a plain context manager: every update enters one)."""
+
+    __slots__ = ("turns", "urgent")
+
+    def __init__(self, turns: Turns, urgent: bool) -> None:
+        self.turns, self.urgent = turns, urgent
+
+    async def __aenter__(self) -> None:
+        await self.turns.acquire(self.urgent)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.turns.release()
 
 
 _sqlite_turns: weakref.WeakKeyDictionary[Any, Turns] = weakref.WeakKeyDictionary()

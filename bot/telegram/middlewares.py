@@ -111,8 +111,9 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         async with self.events_isolation.lock(key=context.key) if context else nullcontext():
             try:
                 async with update_transaction(self.sessionmaker, self.held) as tx:
-                    if self.inbox is not None and update_id is not None:
-                        taken = await self.inbox.take(tx, update_id, utcnow())
+                    if self.inbox is not None and update_id is not None:  # with the sender's row: one round trip
+                        row_key = self.storage.key_builder.build(context.key) if context is not None else None
+                        taken = await self.inbox.take(tx, update_id, utcnow(), row_key)
                         if taken is False:  # handled before (its effects are committed): never twice
                             return UNHANDLED
                     if context is not None:  # the sender's conversation row and the people counter: one read

@@ -27,7 +27,7 @@ from bot.usecases.common import (
     unit_admins,
 )
 from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
-from storage.models import Alert, AlertPart, Incident, Report, Unit
+from storage.models import Alert, AlertPart, DutyGroup, Incident, Report, Unit
 from storage.repositories import Repos, wake_at
 
 
@@ -126,6 +126,11 @@ async def _open_incident(
     trigger = {"flash": Trigger.FLASH, "phone": Trigger.PHONE}.get(kind)
     written = deadlines(trigger, received_at, facts, config.policy, config.tz) if trigger else []
     initial_due = min([d.due_at for d in written] or [initial.due_at])
+    # read before the day's number is taken: its counter row stays locked until the commit (on PostgreSQL other
+    # filings wait for it), so what can be read first is
+    unit = await repos.units.get(reporter.unit_id)
+    assert unit is not None
+    targets = await alert_targets(repos, unit, grade)
     try:
         async with repos.session.begin_nested():
             number = incident_number(day, await repos.incidents.next_number(day))
@@ -177,10 +182,8 @@ async def _open_incident(
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
         filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))
     filed.answers = {k: v for k, v in report.fields.items() if not k.startswith("_")}
-    unit = await repos.units.get(incident.unit_id)
-    assert unit is not None
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
-                      known=(reporter, unit, [report]))  # fmt: skip
+                      known=(reporter, unit, [report]), targets=targets)  # fmt: skip
     return filed
 
 
@@ -277,18 +280,19 @@ async def plan_alerts(
     attachments: list[tuple[str, str]],
     config: Config,
     known: tuple[Member, Unit, Sequence[Report]] | None = None,
+    targets: list[tuple[DutyGroup | None, str]] | None = None,
 ) -> None:
     """The unit's duty group always; the parent unit's too from grade III (较大) up; without a duty group,
     the unit's administrators (else the parent's). An alert of a grade that asks for acknowledgement is
-    escalated while nobody acknowledges it (the scheduler times the steps from its delivery)."""
+    escalated while nobody acknowledges it (the scheduler times the steps from its delivery). `known`, `targets`:
+    what the caller read already (see _open_incident)."""
     now = report.submitted_at
     escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
     unit = known[1] if known is not None else await repos.units.get(incident.unit_id)
     assert unit is not None
     filed.card = await incident_card(repos, incident, report_id=report.id, known=known)
-    targets = [(await repos.groups.for_unit(unit.id), "unit")]
-    if unit.parent_id is not None and at_least(incident.grade, Grade.III):
-        targets.append((await repos.groups.for_unit(unit.parent_id), "parent"))
+    if targets is None:
+        targets = await alert_targets(repos, unit, incident.grade)
     for group, level in targets:
         if group is None:
             continue
@@ -304,6 +308,14 @@ async def plan_alerts(
         filed.statuses.append(AlertStatus(group.title or str(group.chat_id), "queued"))  # as alert_statuses reads it
     if targets[0][0] is None:
         filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
+
+
+async def alert_targets(repos: Repos, unit: Unit, grade: str) -> list[tuple[DutyGroup | None, str]]:
+    """The duty groups an incident of this grade in this unit alerts (None: the unit has none bound)."""
+    targets = [(await repos.groups.for_unit(unit.id), "unit")]
+    if unit.parent_id is not None and at_least(grade, Grade.III):
+        targets.append((await repos.groups.for_unit(unit.parent_id), "parent"))
+    return targets
 
 
 def plan_parts(alert_id: int, attachments: list[tuple[str, str]]) -> list[AlertPart]:

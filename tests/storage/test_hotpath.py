@@ -141,3 +141,18 @@ async def test_the_held_connection_serves_update_after_update_and_is_replaced_wh
         assert (await s.execute(select(Unit))).first() is None
         assert (await s.get(FsmRecord, storage.key_builder.build(KEY))).data == {"n": 3}  # type: ignore[union-attr]
     await held.close()
+
+
+async def test_the_inbox_claim_reads_the_senders_row_in_the_same_round_trip(sessionmaker) -> None:
+    storage, inbox = SqlStorage(sessionmaker), Inbox(sessionmaker, bot_id=1)
+    row_key = storage.key_builder.build(KEY)
+    async with update_transaction(sessionmaker) as tx:
+        await storage.set_state(KEY, "Report:place")
+        await storage.set_data(KEY, DRAFT)
+    await inbox.record([(9, '{"update_id": 9}')])
+    async with update_transaction(sessionmaker) as tx:
+        assert await inbox.take(tx, 9, datetime.now(UTC), row_key) is True
+        version = await storage.preload(tx, KEY)  # answered from the claim's read
+        assert version >= 1 and await storage.get_data(KEY) == DRAFT and await storage.get_state(KEY) == "Report:place"
+    async with update_transaction(sessionmaker) as tx:
+        assert await inbox.take(tx, 9, datetime.now(UTC), row_key) is False  # handled: never twice
