@@ -127,7 +127,7 @@ async def _open_incident(
     written = deadlines(trigger, received_at, facts, config.policy, config.tz) if trigger else []
     initial_due = min([d.due_at for d in written] or [initial.due_at])
     # read before the day's number is taken: its counter row stays locked until the commit (on PostgreSQL other
-    # filings wait for it), so what can be read first is
+    # filings wait for it), so whatever can be read is read first
     unit = await repos.units.get(reporter.unit_id)
     assert unit is not None
     targets = await alert_targets(repos, unit, grade)
