@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from bot.domain import jsoncodec
 from bot.domain.text import N_
 from conversations import parsers as p
 from conversations.events import Action, Contact, Event, Location, Media, Text, Unsupported
@@ -36,18 +37,6 @@ NAV_LABELS: dict[str, str] = {
     "cancel_no": N_("button.cancel_no"),
     "prefill": N_("button.confirm"),
 }
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy of a draft (JSON-like: dicts, lists, scalars) several times faster than copy.deepcopy,
-    which a draft is copied with on every step; anything else falls back to deepcopy."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return copy.deepcopy(value)
 
 
 @dataclass(frozen=True)
@@ -178,7 +167,7 @@ class Engine:
 
     # ---- events ------------------------------------------------------------------------------
     def handle(self, draft: Mapping[str, Any], event: Event, ctx: Context) -> Outcome:
-        d = _copy(dict(draft))
+        d = jsoncodec.copy(draft)  # drafts are JSON (stored as such)
         if isinstance(event, Text) and not event.forwarded:
             event = self._typed_action(d, event, ctx) or event
         if not isinstance(event, Media):

@@ -188,8 +188,7 @@ def setup() -> Router:
     router.callback_query.register(on_open_button, OpenCb.filter(), Registered())
     router.message.register(on_form_message, filling, private, Registered(), Command("cancel", "back", "skip", "done"))
     router.message.register(on_form_message, filling, private, Registered(), Magic(~F.text.startswith("/")))
-    router.callback_query.register(on_form_button, FormCb.filter(), Registered())
-    router.callback_query.register(on_draft_button, DraftCb.filter(), Registered())
+    router.callback_query.register(on_draft_button, DraftCb.filter(), Registered())  # (form buttons: setup_fast)
     return router
 
 

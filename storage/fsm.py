@@ -25,11 +25,6 @@ from storage.models import FsmRecord
 from storage.uow import transaction
 
 
-def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy as the column stores it (JSON): several times faster than copy.deepcopy for a draft."""
-    return dict(jsoncodec.loads(jsoncodec.dumps(data)))
-
-
 class SqlStorage(BaseStorage):
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], key_builder: KeyBuilder | None = None) -> None:
         self.sessionmaker = sessionmaker
@@ -97,13 +92,13 @@ class SqlStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict, not {type(data).__name__}")
-        await self._upsert(key, "data", _copy(data))
+        await self._upsert(key, "data", jsoncodec.copy(data))
         if not data and current_tx.get() is None:
             await self._drop_if_empty(key)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         row = await self._row(key)
-        return {} if row is None else _copy(dict(row[1] or {}))
+        return {} if row is None else jsoncodec.copy(row[1] or {})
 
     async def _drop_if_empty(self, key: StorageKey) -> None:
         """Outside an update: delete the row once it holds neither a state nor data (a cleared conversation)."""

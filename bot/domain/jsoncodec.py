@@ -6,6 +6,7 @@ standard library does."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -19,3 +20,9 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
+
+
+def copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON object as it is stored (a draft, a conversation's data): about twice as fast as a
+    copy in Python and several times faster than copy.deepcopy."""
+    return dict(orjson.loads(orjson.dumps(data, option=_OPTIONS)))

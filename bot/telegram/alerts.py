@@ -46,6 +46,9 @@ ALBUM_TYPES = {"photo": InputMediaPhoto, "video": InputMediaVideo, "document": I
                "audio": InputMediaAudio}  # fmt: skip
 
 
+ReceiptAt = tuple[int, int | None, str | None]  # where a reporter's receipt is: chat, message, language
+
+
 class AlertCourier:
     """Posts what a filed report alerts and redraws alerts as acknowledgements arrive (in the groups'
     language); injected into the handlers and run by the retry job."""
@@ -58,9 +61,7 @@ class AlertCourier:
         self.busy: set[int] = set()  # alerts being delivered by this process right now
 
     # ---- from a handler, in the update's transaction ------------------------------------------------
-    def after_filing(
-        self, filed: Filed, out: Outbox, receipt: tuple[int, int | None, str | None] | None = None
-    ) -> None:
+    def after_filing(self, filed: Filed, out: Outbox, receipt: ReceiptAt | None = None) -> None:
         """The duty-group alerts go out after the commit, outside the reporter's turn; without a duty group,
         the unit's administrators get the alert by direct message. `receipt`: where the reporter's receipt is
         (chat, message, language), to redraw it once the first tries are over."""
@@ -83,7 +84,7 @@ class AlertCourier:
 
     # ---- delivering ------------------------------------------------------------------------------
     async def first_try(self, report_id: int, alert_ids: list[int], filed: Filed | None = None,
-                        receipt: tuple[int, int | None, str | None] | None = None) -> None:  # fmt: skip
+                        receipt: ReceiptAt | None = None) -> None:  # fmt: skip
         """Right after filing: each alert once; then the receipt says what became of them. The deliveries filing
         planned are sent as planned (nothing read back), and when every try's outcome is known here the receipt
         is redrawn from it; otherwise both are read from the database."""
@@ -125,11 +126,11 @@ class AlertCourier:
                 try:
                     sent = await self._send(delivery, part, text_id)
                 except Exception as exc:  # recorded on the alert and retried later
-                    error = f"{type(exc).__name__}: {exc}"[:300]
-                    return error, AlertStatus(title or str(chat_id), "retrying", error=error)
+                    sent, error = None, f"{type(exc).__name__}: {exc}"[:300]
+                else:
+                    error = "Forbidden: the bot was blocked or removed from the chat"
                 first = sent[0] if isinstance(sent, list) and sent else sent
                 if not isinstance(first, Message):
-                    error = "Forbidden: the bot was blocked or removed from the chat"
                     return error, AlertStatus(title or str(chat_id), "retrying", error=error)
                 now = utcnow()
                 if part.kind == "text":

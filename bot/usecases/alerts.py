@@ -19,6 +19,7 @@ from bot.usecases.common import (
     alert_statuses,
     incident_card,
     part_of,
+    report_answers,
     unit_admins,
 )
 from storage.models import Alert
@@ -148,7 +149,7 @@ async def receipt(repos: Repos, report_id: int) -> Receipt | None:
         return None
     incident = await repos.incidents.get(report.incident_id)
     assert incident is not None
-    answers = {k: v for k, v in report.fields.items() if not k.startswith("_")}
+    answers = report_answers(report.fields)
     due = incident.next_due_at
     hours = int((due - incident.occurred_at).total_seconds() // 3600) if due else 0
     return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,

@@ -32,6 +32,7 @@ __all__ = [
     "incident_card",
     "part_of",
     "planned_delivery",
+    "report_answers",
     "require_unit",
     "unit_admins",
 ]
@@ -147,6 +148,11 @@ async def unit_admins(repos: Repos, unit: Unit) -> list[Member]:
     if not admins and unit.parent_id is not None:
         admins = list(await repos.users.with_role(unit.parent_id, Role.ADMIN))
     return admins
+
+
+def report_answers(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A report's answers as its form asked them (without the keys filing added, which start with "_")."""
+    return {k: v for k, v in fields.items() if not k.startswith("_")}
 
 
 async def alert_statuses(repos: Repos, report_id: int) -> list[AlertStatus]:

@@ -24,6 +24,7 @@ from bot.usecases.common import (
     duty_staff_for,
     incident_card,
     planned_delivery,
+    report_answers,
     unit_admins,
 )
 from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
@@ -181,7 +182,7 @@ async def _open_incident(
     if kind == "phone" and reporter.id != user.id:
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
         filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))
-    filed.answers = {k: v for k, v in report.fields.items() if not k.startswith("_")}
+    filed.answers = report_answers(report.fields)
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
                       known=(reporter, unit, [report]), targets=targets)  # fmt: skip
     return filed
@@ -241,7 +242,7 @@ async def _written_report(
         created=True, number=incident.number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(incident.next_due_at - incident.occurred_at) if incident.next_due_at else 0,
         initial_due_at=report.due_at, incident_id=incident.id,
-        answers={k: v for k, v in report.fields.items() if not k.startswith("_")},
+        answers=report_answers(report.fields),
     )  # fmt: skip
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     return filed
