@@ -122,6 +122,12 @@ def install(out: Path) -> None:
     inbox.Inbox.record = timed("inbox: store the fetched batch", inbox.Inbox.record)
     inbox.Inbox.take = timed("inbox: mark handled", inbox.Inbox.take)
     memory.SimpleEventIsolation.lock = timed_cm("isolation lock", memory.SimpleEventIsolation.lock)
+    try:
+        from bot.telegram import isolation
+    except ImportError:  # an older commit measured with this file
+        isolation = None  # type: ignore[assignment]
+    if isolation is not None:
+        isolation.SenderIsolation.lock = timed_cm("isolation lock", isolation.SenderIsolation.lock)  # type: ignore[method-assign]
     for name in ("get_state", "get_data"):
         setattr(fsm.SqlStorage, name, timed("state + user load", getattr(fsm.SqlStorage, name)))
     if hasattr(fsm.SqlStorage, "preload"):

@@ -21,7 +21,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("inbox: store fetched batch", ("Inbox.record", "UpdateRecorder.__call__.<locals>.<listcomp>")),
     ("getUpdates + update parsing", ("Dispatcher._listen_updates",)),
     ("inbox: mark handled", ("Inbox.take",)),
-    ("isolation lock", ("SimpleEventIsolation.lock", "RedisEventIsolation.lock")),
+    ("isolation lock", ("SimpleEventIsolation.lock", "SenderIsolation.lock", "RedisEventIsolation.lock")),
     (
         "state + user load",
         (

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, pool
+from sqlalchemy import event, pool, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
@@ -16,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from bot.domain import jsoncodec
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -118,6 +120,8 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -125,8 +129,39 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files without Alembic (None when they do not form
+    one line: Alembic decides then)."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        rev = re.search(r"^revision\b[^=]*=\s*[\"']([^\"']+)[\"']", source, re.M)
+        down = re.search(r"^down_revision\b[^=]*=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", source, re.M)
+        if rev is None or down is None:
+            return None
+        revisions[rev.group(1)] = down.group(1)
+    heads = set(revisions) - {d for d in revisions.values() if d is not None}
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    head = head_revision()
+    if head is None:
+        return False
+    async with engine.connect() as conn:
+        try:
+            found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        except Exception:  # no schema yet
+            return False
+    return found == [head]
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head", *, downgrade: bool = False) -> None:
-    """Upgrade (or downgrade) the schema on this engine."""
+    """Upgrade (or downgrade) the schema on this engine. A schema at head already is left alone without importing
+    Alembic (about 10 MB the bot would keep for nothing)."""
+    if revision == "head" and not downgrade and await _at_head(engine):
+        return
+    from alembic import command
 
     def run(conn: Connection) -> None:
         cfg = alembic_config(conn)

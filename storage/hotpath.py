@@ -8,6 +8,10 @@ update. Here they are fixed SQL text run on the pooled connection's driver (sqli
 the same transaction, and the ORM session is opened only when a handler needs one (the first
 `tx.session`), bound to the same connection, so whatever it does commits or rolls back with the rest.
 
+On PostgreSQL every statement is a round trip, and under load each costs a turn of the event loop: there the
+update is taken in the inbox with its last writes, in one statement that also writes the conversation rows and the
+outbox (atomic on its own when the handler used no ORM session: no BEGIN, no COMMIT), see _Postgres.
+
 Values are stored exactly as the ORM stores them (tests/storage/test_hotpath.py reads them back through the ORM
 on both databases): times as SQLAlchemy's SQLite DATETIME text (naive UTC) or timestamptz, JSON as text
 (SQLite) or jsonb through SQLAlchemy's own asyncpg codec.
@@ -16,10 +20,11 @@ on both databases): times as SQLAlchemy's SQLite DATETIME text (naive UTC) or ti
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -59,11 +64,10 @@ class _SQLite:
     def __init__(self, driver: Any) -> None:
         self.db = driver
 
+    late_take = False  # taken at the start: sqlite3 opens the transaction at that first write
+
     def broken(self) -> bool:
         return False
-
-    async def begin(self) -> None:
-        """sqlite3 opens the transaction itself before the first write (SQLAlchemy's pysqlite mode)."""
 
     async def take(self, bot_id: int, update_id: int, now: datetime) -> bool:
         return bool(self.db.execute(self.TAKE, (_sqlite_time(now), bot_id, update_id)).rowcount == 1)
@@ -96,6 +100,17 @@ class _SQLite:
         at = _sqlite_time(now)
         return [int(self.db.execute(self.OUTBOX, (p, at)).fetchone()[0]) for p in payloads]
 
+    async def finish(self, rows: Sequence[RowWrite], payloads: Sequence[str], now: datetime,
+                     take: Take | None = None) -> tuple[bool, list[int]]:  # fmt: skip
+        """The transaction's last writes: the conversation rows, then the outbox (returns True and its ids; the
+        update was taken at the start, in the same transaction)."""
+        for row in rows:
+            if _cleared(row):
+                await self.delete(row[0])
+            else:
+                await self.upsert(*row, now)
+        return True, await self.outbox(payloads, now) if payloads else []
+
 
 def _numbered(sql: str) -> str:
     """The same statement with asyncpg's numbered parameters ($1, $2…) instead of sqlite3's `?`."""
@@ -104,36 +119,38 @@ def _numbered(sql: str) -> str:
 
 
 class _Postgres:
-    """The statements for asyncpg (prepared once per connection by asyncpg's statement cache)."""
+    """The statements for asyncpg (prepared once per connection by asyncpg's statement cache). An update runs two
+    round trips when it needs no ORM session: one read at the start (whether the update was handled, the sender's
+    conversation row, the people counter) and one statement at the end that takes the update in the inbox and
+    writes the conversation rows and the outbox, atomic on its own: no BEGIN, no COMMIT. An update that uses the
+    ORM session runs in the transaction SQLAlchemy's adapter opens at the session's first statement, and the last
+    statement runs in it. Another process handling the same update at the same moment finds it taken then: nothing
+    of its work is written, nothing sent (UpdateTx raises HandledElsewhere)."""
 
-    TAKE, EXISTS, PRELOAD, VERSION, UPSERT, DELETE = (
-        _numbered(sql) for sql in (_SQLite.TAKE, _SQLite.EXISTS, _SQLite.PRELOAD, _SQLite.VERSION, _SQLite.UPSERT,
-                                   _SQLite.DELETE)
-    )  # fmt: skip
-    # ids come from a sequence in the order the rows are inserted: sorted, they follow the payloads' order
-    OUTBOX = (
-        "INSERT INTO outbox (payload, created_at) SELECT p, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(p, n) "
-        "ORDER BY n RETURNING id"
+    PRELOAD, VERSION = (_numbered(sql) for sql in (_SQLite.PRELOAD, _SQLite.VERSION))
+    CHECK = "SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
+    CHECK_PRELOAD = (
+        "SELECT (SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
+        "v.value, f.state, f.data, f.key FROM people_version AS v "
+        "LEFT OUTER JOIN fsm_state AS f ON f.key = $3 WHERE v.id = 1"
     )
+    late_take = True  # the update is taken with the last writes (see finish)
 
     def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter  # SQLAlchemy's asyncpg adapter: it owns the transaction
-        self.db = adapter.driver_connection
+        self.db = adapter.driver_connection  # under SQLAlchemy's asyncpg adapter, which owns the ORM's transaction
 
     def broken(self) -> bool:
         return bool(self.db.is_closed())
 
-    async def begin(self) -> None:
-        """Start the transaction the way SQLAlchemy's adapter does, so the ORM session joins it and its commit
-        ends it (the adapter starts one lazily, at its first statement)."""
-        if self.adapter._transaction is None:
-            await self.adapter._start_transaction()
+    async def check(self, bot_id: int, update_id: int) -> bool | None:
+        """Whether the update was handled (None: it is not in the inbox)."""
+        handled: bool | None = await self.db.fetchval(self.CHECK, bot_id, update_id)
+        return handled
 
-    async def take(self, bot_id: int, update_id: int, now: datetime) -> bool:
-        return bool(await self.db.execute(self.TAKE, now, bot_id, update_id) == "UPDATE 1")
-
-    async def exists(self, bot_id: int, update_id: int) -> bool:
-        return await self.db.fetchval(self.EXISTS, bot_id, update_id) is not None
+    async def check_preload(self, bot_id: int, update_id: int, row_key: str) -> tuple[bool | None, int, Row | None]:
+        """check() and preload() in one round trip."""
+        handled, version, state, data, found = await self.db.fetchrow(self.CHECK_PRELOAD, bot_id, update_id, row_key)
+        return handled, int(version), None if found is None else (state, data or {})
 
     async def preload(self, row_key: str) -> tuple[int, Row | None]:
         version, state, data, found = await self.db.fetchrow(self.PRELOAD, row_key)
@@ -142,29 +159,77 @@ class _Postgres:
     async def version(self) -> int:
         return int(await self.db.fetchval(self.VERSION))
 
-    # take() and preload() in one round trip (a data-modifying CTE runs whether or not the query reads it)
-    TAKE_PRELOAD = (
-        "WITH t AS (UPDATE update_inbox SET handled_at = $1 WHERE bot_id = $2 AND update_id = $3 "
-        "AND handled_at IS NULL RETURNING 1) "
-        "SELECT (SELECT count(*) FROM t), v.value, f.state, f.data, f.key FROM people_version AS v "
-        "LEFT OUTER JOIN fsm_state AS f ON f.key = $4 WHERE v.id = 1"
-    )
+    async def finish(self, rows: Sequence[RowWrite], payloads: Sequence[str], now: datetime,
+                     take: Take | None = None) -> tuple[bool, list[int]]:  # fmt: skip
+        """The update's last writes in one statement: the update taken in the inbox (`take`, see Take),
+        the conversation rows, the outbox. Run inside the ORM session's transaction when the update used one, else
+        on its own, atomic by itself; either way nothing is written unless the update is taken here. Returns
+        whether it was taken (always, without `take`) and the outbox ids."""
+        sql, params = _final_statement(take, rows, payloads, now)
+        taken, ids = await self.db.fetchrow(sql, *params)
+        return bool(taken), sorted(ids or ())
 
-    async def take_preload(
-        self, bot_id: int, update_id: int, now: datetime, row_key: str
-    ) -> tuple[bool, int, Row | None]:
-        taken, version, state, data, found = await self.db.fetchrow(self.TAKE_PRELOAD, now, bot_id, update_id, row_key)
-        return taken == 1, int(version), None if found is None else (state, data or {})
 
-    async def upsert(self, row_key: str, bot_id: int, chat_id: int, user_id: int, state: str | None,
-                     data: dict[str, Any], now: datetime) -> None:  # fmt: skip
-        await self.db.execute(self.UPSERT, row_key, bot_id, chat_id, user_id, state, jsoncodec.dumps(data), now)
+@cache
+def _final_sql(take: bool, rows: tuple[bool, ...], outbox: bool) -> str:
+    """The statement _final_statement fills (`rows`: for each conversation row, whether it is cleared)."""
+    n = iter(range(1, 1000))
+    ctes, guard = [], ""
+    if take:
+        at, bot, update = next(n), next(n), next(n)
+        ctes.append(f"t AS (UPDATE update_inbox SET handled_at = ${at}::timestamptz WHERE bot_id = ${bot}::bigint "
+                    f"AND update_id = ${update}::bigint AND handled_at IS NULL RETURNING 1)")  # fmt: skip
+        guard = "EXISTS (SELECT 1 FROM t)"
+    for i, cleared in enumerate(rows):
+        if cleared:
+            where = f"key = ${next(n)}::text" + (f" AND {guard}" if guard else "")
+            ctes.append(f"d{i} AS (DELETE FROM fsm_state WHERE {where})")
+            continue
+        key, bot, chat, user, state, data, at = (next(n) for _ in range(7))
+        ctes.append(
+            f"s{i} AS (INSERT INTO fsm_state (key, bot_id, chat_id, user_id, state, data, updated_at) "
+            f"SELECT ${key}::text, ${bot}::bigint, ${chat}::bigint, ${user}::bigint, ${state}::text, ${data}::jsonb, "
+            f"${at}::timestamptz" + (f" WHERE {guard}" if guard else "") + " ON CONFLICT (key) DO UPDATE SET "
+            "state = excluded.state, data = excluded.data, updated_at = excluded.updated_at)"
+        )
+    if outbox:
+        # ids come from a sequence in the order the rows are inserted: sorted, they follow the payloads' order
+        payloads, at = next(n), next(n)
+        where = f" WHERE {guard}" if guard else ""
+        ctes.append(f"o AS (INSERT INTO outbox (payload, created_at) SELECT u.p, ${at}::timestamptz "
+                    f"FROM unnest(${payloads}::text[]) WITH ORDINALITY AS u(p, n){where} "
+                    "ORDER BY u.n RETURNING id)")  # fmt: skip
+    taken = "(SELECT count(*) FROM t)" if take else "1"
+    ids = "ARRAY(SELECT id FROM o)" if outbox else "NULL::int[]"
+    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + f"SELECT {taken}, {ids}"
 
-    async def delete(self, row_key: str) -> None:
-        await self.db.execute(self.DELETE, row_key)
 
-    async def outbox(self, payloads: Sequence[str], now: datetime) -> list[int]:
-        return sorted(int(r[0]) for r in await self.db.fetch(self.OUTBOX, list(payloads), now))
+def _final_statement(take: Take | None, rows: Sequence[RowWrite], payloads: Sequence[str],
+                     now: datetime) -> tuple[str, list[Any]]:  # fmt: skip
+    params: list[Any] = [take[2], take[0], take[1]] if take else []
+    for row in rows:
+        if _cleared(row):
+            params.append(row[0])
+        else:
+            params.extend((*row[:5], jsoncodec.dumps(row[5]), now))
+    if payloads:
+        params.extend((list(payloads), now))
+    return _final_sql(take is not None, tuple(_cleared(r) for r in rows), bool(payloads)), params
+
+
+# an update to take in the inbox: (bot id, update id, the time it is marked handled)
+Take = tuple[int, int, datetime]
+
+# a conversation row to write: (key, bot id, chat id, user id, state, data); cleared (no state, no data): deleted
+RowWrite = tuple[str, int, int, int, str | None, dict[str, Any]]
+
+
+def _cleared(row: RowWrite) -> bool:
+    return row[4] is None and not row[5]
+
+
+class HandledElsewhere(Exception):
+    """PostgreSQL: another process took the update first (its effects are committed); this one's roll back."""
 
 
 class UpdateTx:
@@ -177,16 +242,17 @@ class UpdateTx:
         self.sql = sql
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
-        self._begun = False
+        self.late_take: Take | None = None  # PostgreSQL takes the update with the last writes
         self.rows: dict[str, Row | None] = {}  # conversation rows read or written in this transaction
         self.prefetched: tuple[str, int] | None = None  # (row key, people counter) read with the inbox claim
         self.pending: dict[str, tuple[int, int, int]] = {}  # rows to write before the commit: key -> ids
+        self._outbox: list[str] = []  # messages to store with the last writes (storage.outbox.save_in)
+        self._outbox_ids: list[int] = []
+        self._on_outbox: Callable[[list[int]], object] | None = None
 
     async def driver(self) -> _SQLite | _Postgres:
-        """The driver's statements, with the transaction started."""
-        if not self._begun:
-            await self.sql.begin()
-            self._begun = True
+        """The driver's statements (on SQLite in the transaction sqlite3 opens at the first write; on PostgreSQL
+        reads on their own until the ORM session opens a transaction, see _Postgres)."""
         return self.sql
 
     @property
@@ -200,18 +266,29 @@ class UpdateTx:
     def info(self) -> dict[str, Any]:
         return self._session.info if self._session is not None else {}
 
+    def store_outbox(self, payloads: Sequence[str], on_stored: Callable[[list[int]], object]) -> list[int]:
+        """Messages to store with the transaction's last writes, just before the commit. Returns the list their
+        ids go into then; `on_stored` gets them before the commit (once stored, nobody else may take them)."""
+        self._outbox.extend(payloads)
+        self._on_outbox = on_stored
+        return self._outbox_ids
+
     async def _finish(self, now: datetime) -> None:
         if self._session is not None:
             await self._session.flush()
-        if self.pending:
-            sql = await self.driver()
+        if self.pending or self._outbox or self.late_take:
+            rows: list[RowWrite] = []
             for row_key, (bot_id, chat_id, user_id) in self.pending.items():
                 state, data = self.rows.get(row_key) or (None, {})
-                if state is None and not data:
-                    await sql.delete(row_key)
-                else:
-                    await sql.upsert(row_key, bot_id, chat_id, user_id, state, data, now)
+                rows.append((row_key, bot_id, chat_id, user_id, state, data))
             self.pending.clear()
+            taken, ids = await self.sql.finish(rows, self._outbox, now, self.late_take)
+            if not taken:
+                raise HandledElsewhere(f"update {self.late_take} was handled meanwhile")
+            self._outbox.clear()
+            self._outbox_ids.extend(ids)
+            if self._on_outbox is not None:
+                self._on_outbox(ids)
         await self.conn.commit()
 
     async def _close(self) -> None:

@@ -49,10 +49,24 @@ class Inbox:
     async def take(self, tx: UpdateTx, update_id: int, now: datetime, row_key: str | None = None) -> bool | None:
         """In the update's transaction: True to handle it, False when it was handled already (also a second
         copy of it in the same batch), None when it did not come through the inbox (fed directly). `row_key`:
-        the sender's conversation row, read in the same round trip (storage.fsm.SqlStorage.preload uses it)."""
+        the sender's conversation row, read in the same round trip (storage.fsm.SqlStorage.preload uses it).
+        On PostgreSQL this only reads whether it was handled; the update is taken with its last writes, and the
+        transaction raises HandledElsewhere if another process took it meanwhile (storage.hotpath._Postgres)."""
         recorded = update_id in self.recorded
         self.recorded.discard(update_id)
         sql = await tx.driver()
+        if sql.late_take:  # PostgreSQL: is it handled? (taken with the update's last writes, see storage.hotpath)
+            if row_key is not None:
+                handled, version, tx.rows[row_key] = await sql.check_preload(self.bot_id, update_id, row_key)
+                tx.prefetched = (row_key, version)
+            else:
+                handled = await sql.check(self.bot_id, update_id)
+            if handled is None:
+                return None
+            if handled:
+                return False
+            tx.late_take = (self.bot_id, update_id, now)
+            return True
         if row_key is not None:
             took, version, tx.rows[row_key] = await sql.take_preload(self.bot_id, update_id, now, row_key)
             tx.prefetched = (row_key, version)

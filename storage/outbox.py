@@ -35,8 +35,10 @@ class OutboxStore:
         return self._taken([int(row[0]) for row in result.all()])
 
     async def save_in(self, tx: UpdateTx, payloads: Sequence[str]) -> list[int]:
-        """In an update's transaction (on the driver's connection): the same as `save`."""
-        return self._taken(await (await tx.driver()).outbox(payloads, utcnow()) if payloads else [])
+        """In an update's transaction: the same as `save`, stored with the transaction's last writes (on
+        PostgreSQL in the round trip that writes the conversation row). The list returned holds the ids once they
+        are stored, before the commit."""
+        return tx.store_outbox(payloads, self._taken)
 
     def _taken(self, ids: list[int]) -> list[int]:
         self.in_flight.update(ids)

@@ -12,25 +12,49 @@ seen by the very next update that starts after it committed.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
 
 from storage.hotpath import UpdateTx
 from storage.models import User
 from storage.repositories import UserRepo
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person as the cache keeps them: the user row's values and their roles, read-only. It reads like the user
+    row (`id`, `unit_id`, `roles`, …) for the handlers and use cases; one that changes a person loads the row in its
+    own transaction. A detached ORM object with its role rows cost about 3.7 kB, this about 0.3 kB."""
+
+    id: int
+    telegram_id: int
+    name: str
+    phone: str | None
+    unit_id: int
+    locale: str | None
+    active: bool
+    created_at: datetime
+    roles: frozenset[str]
+
+    @classmethod
+    def of(cls, user: User) -> Person:
+        return cls(user.id, user.telegram_id, user.name, user.phone, user.unit_id, user.locale, user.active,
+                   user.created_at, user.roles)  # fmt: skip
+
+
 class PeopleCache:
-    # A cached person costs about 3.7 kB (an ORM object with its roles): 2,048 of them are about 8 MB and hold
-    # everyone active in a busy hour of a province; beyond that the least recent are read again.
+    # 2,048 people (about 0.6 MB) hold everyone active in a busy hour of a province; beyond that the least recent are
+    # read again.
     def __init__(self, size: int = 2048) -> None:
         self.size = size
         self.version: int | None = None
-        self.people: OrderedDict[int, User | None] = OrderedDict()  # telegram id -> user (None: unknown)
+        self.people: OrderedDict[int, Person | None] = OrderedDict()  # telegram id -> person (None: unknown)
 
     @staticmethod
     async def current_version(tx: UpdateTx) -> int:
         return await (await tx.driver()).version()
 
-    async def get(self, tx: UpdateTx, telegram_id: int, version: int) -> User | None:
+    async def get(self, tx: UpdateTx, telegram_id: int, version: int) -> Person | None:
         """The person behind a Telegram account as of `version` (read in this transaction)."""
         if version != self.version:
             self.people.clear()
@@ -39,9 +63,8 @@ class PeopleCache:
             self.people.move_to_end(telegram_id)
             return self.people[telegram_id]
         user = await UserRepo(tx.session).by_telegram_id(telegram_id)
-        if user is not None:
-            tx.session.expunge(user)  # shared by later updates: never flushed from this one
-        self.people[telegram_id] = user
+        person = Person.of(user) if user is not None else None
+        self.people[telegram_id] = person
         if len(self.people) > self.size:
             self.people.popitem(last=False)
-        return user
+        return person

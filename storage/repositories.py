@@ -36,6 +36,11 @@ from storage.roster import RosterRepo
 from storage.stats import StatsRepo
 from storage.warnings import LeaseRepo, WarningRepo
 
+# Rows changed after each delivery (and a receipt's place) by a plain UPDATE of the table: an ORM-enabled UPDATE costs
+# several times more Python (its bulk machinery looks for the rows in the session); none of these rows is held in the
+# session when they change (filing writes them with `_insert`, the courier's transactions read nothing first).
+ALERTS, PARTS, REPORTS, INCIDENTS = Alert.__table__, AlertPart.__table__, Report.__table__, Incident.__table__
+
 
 async def _insert(s: AsyncSession, obj: Any) -> None:
     """Write a new ORM object's row with one Core INSERT … RETURNING and set what the database generated (the id,
@@ -235,6 +240,10 @@ class IncidentRepo:
         )
         return int((await self.s.execute(stmt)).scalar_one())
 
+    async def set_number(self, incident_id: int, number: str) -> None:
+        """The incident's number, taken as the last thing its filing does (see usecases.reports._open_incident)."""
+        await self.s.execute(update(INCIDENTS).where(INCIDENTS.c.id == incident_id).values(number=number))
+
     async def report_by_token(self, reporter_id: int, token: str) -> Report | None:
         """The report a reporter filed from one draft (the draft token is the idempotency key)."""
         q = select(Report).where(Report.reporter_id == reporter_id, Report.draft_token == token)
@@ -306,11 +315,12 @@ class IncidentRepo:
         values: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "sent_at": at}
         if complete:
             values.update(next_attempt_at=None, last_error=None)
-        await self.s.execute(update(Alert).where(Alert.id == alert_id).values(**values))
+        await self.s.execute(update(ALERTS).where(ALERTS.c.id == alert_id).values(**values))
 
     async def alert_complete(self, alert_id: int) -> None:
         """Every part of the alert was accepted: stop retrying."""
-        await self.s.execute(update(Alert).where(Alert.id == alert_id).values(next_attempt_at=None, last_error=None))
+        done = update(ALERTS).where(ALERTS.c.id == alert_id).values(next_attempt_at=None, last_error=None)
+        await self.s.execute(done)
 
     async def add_parts(self, parts: Sequence[AlertPart]) -> None:
         for part in parts:
@@ -321,7 +331,7 @@ class IncidentRepo:
         return (await self.s.scalars(q.order_by(AlertPart.position))).all()
 
     async def part_sent(self, part_id: int, message_id: int, at: datetime) -> None:
-        await self.s.execute(update(AlertPart).where(AlertPart.id == part_id).values(message_id=message_id, sent_at=at))
+        await self.s.execute(update(PARTS).where(PARTS.c.id == part_id).values(message_id=message_id, sent_at=at))
 
     async def undelivered_alerts(self, now: datetime | None, limit: int = 50) -> Sequence[int]:
         """Ids of alerts with a part Telegram has not accepted yet, whose next attempt is due (every one of
@@ -354,8 +364,8 @@ class IncidentRepo:
 
     async def set_receipt(self, report_id: int, chat_id: int, message_id: int | None, locale: str) -> None:
         await self.s.execute(
-            update(Report)
-            .where(Report.id == report_id)
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id)
             .values(receipt_chat_id=chat_id, receipt_message_id=message_id, receipt_locale=locale)
         )
 
@@ -439,6 +449,16 @@ class DeadlineRepo:
     async def open_for_reporter(self, reporter_id: int) -> Sequence[Deadline]:
         q = select(Deadline).where(Deadline.reporter_id == reporter_id, Deadline.state == "open")
         return (await self.s.scalars(q.order_by(Deadline.due_at, Deadline.id))).all()
+
+    async def latest_open(self, reporter_id: int, due: str) -> int | None:
+        """The incident of a reporter's open deadline of this kind due last (None: none open); one row read."""
+        q = (
+            select(Deadline.incident_id)
+            .where(Deadline.reporter_id == reporter_id, Deadline.state == "open", Deadline.due == due)
+            .order_by(Deadline.due_at.desc(), Deadline.id.desc())
+            .limit(1)
+        )
+        return await self.s.scalar(q)
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[Deadline]:
         """Deadlines with an action due, locked for this transaction: another scheduler (PostgreSQL) skips

@@ -22,10 +22,16 @@ from storage.repositories import Repos
 
 
 class Turns:
-    """A FIFO lock with a front of the queue: an urgent waiter (the inbox storing a fetched batch) goes before the
-    ordinary ones (updates' transactions). Long polling asks for the next batch only once the last one is stored:
-    behind a queue of a few hundred updates' transactions that store waited 150 to 550 ms on average, and every
-    update with it. The lock passes straight from one holder to the next waiter."""
+    """SQLite's writer turn: one transaction at a time, an urgent waiter (the inbox storing a fetched batch) before
+    the ordinary ones (updates' transactions), the others in order.
+
+    The turn is not handed from one holder to the next waiter: a release frees it and wakes the first waiter, and
+    whoever asks while it is free takes it at once. A hand-off made the turn wait, held and idle, for the woken
+    waiter's task to come up in the event loop, behind every other ready task: under load that was one transaction
+    per loop cycle, so a queue, once formed, never drained (a lock convoy: 200 in-flight updates waited 200 ms each
+    for turns of half a millisecond). An update's transaction never yields to the loop between its statements
+    (storage.db runs SQLite in place), so it finds the turn free unless a transaction that does yield holds it;
+    a woken waiter that finds it taken again waits at the front."""
 
     def __init__(self) -> None:
         self._locked = False
@@ -36,26 +42,39 @@ class Turns:
         return self._locked
 
     async def acquire(self, urgent: bool = False) -> None:
-        if not self._locked and not self._urgent and not self._waiters:
+        if not self._locked:
             self._locked = True
             return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._waiters).append(turn)
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():  # the turn was ours already: pass it on
-                self.release()
-            raise
+        queue, woken = (self._urgent if urgent else self._waiters), False
+        loop = asyncio.get_running_loop()
+        while True:
+            turn: asyncio.Future[None] = loop.create_future()
+            if woken:
+                queue.appendleft(turn)  # woken, but another task took the turn first: next again
+            else:
+                queue.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():  # woken, not taken: wake the next one instead
+                    self._wake()
+                raise
+            if not self._locked:
+                self._locked = True
+                return
+            woken = True
 
     def release(self) -> None:
+        self._locked = False
+        self._wake()
+
+    def _wake(self) -> None:
         for queue in (self._urgent, self._waiters):
             while queue:
                 turn = queue.popleft()
                 if not turn.done():  # (a cancelled waiter's turn is done)
                     turn.set_result(None)
                     return
-        self._locked = False
 
     def __call__(self, urgent: bool = False) -> _Turn:
         return _Turn(self, urgent)
@@ -95,8 +114,13 @@ def write_turn(sessionmaker: async_sessionmaker[AsyncSession], urgent: bool = Fa
 async def transaction(
     sessionmaker: async_sessionmaker[AsyncSession], urgent: bool = False
 ) -> AsyncIterator[AsyncSession]:
-    """A session in a transaction: commit on success, roll back on error (`urgent`: see Turns)."""
-    async with write_turn(sessionmaker, urgent), sessionmaker() as session, session.begin():
+    """A session in a transaction: commit on success, roll back on error (`urgent`: see Turns).
+
+    The session is closed after the turn is given back: SQLAlchemy closes a session leaving `async with` in a task
+    of its own (so that a cancellation cannot cut the close short), and waiting for that task to come up in the
+    event loop held the turn idle for a loop cycle; under load every update queued behind it. Once committed or
+    rolled back, the connection holds no lock on the database: returning it to the pool needs no turn."""
+    async with sessionmaker() as session, write_turn(sessionmaker, urgent), session.begin():
         yield session
 
 

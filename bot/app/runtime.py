@@ -14,7 +14,6 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation
-from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent, Update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -27,6 +26,7 @@ from bot.telegram import polling
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.broadcast import Broadcaster
 from bot.telegram.i18n import Catalogs
+from bot.telegram.isolation import SenderIsolation
 from bot.telegram.limiter import Limits, Priority, SendLimiter
 from bot.telegram.middlewares import UpdateContextMiddleware
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
@@ -84,7 +84,7 @@ def build_isolation(settings: Settings) -> BaseEventIsolation:
         from aiogram.fsm.storage.redis import RedisEventIsolation
 
         return RedisEventIsolation.from_url(settings.redis_url)
-    return SimpleEventIsolation()
+    return SenderIsolation()
 
 
 def build_dispatcher(

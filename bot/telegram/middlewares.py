@@ -33,7 +33,7 @@ from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
-from storage.hotpath import HeldConnection, update_transaction
+from storage.hotpath import HandledElsewhere, HeldConnection, update_transaction
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
 from storage.people import PeopleCache
@@ -139,6 +139,8 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         stored = await self.outbox_store.save_in(tx, [o.to_json() for o in durable])
                     timer = tx.info.get("wake_at")
                     broadcast = bool(tx.info.get("broadcast"))
+            except HandledElsewhere:  # another process took it first: nothing of this run was written or is sent
+                return UNHANDLED
             except Exception:
                 if self.outbox_store is not None:
                     self.outbox_store.release(stored)  # rolled back with the update: nothing was stored

@@ -127,16 +127,17 @@ async def _open_incident(
     trigger = {"flash": Trigger.FLASH, "phone": Trigger.PHONE}.get(kind)
     written = deadlines(trigger, received_at, facts, config.policy, config.tz) if trigger else []
     initial_due = min([d.due_at for d in written] or [initial.due_at])
-    # read before the day's number is taken: its counter row stays locked until the commit (on PostgreSQL other
-    # filings wait for it), so whatever can be read is read first
+    # what is read, is read first; the day's number is taken last (below)
     unit = await repos.units.get(reporter.unit_id)
     assert unit is not None
     targets = await alert_targets(repos, unit, grade)
     try:
         async with repos.session.begin_nested():
-            number = incident_number(day, await repos.incidents.next_number(day))
+            # numbered last (below): the day's counter row stays locked from its number to the commit, and on
+            # PostgreSQL every other filing waits for it; until then the incident has a unique stand-in
+            stand_in = f"~{user.id}-{token}"[:32]
             incident = Incident(
-                number=number, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
+                number=stand_in, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
                 subtype=answers.get("subtype"), suggested_grade=suggested, grade=grade, grade_reason=reason,
                 occurred_at=occurred_at, place_text=place.get("text"), latitude=place.get("lat"),
                 longitude=place.get("lon"), deaths=casualties.get("deaths"), missing=casualties.get("missing"),
@@ -155,8 +156,8 @@ async def _open_incident(
             attachments = attachment_rows(answers)
             await repos.incidents.add(incident, report, attachments)
     except IntegrityError:
-        # the same draft filed before (or concurrently, by another process): the first one wins; the
-        # savepoint took back the day's number with the rows
+        # the same draft filed before (or concurrently, by another process): the first one wins (no number was
+        # taken for this one)
         done = await already_filed(repos, user, token)
         if done is None:
             raise
@@ -168,23 +169,28 @@ async def _open_incident(
         if deadline.due.value not in opened:
             opened.add(deadline.due.value)
             await open_deadline(repos, incident, deadline, reporter.id, config, now, seq=seq, new_incident=True)
+    filed = Filed(
+        created=True, number="", report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
+        next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
+        kind=kind, answers=report_answers(report.fields),
+    )  # fmt: skip
+    known = (reporter, unit, [report])
+    planned = await write_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
+                                 known, targets)  # fmt: skip
+    await repos.session.flush()  # the deadlines: after the number only what must wait for it is written
+    number = incident_number(day, await repos.incidents.next_number(day))
+    await repos.incidents.set_number(incident.id, number)
+    incident.number = filed.number = number
     await repos.audit.record(
         f"tg:{user.telegram_id}", "report.submit", "incident", incident.id,
         after={"number": number, "kind": kind, "grade": incident.grade, "suggested_grade": suggested,
                "grade_reason": reason, "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
                "received_at": received_at.isoformat()},
     )  # fmt: skip
-    filed = Filed(
-        created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
-        next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
-        kind=kind,
-    )  # fmt: skip
     if kind == "phone" and reporter.id != user.id:
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
         filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))
-    filed.answers = report_answers(report.fields)
-    await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
-                      known=(reporter, unit, [report]), targets=targets)  # fmt: skip
+    await plan_deliveries(repos, filed, incident, report, planned, known)
     return filed
 
 
@@ -267,10 +273,7 @@ async def start_written(repos: Repos, user: Member, incident_id: int) -> tuple[d
 
 async def written_due(repos: Repos, user: Member) -> int | None:
     """The incident whose written report this person still owes (the most recent), if any."""
-    for row in reversed(await repos.deadlines.open_for_reporter(user.id)):
-        if row.due == Due.WRITTEN.value:
-            return row.incident_id
-    return None
+    return await repos.deadlines.latest_open(user.id, Due.WRITTEN.value)
 
 
 async def plan_alerts(
@@ -287,13 +290,26 @@ async def plan_alerts(
     the unit's administrators (else the parent's). An alert of a grade that asks for acknowledgement is
     escalated while nobody acknowledges it (the scheduler times the steps from its delivery). `known`, `targets`:
     what the caller read already (see _open_incident)."""
+    planned = await write_alerts(repos, filed, incident, report, attachments, config, known, targets)
+    await plan_deliveries(repos, filed, incident, report, planned, known)
+
+
+Planned = list[tuple[Alert, list[AlertPart], str | None]]  # each new alert, its parts, its group's title
+
+
+async def write_alerts(
+    repos: Repos, filed: Filed, incident: Incident, report: Report, attachments: list[tuple[str, str]],
+    config: Config, known: tuple[Member, Unit, Sequence[Report]] | None = None,
+    targets: list[tuple[DutyGroup | None, str]] | None = None,
+) -> Planned:  # fmt: skip
+    """plan_alerts' rows: the alerts and their parts (what the alerts show is planned after, plan_deliveries)."""
     now = report.submitted_at
     escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
     unit = known[1] if known is not None else await repos.units.get(incident.unit_id)
     assert unit is not None
-    filed.card = await incident_card(repos, incident, report_id=report.id, known=known)
     if targets is None:
         targets = await alert_targets(repos, unit, incident.grade)
+    planned: Planned = []
     for group, level in targets:
         if group is None:
             continue
@@ -305,10 +321,18 @@ async def plan_alerts(
         parts = plan_parts(alert.id, attachments)
         await repos.incidents.add_parts(parts)
         filed.alert_ids.append(alert.id)
-        filed.deliveries.append(planned_delivery(alert, parts, filed.card, group.title))
+        planned.append((alert, parts, group.title))
         filed.statuses.append(AlertStatus(group.title or str(group.chat_id), "queued"))  # as alert_statuses reads it
     if targets[0][0] is None:
         filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
+    return planned
+
+
+async def plan_deliveries(repos: Repos, filed: Filed, incident: Incident, report: Report, planned: Planned,
+                          known: tuple[Member, Unit, Sequence[Report]] | None = None) -> None:  # fmt: skip
+    """The incident card the alerts show, and each new alert's first try as planned (sent without a read back)."""
+    filed.card = await incident_card(repos, incident, report_id=report.id, known=known)
+    filed.deliveries = [planned_delivery(alert, parts, filed.card, title) for alert, parts, title in planned]
 
 
 async def alert_targets(repos: Repos, unit: Unit, grade: str) -> list[tuple[DutyGroup | None, str]]:

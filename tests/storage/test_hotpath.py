@@ -4,6 +4,7 @@ handed to the next update."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,13 +13,14 @@ from sqlalchemy import select, text
 
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
-from storage.hotpath import HeldConnection, update_transaction
+from storage.hotpath import HandledElsewhere, HeldConnection, update_transaction
 from storage.inbox import Inbox
 from storage.models import FsmRecord, InboxUpdate, OutboxMessage, Unit
 from storage.outbox import OutboxStore
 from storage.uow import transaction
 
 KEY = StorageKey(bot_id=1, chat_id=10, user_id=10)
+OTHER = StorageKey(bot_id=1, chat_id=11, user_id=11)
 DRAFT = {"answers": {"place": "黄河大堤 K12+300 <b>", "casualties": {"dead": 0, "missing": 2}}, "n": [1, 2.5, None]}
 
 
@@ -50,10 +52,15 @@ async def test_rows_written_on_the_driver_read_back_through_the_orm(sessionmaker
         assert await inbox.take(tx, 7, now) is False  # handled: never twice
         await storage.preload(tx, KEY)
         assert await storage.get_data(KEY) == DRAFT
+        await storage.set_data(OTHER, {"n": 1})  # two rows and the outbox (PostgreSQL: the last two in one go)
         await storage.set_state(KEY, None)
         await storage.set_data(KEY, {})
+        more = await outbox.save_in(tx, ['{"m": 4}'])
     async with transaction(sessionmaker) as s:
         assert await s.get(FsmRecord, storage.key_builder.build(KEY)) is None  # a cleared conversation: no row
+        assert (await s.get(FsmRecord, storage.key_builder.build(OTHER))).data == {"n": 1}  # type: ignore[union-attr]
+        assert await s.scalar(select(OutboxMessage.payload).where(OutboxMessage.id == more[0])) == '{"m": 4}'
+        assert more[0] > ids[-1]
 
 
 async def test_driver_statements_and_the_orm_session_commit_or_roll_back_together(sessionmaker) -> None:
@@ -156,3 +163,43 @@ async def test_the_inbox_claim_reads_the_senders_row_in_the_same_round_trip(sess
         assert version >= 1 and await storage.get_data(KEY) == DRAFT and await storage.get_state(KEY) == "Report:place"
     async with update_transaction(sessionmaker) as tx:
         assert await inbox.take(tx, 9, datetime.now(UTC), row_key) is False  # handled: never twice
+
+
+async def test_an_update_two_processes_handle_at_once_is_written_once(sessionmaker) -> None:
+    """PostgreSQL takes an update with its last writes: when two processes handle the same update at the same
+    moment, the second to finish writes nothing (its conversation row, messages and ORM rows roll back) and says
+    so; the update's effects are the first one's. (On SQLite the claim at the start serialises them.)"""
+    if sessionmaker.kw["bind"].dialect.name == "sqlite":
+        pytest.skip("SQLite claims the update at the start, in its single writer's turn")
+    storage, outbox = SqlStorage(sessionmaker), OutboxStore(sessionmaker)
+    first, second = Inbox(sessionmaker, bot_id=1), Inbox(sessionmaker, bot_id=1)  # two processes
+    row_key = storage.key_builder.build(KEY)
+    await first.record([(21, '{"update_id": 21}')])
+
+    async def handle(inbox: Inbox, name: str, entered: asyncio.Event, go: asyncio.Event) -> list[int]:
+        async with update_transaction(sessionmaker) as tx:
+            assert await inbox.take(tx, 21, datetime.now(UTC), row_key) is True
+            await storage.preload(tx, KEY)
+            await storage.set_data(KEY, {"by": name})
+            tx.session.add(Unit(code=name, name=name, parent_id=None))
+            ids = await outbox.save_in(tx, [f'{{"by": "{name}"}}'])
+            entered.set()
+            await go.wait()
+        return ids
+
+    a_in, b_in, a_go, b_go = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
+    a = asyncio.create_task(handle(first, "A", a_in, a_go))
+    b = asyncio.create_task(handle(second, "B", b_in, b_go))
+    await asyncio.wait_for(asyncio.gather(a_in.wait(), b_in.wait()), 5)  # both handled it, neither finished
+    a_go.set()
+    a_ids = await asyncio.wait_for(a, 5)
+    b_go.set()
+    with pytest.raises(HandledElsewhere):
+        await asyncio.wait_for(b, 5)
+    async with transaction(sessionmaker) as s:
+        assert (await s.get(FsmRecord, row_key)).data == {"by": "A"}  # type: ignore[union-attr]
+        assert (await s.scalars(select(Unit.code))).all() == ["A"]
+        assert (await s.scalars(select(OutboxMessage.payload))).all() == ['{"by": "A"}']
+        assert (await s.scalars(select(OutboxMessage.id))).all() == a_ids
+    async with update_transaction(sessionmaker) as tx:
+        assert await second.take(tx, 21, datetime.now(UTC), row_key) is False  # handled: never again

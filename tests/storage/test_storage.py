@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,6 +41,34 @@ async def test_stairway_upgrade_downgrade_upgrade_every_revision(db_url: str) ->
             assert await current_revision(engine) == rev
     finally:
         await engine.dispose()
+
+
+async def test_a_schema_at_head_is_left_alone_without_loading_alembic(db_url: str) -> None:
+    """The bot's start on a schema at head does not import Alembic (about 10 MB it would keep for nothing); the
+    head it reads from the migration files is Alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    engine = create_engine(db_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    start = (
+        "import asyncio, sys\n"
+        "from storage.db import create_engine, migrate\n"
+        "async def main():\n"
+        "    engine = create_engine(sys.argv[1])\n"
+        "    await migrate(engine)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", start, db_url, stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0 and out.decode().strip() == "False"
 
 
 async def test_migrations_build_exactly_the_models(engine) -> None:
