@@ -109,6 +109,7 @@ class Failure:
     chat_id: int | None = None
     retry_after: int = 1
     migrate_to: int = 0
+    text: str | None = None  # only a call whose text contains this
 
 
 @dataclass
@@ -284,7 +285,8 @@ class FakeBotAPI:
         if not queue:
             return None
         # the first failure meant for this chat (or for any chat): several chats may each have their own
-        failure = next((f for f in queue if f.chat_id is None or f.chat_id == params.get("chat_id")), None)
+        failure = next((f for f in queue if f.chat_id in (None, params.get("chat_id"))
+                        and (f.text is None or f.text in str(params.get("text", "")))), None)  # fmt: skip
         if failure is None:
             return None
         queue.remove(failure)

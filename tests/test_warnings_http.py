@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from bot.telegram import broadcast
 from bot.telegram.callbacks import WarnCb
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import AuditEntry, Warning, WarningDelivery
@@ -168,6 +170,40 @@ async def test_blue_goes_out_at_once_then_adjust_and_lift_reach_the_same_chats(h
     assert [m.msg_type for m in messages] == ["alert", "update", "cancel"]
     assert per_message == [8, 8, 8]
     assert messages[2].refers_id == messages[1].id and messages[1].refers_id == messages[0].id
+
+
+async def test_the_publisher_sees_the_end_when_a_progress_edit_comes_before_the_answers_are_recorded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loaded bot: the progress edit falls between the recipients' answers and their recording (every loop here)."""
+    monkeypatch.setattr(broadcast, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(broadcast, "FLUSH_EVERY", 30.0)
+    await setup_publishers(harness)
+    api, author = harness.api, Reporter(harness.api, AUTHOR)
+    await compose(author, level="黄色")
+    await author.tap("提交")
+    done = await api.wait_for(lambda: [s for s in api.in_chat(AUTHOR) if "发送完成" in s.text], timeout=15)
+    assert "8/8 已送达" in done[-1].text
+    async with harness.repos() as repos:
+        assert await repos.session.scalar(select(Warning.finished_at)) is not None
+
+
+async def test_a_progress_edit_telegram_refuses_is_tried_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Server errors on the publisher's last progress edit, past the notifier's own retries: the end still shows."""
+    monkeypatch.setattr(broadcast, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(broadcast, "FLUSH_EVERY", 30.0)
+    harness.app.notifier.attempts = 1
+    await setup_publishers(harness)
+    api, author = harness.api, Reporter(harness.api, AUTHOR)
+    await compose(author, level="黄色")
+    for method in ("sendMessage", "editMessageText"):  # the end's message, whichever way it is shown
+        api.fail_next(method, "500", count=broadcast.PROGRESS_TRIES - 1, chat_id=AUTHOR, text="发送完成")
+    await author.tap("提交")
+    done = await api.wait_for(lambda: [s for s in api.in_chat(AUTHOR) if "发送完成" in s.text], timeout=15)
+    assert "8/8 已送达" in done[-1].text
+    assert len(api.failed_calls) == broadcast.PROGRESS_TRIES - 1
 
 
 async def test_unconfirmed_recipients_are_reminded_then_their_duty_leader_is_told(harness: Harness) -> None:

@@ -24,6 +24,7 @@ import os
 import secrets
 import socket
 import time
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,7 @@ LEASE_TTL = 15.0  # seconds: a dead holder's lease runs out this long after its 
 WINDOW = 64  # sends in flight at once, at least; more at higher rates (one second's worth: see window_for)
 FLUSH_EVERY = 0.25  # seconds between writes of answers (and the bound on duplicates after a kill)
 PROGRESS_EVERY = 3.0  # seconds between edits of a publisher's progress message
+PROGRESS_TRIES = 5  # a progress edit that fails is tried again at the next edit, this many times in all
 IDLE_POLL = 2.0  # with nothing queued: look again this often (another process may have published)
 MAX_ATTEMPTS = 4  # tries of a row (each with the notifier's own retries inside) before it is marked failed
 RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
@@ -78,6 +80,7 @@ class Broadcaster:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._touched: set[int] = set()  # warnings sent to since the last progress edit
         self._progress_shown: dict[int, str] = {}
+        self._progress_failures: Counter[int] = Counter()  # failed progress edits in a row, per warning
         self.sent = 0  # rows sent by this process (tests, benchmark)
 
     def wake(self) -> None:
@@ -253,7 +256,11 @@ class Broadcaster:
             raise
 
     async def _progress(self) -> None:
-        """Edit each touched warning's progress message for its publisher; close the finished ones."""
+        """Edit each touched warning's progress message for its publisher; close the finished ones.
+
+        The answers received so far are recorded first: counted without them, a warning whose last answers came in
+        since the last flush would show (and keep) a stale count and never be closed, as nothing touches it again."""
+        await self._flush()
         touched, self._touched = self._touched, set()
         for warning_id in sorted(touched):
             b = await self._bulletin(warning_id)
@@ -282,9 +289,17 @@ class Broadcaster:
                 else:
                     await self.notifier.deliver(Outgoing("edit_message_text", {
                         "chat_id": b.progress[0], "message_id": b.progress[1], "text": text}))  # fmt: skip
-            except Exception:  # progress is a courtesy: never stop the broadcast for it
+            except Exception:  # progress is a courtesy: never stop the broadcast for it, but try it again
                 log.exception("could not show the progress of warning %s", warning_id)
+                self._progress_shown.pop(warning_id, None)
+                self._progress_failures[warning_id] += 1
+                if self._progress_failures[warning_id] < PROGRESS_TRIES:
+                    self._touched.add(warning_id)
+                    continue
+            else:
+                self._progress_failures.pop(warning_id, None)
             if counts.get("queued", 0) == 0:
                 self._bulletins.pop(warning_id, None)
                 self._texts = {k: v for k, v in self._texts.items() if k[0] != warning_id}
                 self._progress_shown.pop(warning_id, None)
+                self._progress_failures.pop(warning_id, None)
