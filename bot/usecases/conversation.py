@@ -154,6 +154,8 @@ class FormSession:
         outcome = engine.handle(draft, event, ctx)
         if outcome.duplicate:
             return Turn(quiet=True)
+        if outcome.stale and token is not None:  # an old screen's button: its alert says so, the screen stays
+            return Turn(answer=notice_text(outcome, self.translate).removeprefix("⚠️ "))
         if outcome.cancelled:
             await self.drafts.clear()
             return Turn(say=self.translate(N_("form.cancelled")), close_keyboard=True)
