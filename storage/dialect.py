@@ -9,7 +9,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
 def upsert_insert(bind: Any) -> Any:
-    """The dialect's insert() with on_conflict_do_update/do_nothing, for an engine, a session or None."""
+    """The dialect's insert() with on_conflict_do_update/do_nothing, for an engine, a session, a dialect's name
+    or None."""
     engine = getattr(bind, "bind", bind)
-    name = getattr(getattr(engine, "dialect", None), "name", "sqlite")
+    name = engine if isinstance(engine, str) else getattr(getattr(engine, "dialect", None), "name", "sqlite")
     return pg_insert if name == "postgresql" else sqlite_insert

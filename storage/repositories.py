@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,57 @@ from storage.warnings import LeaseRepo, WarningRepo
 # several times more Python (its bulk machinery looks for the rows in the session); none of these rows is held in the
 # session when they change (filing writes them with `_insert`, the courier's transactions read nothing first).
 ALERTS, PARTS, REPORTS, INCIDENTS = Alert.__table__, AlertPart.__table__, Report.__table__, Incident.__table__
+AUDIT = AuditEntry.__table__
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """An audit entry written by a statement of its own (AuditRepo.record adds one to the session instead)."""
+
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    after: dict[str, Any]
+    at: datetime = field(default_factory=utcnow)
+
+    def values(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        row = {"at": self.at, "actor": self.actor, "action": self.action, "entity": self.entity,
+               "entity_id": self.entity_id}  # fmt: skip
+        return row if after is None else {**row, "after": after}
+
+
+_SET_NUMBER = update(INCIDENTS).where(INCIDENTS.c.id == bindparam("incident_id")).values(number=bindparam("number"))
+
+
+@cache
+def _next_number(dialect: str) -> Any:
+    """The day's counter, taken (upsert … RETURNING), built once per backend."""
+    return (
+        upsert_insert(dialect)(DailyCounter)
+        .values(day=bindparam("day"), value=1)
+        .on_conflict_do_update(index_elements=[DailyCounter.day], set_={"value": DailyCounter.value + 1})
+        .returning(DailyCounter.value)
+    )
+
+
+@cache
+def _numbering() -> Any:
+    """PostgreSQL: the day's counter, the incident's number and the audit entry, one statement (built once)."""
+    taken = _next_number("postgresql").cte("taken")
+    seq = select(cast(taken.c.value, String)).scalar_subquery()
+    numbered = (
+        update(INCIDENTS)
+        .where(INCIDENTS.c.id == bindparam("incident_id"))
+        .values(number=bindparam("prefix", type_=String) + func.lpad(seq, func.greatest(4, func.length(seq)), "0"))
+        .returning(INCIDENTS.c.number)
+        .cte("numbered")
+    )
+    columns = ["at", "actor", "action", "entity", "entity_id"]
+    after = cast(bindparam("after", type_=AUDIT.c.after.type), AUDIT.c.after.type)
+    row = select(*(bindparam(c, type_=AUDIT.c[c].type) for c in columns),
+                 after.op("||")(func.jsonb_build_object("number", numbered.c.number)))  # fmt: skip
+    return insert(AUDIT).from_select([*columns, "after"], row).returning(AUDIT.c.after["number"].as_string())
 
 
 async def _insert(s: AsyncSession, obj: Any) -> None:
@@ -231,18 +283,22 @@ class IncidentRepo:
 
     async def next_number(self, day: str) -> int:
         """Atomically take the next sequence number of a day (upsert … RETURNING on both backends)."""
-        insert = upsert_insert(self.s)
-        stmt = (
-            insert(DailyCounter)
-            .values(day=day, value=1)
-            .on_conflict_do_update(index_elements=[DailyCounter.day], set_={"value": DailyCounter.value + 1})
-            .returning(DailyCounter.value)
-        )
-        return int((await self.s.execute(stmt)).scalar_one())
+        return int((await self.s.execute(_next_number(self.s.bind.dialect.name), {"day": day})).scalar_one())
 
-    async def set_number(self, incident_id: int, number: str) -> None:
-        """The incident's number, taken as the last thing its filing does (see usecases.reports._open_incident)."""
-        await self.s.execute(update(INCIDENTS).where(INCIDENTS.c.id == incident_id).values(number=number))
+    async def take_number(self, incident_id: int, day: str, prefix: str, audit: AuditRow) -> str:
+        """The incident's number, `prefix` and the day's next sequence number (four digits at least), and the audit
+        entry that records the filing with it (`after["number"]`): the last thing a filing does (see
+        usecases.reports._open_incident), as the day's counter row stays locked from here to the commit and every
+        other filing of the day waits for it. On PostgreSQL one statement (counter, number, audit), so the lock is
+        held for this statement, the update's last writes and the commit; SQLite, whose writer is alone, runs the
+        three."""
+        if self.s.bind.dialect.name != "postgresql":
+            number = f"{prefix}{await self.next_number(day):04d}"
+            await self.s.execute(_SET_NUMBER, {"incident_id": incident_id, "number": number})
+            await self.s.execute(insert(AUDIT), audit.values({**audit.after, "number": number}))
+            return number
+        params = {"day": day, "prefix": prefix, "incident_id": incident_id, **audit.values(audit.after)}
+        return str((await self.s.execute(_numbering(), params)).scalar_one())
 
     async def report_by_token(self, reporter_id: int, token: str) -> Report | None:
         """The report a reporter filed from one draft (the draft token is the idempotency key)."""

@@ -83,7 +83,10 @@ async def test_full_report_with_location_photos_edit_submit_and_acknowledge(harn
         report = await repos.session.scalar(select(Report))
         assert report.kind == "initial" and not report.late and report.fields["measures"] == "已封闭道路，救护车到场"
         assert [a.file_id for a in await repos.incidents.attachments(report.id)] == ["photo-0", "photo-1"]
-        assert await repos.session.scalar(select(AuditEntry).where(AuditEntry.action == "report.submit"))
+        audit = await repos.session.scalar(select(AuditEntry).where(AuditEntry.action == "report.submit"))
+        assert (audit.actor, audit.entity, audit.entity_id) == ("tg:1002", "incident", str(incident.id))
+        assert audit.after["number"] == number and (audit.after["kind"], audit.after["grade"]) == ("initial", "II")
+        assert audit.after["reporter"] == 1002 and audit.after["late"] is False and audit.before is None
 
     # both duty groups: the unit's and, from grade III up, the parent's; photos follow the alert
     for chat in (COUNTY_GROUP, CITY_GROUP):

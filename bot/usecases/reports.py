@@ -29,7 +29,7 @@ from bot.usecases.common import (
 )
 from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
 from storage.models import Alert, AlertPart, DutyGroup, Incident, Report, Unit
-from storage.repositories import Repos, wake_at
+from storage.repositories import AuditRow, Repos, wake_at
 
 
 @dataclass
@@ -59,8 +59,9 @@ def _hours(window: timedelta) -> int:
     return int(window.total_seconds() // 3600)
 
 
-def incident_number(day: str, seq: int) -> str:
-    return f"KB-{day}-{seq:04d}"
+def incident_prefix(day: str) -> str:
+    """An incident's number is this and the day's sequence number, four digits at least: KB-20261125-0001."""
+    return f"KB-{day}-"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -178,15 +179,12 @@ async def _open_incident(
     planned = await write_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
                                  known, targets)  # fmt: skip
     await repos.session.flush()  # the deadlines: after the number only what must wait for it is written
-    number = incident_number(day, await repos.incidents.next_number(day))
-    await repos.incidents.set_number(incident.id, number)
+    audit = AuditRow(f"tg:{user.telegram_id}", "report.submit", "incident", str(incident.id),
+                     after={"kind": kind, "grade": incident.grade, "suggested_grade": suggested, "grade_reason": reason,
+                            "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
+                            "received_at": received_at.isoformat()})  # fmt: skip
+    number = await repos.incidents.take_number(incident.id, day, incident_prefix(day), audit)
     incident.number = filed.number = number
-    await repos.audit.record(
-        f"tg:{user.telegram_id}", "report.submit", "incident", incident.id,
-        after={"number": number, "kind": kind, "grade": incident.grade, "suggested_grade": suggested,
-               "grade_reason": reason, "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
-               "received_at": received_at.isoformat()},
-    )  # fmt: skip
     if kind == "phone" and reporter.id != user.id:
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
         filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))

@@ -17,6 +17,7 @@ from storage.db import create_engine, create_sessionmaker, current_revision, mig
 from storage.fsm import SqlStorage
 from storage.hotpath import update_transaction
 from storage.models import Alert, Incident, Report
+from storage.repositories import AuditRow
 from storage.uow import unit_of_work
 
 
@@ -214,4 +215,32 @@ async def test_rows_inserted_without_a_flush_read_back_as_the_orm_stores_them(se
         )
         assert [(x.fields, x.received_at) for x in await r.incidents.reports(incident.id)] == [
             ({"place": "黄河 <b>"}, report.received_at)
+        ]
+
+
+async def test_an_incident_takes_the_days_next_number_with_its_audit_entry(sessionmaker) -> None:
+    """One statement on PostgreSQL, three on SQLite: the same numbers, four digits at least, the audit entry with the
+    number it got, another day counted on its own."""
+    at = datetime(2026, 7, 1, 8, 30, tzinfo=UTC)
+    async with unit_of_work(sessionmaker) as r:
+        county = await add_unit(r, "t", "county", "县局", None)
+        user = await add_user(r, "t", 42, "甲", "county", ["reporter"], "139")
+        await r.session.execute(text("INSERT INTO daily_counters (day, value) VALUES ('20260702', 9998)"))
+    got = []
+    for i, day in enumerate(["20260701", "20260701", "20260702", "20260702"]):
+        async with unit_of_work(sessionmaker) as r:
+            incident = Incident(number=f"~{i}", unit_id=county.id, reporter_id=user.id, category="accident",
+                                suggested_grade="IV", grade="IV", occurred_at=at, initial_due_at=at)  # fmt: skip
+            report = Report(kind="initial", draft_token=f"t{i}", reporter_id=user.id, fields={}, started_at=at,
+                            submitted_at=at, unknown=[])  # fmt: skip
+            await r.incidents.add(incident, report, [])
+            audit = AuditRow("tg:42", "report.submit", "incident", str(incident.id), {"kind": "initial", "late": False})
+            got.append((await r.incidents.take_number(incident.id, day, f"KB-{day}-", audit), incident.id))
+    assert [n for n, _ in got] == ["KB-20260701-0001", "KB-20260701-0002", "KB-20260702-9999", "KB-20260702-10000"]
+    async with unit_of_work(sessionmaker) as r:
+        for number, incident_id in got:
+            assert (await r.incidents.get(incident_id)).number == number
+        entries = [e for e in await r.audit.entries("incident") if e.action == "report.submit"]
+        assert [(e.entity_id, e.actor, e.after) for e in entries] == [
+            (str(i), "tg:42", {"kind": "initial", "late": False, "number": n}) for n, i in got
         ]
