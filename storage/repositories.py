@@ -94,25 +94,33 @@ def _numbering() -> Any:
     return insert(AUDIT).from_select([*columns, "after"], row).returning(AUDIT.c.after["number"].as_string())
 
 
-async def _insert(s: AsyncSession, obj: Any) -> None:
+async def _insert(s: AsyncSession, obj: Any, unless: tuple[str, ...] = ()) -> bool:
     """Write a new ORM object's row with one Core INSERT … RETURNING and set what the database generated (the id,
     column defaults) on it, as a flush would. The ORM's flush costs about half a millisecond of Python a call, and
     filing a report took five. The object stays out of the session: for rows a transaction writes once and does not
-    change again (read them back through the session to change them)."""
-    statement, columns = _insert_of(type(obj))
+    change again (read them back through the session to change them). `unless`: a unique key's columns; a row
+    with the same key there already (or being written by another transaction that then commits) writes nothing
+    and returns False (INSERT … ON CONFLICT DO NOTHING, no savepoint)."""
+    statement, columns = _insert_of(type(obj), s.bind.dialect.name if unless else "", unless)
     values = {column.key: v for key, column in columns if (v := obj.__dict__.get(key)) is not None}
-    row = (await s.execute(statement, values)).one()
+    row = (await s.execute(statement, values)).one_or_none()
+    if row is None:
+        return False
     for (key, _column), value in zip(columns, row, strict=True):
         setattr(obj, key, value)
+    return True
 
 
 @cache
-def _insert_of(model: type) -> tuple[Any, list[tuple[str, Any]]]:
-    """One INSERT … RETURNING statement per model, built once (its values come as parameters: the statement and
-    its cache key are not built again for every row)."""
+def _insert_of(model: type, dialect: str = "", unless: tuple[str, ...] = ()) -> tuple[Any, list[tuple[str, Any]]]:
+    """One INSERT … RETURNING statement per model (and key it may skip on), built once (its values come as
+    parameters: the statement and its cache key are not built again for every row)."""
     mapper = sa_inspect(model)
     columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
-    return insert(mapper.local_table).returning(*(c for _, c in columns)), columns
+    statement = upsert_insert(dialect)(mapper.local_table) if unless else insert(mapper.local_table)
+    if unless:
+        statement = statement.on_conflict_do_nothing(index_elements=[mapper.local_table.c[k] for k in unless])
+    return statement.returning(*(c for _, c in columns)), columns
 
 
 class UnitRepo:
@@ -339,14 +347,19 @@ class IncidentRepo:
             self.s.add(attachment)
         await self.s.flush()
 
-    async def add(self, incident: Incident, report: Report, attachments: list[Attachment]) -> None:
-        """A new incident with its first report (rows written at once, see `_insert`)."""
+    async def add(self, incident: Incident, report: Report, attachments: list[Attachment]) -> bool:
+        """A new incident with its first report (rows written at once, see `_insert`). False, and nothing written,
+        when the report's draft was filed before (its reporter's draft token is taken: a second tap, a redelivery,
+        the same update in another process)."""
         await _insert(self.s, incident)
         report.incident_id = incident.id
-        await _insert(self.s, report)
+        if not await _insert(self.s, report, unless=("reporter_id", "draft_token")):
+            await self.s.execute(delete(INCIDENTS).where(INCIDENTS.c.id == incident.id))
+            return False
         for attachment in attachments:
             attachment.report_id = report.id
             await _insert(self.s, attachment)
+        return True
 
     async def reports(self, incident_id: int) -> Sequence[Report]:
         q = select(Report).where(Report.incident_id == incident_id).order_by(Report.id)

@@ -132,36 +132,33 @@ async def _open_incident(
     unit = await repos.units.get(reporter.unit_id)
     assert unit is not None
     targets = await alert_targets(repos, unit, grade)
-    try:
-        async with repos.session.begin_nested():
-            # numbered last (below): the day's counter row stays locked from its number to the commit, and on
-            # PostgreSQL every other filing waits for it; until then the incident has a unique stand-in
-            stand_in = f"~{user.id}-{token}"[:32]
-            incident = Incident(
-                number=stand_in, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
-                subtype=answers.get("subtype"), suggested_grade=suggested, grade=grade, grade_reason=reason,
-                occurred_at=occurred_at, place_text=place.get("text"), latitude=place.get("lat"),
-                longitude=place.get("lon"), deaths=casualties.get("deaths"), missing=casualties.get("missing"),
-                serious_injuries=casualties.get("serious"), injuries=casualties.get("injured"),
-                trapped=casualties.get("trapped"), loss_cny=_int_or_none(answers.get("loss")), status="open",
-                initial_due_at=initial_due, next_due_at=first_followup.due_at, created_at=now,
-            )  # fmt: skip
-            unknown = unknown_elements(answers)
-            report = Report(
-                kind=kind, seq=0, draft_token=token, reporter_id=user.id,
-                fields={**answers, "_grade": {"suggested": suggested, "grade": grade, "reason": reason}},
-                started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=received_at,
-                late=kind == "initial" and now > initial_due, due_at=initial_due if kind == "initial" else None,
-                unknown=unknown, incomplete=bool(unknown),
-            )  # fmt: skip
-            attachments = attachment_rows(answers)
-            await repos.incidents.add(incident, report, attachments)
-    except IntegrityError:
+    # numbered last (below): the day's counter row stays locked from its number to the commit, and on PostgreSQL
+    # every other filing waits for it; until then the incident has a unique stand-in
+    stand_in = f"~{user.id}-{token}"[:32]
+    incident = Incident(
+        number=stand_in, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
+        subtype=answers.get("subtype"), suggested_grade=suggested, grade=grade, grade_reason=reason,
+        occurred_at=occurred_at, place_text=place.get("text"), latitude=place.get("lat"),
+        longitude=place.get("lon"), deaths=casualties.get("deaths"), missing=casualties.get("missing"),
+        serious_injuries=casualties.get("serious"), injuries=casualties.get("injured"),
+        trapped=casualties.get("trapped"), loss_cny=_int_or_none(answers.get("loss")), status="open",
+        initial_due_at=initial_due, next_due_at=first_followup.due_at, created_at=now,
+    )  # fmt: skip
+    unknown = unknown_elements(answers)
+    report = Report(
+        kind=kind, seq=0, draft_token=token, reporter_id=user.id,
+        fields={**answers, "_grade": {"suggested": suggested, "grade": grade, "reason": reason}},
+        started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=received_at,
+        late=kind == "initial" and now > initial_due, due_at=initial_due if kind == "initial" else None,
+        unknown=unknown, incomplete=bool(unknown),
+    )  # fmt: skip
+    attachments = attachment_rows(answers)
+    if not await repos.incidents.add(incident, report, attachments):
         # the same draft filed before (or concurrently, by another process): the first one wins (no number was
         # taken for this one)
         done = await already_filed(repos, user, token)
         if done is None:
-            raise
+            raise RuntimeError(f"draft {token} is taken, but no report of it is there")
         return done
     if kind == "initial":
         await record_met(repos, incident, initial, reporter.id, report.id, now)
