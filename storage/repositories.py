@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain.clock import utcnow
 from storage.desk import DeskRepo
@@ -94,6 +95,17 @@ def _numbering() -> Any:
     return insert(AUDIT).from_select([*columns, "after"], row).returning(AUDIT.c.after["number"].as_string())
 
 
+@cache
+def _unit_with_groups() -> Any:
+    own, parent = aliased(DutyGroup, name="own_group"), aliased(DutyGroup, name="parent_group")
+    return (
+        select(Unit, own, parent)
+        .outerjoin(own, own.unit_id == Unit.id)
+        .outerjoin(parent, parent.unit_id == Unit.parent_id)
+        .where(Unit.id == bindparam("unit_id"))
+    )
+
+
 async def _insert(s: AsyncSession, obj: Any, unless: tuple[str, ...] = ()) -> bool:
     """Write a new ORM object's row with one Core INSERT … RETURNING and set what the database generated (the id,
     column defaults) on it, as a flush would. The ORM's flush costs about half a millisecond of Python a call, and
@@ -132,6 +144,11 @@ class UnitRepo:
 
     async def get(self, unit_id: int) -> Unit | None:
         return await self.s.get(Unit, unit_id)
+
+    async def with_duty_groups(self, unit_id: int) -> tuple[Unit, DutyGroup | None, DutyGroup | None] | None:
+        """A unit, its duty group and its parent unit's duty group, in one statement (what filing alerts)."""
+        row = (await self.s.execute(_unit_with_groups(), {"unit_id": unit_id})).one_or_none()
+        return None if row is None else (row[0], row[1], row[2])
 
     async def add(self, code: str, name: str, parent_id: int | None) -> Unit:
         unit = Unit(code=code, name=name, parent_id=parent_id)

@@ -129,9 +129,10 @@ async def _open_incident(
     written = deadlines(trigger, received_at, facts, config.policy, config.tz) if trigger else []
     initial_due = min([d.due_at for d in written] or [initial.due_at])
     # what is read, is read first; the day's number is taken last (below)
-    unit = await repos.units.get(reporter.unit_id)
-    assert unit is not None
-    targets = await alert_targets(repos, unit, grade)
+    found = await repos.units.with_duty_groups(reporter.unit_id)
+    assert found is not None
+    unit = found[0]
+    targets = targets_of(unit, grade, found[1], found[2])
     # numbered last (below): the day's counter row stays locked from its number to the commit, and on PostgreSQL
     # every other filing waits for it; until then the incident has a unique stand-in
     stand_in = f"~{user.id}-{token}"[:32]
@@ -332,9 +333,18 @@ async def plan_deliveries(repos: Repos, filed: Filed, incident: Incident, report
 
 async def alert_targets(repos: Repos, unit: Unit, grade: str) -> list[tuple[DutyGroup | None, str]]:
     """The duty groups an incident of this grade in this unit alerts (None: the unit has none bound)."""
-    targets = [(await repos.groups.for_unit(unit.id), "unit")]
+    found = await repos.units.with_duty_groups(unit.id)
+    return targets_of(unit, grade, *(found[1:] if found else (None, None)))
+
+
+def targets_of(
+    unit: Unit, grade: str, own: DutyGroup | None, parent: DutyGroup | None
+) -> list[tuple[DutyGroup | None, str]]:
+    """alert_targets from the unit's duty group and its parent unit's: the unit's always, the parent's from grade III
+    (较大) up."""
+    targets = [(own, "unit")]
     if unit.parent_id is not None and at_least(grade, Grade.III):
-        targets.append((await repos.groups.for_unit(unit.parent_id), "parent"))
+        targets.append((parent, "parent"))
     return targets
 
 
