@@ -17,6 +17,7 @@ from bot.telegram.notifier import Outbox
 from bot.usecases.conversation import Turn
 from bot.usecases.drafts import DRAFT_STATES
 from bot.usecases.facade import UseCases
+from bot.usecases.reports import ReceiptPlace
 from bot.usecases.warnings import WarningFiled
 from conversations.events import Action
 from handlers.filters import PRIVATE, Magic, MayUse, Registered
@@ -27,13 +28,16 @@ FORM_COMMANDS: dict[str, str] = {"report": "initial", "flash": "flash", "phone":
 
 
 async def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertCourier,
-                form_id: str, token: str, edit_message_id: int | None = None) -> None:  # fmt: skip
+                form_id: str, token: str, edit_message_id: int | None = None,
+                receipt: ReceiptPlace | None = None) -> None:  # fmt: skip
+    """`receipt`: where the step told filing the receipt would be; recorded again only when it went elsewhere."""
     if isinstance(turn.filed, WarningFiled):  # a warning: the author's receipt and the approvers' previews
         await show_filed(turn.filed, turn.summary, uc, out, chat_id, _, edit_message_id)
         return
     receipt_at = show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id)
     if turn.filed is not None and turn.filed.created:
-        await uc.record_receipt(turn.filed.report_id, chat_id, receipt_at, _.locale)
+        if receipt != (chat_id, receipt_at, _.locale):  # (a long receipt, a keyboard to close: a new message)
+            await uc.record_receipt(turn.filed.report_id, chat_id, receipt_at, _.locale)
         alerts.after_filing(turn.filed, out, (chat_id, receipt_at, _.locale))
 
 
@@ -80,8 +84,9 @@ async def on_draft_button(query: CallbackQuery, callback_data: DraftCb, state: F
 async def on_form_message(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
                           alerts: AlertCourier) -> None:  # fmt: skip
     """Anything the person sends while filling a form."""
-    turn = await uc.forms(FsmDrafts(state), _).step(to_event(message))
-    await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
+    receipt = ReceiptPlace(message.chat.id, None, _.locale)  # typed 提交: the receipt comes as a new message
+    turn = await uc.forms(FsmDrafts(state), _).step(to_event(message), receipt=receipt)
+    await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state), receipt=receipt)
 
 
 async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext, uc: UseCases,
@@ -90,15 +95,17 @@ async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSM
     assert query.from_user is not None
     chat_id = query.message.chat.id if query.message else query.from_user.id
     action = Action(callback_data.a, callback_data.v, step=callback_data.s)
-    turn = await uc.forms(FsmDrafts(state), _).step(action, callback_data.f, callback_data.t)
+    message_id = query.message.message_id if query.message else None
+    receipt = ReceiptPlace(chat_id, message_id, _.locale)  # a tapped 提交: the review message becomes the receipt
+    turn = await uc.forms(FsmDrafts(state), _).step(action, callback_data.f, callback_data.t, receipt)
     if turn.answer is not None and turn.view is None and turn.filed is None:
         filed = await uc.filed_from(callback_data.t)
         text = _("report.already_submitted", number=filed) if filed else turn.answer
         out.answer_callback(query.id, text, show_alert=True)
         return
     out.answer_callback(query.id, turn.answer, show_alert=turn.answer is not None)
-    message_id = query.message.message_id if query.message else None
-    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id)
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id,
+                receipt=receipt)  # fmt: skip
 
 
 async def open_about_incident(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,

@@ -307,6 +307,12 @@ async def test_long_review_is_split_below_the_limit_and_still_submits(harness: H
     assert len(parts) >= 2 and all(len(p.text) <= 4096 for p in parts)
     assert parts[-1].reply_markup and not any(p.reply_markup for p in parts[:-1])
     assert "火<&>" in "".join(p.text for p in parts)
+    review = api.screen(1002)
     done = await r.tap("提交")
     assert "初报已提交" in done
     assert await count(harness, Incident) == 1
+    receipt = next(s for s in reversed(api.in_chat(1002)) if "初报已提交" in s.text)
+    assert receipt.method == "sendMessage" and receipt.message_id != review.message_id  # too long to replace it
+    async with harness.repos() as repos:  # filing wrote the review as its place; the handler corrected it
+        report = await repos.session.scalar(select(Report))
+        assert (report.receipt_chat_id, report.receipt_message_id, report.receipt_locale) == (1002, None, "zh_Hans")

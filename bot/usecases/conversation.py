@@ -18,7 +18,7 @@ from bot.domain.text import N_
 from bot.usecases import warnings
 from bot.usecases.common import Config, Member
 from bot.usecases.filing import FILERS
-from bot.usecases.reports import Filed
+from bot.usecases.reports import Filed, ReceiptPlace
 from conversations.engine import Context, Engine, Outcome
 from conversations.events import Event
 from conversations.form import Form
@@ -138,8 +138,10 @@ class FormSession:
         draft["reply_kb"] = False  # the keyboard of an earlier screen is gone from the phone by now
         return await self._show(engine, draft, None)
 
-    async def step(self, event: Event, form_id: str | None = None, token: str | None = None) -> Turn:
-        """One input: typed text, a tapped button (with the form and draft it belongs to), a location…"""
+    async def step(self, event: Event, form_id: str | None = None, token: str | None = None,
+                   receipt: ReceiptPlace | None = None) -> Turn:  # fmt: skip
+        """One input: typed text, a tapped button (with the form and draft it belongs to), a location…
+        `receipt`: where a report's receipt will be if this input files it."""
         draft = await self.drafts.load()
         if not draft or (token is not None and (draft.get("token") != token or draft.get("form") != form_id)):
             return Turn(answer=self.translate(N_("common.stale_button")), say=None if token else
@@ -160,7 +162,7 @@ class FormSession:
             await self.drafts.clear()
             return Turn(say=self.translate(N_("form.cancelled")), close_keyboard=True)
         if outcome.submit:
-            return await self._file(engine, outcome.draft, ctx)
+            return await self._file(engine, outcome.draft, ctx, receipt)
         if outcome.quiet:
             await self.drafts.save(outcome.draft)
             return Turn(quiet=True)
@@ -195,10 +197,10 @@ class FormSession:
         turn.edit = False
         return turn
 
-    async def _file(self, engine: Engine, draft: dict[str, Any], ctx: Context) -> Turn:
+    async def _file(self, engine: Engine, draft: dict[str, Any], ctx: Context, receipt: ReceiptPlace | None) -> Turn:
         filer = FILERS[engine.form.submit]
         try:
-            filed = await filer(self.repos, self.user, draft, engine.extras(draft, ctx), self.config)
+            filed = await filer(self.repos, self.user, draft, engine.extras(draft, ctx), self.config, receipt)
         except warnings.WarningGone as gone:  # the warning an adjustment was about was lifted meanwhile
             await self.drafts.clear()
             return Turn(say=self.translate(str(gone)), close_keyboard=bool(draft.get("reply_kb")))

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 from bot.usecases.common import Config, Member
 from bot.usecases.followups import submit_final, submit_followup
-from bot.usecases.reports import Filed, submit_flash, submit_initial_report, submit_phone
+from bot.usecases.reports import Filed, ReceiptPlace, submit_flash, submit_initial_report, submit_phone
 from bot.usecases.warnings import WarningFiled, submit_warning
 from storage.repositories import Repos
 
-Filer = Callable[
-    [Repos, Member, Mapping[str, Any], Mapping[str, Mapping[str, Any]], Config], Awaitable[Filed | WarningFiled]
-]
+
+class Filer(Protocol):
+    """Files a finished form; a report is written with where its receipt will be (see ReceiptPlace)."""
+
+    def __call__(
+        self, repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
+        config: Config, receipt: ReceiptPlace | None = None,
+    ) -> Awaitable[Filed | WarningFiled]: ...  # fmt: skip
+
 
 FILERS: dict[str, Filer] = {
     "initial_report": submit_initial_report,

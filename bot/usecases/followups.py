@@ -20,7 +20,7 @@ from bot.domain.roles import Role
 from bot.domain.text import N_
 from bot.usecases.common import AdminError, Card, Config, Member, attachment_rows, duty_staff_for, incident_card
 from bot.usecases.deadlines import cancel, meet, start_clocks, unknown_elements
-from bot.usecases.reports import Filed, already_filed, plan_alerts
+from bot.usecases.reports import Filed, ReceiptPlace, already_filed, place_receipt, plan_alerts
 from storage.models import Incident, Report
 from storage.repositories import Repos
 
@@ -85,22 +85,25 @@ def _more_severe(a: str, b: str) -> bool:
 
 
 async def submit_followup(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
-) -> Filed:
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    receipt: ReceiptPlace | None = None,
+) -> Filed:  # fmt: skip
     """Store the follow-up once (idempotent on the draft token), update the incident's figures, meet the
     deadline it answers and start the next, and plan the duty-group alerts with what changed."""
-    return await _file_later(repos, user, draft, config, "followup")
+    return await _file_later(repos, user, draft, config, "followup", receipt)
 
 
 async def submit_final(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
-) -> Filed:
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    receipt: ReceiptPlace | None = None,
+) -> Filed:  # fmt: skip
     """Store the final report once, close the incident, meet the final deadline and cancel the others, start
     the evaluation report's clock where the table asks for one, and alert the duty groups."""
-    return await _file_later(repos, user, draft, config, "final")
+    return await _file_later(repos, user, draft, config, "final", receipt)
 
 
-async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], config: Config, kind: str) -> Filed:
+async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], config: Config, kind: str,
+                      receipt: ReceiptPlace | None) -> Filed:  # fmt: skip
     token = draft["token"]
     done = await already_filed(repos, user, token)
     if done is not None:
@@ -128,6 +131,7 @@ async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], conf
                 unknown=unknown_elements(answers, ("casualties",)), late=False,
             )  # fmt: skip
             report.incomplete = bool(report.unknown)
+            place_receipt(report, receipt)
             attachments = attachment_rows(answers)
             await repos.incidents.add_report(report, attachments)
     except IntegrityError:  # the same draft filed concurrently by another process: the first one wins

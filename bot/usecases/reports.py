@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -59,6 +59,15 @@ def _hours(window: timedelta) -> int:
     return int(window.total_seconds() // 3600)
 
 
+class ReceiptPlace(NamedTuple):
+    """Where the reporter's receipt will be: filing writes it with the report, so that no later statement of the
+    update's transaction has to (the message is None when the receipt comes as a new message)."""
+
+    chat_id: int
+    message_id: int | None
+    locale: str
+
+
 def incident_prefix(day: str) -> str:
     """An incident's number is this and the day's sequence number, four digits at least: KB-20261125-0001."""
     return f"KB-{day}-"
@@ -66,6 +75,11 @@ def incident_prefix(day: str) -> str:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def place_receipt(report: Report, receipt: ReceiptPlace | None) -> None:
+    if receipt is not None:
+        report.receipt_chat_id, report.receipt_message_id, report.receipt_locale = receipt
 
 
 async def already_filed(repos: Repos, reporter: Member, token: str) -> Filed | None:
@@ -78,39 +92,42 @@ async def already_filed(repos: Repos, reporter: Member, token: str) -> Filed | N
 
 
 async def submit_initial_report(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
-) -> Filed:
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    receipt: ReceiptPlace | None = None,
+) -> Filed:  # fmt: skip
     """Store the report once (idempotent on the draft token) and decide who is alerted. The written report
     after a flash or phone report (its draft names the incident) completes that incident."""
     subject = draft.get("subject") or {}
     if isinstance(subject, Mapping) and subject.get("incident"):
-        return await _written_report(repos, user, draft, extras, config, int(subject["incident"]))
-    return await _open_incident(repos, user, user, draft, extras, config, "initial")
+        return await _written_report(repos, user, draft, extras, config, int(subject["incident"]), receipt)
+    return await _open_incident(repos, user, user, draft, extras, config, "initial", receipt)
 
 
 async def submit_flash(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
-) -> Filed:
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    receipt: ReceiptPlace | None = None,
+) -> Filed:  # fmt: skip
     """A flash report (快报): the incident is known and the duty groups alerted at once; the written initial
     report is due within 30 minutes (the clock table's `flash` rule)."""
-    return await _open_incident(repos, user, user, draft, extras, config, "flash")
+    return await _open_incident(repos, user, user, draft, extras, config, "flash", receipt)
 
 
 async def submit_phone(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
-) -> Filed:
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    receipt: ReceiptPlace | None = None,
+) -> Filed:  # fmt: skip
     """A report received by phone, logged by duty staff for a named reporter: recorded with the time it was
     received, and the reporter's written report is due 30 minutes later (they are told in private)."""
     answers = draft["answers"]
     reporter = await repos.users.get(int(answers["caller"]))
     if reporter is None or not reporter.active or not await repos.units.is_descendant(reporter.unit_id, user.unit_id):
         raise LookupError(f"phone report for someone outside the unit: {answers.get('caller')!r}")
-    return await _open_incident(repos, user, reporter, draft, extras, config, "phone")
+    return await _open_incident(repos, user, reporter, draft, extras, config, "phone", receipt)
 
 
 async def _open_incident(
     repos: Repos, user: Member, reporter: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
-    config: Config, kind: str,
+    config: Config, kind: str, receipt: ReceiptPlace | None = None,
 ) -> Filed:  # fmt: skip
     token = draft["token"]  # filed before (a second tap, a redelivery): the unique draft token says so below
     now = config.clock()
@@ -153,6 +170,7 @@ async def _open_incident(
         late=kind == "initial" and now > initial_due, due_at=initial_due if kind == "initial" else None,
         unknown=unknown, incomplete=bool(unknown),
     )  # fmt: skip
+    place_receipt(report, receipt)
     attachments = attachment_rows(answers)
     if not await repos.incidents.add(incident, report, attachments):
         # the same draft filed before (or concurrently, by another process): the first one wins (no number was
@@ -192,7 +210,7 @@ async def _open_incident(
 
 async def _written_report(
     repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
-    incident_id: int,
+    incident_id: int, receipt: ReceiptPlace | None = None,
 ) -> Filed:  # fmt: skip
     """The written initial report of an incident a flash or phone report opened: it completes the incident's
     facts, meets the written-report deadline, and the duty groups get the full initial report."""
@@ -219,6 +237,7 @@ async def _written_report(
                 started_at=datetime.fromisoformat(draft["started_at"]), submitted_at=now, received_at=now,
                 unknown=unknown, incomplete=bool(unknown),
             )  # fmt: skip
+            place_receipt(report, receipt)
             attachments = attachment_rows(answers)
             await repos.incidents.add_report(report, attachments)
     except IntegrityError:

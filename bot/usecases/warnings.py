@@ -182,9 +182,11 @@ async def _number(repos: Repos, now: datetime, config: Config) -> str:
 
 
 async def submit_warning(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config
-) -> WarningFiled:
-    """Store the warning once (idempotent on the draft token); publish it at once, or ask for approval."""
+    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    receipt: object = None,
+) -> WarningFiled:  # fmt: skip
+    """Store the warning once (idempotent on the draft token); publish it at once, or ask for approval. (`receipt`:
+    a filer's parameter for reports; a warning's author follows it in the progress message instead.)"""
     token = str(draft["token"])
     existing = await repos.warnings.by_token(user.id, token)
     if existing is not None:
