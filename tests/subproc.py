@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.fakebotapi import TOKEN, FakeBotAPI
@@ -34,15 +35,19 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 
 class BotProcess:
+    """The bot as its own process. Its log goes to a file (`log`): a pipe nobody reads fills up after 64 kB, and
+    the bot would then stop, blocked on writing its log."""
+
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.proc: asyncio.subprocess.Process | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix="kuaibao-bot-", suffix=".log", delete=False)  # noqa: SIM115
 
     async def start(self, api: FakeBotAPI) -> None:
         calls = api.get_updates_calls
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=self.env, cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=self.log,
         )  # fmt: skip
         await api.wait_for(lambda: api.get_updates_calls > calls, timeout=30)  # polling has begun
 

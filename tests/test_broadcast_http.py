@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.app.runtime import App
 from storage.db import create_engine, create_sessionmaker
@@ -212,3 +213,24 @@ async def test_killed_mid_broadcast_finishes_after_restart_without_losing_anyone
             assert await repos.warnings.counts(filed.warning_id) == {"sent": 301, "received": 0}
     finally:
         await engine.dispose()
+
+
+async def test_a_database_error_before_a_send_is_not_a_failed_delivery(harness: Harness) -> None:
+    """The warning cannot be read for some sends (PostgreSQL out of connections, a restarting server): those rows
+    stay queued and go a moment later; nobody is marked failed for what was not Telegram's answer."""
+    unit_id = await seed_recipients(harness.app.sessionmaker, 20, 0)
+    await harness.seed()
+    refused = []
+
+    def database_gone(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM warnings" in statement and len(refused) < 3:
+            refused.append(statement)
+            raise ConnectionError("sorry, too many clients already")
+
+    filed = await publish(harness.app.sessionmaker, harness.app.dp["update_context"].config, unit_id)
+    event.listen(harness.app.engine.sync_engine, "before_cursor_execute", database_gone)
+    harness.app.broadcaster.wake()
+    assert await finished(harness, 30) == {"sent": filed.recipients}
+    assert len(refused) == 3
+    got = bulletins(harness.api)
+    assert set(got) == set(people(20)) | {9000} and max(got.values()) == 1  # everyone, once

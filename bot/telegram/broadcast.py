@@ -9,7 +9,9 @@ PostgreSQL; another takes over within LEASE_TTL seconds if it dies).
 - Answers: 429 pauses the chat for retry_after and resends (the notifier); 403 and "chat not found" mark the
   recipient unreachable, never retried; a migrated group is followed (its chat id changes everywhere) and
   the message resent there; 5xx and timeouts retry with backoff inside the notifier, then here at
-  RETRY_AFTER steps, and the row is marked failed after MAX_ATTEMPTS; a text over 4096 is split.
+  RETRY_AFTER steps, and the row is marked failed after MAX_ATTEMPTS; a text over 4096 is split. Only Telegram's
+  answers count as attempts: a database error before the send (the warning could not be read) leaves the row
+  queued, to go again after READ_RETRY.
 - Crash safety: a row leaves `queued` only when its answer is recorded (batched every FLUSH_EVERY seconds).
   Killed mid-broadcast, the next holder sends every row still queued; the only duplicates are the sends in
   flight or answered but not yet recorded at the kill: at most WINDOW + FLUSH_EVERY × rate messages.
@@ -50,6 +52,7 @@ PROGRESS_TRIES = 5  # a progress edit that fails is tried again at the next edit
 IDLE_POLL = 2.0  # with nothing queued: look again this often (another process may have published)
 MAX_ATTEMPTS = 4  # tries of a row (each with the notifier's own retries inside) before it is marked failed
 RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
+READ_RETRY = timedelta(seconds=2)  # the warning could not be read (a database error): the row waits this long
 
 
 def window_for(rate: float) -> int:
@@ -205,7 +208,13 @@ class Broadcaster:
                                   "message_id": None, "chat_id": row["chat_id"], "sent_at": None, "error": None,
                                   "remind_at": None}  # fmt: skip
         try:
-            b = await self._bulletin(row["warning_id"])
+            try:
+                b = await self._bulletin(row["warning_id"])
+            except Exception as exc:  # the database, not Telegram: not an attempt; the row waits a moment
+                log.warning("warning delivery %s: its warning could not be read (%s); trying again shortly",
+                            row["id"], exc)  # fmt: skip
+                result.update(next_at=now() + READ_RETRY, error=f"{type(exc).__name__}: {exc}"[:300])
+                return
             if b is None:
                 result.update(state="failed", error="warning not found")
                 return
@@ -229,7 +238,7 @@ class Broadcaster:
         except asyncio.CancelledError:
             result.clear()  # stopped mid-send: the row stays queued and is sent again by the next holder
             raise
-        except Exception as exc:  # 5xx or timeouts after the notifier's retries, 429 over its cap, bad requests
+        except Exception as exc:  # Telegram's: 5xx or timeouts after the notifier's retries, 429 over its cap, 400s
             attempts = row["attempts"] + 1
             result.update(attempts=attempts, error=f"{type(exc).__name__}: {exc}"[:300])
             if attempts >= MAX_ATTEMPTS or not isinstance(exc, Deferred):
