@@ -225,3 +225,22 @@ async def test_the_first_try_redraws_the_receipt_as_the_database_has_it(
     await harness.app.courier.update_receipt(report_id)  # the same receipt, read from the database
     edits = [c[1] for c in api.calls if c[0] == "editMessageText" and c[1].get("message_id") == receipt.message_id]
     assert edits[-1] is not drawn and edits[-1] == drawn  # Telegram would answer "message is not modified"
+
+
+async def test_the_limiter_forgets_idle_chats_and_keeps_the_busy_ones_limited() -> None:
+    """A bot that has written to many chats keeps a bucket only for those it wrote to lately: memory stays
+    bounded, and a chat written to a moment ago is still held to its limit."""
+    from bot.telegram.limiter import CHAT_BUCKETS
+
+    limiter = SendLimiter(Limits(overall_per_second=1_000_000, chat_per_second=2, chat_burst=1))
+    for chat in range(1, CHAT_BUCKETS + 1):  # every bucket busy for half a second after its send
+        await limiter.acquire(chat)
+    assert len(limiter.chats) == CHAT_BUCKETS  # none idle yet: nothing dropped
+    await asyncio.sleep(0.6)  # all idle again
+    busy = CHAT_BUCKETS + 1
+    await limiter.acquire(busy)
+    for chat in range(busy + 1, busy + 100):
+        await limiter.acquire(chat)
+    assert len(limiter.chats) == 100  # the idle ones are gone, the hundred written to now are kept
+    with pytest.raises(TimeoutError):  # its second message within half a second still waits for its bucket
+        await asyncio.wait_for(limiter.acquire(busy), 0.2)

@@ -46,27 +46,6 @@ from storage.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
-def _pin_response_models() -> list[Any]:
-    """Keep aiogram's `Response[T]` classes alive.
-
-    aiogram builds `Response[method.__returning__]` for every API answer; pydantic caches generic
-    classes in a WeakValueDictionary, so after a garbage collection each one is rebuilt from scratch
-    (schema generation included). Profiling the report benchmark showed ~10% of the bot's CPU there.
-    Holding one reference per method makes every later lookup a dictionary hit.
-    """
-    import aiogram.methods as methods
-    from aiogram.methods.base import Response, TelegramMethod
-
-    return [
-        Response[m.__returning__]  # type: ignore[name-defined]
-        for m in vars(methods).values()
-        if isinstance(m, type) and issubclass(m, TelegramMethod) and m is not TelegramMethod
-    ]
-
-
-_PINNED_RESPONSE_MODELS = _pin_response_models()
-
-
 def build_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
     session = BotApiSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import functools
 import html
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.categories import BY_CODE, subtype_label
 from bot.domain.warnings import (
@@ -32,6 +28,9 @@ from bot.domain.warnings import (
     Level,
     headline,
 )
+
+if TYPE_CHECKING:  # the XML libraries (about 0.8 MB) are loaded when a CAP file is written or read, not at start
+    import xml.etree.ElementTree as ET
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_FILE = Path(__file__).with_name("data") / "CAP-v1.2.xsd"
@@ -73,6 +72,8 @@ def _time(value: Any, tz: tzinfo) -> str:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None) -> None:
+    import xml.etree.ElementTree as ET
+
     if text:
         ET.SubElement(parent, _q(tag)).text = text
 
@@ -83,6 +84,8 @@ def reference(sender: str, identifier: str, sent: datetime, tz: tzinfo) -> str:
 
 def to_xml(message: CapMessage, tz: tzinfo, translators: Mapping[str, Translate]) -> bytes:
     """The message as CAP 1.2 XML (UTF-8), one <info> per language in `translators` (zh-CN, en)."""
+    import xml.etree.ElementTree as ET
+
     f = message.fields
     ET.register_namespace("", NS)
     root = ET.Element(_q("alert"))
@@ -148,6 +151,11 @@ def validate(root: ET.Element) -> None:
 
 def parse_tree(data: bytes, max_bytes: int = MAX_BYTES) -> ET.Element:
     """Untrusted bytes to an element tree: size capped, no DTD, no entities, no external references."""
+    import xml.etree.ElementTree as ET
+
+    import defusedxml.ElementTree as SafeET
+    from defusedxml import DefusedXmlException
+
     if len(data) > max_bytes:
         raise CapError("file", f"{len(data)} bytes is over the {max_bytes}-byte limit")
     if not data.strip():

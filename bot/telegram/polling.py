@@ -68,6 +68,9 @@ class UpdateRecorder(BaseRequestMiddleware):
     @staticmethod
     def payloads(updates: list[Any]) -> list[tuple[int, str]]:
         answer = _last_answer.get()
+        # forgotten once read: every handler task aiogram starts next copies this context, and each would keep
+        # the whole decoded batch alive until it ends
+        _last_answer.set(None)
         raw = answer.get("result") if isinstance(answer, dict) else None
         if (
             isinstance(raw, list)
