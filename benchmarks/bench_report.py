@@ -243,8 +243,8 @@ async def serve(kind: str, api: str, db: str) -> None:
             hotpath = None  # type: ignore[assignment]
         for cls in (hotpath._SQLite, hotpath._Postgres) if hotpath else ():
             for name, table in (("take", "update_inbox"), ("exists", "update_inbox"), ("preload", "fsm_state"),
-                                ("version", "people_version"), ("upsert", "fsm_state"), ("delete", "fsm_state"),
-                                ("outbox", "outbox")):  # fmt: skip
+                                ("version", "people_version"), ("latest_open", "deadlines"), ("upsert", "fsm_state"),
+                                ("delete", "fsm_state"), ("outbox", "outbox")):  # fmt: skip
                 if name in vars(cls):  # (PostgreSQL's hot path has fewer: see below)
                     per_row = cls is hotpath._SQLite and name == "outbox"
                     setattr(cls, name, _counted(getattr(cls, name), statements, f"{getattr(cls, name.upper(), '')}",
@@ -537,6 +537,18 @@ def report(results: list[dict[str, Any]]) -> None:
         for r in results:
             if r is not base:
                 print(f"ratio {r['kind']}/{r['backend']} : baseline/memory = {r['ups'] / base['ups']:.2f}x updates/s")
+        print("\np99 step latency against the baseline's (goal: no worse than 1.5x), read three ways:")
+        every = {r["kind"] + "/" + r["backend"]: [x for name, _, _ in SCRIPT for x in r["lat"][name]] for r in results}
+        base_all, base_worst = pct(every["baseline/memory"], 99), max(pct(base["lat"][n], 99) for n, _, _ in SCRIPT)
+        for r in results:
+            if r is base:
+                continue
+            name = r["kind"] + "/" + r["backend"]
+            together, worst = pct(every[name], 99), max(pct(r["lat"][n], 99) for n, _, _ in SCRIPT)
+            over = [n for n, _, _ in SCRIPT if pct(r["lat"][n], 99) > 1.5 * pct(base["lat"][n], 99)]
+            print(f"  {name}: every step together {together:.0f} ms ({together / base_all:.2f}x of {base_all:.0f} ms);"
+                  f" worst step {worst:.0f} ms ({worst / base_worst:.2f}x of {base_worst:.0f} ms);"
+                  f" steps over 1.5x the baseline's same step: {', '.join(over) or 'none'}")  # fmt: skip
 
 
 async def main_run(args: argparse.Namespace) -> None:

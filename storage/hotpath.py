@@ -60,6 +60,10 @@ class _SQLite:
     )
     DELETE = "DELETE FROM fsm_state WHERE key = ?"
     OUTBOX = "INSERT INTO outbox (payload, created_at) VALUES (?, ?) RETURNING id"
+    LATEST_OPEN = (  # DeadlineRepo.latest_open, for an update that needs no ORM session for anything else
+        "SELECT incident_id FROM deadlines WHERE reporter_id = ? AND state = 'open' AND due = ? "
+        "ORDER BY due_at DESC, id DESC LIMIT 1"
+    )
 
     def __init__(self, driver: Any) -> None:
         self.db = driver
@@ -81,6 +85,10 @@ class _SQLite:
 
     async def version(self) -> int:
         return int(self.db.execute(self.VERSION).fetchone()[0])
+
+    async def latest_open(self, reporter_id: int, due: str) -> int | None:
+        row = self.db.execute(self.LATEST_OPEN, (reporter_id, due)).fetchone()
+        return None if row is None else int(row[0])
 
     async def take_preload(
         self, bot_id: int, update_id: int, now: datetime, row_key: str
@@ -127,7 +135,7 @@ class _Postgres:
     statement runs in it. Another process handling the same update at the same moment finds it taken then: nothing
     of its work is written, nothing sent (UpdateTx raises HandledElsewhere)."""
 
-    PRELOAD, VERSION = (_numbered(sql) for sql in (_SQLite.PRELOAD, _SQLite.VERSION))
+    PRELOAD, VERSION, LATEST_OPEN = (_numbered(sql) for sql in (_SQLite.PRELOAD, _SQLite.VERSION, _SQLite.LATEST_OPEN))
     CHECK = "SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
     CHECK_PRELOAD = (
         "SELECT (SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
@@ -158,6 +166,11 @@ class _Postgres:
 
     async def version(self) -> int:
         return int(await self.db.fetchval(self.VERSION))
+
+    async def latest_open(self, reporter_id: int, due: str) -> int | None:
+        """A read on its own (in the ORM session's transaction once one is open)."""
+        incident_id: int | None = await self.db.fetchval(self.LATEST_OPEN, reporter_id, due)
+        return incident_id
 
     async def finish(self, rows: Sequence[RowWrite], payloads: Sequence[str], now: datetime,
                      take: Take | None = None) -> tuple[bool, list[int]]:  # fmt: skip

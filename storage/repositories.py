@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
@@ -581,8 +581,19 @@ class Repos:
     """All repositories on one session: what a use case receives. Given a function instead of a session,
     the session is opened at the first use (an update's transaction needs none for a plain form step)."""
 
-    def __init__(self, session: AsyncSession | Callable[[], AsyncSession]) -> None:
+    def __init__(self, session: AsyncSession | Callable[[], AsyncSession],
+                 driver: Callable[[], Awaitable[Any]] | None = None) -> None:  # fmt: skip
         self._open = session if callable(session) else lambda: session
+        self._driver = driver  # an update's own statements (storage.hotpath), for reads that need no ORM session
+
+    async def latest_open_deadline(self, reporter_id: int, due: str) -> int | None:
+        """DeadlineRepo.latest_open; in an update that has not opened its ORM session, read with the update's own
+        driver statement instead (no session; on PostgreSQL no BEGIN and COMMIT around it: three round trips
+        fewer for `/report`). With a session open, through it, so that what it has not flushed yet is seen."""
+        if self._driver is not None and "session" not in self.__dict__:
+            latest: int | None = await (await self._driver()).latest_open(reporter_id, due)
+            return latest
+        return await self.deadlines.latest_open(reporter_id, due)
 
     @cached_property
     def session(self) -> AsyncSession:

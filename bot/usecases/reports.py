@@ -288,7 +288,7 @@ async def start_written(repos: Repos, user: Member, incident_id: int) -> tuple[d
 
 async def written_due(repos: Repos, user: Member) -> int | None:
     """The incident whose written report this person still owes (the most recent), if any."""
-    return await repos.deadlines.latest_open(user.id, Due.WRITTEN.value)
+    return await repos.latest_open_deadline(user.id, Due.WRITTEN.value)
 
 
 async def plan_alerts(
