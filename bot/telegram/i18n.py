@@ -1,14 +1,13 @@
-"""Catalogs: Babel `.po` files compiled in memory at start-up (or `.mo` files when newer)."""
+"""Catalogs: Babel `.po` files compiled in memory at start-up, or the `.mo` files `compile-catalogs` wrote (the
+Docker image's) when they are newer. A `.mo` file is read with the standard library's gettext, so a bot started
+from compiled catalogs never loads Babel (about 0.7 MB of a process's memory); Babel reads and compiles `.po`."""
 
 from __future__ import annotations
 
+import gettext
 import logging
 from pathlib import Path
 from typing import Any
-
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import read_mo, write_mo
-from babel.messages.pofile import read_po
 
 from bot.domain.locales import SUPPORTED_LOCALES
 
@@ -20,18 +19,27 @@ def _po_path(locales_dir: Path, locale: str) -> Path:
     return locales_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def read_catalog(locales_dir: Path, locale: str) -> Catalog:
+def read_messages(locales_dir: Path, locale: str) -> dict[str, str]:
+    """A locale's translations by message id (untranslated and fuzzy entries left out, as `.mo` files leave them)."""
     po = _po_path(locales_dir, locale)
     mo = po.with_suffix(".mo")
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
         with mo.open("rb") as f:
-            return read_mo(f)
+            compiled = gettext.GNUTranslations(f)
+        catalog: dict[Any, Any] = compiled._catalog  # type: ignore[attr-defined]  # gettext's parsed table
+        return {k: v for k, v in catalog.items() if isinstance(k, str) and k and v}
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as f:
-        return read_po(f, locale=locale)
+        source = read_po(f, locale=locale)
+    return {str(m.id): str(m.string) for m in source if m.id and m.string and not m.fuzzy}
 
 
 def compile_catalogs(locales_dir: Path) -> list[Path]:
     """Write `.mo` files next to the `.po` files (used by the Docker build)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     written = []
     for locale in SUPPORTED_LOCALES:
         po = _po_path(locales_dir, locale)
@@ -69,8 +77,7 @@ class Catalogs:
         self.default_locale = default_locale
         self.messages: dict[str, dict[str, str]] = {}
         for locale in SUPPORTED_LOCALES:
-            catalog = read_catalog(locales_dir, locale)
-            self.messages[locale] = {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
+            self.messages[locale] = read_messages(locales_dir, locale)
         self._translators = {loc: Translator(self, loc) for loc in self.messages}
 
     def translator(self, locale: str) -> Translator:
