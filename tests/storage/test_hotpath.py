@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
@@ -203,3 +203,42 @@ async def test_an_update_two_processes_handle_at_once_is_written_once(sessionmak
         assert (await s.scalars(select(OutboxMessage.id))).all() == a_ids
     async with update_transaction(sessionmaker) as tx:
         assert await second.take(tx, 21, datetime.now(UTC), row_key) is False  # handled: never again
+
+
+async def test_the_written_report_owed_reads_the_same_on_the_driver_as_through_the_orm(sessionmaker) -> None:
+    """`/report` asks which written report a person owes with a driver statement (no ORM session); it must answer
+    what DeadlineRepo.latest_open answers: the open one due last, never a met one or another kind or person."""
+    from storage.models import Deadline, Incident, User
+    from storage.repositories import Repos
+
+    t0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    async with transaction(sessionmaker) as s:
+        unit = Unit(code="u", name="县应急管理局")
+        s.add(unit)
+        await s.flush()
+        people = [User(telegram_id=100 + i, name=f"报送员{i}", unit_id=unit.id) for i in range(2)]
+        s.add_all(people)
+        await s.flush()
+        incidents = [Incident(number=f"KB-{i}", unit_id=unit.id, reporter_id=people[0].id, category="accident",
+                              suggested_grade="IV", grade="IV", occurred_at=t0, initial_due_at=t0)
+                     for i in range(5)]  # fmt: skip
+        s.add_all(incidents)
+        await s.flush()
+        rows = [(0, "written", "open", 1), (1, "written", "open", 3), (2, "written", "met", 9),  # met: not owed
+                (3, "initial", "open", 9), (4, "written", "open", 2)]  # fmt: skip
+        for i, due, state, hours in rows:
+            s.add(Deadline(incident_id=incidents[i].id, unit_id=unit.id, reporter_id=people[0].id, rule="r", due=due,
+                           start_at=t0, due_at=t0 + timedelta(hours=hours), state=state))  # fmt: skip
+        await s.flush()
+        expected, mine, nobody = incidents[1].id, people[0].id, people[1].id
+    through_sqlalchemy: list[str] = []
+    engine = sessionmaker.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: through_sqlalchemy.append(sql))
+    for who, owed in ((mine, expected), (nobody, None)):
+        async with update_transaction(sessionmaker) as tx:
+            through_sqlalchemy.clear()
+            on_driver = await Repos(lambda tx=tx: tx.session, tx.driver).latest_open_deadline(who, "written")
+            assert through_sqlalchemy == []  # answered on the driver: no ORM session, no statement through it
+            through_orm = await Repos(tx.session).deadlines.latest_open(who, "written")
+            assert through_sqlalchemy  # (the listener sees what goes through SQLAlchemy)
+        assert on_driver == through_orm == owed
