@@ -588,7 +588,7 @@ class Repos:
 
     async def latest_open_deadline(self, reporter_id: int, due: str) -> int | None:
         """DeadlineRepo.latest_open; in an update that has not opened its ORM session, read with the update's own
-        driver statement instead (no session; on PostgreSQL no BEGIN and COMMIT around it: three round trips
+        driver statement instead (no session; on PostgreSQL no BEGIN and COMMIT around it: two round trips
         fewer for `/report`). With a session open, through it, so that what it has not flushed yet is seen."""
         if self._driver is not None and "session" not in self.__dict__:
             latest: int | None = await (await self._driver()).latest_open(reporter_id, due)
