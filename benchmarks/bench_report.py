@@ -538,13 +538,16 @@ def report(results: list[dict[str, Any]]) -> None:
             if r is not base:
                 print(f"ratio {r['kind']}/{r['backend']} : baseline/memory = {r['ups'] / base['ups']:.2f}x updates/s")
         print("\np99 step latency against the baseline's (goal: no worse than 1.5x), read three ways:")
-        every = {r["kind"] + "/" + r["backend"]: [x for name, _, _ in SCRIPT for x in r["lat"][name]] for r in results}
-        base_all, base_worst = pct(every["baseline/memory"], 99), max(pct(base["lat"][n], 99) for n, _, _ in SCRIPT)
+
+        def every_step(r: dict[str, Any]) -> list[float]:
+            return [x for name, _, _ in SCRIPT for x in r["lat"][name]]
+
+        base_all, base_worst = pct(every_step(base), 99), max(pct(base["lat"][n], 99) for n, _, _ in SCRIPT)
         for r in results:
             if r is base:
                 continue
             name = r["kind"] + "/" + r["backend"]
-            together, worst = pct(every[name], 99), max(pct(r["lat"][n], 99) for n, _, _ in SCRIPT)
+            together, worst = pct(every_step(r), 99), max(pct(r["lat"][n], 99) for n, _, _ in SCRIPT)
             over = [n for n, _, _ in SCRIPT if pct(r["lat"][n], 99) > 1.5 * pct(base["lat"][n], 99)]
             print(f"  {name}: every step together {together:.0f} ms ({together / base_all:.2f}x of {base_all:.0f} ms);"
                   f" worst step {worst:.0f} ms ({worst / base_worst:.2f}x of {base_worst:.0f} ms);"
