@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.domain.clock import utcnow
+from storage import driversql
 from storage.desk import DeskRepo
 from storage.dialect import upsert_insert
 from storage.models import (
@@ -42,7 +42,7 @@ from storage.warnings import LeaseRepo, WarningRepo
 # several times more Python (its bulk machinery looks for the rows in the session); none of these rows is held in the
 # session when they change (filing writes them with `_insert`, the courier's transactions read nothing first).
 ALERTS, PARTS, REPORTS, INCIDENTS = Alert.__table__, AlertPart.__table__, Report.__table__, Incident.__table__
-AUDIT = AuditEntry.__table__
+AUDIT, DEADLINES = AuditEntry.__table__, Deadline.__table__
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class AuditRow:
         return row if after is None else {**row, "after": after}
 
 
+_AUDIT_INSERT = insert(AUDIT)
 _SET_NUMBER = update(INCIDENTS).where(INCIDENTS.c.id == bindparam("incident_id")).values(number=bindparam("number"))
 
 
@@ -97,13 +98,15 @@ def _numbering() -> Any:
 
 @cache
 def _unit_with_groups() -> Any:
-    own, parent = aliased(DutyGroup, name="own_group"), aliased(DutyGroup, name="parent_group")
+    """A unit's columns, its duty group's and its parent unit's duty group's (none: NULLs), in one row."""
+    units, groups = Unit.__table__, DutyGroup.__table__
+    own, parent = groups.alias("own_group"), groups.alias("parent_group")
     return (
-        select(Unit, own, parent)
-        .outerjoin(own, own.unit_id == Unit.id)
-        .outerjoin(parent, parent.unit_id == Unit.parent_id)
-        .where(Unit.id == bindparam("unit_id"))
-    )
+        select(*units.c, *own.c, *parent.c)
+        .select_from(units.outerjoin(own, own.c.unit_id == units.c.id)
+                     .outerjoin(parent, parent.c.unit_id == units.c.parent_id))
+        .where(units.c.id == bindparam("unit_id"))
+    )  # fmt: skip
 
 
 async def _insert(s: AsyncSession, obj: Any, unless: tuple[str, ...] = ()) -> bool:
@@ -115,12 +118,19 @@ async def _insert(s: AsyncSession, obj: Any, unless: tuple[str, ...] = ()) -> bo
     and returns False (INSERT … ON CONFLICT DO NOTHING, no savepoint)."""
     statement, columns = _insert_of(type(obj), s.bind.dialect.name if unless else "", unless)
     values = {column.key: v for key, column in columns if (v := obj.__dict__.get(key)) is not None}
-    row = (await s.execute(statement, values)).one_or_none()
-    if row is None:
+    rows = await driversql.run(s, statement, values)
+    if not rows:
         return False
+    row = rows[0]
     for (key, _column), value in zip(columns, row, strict=True):
         setattr(obj, key, value)
     return True
+
+
+@cache
+def _insert_rows(table: Any, keys: tuple[str, ...], n: int) -> Any:
+    """An INSERT of `n` rows with the columns `keys` given in each (parameters `key_i`), built once."""
+    return insert(table).values([{k: bindparam(f"{k}_{i}", type_=table.c[k].type) for k in keys} for i in range(n)])
 
 
 @cache
@@ -146,9 +156,18 @@ class UnitRepo:
         return await self.s.get(Unit, unit_id)
 
     async def with_duty_groups(self, unit_id: int) -> tuple[Unit, DutyGroup | None, DutyGroup | None] | None:
-        """A unit, its duty group and its parent unit's duty group, in one statement (what filing alerts)."""
-        row = (await self.s.execute(_unit_with_groups(), {"unit_id": unit_id})).one_or_none()
-        return None if row is None else (row[0], row[1], row[2])
+        """A unit, its duty group and its parent unit's duty group, in one statement (what filing alerts). Read-only
+        copies, not in the session (a change to them is not written)."""
+        rows = await driversql.run(self.s, _unit_with_groups(), {"unit_id": unit_id})
+        if not rows:
+            return None
+        unit_keys, group_keys = Unit.__table__.c.keys(), DutyGroup.__table__.c.keys()
+        values, n = rows[0], len(unit_keys)
+        own, parent = values[n : n + len(group_keys)], values[n + len(group_keys) :]
+        key = group_keys.index("chat_id")  # the primary key: NULL when the outer join found no group
+        return (Unit(**dict(zip(unit_keys, values[:n], strict=True))),
+                None if own[key] is None else DutyGroup(**dict(zip(group_keys, own, strict=True))),
+                None if parent[key] is None else DutyGroup(**dict(zip(group_keys, parent, strict=True))))  # fmt: skip
 
     async def add(self, code: str, name: str, parent_id: int | None) -> Unit:
         unit = Unit(code=code, name=name, parent_id=parent_id)
@@ -308,7 +327,7 @@ class IncidentRepo:
 
     async def next_number(self, day: str) -> int:
         """Atomically take the next sequence number of a day (upsert … RETURNING on both backends)."""
-        return int((await self.s.execute(_next_number(self.s.bind.dialect.name), {"day": day})).scalar_one())
+        return int((await driversql.run(self.s, _next_number(self.s.bind.dialect.name), {"day": day}))[0][0])
 
     async def take_number(self, incident_id: int, day: str, prefix: str, audit: AuditRow) -> str:
         """The incident's number, `prefix` and the day's next sequence number (four digits at least), and the audit
@@ -319,11 +338,11 @@ class IncidentRepo:
         three."""
         if self.s.bind.dialect.name != "postgresql":
             number = f"{prefix}{await self.next_number(day):04d}"
-            await self.s.execute(_SET_NUMBER, {"incident_id": incident_id, "number": number})
-            await self.s.execute(insert(AUDIT), audit.values({**audit.after, "number": number}))
+            await driversql.run(self.s, _SET_NUMBER, {"incident_id": incident_id, "number": number})
+            await driversql.run(self.s, _AUDIT_INSERT, audit.values({**audit.after, "number": number}))
             return number
         params = {"day": day, "prefix": prefix, "incident_id": incident_id, **audit.values(audit.after)}
-        return str((await self.s.execute(_numbering(), params)).scalar_one())
+        return str((await driversql.run(self.s, _numbering(), params))[0][0])
 
     async def report_by_token(self, reporter_id: int, token: str) -> Report | None:
         """The report a reporter filed from one draft (the draft token is the idempotency key)."""
@@ -521,6 +540,17 @@ class DeadlineRepo:
             await self.s.flush()
         wake_at(self.s, deadline.next_at)
         return deadline
+
+    async def add_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """New deadlines' rows (every column but the id, see bot.usecases.deadlines.open_row) in one statement; no
+        ORM objects (nothing in the transaction reads them back or changes them)."""
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        params = {f"{k}_{i}": row[k] for i, row in enumerate(rows) for k in keys}
+        await driversql.run(self.s, _insert_rows(DEADLINES, keys, len(rows)), params)
+        for row in rows:
+            wake_at(self.s, row["next_at"])
 
     async def open_of(self, incident_id: int, dues: Sequence[str] | None = None) -> Sequence[Deadline]:
         q = select(Deadline).where(Deadline.incident_id == incident_id, Deadline.state == "open")

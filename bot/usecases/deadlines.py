@@ -38,17 +38,21 @@ def first_action_at(deadline: clocks.Deadline, policy: clocks.Policy, after: dat
 
 async def open_deadline(
     repos: Repos, incident: Incident, deadline: clocks.Deadline, reporter_id: int, config: Config, now: datetime,
-    seq: int = 0, new_incident: bool = False,
+    seq: int = 0,
 ) -> Deadline | None:  # fmt: skip
-    """Open one deadline, unless a report of that kind is already due from the incident (the earlier stands).
-    `new_incident`: the incident was created in this transaction, and the caller opens each kind once: nothing
-    to look up, and the row is written with the session's next flush."""
-    if not new_incident and await repos.deadlines.open_of(incident.id, [deadline.due.value]):
+    """Open one deadline, unless a report of that kind is already due from the incident (the earlier stands)."""
+    if await repos.deadlines.open_of(incident.id, [deadline.due.value]):
         return None
-    row = Deadline(incident_id=incident.id, unit_id=incident.unit_id, reporter_id=reporter_id, rule=deadline.rule,
-                   due=deadline.due.value, seq=seq, start_at=deadline.start, due_at=deadline.due_at, state="open",
-                   late=False, next_at=first_action_at(deadline, config.policy), created_at=now)  # fmt: skip
-    return await repos.deadlines.add(row, flush=not new_incident)
+    return await repos.deadlines.add(Deadline(**open_row(incident, deadline, reporter_id, config, now, seq)))
+
+
+def open_row(incident: Incident, deadline: clocks.Deadline, reporter_id: int, config: Config, now: datetime,
+             seq: int = 0) -> dict[str, Any]:  # fmt: skip
+    """An open deadline's row (every column but the id)."""
+    return {"incident_id": incident.id, "unit_id": incident.unit_id, "reporter_id": reporter_id,
+            "rule": deadline.rule, "due": deadline.due.value, "seq": seq, "start_at": deadline.start,
+            "due_at": deadline.due_at, "state": "open", "late": False, "met_at": None, "report_id": None,
+            "next_at": first_action_at(deadline, config.policy), "done_until": None, "created_at": now}  # fmt: skip
 
 
 async def start_clocks(
@@ -64,16 +68,15 @@ async def start_clocks(
     return opened
 
 
-async def record_met(
-    repos: Repos, incident: Incident, deadline: clocks.Deadline, reporter_id: int, report_id: int, at: datetime
-) -> Deadline:
-    """A deadline met by the very report that makes it known (the initial report of an event the bot
-    hears of first through it): recorded for the timeliness statistics, nothing to remind (written with the
-    session's next flush)."""
-    row = Deadline(incident_id=incident.id, unit_id=incident.unit_id, reporter_id=reporter_id, rule=deadline.rule,
-                   due=deadline.due.value, seq=0, start_at=deadline.start, due_at=deadline.due_at, state="met",
-                   late=at > deadline.due_at, met_at=at, report_id=report_id, next_at=None, created_at=at)  # fmt: skip
-    return await repos.deadlines.add(row, flush=False)
+def met_row(incident: Incident, deadline: clocks.Deadline, reporter_id: int, report_id: int,
+            at: datetime) -> dict[str, Any]:  # fmt: skip
+    """A deadline met by the very report that makes it known (the initial report of an event the bot hears of
+    first through it): recorded for the timeliness statistics, nothing to remind. Its row (every column but the
+    id)."""
+    return {"incident_id": incident.id, "unit_id": incident.unit_id, "reporter_id": reporter_id,
+            "rule": deadline.rule, "due": deadline.due.value, "seq": 0, "start_at": deadline.start,
+            "due_at": deadline.due_at, "state": "met", "late": at > deadline.due_at, "met_at": at,
+            "report_id": report_id, "next_at": None, "done_until": None, "created_at": at}  # fmt: skip
 
 
 async def meet(repos: Repos, incident_id: int, dues: Sequence[Due], report_id: int, at: datetime,

@@ -27,7 +27,7 @@ from bot.usecases.common import (
     report_answers,
     unit_admins,
 )
-from bot.usecases.deadlines import facts_of, meet, open_deadline, record_met, unknown_elements
+from bot.usecases.deadlines import facts_of, meet, met_row, open_row, unknown_elements
 from storage.models import Alert, AlertPart, DutyGroup, Incident, Report, Unit
 from storage.repositories import AuditRow, Repos, wake_at
 
@@ -179,13 +179,13 @@ async def _open_incident(
         if done is None:
             raise RuntimeError(f"draft {token} is taken, but no report of it is there")
         return done
-    if kind == "initial":
-        await record_met(repos, incident, initial, reporter.id, report.id, now)
-    opened: set[str] = set()  # a new incident: nothing open yet but what opens here, each kind once
+    # the deadlines, in one statement: the one this report met (an initial report), and what opens, each kind once
+    # (a new incident: nothing is open yet)
+    clock_rows = [met_row(incident, initial, reporter.id, report.id, now)] if kind == "initial" else []
     for deadline, seq in [*((d, 0) for d in written), (first_followup, 1)]:
-        if deadline.due.value not in opened:
-            opened.add(deadline.due.value)
-            await open_deadline(repos, incident, deadline, reporter.id, config, now, seq=seq, new_incident=True)
+        if all(row["due"] != deadline.due.value for row in clock_rows if row["state"] == "open"):
+            clock_rows.append(open_row(incident, deadline, reporter.id, config, now, seq))
+    await repos.deadlines.add_rows(clock_rows)
     filed = Filed(
         created=True, number="", report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
@@ -194,7 +194,6 @@ async def _open_incident(
     known = (reporter, unit, [report])
     planned = await write_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
                                  known, targets)  # fmt: skip
-    await repos.session.flush()  # the deadlines: after the number only what must wait for it is written
     audit = AuditRow(f"tg:{user.telegram_id}", "report.submit", "incident", str(incident.id),
                      after={"kind": kind, "grade": incident.grade, "suggested_grade": suggested, "grade_reason": reason,
                             "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
