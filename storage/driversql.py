@@ -24,7 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
+# by statement object: only statements built once (module constants, functools.cache) run here; the bound is a
+# guard against a caller that builds one per call
 _PREPARED: dict[tuple[Any, str, tuple[str, ...]], _Prepared] = {}
+_PREPARED_MAX = 512
 
 
 class _Prepared:
@@ -81,6 +84,8 @@ def _prepared(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...])
     cache_key = (statement, dialect.name, keys)
     found = _PREPARED.get(cache_key)
     if found is None:
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.clear()
         found = _PREPARED[cache_key] = _Prepared(statement, dialect, keys)
     return found
 
@@ -91,10 +96,14 @@ def _connection(sync: Session) -> Any:
     return sync.connection().connection
 
 
-async def run(s: AsyncSession, statement: ClauseElement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+async def run(
+    s: AsyncSession, statement: ClauseElement, values: Mapping[str, Any], alone: bool = False
+) -> list[tuple[Any, ...]]:
     """Run a Core statement in the session's transaction on its driver connection; the rows it returns
     (RETURNING, SELECT), processed as SQLAlchemy would. `values`: the parameters (missing ones take the
-    statement's own values or the columns' defaults)."""
+    statement's own values or the columns' defaults). `alone`: the transaction writes nothing else (the caller
+    says so); on PostgreSQL, when no transaction is open yet, the statement then runs on its own, atomic by itself,
+    without the BEGIN and COMMIT round trips."""
     dialect = s.bind.dialect
     prepared = _prepared(statement, dialect, tuple(sorted(values)))
     params = prepared.parameters(values)
@@ -103,6 +112,6 @@ async def run(s: AsyncSession, statement: ClauseElement, values: Mapping[str, An
         cursor = fairy.driver_connection.execute(prepared.sql, params)
         return prepared.rows(cursor.fetchall()) if cursor.description else []
     adapter = fairy.dbapi_connection
-    if adapter._transaction is None and adapter.isolation_level != "autocommit":
+    if adapter._transaction is None and adapter.isolation_level != "autocommit" and not alone:
         await adapter._start_transaction()  # (SQLAlchemy's asyncpg adapter begins at its first statement)
     return prepared.rows(await adapter.driver_connection.fetch(prepared.sql, *params))

@@ -127,6 +127,28 @@ async def _insert(s: AsyncSession, obj: Any, unless: tuple[str, ...] = ()) -> bo
     return True
 
 
+_PART_SENT = (
+    update(PARTS).where(PARTS.c.id == bindparam("part_id"))
+    .values(message_id=bindparam("part_message"), sent_at=bindparam("at"))
+)  # fmt: skip
+
+
+@cache
+def _alert_sent(complete: bool) -> Any:
+    """The alert's text was accepted (`complete`: it was its last part: stop retrying)."""
+    values: dict[str, Any] = {"chat_id": bindparam("alert_chat"), "message_id": bindparam("alert_message"),
+                              "sent_at": bindparam("at")}  # fmt: skip
+    if complete:
+        values.update(next_attempt_at=None, last_error=None)
+    return update(ALERTS).where(ALERTS.c.id == bindparam("alert")).values(**values)
+
+
+@cache
+def _text_sent(complete: bool) -> Any:
+    """PostgreSQL: the text part and its alert, one statement."""
+    return _alert_sent(complete).add_cte(_PART_SENT.cte("part_sent"))
+
+
 @cache
 def _insert_rows(table: Any, keys: tuple[str, ...], n: int) -> Any:
     """An INSERT of `n` rows with the columns `keys` given in each (parameters `key_i`), built once."""
@@ -412,16 +434,6 @@ class IncidentRepo:
     async def alert(self, alert_id: int) -> Alert | None:
         return await self.s.get(Alert, alert_id)
 
-    async def set_alert_message(
-        self, alert_id: int, chat_id: int, message_id: int, at: datetime, complete: bool = False
-    ) -> None:
-        """Telegram accepted the alert's text: remember its message (in the chat it ended up in); `complete`: it
-        was the alert's last part (as alert_complete, in the same statement)."""
-        values: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "sent_at": at}
-        if complete:
-            values.update(next_attempt_at=None, last_error=None)
-        await self.s.execute(update(ALERTS).where(ALERTS.c.id == alert_id).values(**values))
-
     async def alert_complete(self, alert_id: int) -> None:
         """Every part of the alert was accepted: stop retrying."""
         done = update(ALERTS).where(ALERTS.c.id == alert_id).values(next_attempt_at=None, last_error=None)
@@ -436,7 +448,22 @@ class IncidentRepo:
         return (await self.s.scalars(q.order_by(AlertPart.position))).all()
 
     async def part_sent(self, part_id: int, message_id: int, at: datetime) -> None:
-        await self.s.execute(update(PARTS).where(PARTS.c.id == part_id).values(message_id=message_id, sent_at=at))
+        await driversql.run(self.s, _PART_SENT, {"part_id": part_id, "part_message": message_id, "at": at})
+
+    async def text_sent(self, part_id: int, alert_id: int, chat_id: int, message_id: int, at: datetime,
+                        complete: bool, alone: bool = False) -> None:  # fmt: skip
+        """Telegram accepted an alert's text part: the part's message, and the alert's (in the chat it ended up in;
+        `complete`: it was the alert's last part, stop retrying). On PostgreSQL one statement (`alone`: the
+        transaction's only write, then run on its own without BEGIN and COMMIT), on SQLite two."""
+        # (each statement is given only its own parameters: SQLAlchemy, like this, takes a parameter named as a
+        # column of the updated table for a value to SET)
+        part = {"part_id": part_id, "part_message": message_id, "at": at}
+        alert = {"alert": alert_id, "alert_chat": chat_id, "alert_message": message_id, "at": at}
+        if self.s.bind.dialect.name == "postgresql":
+            await driversql.run(self.s, _text_sent(complete), part | alert, alone=alone)
+        else:
+            await driversql.run(self.s, _PART_SENT, part)
+            await driversql.run(self.s, _alert_sent(complete), alert)
 
     async def undelivered_alerts(self, now: datetime | None, limit: int = 50) -> Sequence[int]:
         """Ids of alerts with a part Telegram has not accepted yet, whose next attempt is due (every one of

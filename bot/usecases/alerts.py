@@ -46,13 +46,16 @@ async def part_accepted(
     chat_title: str | None = None,
 ) -> bool:  # fmt: skip
     """Telegram accepted one part (in the chat it ended up in); True when the whole alert is delivered."""
-    await repos.incidents.part_sent(part.id, message_id, now)
     last = part is delivery.parts[-1]
     if part.kind == "text":
-        await repos.incidents.set_alert_message(delivery.alert_id, chat_id, message_id, now, complete=last)
-        if delivery.title is None:
+        learn = delivery.title is None and bool(chat_title)
+        await repos.incidents.text_sent(part.id, delivery.alert_id, chat_id, message_id, now, complete=last,
+                                        alone=not learn)  # fmt: skip
+        if learn:
             await repos.groups.learn_title(chat_id, chat_title)
-    elif last:
+        return last
+    await repos.incidents.part_sent(part.id, message_id, now)
+    if last:
         await repos.incidents.alert_complete(delivery.alert_id)
     return last
 
