@@ -26,7 +26,7 @@ from sqlalchemy.sql import ClauseElement
 
 # by statement object: only statements built once (module constants, functools.cache) run here; the bound is a
 # guard against a caller that builds one per call
-_PREPARED: dict[tuple[Any, str, tuple[str, ...]], _Prepared] = {}
+_PREPARED: dict[tuple[Any, Any, tuple[str, ...]], _Prepared] = {}
 _PREPARED_MAX = 512
 
 
@@ -81,7 +81,7 @@ def _result_processor(type_: Any, dialect: Dialect) -> Any:
 
 
 def _prepared(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
-    cache_key = (statement, dialect.name, keys)
+    cache_key = (statement, (type(dialect), dialect.server_version_info), keys)
     found = _PREPARED.get(cache_key)
     if found is None:
         if len(_PREPARED) >= _PREPARED_MAX:
