@@ -25,8 +25,8 @@ async def _incident(sessionmaker) -> tuple[int, int, int]:
         unit = await add_unit(repos, "u1", "u1", "县应急局", None)
         user = await repos.users.add(700, "张三", unit.id, {"reporter"})
         incident = Incident(number="~1", unit_id=unit.id, reporter_id=user.id, category="accident", grade="IV",
-                            suggested_grade="IV", occurred_at=AT, latitude=31.25, initial_due_at=AT + timedelta(hours=2),
-                            created_at=AT)  # fmt: skip
+                            suggested_grade="IV", occurred_at=AT, latitude=31.25,
+                            initial_due_at=AT + timedelta(hours=2), created_at=AT)  # fmt: skip
         report = Report(kind="initial", draft_token="t1", reporter_id=user.id, started_at=AT, submitted_at=AT,
                         fields={"place": {"text": "黄河大堤 <b>", "lat": 31.25}, "n": [1, 2.5, None]})  # fmt: skip
         assert await repos.incidents.add(incident, report, [])
