@@ -45,7 +45,9 @@ async def part_accepted(
     repos: Repos, delivery: Delivery, part: Part, chat_id: int, message_id: int, now: datetime,
     chat_title: str | None = None,
 ) -> bool:  # fmt: skip
-    """Telegram accepted one part (in the chat it ended up in); True when the whole alert is delivered."""
+    """Telegram accepted one part (in the chat it ended up in); True when the whole alert is delivered. Run in a
+    transaction of its own (the courier's): the text's write, when it is the only one, goes without BEGIN and
+    COMMIT on PostgreSQL (see IncidentRepo.text_sent)."""
     last = part is delivery.parts[-1]
     if part.kind == "text":
         learn = delivery.title is None and bool(chat_title)
