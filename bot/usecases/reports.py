@@ -172,28 +172,28 @@ async def _open_incident(
     )  # fmt: skip
     place_receipt(report, receipt)
     attachments = attachment_rows(answers)
-    if not await repos.incidents.add(incident, report, attachments):
+    # the deadlines: the one this report met (an initial report), and what opens, each kind once (a new incident:
+    # nothing is open yet); their incident's id and this report's are set as they are written
+    clock_rows = [met_row(incident, initial, reporter.id, None, now)] if kind == "initial" else []
+    for deadline, seq in [*((d, 0) for d in written), (first_followup, 1)]:
+        if all(row["due"] != deadline.due.value for row in clock_rows if row["state"] == "open"):
+            clock_rows.append(open_row(incident, deadline, reporter.id, config, now, seq))
+    planned = new_alerts(incident, report, [(a.kind, a.file_id) for a in attachments], config, targets)
+    written_rows = [(alert, parts) for alert, parts, _title in planned]
+    if not await repos.incidents.file_new(incident, report, attachments, clock_rows, written_rows):
         # the same draft filed before (or concurrently, by another process): the first one wins (no number was
         # taken for this one)
         done = await already_filed(repos, user, token)
         if done is None:
             raise RuntimeError(f"draft {token} is taken, but no report of it is there")
         return done
-    # the deadlines, in one statement: the one this report met (an initial report), and what opens, each kind once
-    # (a new incident: nothing is open yet)
-    clock_rows = [met_row(incident, initial, reporter.id, report.id, now)] if kind == "initial" else []
-    for deadline, seq in [*((d, 0) for d in written), (first_followup, 1)]:
-        if all(row["due"] != deadline.due.value for row in clock_rows if row["state"] == "open"):
-            clock_rows.append(open_row(incident, deadline, reporter.id, config, now, seq))
-    await repos.deadlines.add_rows(clock_rows)
     filed = Filed(
         created=True, number="", report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
         kind=kind, answers=report_answers(report.fields),
     )  # fmt: skip
     known = (reporter, unit, [report])
-    planned = await write_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config,
-                                 known, targets)  # fmt: skip
+    await note_alerts(repos, filed, unit, targets, planned)
     audit = AuditRow(f"tg:{user.telegram_id}", "report.submit", "incident", str(incident.id),
                      after={"kind": kind, "grade": incident.grade, "suggested_grade": suggested, "grade_reason": reason,
                             "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
@@ -317,12 +317,25 @@ async def write_alerts(
     targets: list[tuple[DutyGroup | None, str]] | None = None,
 ) -> Planned:  # fmt: skip
     """plan_alerts' rows: the alerts and their parts (what the alerts show is planned after, plan_deliveries)."""
-    now = report.submitted_at
-    escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
     unit = known[1] if known is not None else await repos.units.get(incident.unit_id)
     assert unit is not None
     if targets is None:
         targets = await alert_targets(repos, unit, incident.grade)
+    planned = new_alerts(incident, report, attachments, config, targets)
+    for alert, parts, _title in planned:
+        await repos.incidents.add_alert(alert)
+        for part in parts:
+            part.alert_id = alert.id
+        await repos.incidents.add_parts(parts)
+    await note_alerts(repos, filed, unit, targets, planned)
+    return planned
+
+
+def new_alerts(incident: Incident, report: Report, attachments: list[tuple[str, str]], config: Config,
+               targets: list[tuple[DutyGroup | None, str]]) -> Planned:  # fmt: skip
+    """The alerts of a report to its duty groups and their parts, not written yet (their ids unknown)."""
+    now = report.submitted_at
+    escalation = ack_steps(facts_of(incident), config.policy, config.tz, now)
     planned: Planned = []
     for group, level in targets:
         if group is None:
@@ -330,16 +343,20 @@ async def write_alerts(
         alert = Alert(incident_id=incident.id, report_id=report.id, unit_id=group.unit_id, chat_id=group.chat_id,
                       level=level, created_at=now, next_attempt_at=next_retry(now, now, 0),
                       ack_due_at=escalation[0].at if escalation else None)  # fmt: skip
+        planned.append((alert, plan_parts(alert.id, attachments), group.title))
+    return planned
+
+
+async def note_alerts(repos: Repos, filed: Filed, unit: Unit, targets: list[tuple[DutyGroup | None, str]],
+                      planned: Planned) -> None:  # fmt: skip
+    """What filing says of its alerts, once written: their ids and statuses (queued), the escalation's timer, and
+    the unit's administrators when no duty group is bound."""
+    for alert, _parts, title in planned:
         wake_at(repos.session, alert.ack_due_at)
-        await repos.incidents.add_alert(alert)
-        parts = plan_parts(alert.id, attachments)
-        await repos.incidents.add_parts(parts)
         filed.alert_ids.append(alert.id)
-        planned.append((alert, parts, group.title))
-        filed.statuses.append(AlertStatus(group.title or str(group.chat_id), "queued"))  # as alert_statuses reads it
+        filed.statuses.append(AlertStatus(title or str(alert.chat_id), "queued"))  # as alert_statuses reads it
     if targets[0][0] is None:
         filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
-    return planned
 
 
 async def plan_deliveries(repos: Repos, filed: Filed, incident: Incident, report: Report, planned: Planned,

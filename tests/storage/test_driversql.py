@@ -131,3 +131,58 @@ def test_statements_built_per_call_do_not_pile_up() -> None:
     for i in range(driversql._PREPARED_MAX + 10):
         driversql._prepared(insert(Incident.__table__), dialect, (f"k{i}",))
     assert len(driversql._PREPARED) <= driversql._PREPARED_MAX
+
+
+async def test_a_new_incident_with_everything_it_files_in_one_go(sessionmaker) -> None:
+    """IncidentRepo.file_new (PostgreSQL: one statement): the rows refer to each other, ids are set on the objects,
+    and a draft filed before writes nothing at all (no second incident, no deadline, no alert)."""
+    from storage.models import Attachment
+
+    async with unit_of_work(sessionmaker) as repos:
+        unit = await add_unit(repos, "u1", "u1", "县应急局", None)
+        user = await repos.users.add(700, "张三", unit.id, {"reporter"})
+        unit_id, user_id = unit.id, user.id
+
+    Rows = tuple[Incident, Report, list[Attachment], list[dict], list[tuple[Alert, list[AlertPart]]]]
+
+    def rows(token: str, stand_in: str) -> Rows:
+        incident = Incident(number=stand_in, unit_id=unit_id, reporter_id=user_id, category="accident", grade="IV",
+                            suggested_grade="IV", occurred_at=AT, initial_due_at=AT, created_at=AT)  # fmt: skip
+        report = Report(kind="initial", draft_token=token, reporter_id=user_id, started_at=AT, submitted_at=AT,
+                        fields={"what": "塌方"})  # fmt: skip
+        files = [Attachment(position=i, kind="photo", file_id=f"f{i}", file_unique_id=f"u{i}") for i in range(2)]
+        clock = {"incident_id": None, "unit_id": unit_id, "reporter_id": user_id, "rule": "r", "due": "initial",
+                 "seq": 0, "start_at": AT, "due_at": AT, "state": "met", "late": False, "met_at": AT,
+                 "report_id": None, "next_at": None, "done_until": None, "created_at": AT}  # fmt: skip
+        clocks = [clock, {**clock, "due": "followup", "state": "open", "met_at": None, "next_at": AT}]
+        alerts = [(Alert(unit_id=unit_id, chat_id=-100 - n, level="own", created_at=AT, next_attempt_at=AT),
+                   [AlertPart(position=m, kind="text" if m == 0 else "media", payload={"m": m}) for m in range(n + 1)])
+                  for n in range(2)]  # fmt: skip
+        return incident, report, files, clocks, alerts
+
+    incident, report, files, clocks, alerts = rows("t1", "~1")
+    async with unit_of_work(sessionmaker) as repos:
+        assert await repos.incidents.file_new(incident, report, files, clocks, alerts)
+        assert repos.session.info["wake_at"] == AT
+    assert incident.id and report.id and report.incident_id == incident.id and report.received_at is not None
+    assert [f.report_id for f in files] == [report.id] * 2 and all(f.id for f in files)
+    assert [(a.incident_id, a.report_id) for a, _ in alerts] == [(incident.id, report.id)] * 2
+    assert [[(p.alert_id, p.position) for p in parts] for a, parts in alerts] == [
+        [(alerts[0][0].id, 0)], [(alerts[1][0].id, 0), (alerts[1][0].id, 1)]]  # fmt: skip
+    async with transaction(sessionmaker) as s:
+        stored = list(await s.scalars(select(Deadline).order_by(Deadline.id)))
+        assert [(d.incident_id, d.report_id, d.due, d.state) for d in stored] == [
+            (incident.id, report.id, "initial", "met"), (incident.id, None, "followup", "open")]  # fmt: skip
+        parts = list(await s.scalars(select(AlertPart).order_by(AlertPart.id)))
+        assert [(p.id, p.alert_id, p.payload) for p in parts] == [
+            (p.id, p.alert_id, p.payload) for _, ps in alerts for p in ps]  # fmt: skip
+        attached = list(await s.scalars(select(Attachment).order_by(Attachment.position)))
+        assert [(a.report_id, a.file_id) for a in attached] == [(report.id, "f0"), (report.id, "f1")]
+    again = rows("t1", "~2")  # (filing numbers the first incident before it commits: its stand-in is free again)
+    async with unit_of_work(sessionmaker) as repos:
+        assert await repos.incidents.file_new(*again) is False
+    async with transaction(sessionmaker) as s:
+        assert list(await s.scalars(select(Incident.id))) == [incident.id]
+        assert len(list(await s.scalars(select(Deadline.id)))) == 2
+        assert len(list(await s.scalars(select(Alert.id)))) == 2
+        assert len(list(await s.scalars(select(AlertPart.id)))) == 3
