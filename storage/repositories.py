@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache, cached_property
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, cast, delete, func, insert, null, select, union_all, update
+from sqlalchemy import Integer, String, bindparam, cast, delete, func, insert, literal, null, select, union_all, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,7 +63,6 @@ class AuditRow:
 
 
 _AUDIT_INSERT = insert(AUDIT)
-_DELETE_INCIDENT = delete(INCIDENTS).where(INCIDENTS.c.id == bindparam("incident_id"))
 _SET_NUMBER = update(INCIDENTS).where(INCIDENTS.c.id == bindparam("incident_id")).values(number=bindparam("number"))
 
 
@@ -76,25 +75,6 @@ def _next_number(dialect: str) -> Any:
         .on_conflict_do_update(index_elements=[DailyCounter.day], set_={"value": DailyCounter.value + 1})
         .returning(DailyCounter.value)
     )
-
-
-@cache
-def _numbering() -> Any:
-    """PostgreSQL: the day's counter, the incident's number and the audit entry, one statement (built once)."""
-    taken = _next_number("postgresql").cte("taken")
-    seq = select(cast(taken.c.value, String)).scalar_subquery()
-    numbered = (
-        update(INCIDENTS)
-        .where(INCIDENTS.c.id == bindparam("incident_id"))
-        .values(number=bindparam("prefix", type_=String) + func.lpad(seq, func.greatest(4, func.length(seq)), "0"))
-        .returning(INCIDENTS.c.number)
-        .cte("numbered")
-    )
-    columns = ["at", "actor", "action", "entity", "entity_id"]
-    after = cast(bindparam("after", type_=AUDIT.c.after.type), AUDIT.c.after.type)
-    row = select(*(bindparam(c, type_=AUDIT.c[c].type) for c in columns),
-                 after.op("||")(func.jsonb_build_object("number", numbered.c.number)))  # fmt: skip
-    return insert(AUDIT).from_select([*columns, "after"], row).returning(AUDIT.c.after["number"].as_string())
 
 
 @cache
@@ -200,28 +180,49 @@ def _row_values(obj: Any, *linked: str) -> dict[str, Any]:
 
 @cache
 def _filing(attachments: int, met: tuple[bool, ...], parts: tuple[int, ...]) -> Any:
-    """PostgreSQL: a new incident, its first report, the report's attachments, the incident's deadlines (`met`: for
-    each, whether this report met it), its alerts and each alert's parts, in one statement: INSERTs chained by
-    data-modifying CTEs, each row taking the ids it refers to from the rows written before it. The report is written
-    unless its draft token is taken (ON CONFLICT DO NOTHING); everything after it is written only with it. Returns
-    one row: the incident's id, the report's (NULL: taken), then the attachments', alerts' and parts' ids in
-    order. Parameters: each row's columns (_row_columns) prefixed `i_`, `r_`, `t{k}_`, `d{k}_`, `a{j}_`,
-    `p{j}_{m}_`. Built once per shape."""
+    """PostgreSQL: a new incident, numbered, with its first report, the report's attachments, the incident's
+    deadlines (`met`: for each, whether this report met it), its alerts, each alert's parts and the audit entry, in
+    one statement: INSERTs chained by data-modifying CTEs, each row taking the ids it refers to from the rows
+    written before it (foreign keys are checked at the statement's end). The incident's id is drawn first and the
+    report written with it unless its draft token is taken (ON CONFLICT DO NOTHING); everything else is written
+    only with the report, so a draft filed before takes no number and writes nothing. The day's counter row stays
+    locked from here to the commit: filing's last statement before the update's own last writes.
+
+    Returns one row: the incident's id and number (NULL: the draft was filed before), the report's id, then the
+    attachments', alerts' and parts' ids in order. Parameters: `day`, `prefix`, the audit entry's (`au_…`), each
+    row's columns (_row_columns) prefixed `i_`, `r_`, `t{k}_`, `d{k}_`, `a{j}_`, `p{j}_{m}_`. Built once per
+    shape."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     def binds(table: Any, prefix: str, columns: tuple[str, ...]) -> list[Any]:
         return [bindparam(f"{prefix}_{c}", type_=table.c[c].type) for c in columns]
 
-    columns = _row_columns(INCIDENTS)
-    i = insert(INCIDENTS).values(dict(zip(columns, binds(INCIDENTS, "i", columns), strict=True)))
-    i = i.returning(INCIDENTS.c.id).cte("i")
+    ids = select(func.nextval(func.pg_get_serial_sequence("incidents", "id")).label("id")).cte("ids")
     columns = _row_columns(REPORTS, "incident_id")
     r = (
-        pg_insert(REPORTS).from_select(["incident_id", *columns], select(i.c.id, *binds(REPORTS, "r", columns)))
+        pg_insert(REPORTS).from_select(["incident_id", *columns], select(ids.c.id, *binds(REPORTS, "r", columns)))
         .on_conflict_do_nothing(index_elements=[REPORTS.c.reporter_id, REPORTS.c.draft_token])
-        .returning(REPORTS.c.id).cte("r")
+        .returning(REPORTS.c.id, REPORTS.c.incident_id).cte("r")
     )  # fmt: skip
-    ctes: list[Any] = [i, r]
+    counters = DailyCounter.__table__
+    taken = (
+        pg_insert(counters)
+        .from_select(["day", "value"], select(bindparam("day", type_=String), literal(1)).select_from(r))
+        .on_conflict_do_update(index_elements=[counters.c.day], set_={"value": counters.c.value + 1})
+        .returning(counters.c.value).cte("taken")
+    )  # fmt: skip
+    seq = cast(taken.c.value, String)
+    number = bindparam("prefix", type_=String) + func.lpad(seq, func.greatest(4, func.length(seq)), "0")
+    columns = _row_columns(INCIDENTS, "number")
+    row = select(r.c.incident_id, number, *binds(INCIDENTS, "i", columns)).select_from(r, taken)
+    i = insert(INCIDENTS).from_select(["id", "number", *columns], row)
+    i = i.returning(INCIDENTS.c.id, INCIDENTS.c.number).cte("i")
+    audit_columns = ["at", "actor", "action", "entity"]
+    after = cast(bindparam("au_after", type_=AUDIT.c.after.type), AUDIT.c.after.type)
+    row = select(*(bindparam(f"au_{c}", type_=AUDIT.c[c].type) for c in audit_columns), cast(i.c.id, String),
+                 after.op("||")(func.jsonb_build_object("number", i.c.number)))  # fmt: skip
+    audit = insert(AUDIT).from_select([*audit_columns, "entity_id", "after"], row).cte("au")
+    ctes: list[Any] = [ids, r, taken, i, audit]
     returned: list[Any] = [r]
     columns = _row_columns(ATTACHMENTS, "report_id")
     for k in range(attachments):
@@ -231,8 +232,8 @@ def _filing(attachments: int, met: tuple[bool, ...], parts: tuple[int, ...]) -> 
         returned.append(ctes[-1])
     columns = _row_columns(DEADLINES, "incident_id", "report_id")
     deadlines = [  # one INSERT, in order (data-modifying CTEs run in no set order)
-        select(i.c.id, r.c.id if by_this else cast(null(), Integer), *binds(DEADLINES, f"d{k}", columns))
-        .select_from(i, r)
+        select(r.c.incident_id, r.c.id if by_this else cast(null(), Integer), *binds(DEADLINES, f"d{k}", columns))
+        .select_from(r)
         for k, by_this in enumerate(met)
     ]  # fmt: skip
     if deadlines:
@@ -241,18 +242,19 @@ def _filing(attachments: int, met: tuple[bool, ...], parts: tuple[int, ...]) -> 
     alert_columns, part_columns = _row_columns(ALERTS, "incident_id", "report_id"), _row_columns(PARTS, "alert_id")
     alerts: list[Any] = []
     for j in range(len(parts)):
-        row = select(i.c.id, r.c.id, *binds(ALERTS, f"a{j}", alert_columns)).select_from(i, r)
+        row = select(r.c.incident_id, r.c.id, *binds(ALERTS, f"a{j}", alert_columns))
         alert = insert(ALERTS).from_select(["incident_id", "report_id", *alert_columns], row)
         alerts.append(alert.returning(ALERTS.c.id).cte(f"a{j}"))
         ctes.append(alerts[-1])
+    returned += alerts
     for j, count in enumerate(parts):
         for m in range(count):
             row = select(alerts[j].c.id, *binds(PARTS, f"p{j}_{m}", part_columns))
             ctes.append(insert(PARTS).from_select(["alert_id", *part_columns], row)
                         .returning(PARTS.c.id).cte(f"p{j}_{m}"))  # fmt: skip
-    returned += alerts + ctes[len(ctes) - sum(parts) :]
-    ids = [select(cte.c.id).scalar_subquery() for cte in returned]
-    return select(i.c.id, *ids).add_cte(*ctes)
+            returned.append(ctes[-1])
+    found = [select(i.c.id).scalar_subquery(), select(i.c.number).scalar_subquery()]
+    return select(*found, *(select(cte.c.id).scalar_subquery() for cte in returned)).add_cte(*ctes)
 
 
 @cache
@@ -453,18 +455,12 @@ class IncidentRepo:
 
     async def take_number(self, incident_id: int, day: str, prefix: str, audit: AuditRow) -> str:
         """The incident's number, `prefix` and the day's next sequence number (four digits at least), and the audit
-        entry that records the filing with it (`after["number"]`): the last thing a filing does (see
-        usecases.reports._open_incident), as the day's counter row stays locked from here to the commit and every
-        other filing of the day waits for it. On PostgreSQL one statement (counter, number, audit), so the lock is
-        held for this statement, the update's last writes and the commit; SQLite, whose writer is alone, runs the
-        three."""
-        if self.s.bind.dialect.name != "postgresql":
-            number = f"{prefix}{await self.next_number(day):04d}"
-            await driversql.run(self.s, _SET_NUMBER, {"incident_id": incident_id, "number": number})
-            await driversql.run(self.s, _AUDIT_INSERT, audit.values({**audit.after, "number": number}))
-            return number
-        params = {"day": day, "prefix": prefix, "incident_id": incident_id, **audit.values(audit.after)}
-        return str((await driversql.run(self.s, _numbering(), params))[0][0])
+        entry that records the filing with it (`after["number"]`): the last thing a filing does (see file_new), as
+        the day's counter row stays locked from here to the commit."""
+        number = f"{prefix}{await self.next_number(day):04d}"
+        await driversql.run(self.s, _SET_NUMBER, {"incident_id": incident_id, "number": number})
+        await driversql.run(self.s, _AUDIT_INSERT, audit.values({**audit.after, "number": number}))
+        return number
 
     async def report_by_token(self, reporter_id: int, token: str) -> Report | None:
         """The report a reporter filed from one draft (the draft token is the idempotency key)."""
@@ -521,24 +517,30 @@ class IncidentRepo:
 
     async def file_new(
         self, incident: Incident, report: Report, attachments: list[Attachment], deadlines: list[dict[str, Any]],
-        alerts: list[tuple[Alert, list[AlertPart]]],
-    ) -> bool:  # fmt: skip
+        alerts: list[tuple[Alert, list[AlertPart]]], day: str, prefix: str, audit: AuditRow,
+    ) -> str | None:  # fmt: skip
         """A new incident with its first report and the report's attachments (as add()), the incident's deadlines
         (rows, see DeadlineRepo.add_rows: `incident_id` is set from the incident here, and a row in state "met"
         was met by this report: its `report_id` too), its alerts and each alert's parts (their ids, and the ids
-        they refer to, set here). False, and nothing written, when the report's draft was filed before. SQLite: a
-        statement for each; PostgreSQL: one statement (see _filing), a round trip instead of five."""
+        they refer to, set here), then its number, taken last (as take_number; `audit`: the filing's entry, its
+        entity id set here). Returns the number; None, and nothing written, when the report's draft was filed
+        before. SQLite: a statement for each; PostgreSQL: one statement (see _filing), a round trip instead of
+        six."""
         if self.s.bind.dialect.name != "postgresql":
             if not await self.add(incident, report, attachments):
-                return False
+                return None
             _link(incident, report, deadlines, alerts, [])
             await DeadlineRepo(self.s).add_rows(deadlines)
             for alert, parts in alerts:
                 await _insert(self.s, alert)
                 _link(incident, report, [], [(alert, parts)], [])
                 await self.add_parts(parts)
-            return True
-        params = {f"i_{k}": v for k, v in _row_values(incident).items()}
+            audit = replace(audit, entity_id=str(incident.id))
+            incident.number = await self.take_number(incident.id, day, prefix, audit)
+            return incident.number
+        params: dict[str, Any] = {"day": day, "prefix": prefix, "au_after": audit.after}
+        params.update({f"au_{k}": v for k, v in audit.values(None).items() if k != "entity_id"})
+        params.update({f"i_{k}": v for k, v in _row_values(incident, "number").items()})
         params.update({f"r_{k}": v for k, v in _row_values(report, "incident_id").items()})
         for n, attachment in enumerate(attachments):
             params.update({f"t{n}_{k}": v for k, v in _row_values(attachment, "report_id").items()})
@@ -551,21 +553,20 @@ class IncidentRepo:
             for m, part in enumerate(parts):
                 params.update({f"p{j}_{m}_{k}": v for k, v in _row_values(part, "alert_id").items()})
         shape = (len(attachments), tuple(row["state"] == "met" for row in deadlines), tuple(len(p) for _, p in alerts))
-        ids = list((await driversql.run(self.s, _filing(*shape), params))[0])
-        incident.id, report.id = ids[0], ids[1]
-        if report.id is None:  # the draft's report is there: only the incident was written, taken back here
-            await driversql.run(self.s, _DELETE_INCIDENT, {"incident_id": incident.id})
-            return False
-        rest = iter(ids[2:])
+        ids = iter((await driversql.run(self.s, _filing(*shape), params))[0])
+        incident.id, number, report.id = next(ids), next(ids), next(ids)
+        if number is None:  # the draft's report is there: nothing was written
+            return None
+        incident.number = number
         for attachment in attachments:
-            attachment.id = next(rest)
+            attachment.id = next(ids)
         for alert, _parts in alerts:
-            alert.id = next(rest)
+            alert.id = next(ids)
         for _alert, parts in alerts:
             for part in parts:
-                part.id = next(rest)
+                part.id = next(ids)
         _link(incident, report, deadlines, alerts, attachments)
-        return True
+        return number
 
     async def reports(self, incident_id: int) -> Sequence[Report]:
         q = select(Report).where(Report.incident_id == incident_id).order_by(Report.id)

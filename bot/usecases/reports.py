@@ -150,8 +150,8 @@ async def _open_incident(
     assert found is not None
     unit = found[0]
     targets = targets_of(unit, grade, found[1], found[2])
-    # numbered last (below): the day's counter row stays locked from its number to the commit, and on PostgreSQL
-    # every other filing waits for it; until then the incident has a unique stand-in
+    # numbered last (file_new): the day's counter row stays locked from its number to the commit, and on PostgreSQL
+    # every other filing waits for it; until then (SQLite) the incident has a unique stand-in
     stand_in = f"~{user.id}-{token}"[:32]
     incident = Incident(
         number=stand_in, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
@@ -179,8 +179,15 @@ async def _open_incident(
         if all(row["due"] != deadline.due.value for row in clock_rows if row["state"] == "open"):
             clock_rows.append(open_row(incident, deadline, reporter.id, config, now, seq))
     planned = new_alerts(incident, report, [(a.kind, a.file_id) for a in attachments], config, targets)
-    written_rows = [(alert, parts) for alert, parts, _title in planned]
-    if not await repos.incidents.file_new(incident, report, attachments, clock_rows, written_rows):
+    admins = await unit_admins(repos, unit) if targets[0][0] is None else []  # (read before the number)
+    audit = AuditRow(f"tg:{user.telegram_id}", "report.submit", "incident", "",
+                     after={"kind": kind, "grade": incident.grade, "suggested_grade": suggested, "grade_reason": reason,
+                            "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
+                            "received_at": received_at.isoformat()})  # fmt: skip
+    number = await repos.incidents.file_new(incident, report, attachments, clock_rows,
+                                            [(alert, parts) for alert, parts, _title in planned],
+                                            day, incident_prefix(day), audit)  # fmt: skip
+    if number is None:
         # the same draft filed before (or concurrently, by another process): the first one wins (no number was
         # taken for this one)
         done = await already_filed(repos, user, token)
@@ -188,18 +195,12 @@ async def _open_incident(
             raise RuntimeError(f"draft {token} is taken, but no report of it is there")
         return done
     filed = Filed(
-        created=True, number="", report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
+        created=True, number=number, report_id=report.id, late=report.late, next_due_at=incident.next_due_at,
         next_due_hours=_hours(first_followup.due_at - occurred_at), initial_due_at=initial_due, incident_id=incident.id,
         kind=kind, answers=report_answers(report.fields),
     )  # fmt: skip
     known = (reporter, unit, [report])
-    await note_alerts(repos, filed, unit, targets, planned)
-    audit = AuditRow(f"tg:{user.telegram_id}", "report.submit", "incident", str(incident.id),
-                     after={"kind": kind, "grade": incident.grade, "suggested_grade": suggested, "grade_reason": reason,
-                            "late": report.late, "unknown": unknown, "reporter": reporter.telegram_id,
-                            "received_at": received_at.isoformat()})  # fmt: skip
-    number = await repos.incidents.take_number(incident.id, day, incident_prefix(day), audit)
-    incident.number = filed.number = number
+    note_alerts(repos, filed, planned, [(admin, unit.name) for admin in admins])
     if kind == "phone" and reporter.id != user.id:
         params = {"number": number, "by": user.name, "received": received_at, "due": initial_due}
         filed.tell.append(Say(reporter.telegram_id, N_("phone.reporter"), params, reporter.locale))
@@ -327,7 +328,8 @@ async def write_alerts(
         for part in parts:
             part.alert_id = alert.id
         await repos.incidents.add_parts(parts)
-    await note_alerts(repos, filed, unit, targets, planned)
+    admins = await unit_admins(repos, unit) if targets[0][0] is None else []
+    note_alerts(repos, filed, planned, [(admin, unit.name) for admin in admins])
     return planned
 
 
@@ -347,16 +349,14 @@ def new_alerts(incident: Incident, report: Report, attachments: list[tuple[str, 
     return planned
 
 
-async def note_alerts(repos: Repos, filed: Filed, unit: Unit, targets: list[tuple[DutyGroup | None, str]],
-                      planned: Planned) -> None:  # fmt: skip
+def note_alerts(repos: Repos, filed: Filed, planned: Planned, admins: list[tuple[Member, str]]) -> None:
     """What filing says of its alerts, once written: their ids and statuses (queued), the escalation's timer, and
-    the unit's administrators when no duty group is bound."""
+    who is told instead when no duty group is bound (the unit's administrators, with the unit's name)."""
     for alert, _parts, title in planned:
         wake_at(repos.session, alert.ack_due_at)
         filed.alert_ids.append(alert.id)
         filed.statuses.append(AlertStatus(title or str(alert.chat_id), "queued"))  # as alert_statuses reads it
-    if targets[0][0] is None:
-        filed.admins = [(admin, unit.name) for admin in await unit_admins(repos, unit)]
+    filed.admins = admins
 
 
 async def plan_deliveries(repos: Repos, filed: Filed, incident: Incident, report: Report, planned: Planned,

@@ -135,15 +135,18 @@ def test_statements_built_per_call_do_not_pile_up() -> None:
 
 async def test_a_new_incident_with_everything_it_files_in_one_go(sessionmaker) -> None:
     """IncidentRepo.file_new (PostgreSQL: one statement): the rows refer to each other, ids are set on the objects,
-    and a draft filed before writes nothing at all (no second incident, no deadline, no alert)."""
-    from storage.models import Attachment
+    the incident is numbered with the day's counter and its audit entry says so, and a draft filed before writes
+    nothing at all (no second incident, no number taken, no deadline, no alert)."""
+    from storage.models import Attachment, AuditEntry, DailyCounter
+    from storage.repositories import AuditRow
 
     async with unit_of_work(sessionmaker) as repos:
         unit = await add_unit(repos, "u1", "u1", "县应急局", None)
         user = await repos.users.add(700, "张三", unit.id, {"reporter"})
         unit_id, user_id = unit.id, user.id
 
-    Rows = tuple[Incident, Report, list[Attachment], list[dict], list[tuple[Alert, list[AlertPart]]]]
+    Rows = tuple[Incident, Report, list[Attachment], list[dict], list[tuple[Alert, list[AlertPart]]], str, str,
+                 AuditRow]  # fmt: skip
 
     def rows(token: str, stand_in: str) -> Rows:
         incident = Incident(number=stand_in, unit_id=unit_id, reporter_id=user_id, category="accident", grade="IV",
@@ -158,11 +161,13 @@ async def test_a_new_incident_with_everything_it_files_in_one_go(sessionmaker) -
         alerts = [(Alert(unit_id=unit_id, chat_id=-100 - n, level="own", created_at=AT, next_attempt_at=AT),
                    [AlertPart(position=m, kind="text" if m == 0 else "media", payload={"m": m}) for m in range(n + 1)])
                   for n in range(2)]  # fmt: skip
-        return incident, report, files, clocks, alerts
+        audit = AuditRow("tg:700", "report.submit", "incident", "", after={"kind": "initial"}, at=AT)
+        return incident, report, files, clocks, alerts, "20260701", "KB-20260701-", audit
 
-    incident, report, files, clocks, alerts = rows("t1", "~1")
+    incident, report, files, clocks, alerts, *numbering = rows("t1", "~1")
     async with unit_of_work(sessionmaker) as repos:
-        assert await repos.incidents.file_new(incident, report, files, clocks, alerts)
+        number = await repos.incidents.file_new(incident, report, files, clocks, alerts, *numbering)
+        assert number == incident.number == "KB-20260701-0001"
         assert repos.session.info["wake_at"] == AT
     assert incident.id and report.id and report.incident_id == incident.id and report.received_at is not None
     assert [f.report_id for f in files] == [report.id] * 2 and all(f.id for f in files)
@@ -178,11 +183,19 @@ async def test_a_new_incident_with_everything_it_files_in_one_go(sessionmaker) -
             (p.id, p.alert_id, p.payload) for _, ps in alerts for p in ps]  # fmt: skip
         attached = list(await s.scalars(select(Attachment).order_by(Attachment.position)))
         assert [(a.report_id, a.file_id) for a in attached] == [(report.id, "f0"), (report.id, "f1")]
+        stored_incident = await s.get(Incident, incident.id)
+        assert stored_incident is not None and stored_incident.number == "KB-20260701-0001"
+        entry = await s.scalar(select(AuditEntry).where(AuditEntry.action == "report.submit"))
+        assert entry is not None
+        assert (entry.entity_id, entry.after, entry.at) == (str(incident.id), {"kind": "initial",
+                                                             "number": "KB-20260701-0001"}, AT)  # fmt: skip
     again = rows("t1", "~2")  # (filing numbers the first incident before it commits: its stand-in is free again)
     async with unit_of_work(sessionmaker) as repos:
-        assert await repos.incidents.file_new(*again) is False
+        assert await repos.incidents.file_new(*again) is None
     async with transaction(sessionmaker) as s:
         assert list(await s.scalars(select(Incident.id))) == [incident.id]
+        assert list(await s.scalars(select(DailyCounter.value))) == [1]  # no number taken
+        assert len(list(await s.scalars(select(AuditEntry.id).where(AuditEntry.action == "report.submit")))) == 1
         assert len(list(await s.scalars(select(Deadline.id)))) == 2
         assert len(list(await s.scalars(select(Alert.id)))) == 2
         assert len(list(await s.scalars(select(AlertPart.id)))) == 3
