@@ -68,11 +68,11 @@ async def start_clocks(
     return opened
 
 
-def met_row(incident: Incident, deadline: clocks.Deadline, reporter_id: int, report_id: int,
+def met_row(incident: Incident, deadline: clocks.Deadline, reporter_id: int, report_id: int | None,
             at: datetime) -> dict[str, Any]:  # fmt: skip
     """A deadline met by the very report that makes it known (the initial report of an event the bot hears of
     first through it): recorded for the timeliness statistics, nothing to remind. Its row (every column but the
-    id)."""
+    id; `report_id` None: set as it is written with the report, IncidentRepo.file_new)."""
     return {"incident_id": incident.id, "unit_id": incident.unit_id, "reporter_id": reporter_id,
             "rule": deadline.rule, "due": deadline.due.value, "seq": 0, "start_at": deadline.start,
             "due_at": deadline.due_at, "state": "met", "late": at > deadline.due_at, "met_at": at,
