@@ -11,7 +11,9 @@ SQLAlchemy's asyncpg adapter opens lazily is opened first if it is not yet.
 
 What it does not do: expanding IN parameters, executemany, SQLAlchemy's exception wrapping (a driver's error
 propagates as the driver's: these statements' callers catch none). Pending ORM changes are flushed first, as the
-session's autoflush would.
+session's autoflush would. As in SQLAlchemy's own execution, a parameter named like a column of a table the
+statement (or one of its CTEs) UPDATEs or INSERTs without explicit values becomes a value to SET there: name the
+parameters otherwise, and give each statement only its own.
 """
 
 from __future__ import annotations
