@@ -20,8 +20,6 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-GROUP = -100900
-
 
 def draft(minutes_ago: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The benchmark form's answers (bench_report's script), as the form engine hands them to filing."""
@@ -41,21 +39,20 @@ def draft(minutes_ago: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 async def run(backend: str, filings: int) -> tuple[list[float], float]:
+    from benchmarks.bench_report import FIRST_USER, seed
     from bot.usecases.common import Config
-    from bot.usecases.onboarding import add_unit, bind_group
     from bot.usecases.reports import submit_initial_report
-    from storage.db import create_engine, create_sessionmaker, migrate
+    from storage.db import create_engine, create_sessionmaker
     from storage.uow import unit_of_work
     from tests.conftest import create_pg_database, drop_pg_database
 
     db = await create_pg_database() if backend == "postgresql" else f"sqlite:///{tempfile.mkdtemp()}/f.db"
+    await seed(db, 1)  # bench_report's unit, its bound duty group and one reporter
     engine = create_engine(db)
-    await migrate(engine)
     sm = create_sessionmaker(engine)
     async with unit_of_work(sm) as repos:
-        unit = await add_unit(repos, "bench", "bench", "基准测试单位", None)
-        await bind_group(repos, "bench", GROUP, unit, "值班群", None)
-        user = await repos.users.add(500_000, "报送员", unit.id, {"reporter"}, "13800000000")
+        user = await repos.users.by_telegram_id(FIRST_USER)
+    assert user is not None
     config = Config(tz=ZoneInfo("Asia/Shanghai"), default_locale="zh_Hans")
     times: list[float] = []
     cpu = 0.0

@@ -531,10 +531,7 @@ class IncidentRepo:
                 return None
             _link(incident, report, deadlines, alerts, [])
             await DeadlineRepo(self.s).add_rows(deadlines)
-            for alert, parts in alerts:
-                await _insert(self.s, alert)
-                _link(incident, report, [], [(alert, parts)], [])
-                await self.add_parts(parts)
+            await self.add_alerts(alerts)
             audit = replace(audit, entity_id=str(incident.id))
             incident.number = await self.take_number(incident.id, day, prefix, audit)
             return incident.number
@@ -588,9 +585,13 @@ class IncidentRepo:
         done = update(ALERTS).where(ALERTS.c.id == alert_id).values(next_attempt_at=None, last_error=None)
         await self.s.execute(done)
 
-    async def add_parts(self, parts: Sequence[AlertPart]) -> None:
-        for part in parts:
-            await _insert(self.s, part)
+    async def add_alerts(self, alerts: Sequence[tuple[Alert, Sequence[AlertPart]]]) -> None:
+        """New alerts, each with its parts (their alert's id set here), a statement a row."""
+        for alert, parts in alerts:
+            await _insert(self.s, alert)
+            for part in parts:
+                part.alert_id = alert.id
+                await _insert(self.s, part)
 
     async def pending_parts(self, alert_id: int) -> Sequence[AlertPart]:
         q = select(AlertPart).where(AlertPart.alert_id == alert_id, AlertPart.message_id.is_(None))

@@ -323,11 +323,7 @@ async def write_alerts(
     if targets is None:
         targets = await alert_targets(repos, unit, incident.grade)
     planned = new_alerts(incident, report, attachments, config, targets)
-    for alert, parts, _title in planned:
-        await repos.incidents.add_alert(alert)
-        for part in parts:
-            part.alert_id = alert.id
-        await repos.incidents.add_parts(parts)
+    await repos.incidents.add_alerts([(alert, parts) for alert, parts, _title in planned])
     admins = await unit_admins(repos, unit) if targets[0][0] is None else []
     note_alerts(repos, filed, planned, [(admin, unit.name) for admin in admins])
     return planned
