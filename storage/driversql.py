@@ -103,9 +103,10 @@ async def run(
 ) -> list[tuple[Any, ...]]:
     """Run a Core statement in the session's transaction on its driver connection; the rows it returns
     (RETURNING, SELECT), processed as SQLAlchemy would. `values`: the parameters (missing ones take the
-    statement's own values or the columns' defaults). `alone`: the transaction writes nothing else (the caller
-    says so); on PostgreSQL, when no transaction is open yet, the statement then runs on its own, atomic by itself,
-    without the BEGIN and COMMIT round trips."""
+    statement's own values or the columns' defaults). `alone`: the statement may stand on its own (the caller
+    says so): a read, the transaction's only write, or a write complete and idempotent by itself (filing, keyed by
+    its draft token); on PostgreSQL, when no transaction is open yet, it then runs on its own, committed as it
+    returns, without the BEGIN and COMMIT round trips (in a transaction already open, it runs in that)."""
     dialect = s.bind.dialect
     prepared = _prepared(statement, dialect, tuple(sorted(values)))
     params = prepared.parameters(values)

@@ -186,7 +186,7 @@ def _filing(attachments: int, met: tuple[bool, ...], parts: tuple[int, ...]) -> 
     written before it (foreign keys are checked at the statement's end). The incident's id is drawn first and the
     report written with it unless its draft token is taken (ON CONFLICT DO NOTHING); everything else is written
     only with the report, so a draft filed before takes no number and writes nothing. The day's counter row stays
-    locked from here to the commit: filing's last statement before the update's own last writes.
+    locked from here to the commit (at once, when it runs on its own: see file_new).
 
     Returns one row: the incident's id and number (NULL: the draft was filed before), the report's id, then the
     attachments', alerts' and parts' ids in order. Parameters: `day`, `prefix`, the audit entry's (`au_…`), each
@@ -281,8 +281,8 @@ class UnitRepo:
 
     async def with_duty_groups(self, unit_id: int) -> tuple[Unit, DutyGroup | None, DutyGroup | None] | None:
         """A unit, its duty group and its parent unit's duty group, in one statement (what filing alerts). Read-only
-        copies, not in the session (a change to them is not written)."""
-        rows = await driversql.run(self.s, _unit_with_groups(), {"unit_id": unit_id})
+        copies, not in the session (a change to them is not written). A read on its own: it opens no transaction."""
+        rows = await driversql.run(self.s, _unit_with_groups(), {"unit_id": unit_id}, alone=True)
         if not rows:
             return None
         unit_keys, group_keys = Unit.__table__.c.keys(), DutyGroup.__table__.c.keys()
@@ -525,7 +525,9 @@ class IncidentRepo:
         they refer to, set here), then its number, taken last (as take_number; `audit`: the filing's entry, its
         entity id set here). Returns the number; None, and nothing written, when the report's draft was filed
         before. SQLite: a statement for each; PostgreSQL: one statement (see _filing), a round trip instead of
-        six."""
+        six, committed on its own when the transaction has written nothing before it (no BEGIN, no COMMIT, and the
+        day's counter row is locked only while the statement runs): complete and idempotent by itself (the draft
+        token), it needs nothing the update writes after it, and a replay of the update finds it filed."""
         if self.s.bind.dialect.name != "postgresql":
             if not await self.add(incident, report, attachments):
                 return None
@@ -550,7 +552,7 @@ class IncidentRepo:
             for m, part in enumerate(parts):
                 params.update({f"p{j}_{m}_{k}": v for k, v in _row_values(part, "alert_id").items()})
         shape = (len(attachments), tuple(row["state"] == "met" for row in deadlines), tuple(len(p) for _, p in alerts))
-        ids = iter((await driversql.run(self.s, _filing(*shape), params))[0])
+        ids = iter((await driversql.run(self.s, _filing(*shape), params, alone=True))[0])
         incident.id, number, report.id = next(ids), next(ids), next(ids)
         if number is None:  # the draft's report is there: nothing was written
             return None

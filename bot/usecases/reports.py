@@ -150,8 +150,9 @@ async def _open_incident(
     assert found is not None
     unit = found[0]
     targets = targets_of(unit, grade, found[1], found[2])
-    # numbered last (file_new): the day's counter row stays locked from its number to the commit, and on PostgreSQL
-    # every other filing waits for it; until then (SQLite) the incident has a unique stand-in
+    # numbered last (file_new): the day's counter row stays locked from its number to the commit, and every other
+    # filing waits for it (on PostgreSQL filing commits on its own, see file_new); until then (SQLite) the incident
+    # has a unique stand-in
     stand_in = f"~{user.id}-{token}"[:32]
     incident = Incident(
         number=stand_in, unit_id=reporter.unit_id, reporter_id=reporter.id, category=answers["category"],
