@@ -136,6 +136,75 @@ async def test_an_update_in_flight_when_the_process_dies_is_handled_after_restar
         assert await bot.stop(signal.SIGTERM) == 0
 
 
+async def test_a_kill_after_filing_and_before_the_update_is_done_files_once_and_alerts_once(
+    fake_api: FakeBotAPI, db_url: str
+) -> None:
+    """PostgreSQL files a report in a statement committed on its own (no BEGIN/COMMIT round trips), before the
+    update's last writes (the inbox, the conversation row, the answers). SIGKILL between the two (held there by a
+    lock on the reporter's conversation row): at the next start the update is handled again and finds the report
+    filed: one incident, one number, the reporter told it, the duty group alerted once."""
+    import asyncpg
+
+    from tests.reporting import Reporter
+    from tests.test_report_http import fill_until_review
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite files in the update's own transaction; holding it there needs PostgreSQL's row locks")
+    api = fake_api
+    env = await county_reporter_env(api, db_url)
+    code, _, err = await cli(env, "admin", "bind-group", "--chat-id", "-100300", "--unit", "county")
+    assert code == 0, err
+    r = Reporter(api, 1002)
+    bot = BotProcess(env)
+    await bot.start(api)
+    lock = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await fill_until_review(r, casualties="无")
+        tx = lock.transaction()
+        await tx.start()
+        await lock.execute("SELECT 1 FROM fsm_state WHERE user_id = 1002 FOR UPDATE")
+        before = len(api.in_chat(1002))
+        screen = api.screen(1002)
+        await api.press(1002, screen, screen.button("提交")["callback_data"])
+        filed = "SELECT number FROM incidents"
+        for _ in range(200):
+            if await lock.fetch(filed):
+                break
+            await asyncio.sleep(0.05)
+        numbers = [row["number"] for row in await lock.fetch(filed)]
+        assert len(numbers) == 1 and numbers[0].startswith("KB-") and numbers[0].endswith("-0001")
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+        # the dead process's last statement waits on the server; it must not run once the lock is gone (as if it
+        # had never left the process)
+        waiting = (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        assert [row[0] for row in await lock.fetch(waiting)] == [True]
+        await tx.rollback()
+        assert len(api.in_chat(1002)) == before  # the reporter heard nothing yet
+    finally:
+        await lock.close()
+
+    await bot.start(api)
+    try:
+        told = await api.wait_for(lambda: [s for s in api.in_chat(1002)[before:] if "不会重复提交" in s.text], 20)
+        assert numbers[0] in told[0].text  # the update, handled again, found its report filed
+        await api.wait_for(lambda: [s for s in api.in_chat(-100300) if "突发事件初报" in s.text], 20)
+        await asyncio.sleep(1.0)
+        assert len([s for s in api.in_chat(-100300) if "突发事件初报" in s.text]) == 1
+        assert not [s for s in api.in_chat(1002)[before:] if "KB-" in s.text and numbers[0] not in s.text]
+    finally:
+        assert await bot.stop(signal.SIGTERM) == 0
+    check = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        assert await check.fetchval("SELECT count(*) FROM incidents") == 1
+        assert await check.fetchval("SELECT count(*) FROM reports") == 1
+        assert await check.fetchval("SELECT count(*) FROM update_inbox WHERE handled_at IS NULL") == 0
+    finally:
+        await check.close()
+
+
 async def test_an_answer_committed_but_not_sent_when_the_process_dies_is_sent_after_restart(
     fake_api: FakeBotAPI, db_url: str
 ) -> None:
