@@ -51,8 +51,9 @@ class User(Base):
 
 
 class PeopleVersion(Base):
-    """One counter that every change to users or user_roles advances (database triggers, migration 0010):
-    a process's cache of people (storage.people) is valid while the counter is the one it was filled at."""
+    """One counter that every change to users, user_roles, units or duty_groups advances (database triggers,
+    migrations 0010 and 0011): a process's cache of people and of units with their duty groups (storage.people) is
+    valid while the counter is the one it was filled at."""
 
     __tablename__ = "people_version"
 

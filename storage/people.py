@@ -7,6 +7,9 @@ it, never change it: a use case that changes a person loads them in its own tran
 users or user_roles, whoever makes it (this process, the CLI, another process, a statement typed by hand).
 The middleware reads the counter in the same statement as the sender's conversation state, so a change is
 seen by the very next update that starts after it committed.
+
+It keeps each unit with its duty groups too (what filing alerts: a statement, on PostgreSQL a round trip, per
+report), under the same counter, which changes to units and duty_groups advance as well.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.hotpath import UpdateTx
-from storage.models import User
+from storage.models import DutyGroup, Unit, User
 from storage.repositories import UserRepo
 
 
@@ -47,13 +50,20 @@ class Person:
 _ROLE_SETS: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of roles once
 
 
+# a unit, its duty group and its parent unit's (storage.repositories.UnitRepo.with_duty_groups): read-only copies
+UnitGroups = tuple[Unit, DutyGroup | None, DutyGroup | None]
+
+
 class PeopleCache:
     # 2,048 people (about 0.6 MB) hold everyone active in a busy hour of a province; beyond that the least recent are
-    # read again.
+    # read again. Units: a province has a few hundred; past UNITS_MAX (about 3 kB each) the cache starts over.
+    UNITS_MAX = 1024
+
     def __init__(self, size: int = 2048) -> None:
         self.size = size
         self.version: int | None = None
         self.people: OrderedDict[int, Person | None] = OrderedDict()  # telegram id -> person (None: unknown)
+        self._units: dict[int, UnitGroups] = {}  # unit id -> the unit with its duty groups, as of `version`
 
     @staticmethod
     async def current_version(tx: UpdateTx) -> int:
@@ -61,9 +71,7 @@ class PeopleCache:
 
     async def get(self, tx: UpdateTx, telegram_id: int, version: int) -> Person | None:
         """The person behind a Telegram account as of `version` (read in this transaction)."""
-        if version != self.version:
-            self.people.clear()
-            self.version = version
+        self._at(version)
         if telegram_id in self.people:
             self.people.move_to_end(telegram_id)
             return self.people[telegram_id]
@@ -73,3 +81,18 @@ class PeopleCache:
         if len(self.people) > self.size:
             self.people.popitem(last=False)
         return person
+
+    def units(self, version: int) -> dict[int, UnitGroups]:
+        """The units with their duty groups as of `version` (the update's reading of the counter), for the update's
+        Repos to read from and fill. A new counter starts a new dict: an update still holding the old one fills
+        that, which nobody reads any more."""
+        self._at(version)
+        if len(self._units) >= self.UNITS_MAX:
+            self._units = {}
+        return self._units
+
+    def _at(self, version: int) -> None:
+        if version != self.version:
+            self.people.clear()
+            self._units = {}
+            self.version = version

@@ -791,9 +791,22 @@ class Repos:
     the session is opened at the first use (an update's transaction needs none for a plain form step)."""
 
     def __init__(self, session: AsyncSession | Callable[[], AsyncSession],
-                 driver: Callable[[], Awaitable[Any]] | None = None) -> None:  # fmt: skip
+                 driver: Callable[[], Awaitable[Any]] | None = None,
+                 units: dict[int, Any] | None = None) -> None:  # fmt: skip
         self._open = session if callable(session) else lambda: session
         self._driver = driver  # an update's own statements (storage.hotpath), for reads that need no ORM session
+        self._units = units  # the process's units with their duty groups, as of the update's start (storage.people)
+
+    async def unit_with_groups(self, unit_id: int) -> tuple[Unit, DutyGroup | None, DutyGroup | None] | None:
+        """UnitRepo.with_duty_groups, from the process's cache when the update was given one (storage.people: a
+        change to units or duty groups, by whoever, is seen by the next update that starts after it committed)."""
+        if self._units is not None and unit_id in self._units:
+            found: tuple[Unit, DutyGroup | None, DutyGroup | None] = self._units[unit_id]
+            return found
+        found_now = await self.units.with_duty_groups(unit_id)
+        if self._units is not None and found_now is not None:
+            self._units[unit_id] = found_now
+        return found_now
 
     async def latest_open_deadline(self, reporter_id: int, due: str) -> int | None:
         """DeadlineRepo.latest_open; in an update that has not opened its ORM session, read with the update's own

@@ -129,7 +129,8 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         tg_user.language_code if tg_user else None,
                         self.catalogs.default_locale,
                     )
-                    repos = Repos(lambda: tx.session, tx.driver)  # opened only if the handler needs it
+                    # the session is opened only if the handler needs it
+                    repos = Repos(lambda: tx.session, tx.driver, self.people.units(version))
                     data.update(
                         user=user, uc=UseCases(repos, user, self.config), _=self.catalogs.translator(locale), out=outbox
                     )

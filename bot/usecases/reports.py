@@ -146,7 +146,7 @@ async def _open_incident(
     written = deadlines(trigger, received_at, facts, config.policy, config.tz) if trigger else []
     initial_due = min([d.due_at for d in written] or [initial.due_at])
     # what is read, is read first; the day's number is taken last (below)
-    found = await repos.units.with_duty_groups(reporter.unit_id)
+    found = await repos.unit_with_groups(reporter.unit_id)
     assert found is not None
     unit = found[0]
     targets = targets_of(unit, grade, found[1], found[2])
@@ -365,7 +365,7 @@ async def plan_deliveries(repos: Repos, filed: Filed, incident: Incident, report
 
 async def alert_targets(repos: Repos, unit: Unit, grade: str) -> list[tuple[DutyGroup | None, str]]:
     """The duty groups an incident of this grade in this unit alerts (None: the unit has none bound)."""
-    found = await repos.units.with_duty_groups(unit.id)
+    found = await repos.unit_with_groups(unit.id)
     return targets_of(unit, grade, *(found[1:] if found else (None, None)))
 
 
