@@ -142,6 +142,14 @@ class _Postgres:
         "v.value, f.state, f.data, f.key FROM people_version AS v "
         "LEFT OUTER JOIN fsm_state AS f ON f.key = $3 WHERE v.id = 1"
     )
+    # the same, and for the sender (Telegram id $4): their user id and the incident of their open deadline of kind $5
+    # due last (DeadlineRepo.latest_open), for an update whose handler asks (see UpdateTx.latest_open)
+    CHECK_PRELOAD_OPEN = CHECK_PRELOAD.replace(
+        " FROM people_version AS v ",
+        ", u.id, (SELECT d.incident_id FROM deadlines AS d WHERE d.reporter_id = u.id AND d.state = 'open' "
+        "AND d.due = $5 ORDER BY d.due_at DESC, d.id DESC LIMIT 1) FROM people_version AS v "
+        "LEFT OUTER JOIN users AS u ON u.telegram_id = $4 ",
+    )
     late_take = True  # the update is taken with the last writes (see finish)
 
     def __init__(self, adapter: Any) -> None:
@@ -155,9 +163,19 @@ class _Postgres:
         handled: bool | None = await self.db.fetchval(self.CHECK, bot_id, update_id)
         return handled
 
-    async def check_preload(self, bot_id: int, update_id: int, row_key: str) -> tuple[bool | None, int, Row | None]:
-        """check() and preload() in one round trip."""
-        handled, version, state, data, found = await self.db.fetchrow(self.CHECK_PRELOAD, bot_id, update_id, row_key)
+    async def check_preload(self, bot_id: int, update_id: int, row_key: str,
+                            latest: Latest | None = None) -> tuple[bool | None, int, Row | None]:  # fmt: skip
+        """check() and preload() in one round trip; with `latest`, the sender's latest_open() too, noted there."""
+        if latest is None:
+            handled, version, state, data, found = await self.db.fetchrow(
+                self.CHECK_PRELOAD, bot_id, update_id, row_key
+            )
+        else:
+            handled, version, state, data, found, user_id, incident_id = await self.db.fetchrow(
+                self.CHECK_PRELOAD_OPEN, bot_id, update_id, row_key, latest.telegram_id, latest.due
+            )
+            if user_id is not None:
+                latest.found[(user_id, latest.due)] = incident_id
         return handled, int(version), None if found is None else (state, data or {})
 
     async def preload(self, row_key: str) -> tuple[int, Row | None]:
@@ -233,6 +251,20 @@ def _final_statement(take: Take | None, rows: Sequence[RowWrite], payloads: Sequ
 # an update to take in the inbox: (bot id, update id, the time it is marked handled)
 Take = tuple[int, int, datetime]
 
+
+class Latest:
+    """What an update will ask of DeadlineRepo.latest_open for its sender (a command's handler: `/report` asks
+    for the written report they owe), read on PostgreSQL with the sender's row in the update's first round trip
+    (_Postgres.check_preload) instead of a round trip of its own. `found`: (user id, kind) -> incident (None: none
+    open), filled by that read."""
+
+    __slots__ = ("due", "found", "telegram_id")
+
+    def __init__(self, telegram_id: int, due: str) -> None:
+        self.telegram_id, self.due = telegram_id, due
+        self.found: dict[tuple[int, str], int | None] = {}
+
+
 # a conversation row to write: (key, bot id, chat id, user id, state, data); cleared (no state, no data): deleted
 RowWrite = tuple[str, int, int, int, str | None, dict[str, Any]]
 
@@ -258,6 +290,7 @@ class UpdateTx:
         self.late_take: Take | None = None  # PostgreSQL takes the update with the last writes
         self.rows: dict[str, Row | None] = {}  # conversation rows read or written in this transaction
         self.prefetched: tuple[str, int] | None = None  # (row key, people counter) read with the inbox claim
+        self.latest: Latest | None = None  # the sender's latest open deadline, read with the inbox claim
         self.pending: dict[str, tuple[int, int, int]] = {}  # rows to write before the commit: key -> ids
         self._outbox: list[str] = []  # messages to store with the last writes (storage.outbox.save_in)
         self._outbox_ids: list[int] = []
@@ -267,6 +300,13 @@ class UpdateTx:
         """The driver's statements (on SQLite in the transaction sqlite3 opens at the first write; on PostgreSQL
         reads on their own until the ORM session opens a transaction, see _Postgres)."""
         return self.sql
+
+    async def latest_open(self, reporter_id: int, due: str) -> int | None:
+        """DeadlineRepo.latest_open with the driver's statement (for an update that has no ORM session open): as
+        read with the inbox claim when it was (Latest), else a read of its own."""
+        if self.latest is not None and (reporter_id, due) in self.latest.found:
+            return self.latest.found[(reporter_id, due)]
+        return await self.sql.latest_open(reporter_id, due)
 
     @property
     def session(self) -> AsyncSession:

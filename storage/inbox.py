@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
 from storage.dialect import upsert_insert
-from storage.hotpath import UpdateTx
+from storage.hotpath import Latest, UpdateTx
 from storage.models import InboxUpdate
 from storage.uow import transaction
 
@@ -46,10 +46,12 @@ class Inbox:
             await s.execute(self._insert, rows)
         self.recorded.update(i for i, _ in updates)
 
-    async def take(self, tx: UpdateTx, update_id: int, now: datetime, row_key: str | None = None) -> bool | None:
+    async def take(self, tx: UpdateTx, update_id: int, now: datetime, row_key: str | None = None,
+                   latest: Latest | None = None) -> bool | None:  # fmt: skip
         """In the update's transaction: True to handle it, False when it was handled already (also a second
         copy of it in the same batch), None when it did not come through the inbox (fed directly). `row_key`:
-        the sender's conversation row, read in the same round trip (storage.fsm.SqlStorage.preload uses it).
+        the sender's conversation row, read in the same round trip (storage.fsm.SqlStorage.preload uses it);
+        `latest`: on PostgreSQL, what the handler will ask of the sender's open deadlines, read there too.
         On PostgreSQL this only reads whether it was handled; the update is taken with its last writes, and the
         transaction raises HandledElsewhere if another process took it meanwhile (storage.hotpath._Postgres)."""
         recorded = update_id in self.recorded
@@ -57,8 +59,8 @@ class Inbox:
         sql = await tx.driver()
         if sql.late_take:  # PostgreSQL: is it handled? (taken with the update's last writes, see storage.hotpath)
             if row_key is not None:
-                handled, version, tx.rows[row_key] = await sql.check_preload(self.bot_id, update_id, row_key)
-                tx.prefetched = (row_key, version)
+                handled, version, tx.rows[row_key] = await sql.check_preload(self.bot_id, update_id, row_key, latest)
+                tx.prefetched, tx.latest = (row_key, version), latest
             else:
                 handled = await sql.check(self.bot_id, update_id)
             if handled is None:

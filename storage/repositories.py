@@ -791,10 +791,10 @@ class Repos:
     the session is opened at the first use (an update's transaction needs none for a plain form step)."""
 
     def __init__(self, session: AsyncSession | Callable[[], AsyncSession],
-                 driver: Callable[[], Awaitable[Any]] | None = None,
+                 latest_open: Callable[[int, str], Awaitable[int | None]] | None = None,
                  units: dict[int, Any] | None = None) -> None:  # fmt: skip
         self._open = session if callable(session) else lambda: session
-        self._driver = driver  # an update's own statements (storage.hotpath), for reads that need no ORM session
+        self._latest_open = latest_open  # an update's own read (storage.hotpath.UpdateTx), without an ORM session
         self._units = units  # the process's units with their duty groups, as of the update's start (storage.people)
 
     async def unit_with_groups(self, unit_id: int) -> tuple[Unit, DutyGroup | None, DutyGroup | None] | None:
@@ -810,11 +810,11 @@ class Repos:
 
     async def latest_open_deadline(self, reporter_id: int, due: str) -> int | None:
         """DeadlineRepo.latest_open; in an update that has not opened its ORM session, read with the update's own
-        driver statement instead (no session; on PostgreSQL no BEGIN and COMMIT around it: two round trips
-        fewer for `/report`). With a session open, through it, so that what it has not flushed yet is seen."""
-        if self._driver is not None and "session" not in self.__dict__:
-            latest: int | None = await (await self._driver()).latest_open(reporter_id, due)
-            return latest
+        driver statement instead (no session; on PostgreSQL no BEGIN and COMMIT around it, and `/report` reads it
+        with the sender's row: three round trips fewer). With a session open, through it, so that what it has not
+        flushed yet is seen."""
+        if self._latest_open is not None and "session" not in self.__dict__:
+            return await self._latest_open(reporter_id, due)
         return await self.deadlines.latest_open(reporter_id, due)
 
     @cached_property

@@ -26,6 +26,7 @@ from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
+from bot.domain.clocks import Due
 from bot.domain.locales import resolve_locale
 from bot.telegram.i18n import Catalogs
 from bot.telegram.limiter import Priority
@@ -33,11 +34,23 @@ from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
-from storage.hotpath import HandledElsewhere, HeldConnection, update_transaction
+from storage.hotpath import HandledElsewhere, HeldConnection, Latest, update_transaction
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
 from storage.people import PeopleCache
 from storage.repositories import Repos
+
+# commands whose handler asks which written report the sender owes (handlers.forms.open_form): on PostgreSQL that is
+# read with the sender's row, in the update's first round trip (storage.hotpath.Latest)
+ASK_WRITTEN_OWED = frozenset({"/report"})
+
+
+def _latest_asked(event: TelegramObject, tg_user: TgUser | None) -> Latest | None:
+    text = getattr(getattr(event, "message", None), "text", None)
+    if tg_user is None or not isinstance(text, str) or not text.startswith("/"):
+        return None
+    command = text.split(maxsplit=1)[0].split("@", 1)[0]
+    return Latest(tg_user.id, Due.WRITTEN.value) if command in ASK_WRITTEN_OWED else None
 
 
 class UpdateContextMiddleware(FSMContextMiddleware):
@@ -113,7 +126,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                 async with update_transaction(self.sessionmaker, self.held) as tx:
                     if self.inbox is not None and update_id is not None:  # with the sender's row: one round trip
                         row_key = self.storage.key_builder.build(context.key) if context is not None else None
-                        taken = await self.inbox.take(tx, update_id, utcnow(), row_key)
+                        taken = await self.inbox.take(tx, update_id, utcnow(), row_key, _latest_asked(event, tg_user))
                         if taken is False:  # handled before (its effects are committed): never twice
                             return UNHANDLED
                     if context is not None:  # the sender's conversation row and the people counter: one read
@@ -130,7 +143,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         self.catalogs.default_locale,
                     )
                     # the session is opened only if the handler needs it
-                    repos = Repos(lambda: tx.session, tx.driver, self.people.units(version))
+                    repos = Repos(lambda: tx.session, tx.latest_open, self.people.units(version))
                     data.update(
                         user=user, uc=UseCases(repos, user, self.config), _=self.catalogs.translator(locale), out=outbox
                     )

@@ -13,7 +13,7 @@ from sqlalchemy import event, select, text
 
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
-from storage.hotpath import HandledElsewhere, HeldConnection, update_transaction
+from storage.hotpath import HandledElsewhere, HeldConnection, Latest, update_transaction
 from storage.inbox import Inbox
 from storage.models import FsmRecord, InboxUpdate, OutboxMessage, Unit
 from storage.outbox import OutboxStore
@@ -237,8 +237,20 @@ async def test_the_written_report_owed_reads_the_same_on_the_driver_as_through_t
     for who, owed in ((mine, expected), (nobody, None)):
         async with update_transaction(sessionmaker) as tx:
             through_sqlalchemy.clear()
-            on_driver = await Repos(lambda tx=tx: tx.session, tx.driver).latest_open_deadline(who, "written")
+            on_driver = await Repos(lambda tx=tx: tx.session, tx.latest_open).latest_open_deadline(who, "written")
             assert through_sqlalchemy == []  # answered on the driver: no ORM session, no statement through it
             through_orm = await Repos(tx.session).deadlines.latest_open(who, "written")
             assert through_sqlalchemy  # (the listener sees what goes through SQLAlchemy)
         assert on_driver == through_orm == owed
+    # read with the inbox claim and the sender's row (PostgreSQL: `/report`'s first round trip), by Telegram id
+    inbox, row_key = Inbox(sessionmaker, bot_id=1), SqlStorage(sessionmaker).key_builder.build(KEY)
+    await inbox.record([(31, '{"update_id": 31}'), (32, '{"update_id": 32}'), (33, '{"update_id": 33}')])
+    for update_id, telegram_id, who, owed in ((31, 100, mine, expected), (32, 101, nobody, None), (33, 999, 0, None)):
+        async with update_transaction(sessionmaker) as tx:
+            latest = Latest(telegram_id, "written")
+            assert await inbox.take(tx, update_id, datetime.now(UTC), row_key, latest) is True
+            through_sqlalchemy.clear()
+            answer = await tx.latest_open(who, "written")
+            assert answer == owed and through_sqlalchemy == []
+        if sessionmaker.kw["bind"].dialect.name == "postgresql":  # read with the claim, not after it
+            assert latest.found == ({} if telegram_id == 999 else {(who, "written"): owed})
