@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
+from storage.dialect import one_of, one_of_value
 from storage.hotpath import UpdateTx
 from storage.models import OutboxMessage
 from storage.uow import transaction
@@ -75,4 +78,10 @@ class OutboxStore:
     async def forget(self, ids: Sequence[int]) -> None:
         if ids:
             async with transaction(self.sessionmaker) as s:
-                await s.execute(delete(T).where(T.c.id.in_(ids)))
+                name = s.bind.dialect.name
+                await s.execute(self._forget(name), {"ids": one_of_value(ids, name)})
+
+    @staticmethod
+    @cache
+    def _forget(dialect_name: str) -> Any:
+        return delete(T).where(one_of(T.c.id, "ids", dialect_name))  # (one statement, whatever the count)

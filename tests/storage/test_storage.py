@@ -244,3 +244,25 @@ async def test_an_incident_takes_the_days_next_number_with_its_audit_entry(sessi
         assert [(e.entity_id, e.actor, e.after) for e in entries] == [
             (str(i), "tg:42", {"kind": "initial", "late": False, "number": n}) for n, i in got
         ]
+
+
+async def test_forgetting_sent_answers_deletes_exactly_those_in_one_prepared_statement(sessionmaker) -> None:
+    """The outbox forgets sent rows in batches of any size with the same SQL (storage.dialect.one_of): SQLite keeps
+    one prepared statement for it instead of one per batch size."""
+    from sqlalchemy import event
+
+    from storage.outbox import OutboxStore
+    from storage.uow import transaction
+
+    store = OutboxStore(sessionmaker)
+    async with transaction(sessionmaker) as s:
+        ids = await store.save(s, [f'{{"n": {i}}}' for i in range(7)])
+    statements: set[str] = set()
+    engine = sessionmaker.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.add(sql))
+    await store.forget(ids[:1])
+    await store.forget(ids[2:5])
+    await store.forget([])
+    left = [row[0] for row in await store.left_over()]
+    assert left == [ids[1], *ids[5:]]
+    assert len([sql for sql in statements if sql.startswith("DELETE")]) == 1
