@@ -30,7 +30,7 @@ from bot.telegram.isolation import SenderIsolation
 from bot.telegram.limiter import Limits, Priority, SendLimiter
 from bot.telegram.middlewares import UpdateContextMiddleware
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
-from bot.telegram.polling import PollPacing, UpdateRecorder
+from bot.telegram.polling import InFlight, PollPacing, UpdateRecorder
 from bot.telegram.presenters import say_text
 from bot.telegram.scheduler import Scheduler
 from bot.telegram.session import BotApiSession
@@ -46,11 +46,12 @@ from storage.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
-def build_bot(settings: Settings) -> Bot:
+def build_bot(settings: Settings, in_flight: InFlight | None = None) -> Bot:
+    """The Bot API client; `in_flight`: the updates at work, which getUpdates fetches no more than room for."""
     assert settings.bot_token is not None
     session = BotApiSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,
                              json_dumps=jsoncodec.dumps)  # fmt: skip
-    session.middleware(PollPacing())
+    session.middleware(PollPacing(in_flight=in_flight))
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
@@ -74,6 +75,7 @@ def build_dispatcher(
     inbox: Inbox | None = None,
     outbox_store: OutboxStore | None = None,
     courier: AlertCourier | None = None,
+    in_flight: InFlight | None = None,
 ) -> Dispatcher:
     storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
@@ -83,7 +85,8 @@ def build_dispatcher(
                     warnings=settings.warning_policy(), cap_sender=settings.cap_sender,
                     summary_at=settings.summary_time())  # fmt: skip
     dp.workflow_data.update(exports=Exporter(sessionmaker, notifier, config, catalogs.translator))
-    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store)
+    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store,
+                                      in_flight)  # fmt: skip
     dp.update.outer_middleware(context)
     dp["update_context"] = context
     dp.include_router(handlers.setup())
@@ -164,14 +167,22 @@ class App:
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.sessionmaker = create_sessionmaker(self.engine)
         self.catalogs = Catalogs(settings.locales_dir, settings.default_locale)
-        self.bot = build_bot(settings)
+        self.in_flight = InFlight(settings.updates_in_flight)
+        self.bot = build_bot(settings, self.in_flight)
         self.inbox = Inbox(self.sessionmaker, self.bot.id)
         self.bot.session.middleware(UpdateRecorder(self.inbox))
         self.outbox = OutboxStore(self.sessionmaker)
         self.notifier = make_notifier(self.bot, self.sessionmaker, settings)
         self.courier = AlertCourier(self.catalogs, settings.tz, self.sessionmaker, self.notifier)
         self.dp = build_dispatcher(
-            settings, self.sessionmaker, self.catalogs, self.notifier, self.inbox, self.outbox, self.courier
+            settings,
+            self.sessionmaker,
+            self.catalogs,
+            self.notifier,
+            self.inbox,
+            self.outbox,
+            self.courier,
+            self.in_flight,
         )
         self.scheduler = Scheduler(self.sessionmaker, self.catalogs, self.notifier, self.outbox,
                                    self.dp["update_context"].config)  # fmt: skip

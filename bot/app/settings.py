@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     locales_dir: Path = Field(default=DEFAULT_LOCALES_DIR)
     polling_timeout: int = Field(default=30, ge=0, le=50)
+    # At most this many updates at work at once (each holding its sender's turn); more wait at Telegram.
+    updates_in_flight: int = Field(default=64, ge=1, le=1000)
     draft_ttl_days: int = Field(default=7, ge=1, le=365)
     # What Telegram allows (domain rules §7), kept by the limiter before Telegram has to say 429.
     send_overall_per_second: float = Field(default=30.0, gt=0, le=1000)

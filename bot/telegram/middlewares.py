@@ -13,8 +13,8 @@ held, so one person's messages always arrive in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from bot.domain.locales import resolve_locale
 from bot.telegram.i18n import Catalogs
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
+from bot.telegram.polling import InFlight
 from bot.usecases.common import Config
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
@@ -64,11 +65,13 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         config: Config,
         inbox: Inbox | None = None,
         outbox_store: OutboxStore | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         super().__init__(storage=storage, events_isolation=events_isolation)
         self.config = config
         self.inbox = inbox
         self.outbox_store = outbox_store
+        self.at_work = in_flight  # counted while it holds its sender's turn (what getUpdates fetches room for)
         self.sessionmaker = sessionmaker
         self.catalogs = catalogs
         self.notifier = notifier
@@ -115,13 +118,15 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         tg_user: TgUser | None = data.get("event_from_user")
         outbox = Outbox()
         update_id: int | None = getattr(event, "update_id", None)
+        if self.at_work is not None:
+            self.at_work.arrived(update_id)
         taken: bool | None = None
         timer: datetime | None = None
         broadcast = False
         stored: list[int] = []
         durable: list[Outgoing] = []
         failed: list[Outgoing] = []
-        async with self.events_isolation.lock(key=context.key) if context else nullcontext():
+        async with self._sender_turn(context):
             try:
                 async with update_transaction(self.sessionmaker, self.held) as tx:
                     if self.inbox is not None and update_id is not None:  # with the sender's row: one round trip
@@ -176,6 +181,13 @@ class UpdateContextMiddleware(FSMContextMiddleware):
             self.outbox_store.sent([i for i, item in zip(stored, durable, strict=True) if id(item) not in not_accepted])
             self.outbox_store.release([i for i, item in zip(stored, durable, strict=True) if id(item) in not_accepted])
         return result
+
+    @asynccontextmanager
+    async def _sender_turn(self, context: Any) -> AsyncIterator[None]:
+        """The sender's isolation lock (one update of theirs at a time), and while it is held, one update at work."""
+        async with self.events_isolation.lock(key=context.key) if context else nullcontext():
+            with self.at_work.turn() if self.at_work is not None else nullcontext():
+                yield
 
     def spawn(self, work: Callable[[], Awaitable[Any]]) -> None:
         """Run work started by an update (alert deliveries) in the background; a stop waits for it."""
