@@ -49,6 +49,7 @@ WINDOW = 64  # sends in flight at once, at least; more at higher rates (one seco
 FLUSH_EVERY = 0.25  # seconds between writes of answers (and the bound on duplicates after a kill)
 PROGRESS_EVERY = 3.0  # seconds between edits of a publisher's progress message
 PROGRESS_TRIES = 5  # a progress edit that fails is tried again at the next edit, this many times in all
+STOP_WAIT = 2.0  # seconds a stop waits for the sends in flight (answered ones are recorded, not sent again)
 IDLE_POLL = 2.0  # with nothing queued: look again this often (another process may have published)
 MAX_ATTEMPTS = 4  # tries of a row (each with the notifier's own retries inside) before it is marked failed
 RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
@@ -133,6 +134,8 @@ class Broadcaster:
                     log.exception("broadcast sender failed; going on shortly")
                     await asyncio.sleep(1.0)
         finally:
+            if self._in_flight:  # a stop: the sends already on their way get a moment to be answered and recorded
+                await asyncio.wait(list(self._in_flight.values()), timeout=STOP_WAIT)
             for task in self._in_flight.values():
                 task.cancel()
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
