@@ -158,22 +158,24 @@ async def test_a_kill_after_filing_and_before_the_update_is_done_files_once_and_
     bot = BotProcess(env)
     await bot.start(api)
     lock = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    filed = "SELECT number FROM incidents"
     try:
-        await fill_until_review(r, casualties="无")
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("SELECT 1 FROM fsm_state WHERE user_id = 1002 FOR UPDATE")
-        before = len(api.in_chat(1002))
-        screen = api.screen(1002)
-        await api.press(1002, screen, screen.button("提交")["callback_data"])
-        filed = "SELECT number FROM incidents"
-        for _ in range(200):
-            if await lock.fetch(filed):
-                break
-            await asyncio.sleep(0.05)
+        try:
+            await fill_until_review(r, casualties="无")
+            tx = lock.transaction()
+            await tx.start()
+            await lock.execute("SELECT 1 FROM fsm_state WHERE user_id = 1002 FOR UPDATE")
+            before = len(api.in_chat(1002))
+            screen = api.screen(1002)
+            await api.press(1002, screen, screen.button("提交")["callback_data"])
+            for _ in range(200):
+                if await lock.fetch(filed):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
         numbers = [row["number"] for row in await lock.fetch(filed)]
         assert len(numbers) == 1 and numbers[0].startswith("KB-") and numbers[0].endswith("-0001")
-        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
         # the dead process's last statement waits on the server; it must not run once the lock is gone (as if it
         # had never left the process)
         waiting = (
