@@ -26,6 +26,16 @@ async def county_reporter_env(api: FakeBotAPI, db_url: str) -> dict[str, str]:
     return env
 
 
+async def county_bot_with_group(api: FakeBotAPI, db_url: str) -> BotProcess:
+    """county_reporter_env with the county's duty group (-100300) bound from the CLI, and the bot started."""
+    env = await county_reporter_env(api, db_url)
+    code, _, err = await cli(env, "admin", "bind-group", "--chat-id", "-100300", "--unit", "county")
+    assert code == 0, err
+    bot = BotProcess(env)
+    await bot.start(api)
+    return bot
+
+
 async def test_register_help_lang_and_bind_group(fake_api: FakeBotAPI, db_url: str) -> None:
     env = bot_env(fake_api, db_url)
     for args in (
@@ -151,12 +161,8 @@ async def test_a_kill_after_filing_and_before_the_update_is_done_files_once_and_
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite files in the update's own transaction; holding it there needs PostgreSQL's row locks")
     api = fake_api
-    env = await county_reporter_env(api, db_url)
-    code, _, err = await cli(env, "admin", "bind-group", "--chat-id", "-100300", "--unit", "county")
-    assert code == 0, err
+    bot = await county_bot_with_group(api, db_url)
     r = Reporter(api, 1002)
-    bot = BotProcess(env)
-    await bot.start(api)
     lock = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
     filed = "SELECT number FROM incidents"
     try:
@@ -292,12 +298,8 @@ async def test_a_deadline_that_came_due_while_the_bot_was_killed_fires_once_at_r
     from tests.test_report_http import fill_until_review
 
     api = fake_api
-    env = await county_reporter_env(api, db_url)
-    code, _, err = await cli(env, "admin", "bind-group", "--chat-id", "-100300", "--unit", "county")
-    assert code == 0, err
+    bot = await county_bot_with_group(api, db_url)
     r = Reporter(api, 1002)
-    bot = BotProcess(env)
-    await bot.start(api)
     try:
         await fill_until_review(r, casualties="无")
         assert "初报已提交" in await r.tap("提交")
