@@ -20,14 +20,23 @@ class Registered(Filter):
         return user is not None
 
 
+def in_private(event: TelegramObject) -> bool:
+    """The event happened in the private chat with the bot (a button: on a message there)."""
+    chat = getattr(event, "chat", None)
+    if chat is None:
+        message = getattr(event, "message", None)
+        chat = getattr(message, "chat", None)
+    return chat is not None and chat.type == "private"
+
+
 class MayUse(Filter):
-    """The sender's roles allow this command."""
+    """The sender's roles allow this command, in this kind of chat (bot.domain.roles.IN_GROUPS)."""
 
     def __init__(self, command: str) -> None:
         self.command = command
 
     async def __call__(self, event: TelegramObject, user: User | None = None, **_: Any) -> bool:
-        return user is not None and may_use(self.command, user.roles)
+        return user is not None and may_use(self.command, user.roles, in_private(event))
 
 
 class Magic(Filter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import Router
+from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
@@ -16,7 +16,7 @@ from bot.usecases.common import Member as User
 from bot.usecases.facade import UseCases
 from bot.usecases.onboarding import InviteOutcome
 from handlers.common import help_text
-from handlers.filters import PRIVATE
+from handlers.filters import PRIVATE, Magic
 
 _INVITE_ANSWERS = {
     InviteOutcome.UNKNOWN: N_("start.invite_unknown"),
@@ -70,6 +70,21 @@ async def private_fallback(message: Message, user: User | None, _: Translator, o
     out.send(message.chat.id, _("common.not_understood"))
 
 
+async def group_command(message: Message, user: User | None, _: Translator, out: Outbox, bot: Bot) -> None:
+    """A command of ours in a group that is not answered there: a person's or a unit's data go to the private chat
+    (bot.domain.roles.IN_GROUPS); anything else in a group is not for the bot and gets no answer."""
+    word = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    command, _at, addressee = word[1:].lower().partition("@") if word.startswith("/") else ("", "", "")
+    if command not in COMMANDS or (addressee and addressee != ((await bot.me()).username or "").lower()):
+        return  # not one of ours, or addressed to another bot in the group
+    if user is None:
+        out.send(message.chat.id, _("access.unregistered"), reply_to_message_id=message.message_id)
+    elif not may_use(command, user.roles):
+        out.send(message.chat.id, _("common.not_allowed", command=command), reply_to_message_id=message.message_id)
+    else:
+        out.send(message.chat.id, _("common.private_only", command=command), reply_to_message_id=message.message_id)
+
+
 async def edited_message(message: Message, user: User | None, _: Translator, out: Outbox) -> None:
     """Telegram lets people edit sent messages; an edit never changes a stored answer, so say so.
     A live location moving is also an edit: its updates are not answers and get no reply."""
@@ -96,6 +111,7 @@ def setup() -> Router:
 def setup_fallback() -> Router:
     router = Router(name="fallback")
     router.message.register(private_fallback, PRIVATE)
+    router.message.register(group_command, ~PRIVATE, Magic(F.text.startswith("/")))
     router.callback_query.register(stale_callback)
     router.edited_message.register(edited_message, PRIVATE)
     return router

@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.domain.clock import format_local
-from bot.domain.roster import MAX_BYTES
+from bot.domain.roster import size_text
 from bot.telegram.callbacks import HandoverCb
 from bot.telegram.i18n import Translator
 from bot.telegram.limiter import Priority
@@ -32,8 +32,9 @@ async def on_roster_file(message: Message, uc: UseCases, _: Translator, out: Out
     """An administrator's roster file: every row checked; nothing stored unless every row is right."""
     document = message.document
     assert document is not None
-    if (document.file_size or 0) > MAX_BYTES:
-        out.send(message.chat.id, _("roster.error.too_big"))
+    limit = uc.config.table_limits.max_bytes
+    if (document.file_size or 0) > limit:  # refused before a byte is downloaded
+        out.send(message.chat.id, _("roster.error.too_big", limit=size_text(limit)))
         return
     buffer = io.BytesIO()
     await bot.download(document, destination=buffer)

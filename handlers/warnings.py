@@ -20,7 +20,7 @@ from aiogram.types import (
 )
 
 from bot.domain import cap
-from bot.domain.roles import may_use
+from bot.domain.access import Action
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import ReceivedCb, WarnCb
 from bot.telegram.forms import FsmDrafts, show_turn
@@ -33,6 +33,16 @@ from bot.usecases.facade import UseCases
 from bot.usecases.warnings import Decision, WarningFiled
 from handlers.filters import PRIVATE, Magic, MayUse, Registered
 
+# a publisher's button -> what it needs in the authorization table (bot.domain.access), checked before anything is read
+BUTTON_ACTIONS = {
+    "approve": Action.WARNING_DECIDE,
+    "reject": Action.WARNING_DECIDE,
+    "status": Action.WARNING_VIEW,
+    "cap": Action.WARNING_VIEW,
+    "adjust": Action.WARNING_ADJUST,
+    "lift": Action.WARNING_LIFT,
+    "lift_yes": Action.WARNING_LIFT,
+}
 REJECT_MARK = "✍️"  # the reject prompt starts with it (both catalogs): a reply to it is the reason
 NUMBER = re.compile(r"YJ-\d{8}-\d{3,}")
 CAP_MAX = cap.MAX_BYTES
@@ -81,10 +91,10 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
     chat_id = query.message.chat.id if query.message else query.from_user.id
     message_id = query.message.message_id if query.message else None
     action, warning_id = callback_data.a, callback_data.w
-    roles = uc.user.roles if uc.user is not None else frozenset()
-    if (action == "status" and not may_use("warnstatus", roles)) or (action in ("lift", "cap") and
-                                                                     not may_use("warn", roles)):  # fmt: skip
-        out.answer_callback(query.id, _("warning.not_publisher"), show_alert=True)  # a forged or forwarded button
+    needs = BUTTON_ACTIONS.get(action)
+    refused = await uc.warning_refusal(needs, warning_id) if needs is not None else "common.stale_button"
+    if refused is not None:  # a forged or forwarded button, another unit's warning, or one gone
+        out.answer_callback(query.id, _(refused), show_alert=True)
         return
     if action == "approve":
         decision = await uc.decide_warning(warning_id, True)
@@ -200,8 +210,10 @@ async def cmd_warnstatus(message: Message, command: CommandObject, uc: UseCases,
 async def on_received(query: CallbackQuery, callback_data: ReceivedCb, uc: UseCases, _: Translator,
                       out: Outbox) -> None:  # fmt: skip
     """收到: recorded for this recipient (in a group, the first member to tap)."""
-    assert query.from_user is not None
-    code = await uc.warning_received(callback_data.d, query.from_user.id)
+    if query.message is None:
+        out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
+        return
+    code = await uc.warning_received(callback_data.d, query.message.chat.id)
     out.answer_callback(query.id, _(code), show_alert=code not in ("warning.received", "warning.received_already"))
 
 

@@ -125,6 +125,11 @@ class InboxUpdate(Base):
     payload: Mapped[str] = mapped_column(Text)  # the update as JSON, as Telegram sent it
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None] = mapped_column(index=True)
+    # runs that started and never finished (a crash mid-update counts at the next start); past the limit the update is
+    # set aside (quarantined, with the error) instead of being run again: one poison update cannot take the bot down
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quarantined_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(500))
 
 
 class OutboxMessage(Base):
@@ -352,6 +357,10 @@ class Warning(Base):
     fields: Mapped[dict[str, Any]]
     targets: Mapped[dict[str, Any]]  # {"units": [...], "subunits": bool, "roles": [...], "groups": bool}
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # the issuing unit (its first author's): who may approve, adjust, lift and see it follows from it
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id", ondelete="RESTRICT", name="fk_warnings_unit_id"), index=True
+    )
     draft_token: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16), default="form")  # form | cap
     cap_ref: Mapped[str | None] = mapped_column(String(500))  # an imported file's "sender,identifier,sent"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import json
 import re
@@ -171,6 +172,7 @@ class FakeBotAPI:
         self._overall_log: deque[float] = deque()
         self.refused_at: list[float] = []  # when a send was refused for a limit (overall, chat, group; wall clock)
         self.titles: dict[int, str] = {}  # group titles getChat answers with
+        self.chat_admins: dict[int, set[int]] = defaultdict(set)  # group -> its administrators (getChatMember)
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and the download
         self.uploads: list[tuple[str, str, bytes]] = []  # (field, file name, content) the bot uploaded
 
@@ -559,6 +561,17 @@ class FakeBotAPI:
                     "file_size": len(content)}  # fmt: skip
         return await self.send_extra(user_id, {"document": document})
 
+    async def m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        status = "administrator" if user_id in self.chat_admins[chat_id] else "member"
+        member: dict[str, Any] = {"status": status, "user": self.user(user_id)}
+        if status == "administrator":
+            member.update(can_be_edited=False, is_anonymous=False, can_manage_chat=True, can_delete_messages=True,
+                          can_manage_video_chats=True, can_restrict_members=True, can_promote_members=False,
+                          can_change_info=True, can_invite_users=True, can_post_stories=False,
+                          can_edit_stories=False, can_delete_stories=False, can_send_welcome_messages=False)  # fmt: skip
+        return member
+
     async def m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
         return {**self.chat(chat_id, self.titles.get(chat_id)), "accent_color_id": 0, "max_reaction_count": 11,
@@ -646,14 +659,25 @@ class FakeBotAPI:
         }
         return await self.send_extra(user_id, {"sticker": sticker})
 
-    async def press(self, user_id: int, sent: Sent, data: str, **user_kw: Any) -> str:
-        """Press an inline button of a message the bot sent; returns the callback query id."""
-        message = self.messages[sent.chat_id].get(sent.message_id) or {
-            "message_id": sent.message_id,
-            "date": int(time.time()),
-            "chat": self.chat(sent.chat_id),
-            "text": "x",
-        }
+    def snapshot(self, sent: Sent) -> dict[str, Any]:
+        """The message as Telegram holds it now (with its keyboard): what a callback query sent later may still
+        carry (an update Telegram delivers again, a client that has not seen an edit yet)."""
+        return copy.deepcopy(self.messages[sent.chat_id][sent.message_id])
+
+    async def press(self, user_id: int, sent: Sent, data: str, message: dict[str, Any] | None = None,
+                    **user_kw: Any) -> str:  # fmt: skip
+        """Press an inline button of a message the bot sent; returns the callback query id. The query carries the
+        message as Telegram holds it now (`message`: as it was at a snapshot), as Telegram's do."""
+        message = (
+            message
+            or self.messages[sent.chat_id].get(sent.message_id)
+            or {
+                "message_id": sent.message_id,
+                "date": int(time.time()),
+                "chat": self.chat(sent.chat_id),
+                "text": "x",
+            }
+        )
         query_id = f"cq{next(self._update_ids)}"
         await self.push(
             {

@@ -63,6 +63,7 @@ async def test_register_help_lang_and_bind_group(fake_api: FakeBotAPI, db_url: s
         menu = await api.next_in(2001, 2)
         await api.press(2001, menu, menu.button("English")["callback_data"])
         assert (await api.next_in(2001, 3)).text == "Language set to English."
+        api.chat_admins[-100555].add(1001)  # an administrator of the Telegram group too
         await api.send_text(1001, "/bindgroup", chat_id=-100555)
         assert "值班群" in (await api.next_in(-100555, 0)).text
     finally:

@@ -82,6 +82,7 @@ async def test_bindgroup_by_admin_only(harness: Harness) -> None:
     await harness.seed()
     api = harness.api
     group = -100777
+    api.chat_admins[group].add(1001)
     await api.send_text(1003, "/bindgroup", chat_id=group)
     assert "只有管理员" in (await api.next_in(group, 0)).text
     await api.send_text(9999, "/bindgroup", chat_id=group)

@@ -129,15 +129,16 @@ async def test_double_tapped_and_redelivered_submit_make_one_report(harness: Har
     await fill_until_review(r)
     review = api.screen(1002)
     submit = review.button("提交")["callback_data"]
+    as_seen = api.snapshot(review)  # the review with its 提交, as a late or repeated callback query carries it
     first = await api.press(1002, review, submit)
     second = await api.press(1002, review, submit)  # the second tap arrives before the first is answered
     await api.answer_to(first)
     answer = await api.answer_to(second)
     assert "已提交" in answer["text"] and "KB-" in answer["text"]
     await asyncio.sleep(0.3)
-    third = await api.press(1002, review, submit)  # redelivered much later
+    third = await api.press(1002, review, submit, as_seen)  # redelivered much later
     assert "不会重复提交" in (await api.answer_to(third))["text"]
-    stranger = await api.press(1005, review, submit)  # the same button in another user's hands
+    stranger = await api.press(1005, review, submit, as_seen)  # the same button in another user's hands
     answer = (await api.answer_to(stranger))["text"]
     assert "按钮已失效" in answer and "KB-" not in answer
     assert await count(harness, Incident) == 1 and await count(harness, Report) == 1
@@ -154,11 +155,12 @@ async def test_a_draft_filed_elsewhere_is_filed_once_and_uses_no_number(harness:
         held = (await repos.session.scalars(select(FsmRecord).where(FsmRecord.user_id == 1002))).one()
         copy = {c: getattr(held, c) for c in ("key", "bot_id", "chat_id", "user_id", "state", "data", "updated_at")}
     review = api.screen(1002)
+    as_seen = api.snapshot(review)  # the other device still shows the review with its 提交
     first = await r.tap("提交")
     number = re.search(r"KB-\d{8}-\d{4}", first).group(0)  # type: ignore[union-attr]
     async with harness.repos() as repos:  # the other process's copy of the draft (filing deleted this one)
         repos.session.add(FsmRecord(**copy))
-    again = await api.press(1002, review, review.button("提交")["callback_data"])
+    again = await api.press(1002, review, review.button("提交")["callback_data"], as_seen)
     await api.answer_to(again)
     await asyncio.sleep(0.3)
     assert await count(harness, Incident) == 1 and await count(harness, Report) == 1

@@ -91,7 +91,9 @@ async def test_red_warning_needs_another_publisher_then_reaches_everyone(harness
     query = await api.press(1002, bulletin, bulletin.button("收到")["callback_data"])
     assert "无需重复" in (await api.answer_to(query))["text"]
     in_group = next(s for s in api.in_chat(COUNTY_GROUP) if warning.number in s.text and s.buttons())
-    query = await api.press(7777, in_group, in_group.button("收到")["callback_data"])  # any member, even unregistered
+    query = await api.press(7777, in_group, in_group.button("收到")["callback_data"])  # unregistered: not for them
+    assert "已登记" in (await api.answer_to(query))["text"]
+    query = await api.press(1004, in_group, in_group.button("收到")["callback_data"])  # a registered member
     assert "已确认收到" in (await api.answer_to(query))["text"]
     status = await Reporter(api, 1004).say(f"/warnstatus {warning.number}")
     assert "已送达 8" in status and "已确认收到 2" in status and "未确认单位" in status

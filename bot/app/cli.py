@@ -288,7 +288,7 @@ def _config(settings: Settings) -> Any:
 
     return Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
                   warnings=settings.warning_policy(), cap_sender=settings.cap_sender,
-                    summary_at=settings.summary_time())  # fmt: skip
+                  summary_at=settings.summary_time(), table_limits=settings.table_limits())  # fmt: skip
 
 
 @warnings_group.command("export-cap")

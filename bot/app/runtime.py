@@ -83,7 +83,7 @@ def build_dispatcher(
     dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
     config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
                     warnings=settings.warning_policy(), cap_sender=settings.cap_sender,
-                    summary_at=settings.summary_time())  # fmt: skip
+                    summary_at=settings.summary_time(), table_limits=settings.table_limits())  # fmt: skip
     dp.workflow_data.update(exports=Exporter(sessionmaker, notifier, config, catalogs.translator))
     context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store,
                                       in_flight)  # fmt: skip

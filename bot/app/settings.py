@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.clocks import Policy, PolicyError, load_policy, parse_policy
 from bot.domain.locales import SUPPORTED_LOCALES
+from bot.domain.roster import TableLimits
 from bot.domain.warnings import RANK, WarningPolicy
 
 PUBLIC_BOT_API = "https://api.telegram.org"
@@ -65,6 +66,14 @@ class Settings(BaseSettings):
     clock_policy_file: Path | None = Field(default=None)
     # The daily summary (值班日报) posted to each duty group at this local time (HH:MM); "off" to send none.
     daily_summary_at: str = Field(default="08:00")
+    # What an uploaded roster file may hold (bounded while it is read; every refusal names its limit).
+    roster_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    roster_max_rows: int = Field(default=20_000, ge=10, le=200_000)
+    roster_max_columns: int = Field(default=32, ge=7, le=1000)
+    roster_max_cell_chars: int = Field(default=500, ge=20, le=10_000)
+    roster_max_unzipped: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+    # A stored update whose run was cut off (a crash) this many times is set aside instead of run again.
+    update_max_attempts: int = Field(default=3, ge=1, le=100)
 
     @field_validator("bot_token")
     @classmethod
@@ -144,6 +153,11 @@ class Settings(BaseSettings):
         if not value or re.search(r"[\s,<&]", value):
             raise ValueError("must be non-empty without spaces, commas, < or & (CAP 1.2)")
         return value
+
+    def table_limits(self) -> TableLimits:
+        """What an uploaded roster file may hold."""
+        return TableLimits(self.roster_max_bytes, self.roster_max_rows, self.roster_max_columns,
+                           self.roster_max_cell_chars, self.roster_max_unzipped)  # fmt: skip
 
     def warning_policy(self) -> WarningPolicy:
         """This deployment's warning rules."""

@@ -45,6 +45,11 @@ COMMANDS: dict[str, frozenset[Role] | None] = {
 }
 
 
+# Commands answered in a group chat too, and there only about the group's own unit (and the units below it). Every
+# other command answers with a person's or a unit's data and is for the private chat with the bot (docs/security.md).
+IN_GROUPS = frozenset({"help", "status", "overdue", "incident", "duty", "bindgroup"})
+
+
 # command -> catalog id of its one-line description
 COMMAND_HELP: dict[str, str] = {
     "help": N_("cmd.help"),
@@ -86,6 +91,9 @@ def allowed_commands(roles: frozenset[Role] | set[Role]) -> list[str]:
     return [cmd for cmd, need in COMMANDS.items() if need is None or need & set(roles)]
 
 
-def may_use(command: str, roles: frozenset[Role] | set[Role]) -> bool:
+def may_use(command: str, roles: frozenset[Role] | set[Role] | frozenset[str], private: bool = True) -> bool:
+    """The roles allow the command, and it may be answered where it was sent (`private`: in the private chat)."""
     need = COMMANDS.get(command)
-    return command in COMMANDS and (need is None or bool(need & set(roles)))
+    if command not in COMMANDS or (not private and command not in IN_GROUPS):
+        return False
+    return need is None or bool(need & set(roles))

@@ -12,15 +12,13 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.domain.text import N_
 
-MAX_ROWS = 20_000
-MAX_BYTES = 5 * 1024 * 1024
 COLUMNS: dict[str, tuple[str, ...]] = {
     "unit": ("单位", "unit", "单位代码", "unit code"),
     "start": ("开始", "start", "开始时间", "starts"),
@@ -39,7 +37,30 @@ TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-
 
 
 class RosterFileError(Exception):
-    """The file cannot be read as a table at all (the message is a catalog id)."""
+    """The file cannot be read as a table, or passes one of the limits (a catalog id; `params` name the limit)."""
+
+    def __init__(self, msgid: str, **params: Any) -> None:
+        super().__init__(msgid)
+        self.params = params
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """What an untrusted roster file may hold (settings ROSTER_MAX_*): checked while it is read, before a cell is
+    kept; an XLSX's `<dimension>` is never trusted, and its members' uncompressed size is summed before anything is
+    decompressed (Python's zipfile never inflates a member past its declared size)."""
+
+    max_bytes: int = 5 * 1024 * 1024
+    max_rows: int = 20_000
+    max_columns: int = 32
+    max_cell_chars: int = 500
+    max_unzipped: int = 8 * 1024 * 1024  # an XLSX's members together, uncompressed
+    max_members: int = 64  # files inside an XLSX
+
+
+DEFAULT_LIMITS = TableLimits()
+MAX_BYTES = DEFAULT_LIMITS.max_bytes
+MAX_ROWS = DEFAULT_LIMITS.max_rows
 
 
 @dataclass(frozen=True)
@@ -60,21 +81,21 @@ class Shift:
     line: int = 0  # the first row of it
 
 
-def read_table(data: bytes, filename: str) -> list[list[str]]:
-    """A CSV (UTF-8, with or without BOM; GBK as Excel in China saves it) or XLSX file as rows of text."""
-    if len(data) > MAX_BYTES:
-        raise RosterFileError(N_("roster.error.too_big"))
-    if filename.lower().endswith((".xlsx", ".xlsm")):
-        from openpyxl import load_workbook  # a maintained reader; read-only keeps memory flat
+def size_text(n: int) -> str:
+    """A byte limit as a person reads it: 5 MB, 512 KB."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} B"
 
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception:
-            raise RosterFileError(N_("roster.error.unreadable")) from None
-        sheet = book.worksheets[0]
-        rows = [["" if c is None else _cell(c) for c in row] for row in sheet.iter_rows(values_only=True)]
-        book.close()
-        return rows
+
+def read_table(data: bytes, filename: str, limits: TableLimits = DEFAULT_LIMITS) -> list[list[str]]:
+    """A CSV (UTF-8, with or without BOM; GBK as Excel in China saves it) or XLSX file as rows of text, read row by
+    row within `limits` (RosterFileError naming the limit passed)."""
+    if len(data) > limits.max_bytes:
+        raise RosterFileError(N_("roster.error.too_big"), limit=size_text(limits.max_bytes))
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        return _bounded(_xlsx_rows(data, limits), limits)
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -83,7 +104,58 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
             continue
     else:
         raise RosterFileError(N_("roster.error.unreadable"))
-    return [row for row in csv.reader(io.StringIO(text))]
+    try:
+        return _bounded(csv.reader(io.StringIO(text)), limits)
+    except csv.Error:
+        raise RosterFileError(N_("roster.error.unreadable")) from None
+
+
+def _bounded(rows: Iterable[Sequence[Any]], limits: TableLimits) -> list[list[str]]:
+    """Rows kept one at a time, each checked against the limits before the next is read (a header row and
+    `max_rows` rows below it; trailing empty cells do not count as columns)."""
+    out: list[list[str]] = []
+    for line, row in enumerate(rows, start=1):
+        if line > limits.max_rows + 1:
+            raise RosterFileError(N_("roster.error.too_many"), n=limits.max_rows)
+        cells = ["" if c is None else _cell(c) for c in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if len(cells) > limits.max_columns:
+            raise RosterFileError(N_("roster.error.too_wide"), line=line, n=limits.max_columns)
+        if any(len(c) > limits.max_cell_chars for c in cells):
+            raise RosterFileError(N_("roster.error.cell_too_long"), line=line, n=limits.max_cell_chars)
+        out.append(cells)
+    return out
+
+
+def _xlsx_rows(data: bytes, limits: TableLimits) -> Iterator[Sequence[Any]]:
+    import zipfile
+
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError):
+        raise RosterFileError(N_("roster.error.unreadable")) from None
+    if len(members) > limits.max_members:
+        raise RosterFileError(N_("roster.error.too_many_parts"), n=limits.max_members)
+    if sum(m.file_size for m in members) > limits.max_unzipped:  # a zip bomb: refused before inflating
+        raise RosterFileError(N_("roster.error.unzipped_too_big"), limit=size_text(limits.max_unzipped))
+    from openpyxl import load_workbook  # a maintained reader; read-only streams the sheet
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:
+        raise RosterFileError(N_("roster.error.unreadable")) from None
+    try:
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # never trust <dimension>: rows are not padded to what it claims
+        # one column more than allowed is read, so that a row reaching past the limit is refused, not cut
+        yield from sheet.iter_rows(values_only=True, max_col=limits.max_columns + 1)
+    except RosterFileError:
+        raise
+    except Exception:
+        raise RosterFileError(N_("roster.error.unreadable")) from None
+    finally:
+        book.close()
 
 
 def _cell(value: Any) -> str:
@@ -115,8 +187,6 @@ def parse_roster(rows: Sequence[Sequence[str]], units: Iterable[str], tz: tzinfo
     header = _header(rows[0])
     if header is None:
         return [], [Problem(1, N_("roster.error.header"), {"columns": "、".join(c[0] for c in COLUMNS.values())})]
-    if len(rows) > MAX_ROWS + 1:
-        return [], [Problem(MAX_ROWS + 2, N_("roster.error.too_many"), {"n": MAX_ROWS})]
     known = set(units)
     shifts: dict[tuple[str, str, datetime, datetime], Shift] = {}
     for line, row in enumerate(rows[1:], start=2):

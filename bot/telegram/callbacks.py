@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, Message
 
 
 class LangCb(CallbackData, prefix="v1l"):
@@ -79,3 +80,21 @@ class HandoverCb(CallbackData, prefix="v1t"):
     """接班确认: the incoming officer takes the shift over."""
 
     h: int
+
+
+def pressed_on_its_message(query: CallbackQuery, bot_id: int) -> bool:
+    """The button's data is one the bot put on the message it was pressed on.
+
+    callback_data comes from the client, but the message in a callback query (with its keyboard) comes from
+    Telegram's own copy: data that is not on that message's keyboard was forged, or copied from another message (a
+    page button pressed "on" an alert, a receipt button in another chat). Such a press is refused before anything is
+    read or changed. A message Telegram no longer shows (deleted, inaccessible) cannot be checked and is refused."""
+    message = query.message
+    if not isinstance(message, Message) or query.data is None:
+        return False
+    if message.from_user is not None and message.from_user.id != bot_id:
+        return False
+    markup = message.reply_markup
+    if markup is None:
+        return False
+    return any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from aiogram.dispatcher.event.bases import UNHANDLED
@@ -28,11 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.clock import utcnow
 from bot.domain.clocks import Due
 from bot.domain.locales import resolve_locale
-from bot.telegram.i18n import Catalogs
+from bot.telegram.callbacks import pressed_on_its_message
+from bot.telegram.i18n import Catalogs, Translator
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.polling import InFlight
-from bot.usecases.common import Config
+from bot.usecases.common import Config, Refused
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
 from storage.hotpath import HandledElsewhere, HeldConnection, Latest, update_transaction
@@ -149,10 +151,12 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                     )
                     # the session is opened only if the handler needs it
                     repos = Repos(lambda: tx.session, tx.latest_open, self.people.units(version))
-                    data.update(
-                        user=user, uc=UseCases(repos, user, self.config), _=self.catalogs.translator(locale), out=outbox
-                    )
-                    result = await handler(event, data)
+                    chat = data.get("event_chat")
+                    group_chat_id = chat.id if chat is not None and chat.type != "private" else None
+                    translate = self.catalogs.translator(locale)
+                    data.update(user=user, uc=UseCases(repos, user, self.config, group_chat_id), _=translate,
+                                out=outbox)  # fmt: skip
+                    result = await self._handle_checked(handler, event, data, translate, outbox)
                     if self.outbox_store is not None:
                         durable = outbox.durable()
                         stored = await self.outbox_store.save_in(tx, [o.to_json() for o in durable])
@@ -181,6 +185,28 @@ class UpdateContextMiddleware(FSMContextMiddleware):
             self.outbox_store.sent([i for i, item in zip(stored, durable, strict=True) if id(item) not in not_accepted])
             self.outbox_store.release([i for i, item in zip(stored, durable, strict=True) if id(item) in not_accepted])
         return result
+
+    async def _handle_checked(
+        self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject,
+        data: dict[str, Any], translate: Translator, outbox: Outbox,
+    ) -> Any:  # fmt: skip
+        """The handler, after the one check every button gets (it was on the message it was pressed on), with a
+        use case's refusal answered in one place: a popup for a button, a reply in the chat for a message."""
+        query = getattr(event, "callback_query", None)
+        if query is not None and not pressed_on_its_message(query, data["bot"].id):
+            outbox.answer_callback(query.id, translate("common.forged_button"), show_alert=True)
+            return UNHANDLED
+        try:
+            return await handler(event, data)
+        except Refused as refused:
+            text = translate(refused.msgid, **{k: escape(str(v)) for k, v in refused.params.items()})
+            if query is not None:
+                outbox.answer_callback(query.id, text[:200], show_alert=True)
+            else:
+                chat = data.get("event_chat")
+                if chat is not None:
+                    outbox.send(chat.id, text)
+            return None
 
     @asynccontextmanager
     async def _sender_turn(self, context: Any) -> AsyncIterator[None]:

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from typing import Any
 
+from bot.domain.access import Action, Actor, Target, permits
 from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
-from bot.domain.roles import DUTY_STAFF, Role
+from bot.domain.roles import Role
+from bot.domain.roster import DEFAULT_LIMITS, TableLimits
 from bot.domain.warnings import WarningPolicy
 from storage.models import Alert, AlertPart, Attachment, Incident, Report, Unit
 from storage.models import User as Member
@@ -24,22 +26,34 @@ __all__ = [
     "Delivery",
     "Member",
     "Part",
+    "Refused",
     "Say",
+    "actor_of",
     "alert_statuses",
     "attachment_rows",
     "duty_leaders",
-    "duty_staff_for",
     "incident_card",
+    "may",
     "part_of",
     "planned_delivery",
     "report_answers",
     "require_unit",
     "unit_admins",
+    "unit_chain",
 ]
 
 
 class AdminError(Exception):
     """A refused operator request; the message says why."""
+
+
+class Refused(Exception):
+    """A use case refuses what the person asked, before it read or changed anything on their behalf: the adapter
+    answers with the catalog message `msgid` (formatted with `params`, which it escapes) and nothing else happens."""
+
+    def __init__(self, msgid: str, **params: Any) -> None:
+        super().__init__(msgid)
+        self.msgid, self.params = msgid, params
 
 
 DEFAULT_SUMMARY_AT = time(8, 0)
@@ -56,6 +70,7 @@ class Config:
     warnings: WarningPolicy = field(default_factory=WarningPolicy)  # approval, receipts (domain rules §5)
     cap_sender: str = "kuaibao@localhost"  # CAP <sender> of this office's warnings
     summary_at: time | None = DEFAULT_SUMMARY_AT  # the daily summary's local time (None: no summary)
+    table_limits: TableLimits = DEFAULT_LIMITS  # what an uploaded roster file may hold
 
 
 @dataclass(frozen=True)
@@ -110,9 +125,34 @@ class Say:
     card: Card | None = None
 
 
-async def duty_staff_for(repos: Repos, user: Member | None, unit_id: int) -> bool:
-    """Duty staff of this unit or of a unit above it: who may acknowledge its alerts and mark them handled."""
-    return user is not None and bool(DUTY_STAFF & user.roles) and await repos.units.is_descendant(unit_id, user.unit_id)
+async def unit_chain(repos: Repos, unit_id: int | None) -> tuple[int, ...]:
+    """A unit and every unit above it, nearest first (from the process's cache of units: no read once warm)."""
+    chain: list[int] = []
+    current = unit_id
+    while current is not None and current not in chain:
+        found = await repos.unit_with_groups(current)
+        if found is None:
+            break
+        chain.append(current)
+        current = found[0].parent_id
+    return tuple(chain)
+
+
+def actor_of(user: Member | None, where: int | None = None) -> Actor | None:
+    """The authorization table's view of a person (None for a stranger or a deactivated person)."""
+    if user is None or not user.active:
+        return None
+    return Actor(user.id, user.unit_id, frozenset(user.roles), where)
+
+
+async def may(
+    repos: Repos, user: Member | None, action: Action, *, unit_id: int | None = None, owner_id: int | None = None,
+    reached: frozenset[int] = frozenset(), chat_id: int | None = None, where: int | None = None,
+) -> bool:  # fmt: skip
+    """The one authorization check (bot.domain.access): may this person do this to a target of this unit (owned by
+    `owner_id`, addressed to `reached`, living in `chat_id`), acting in the chat `where`?"""
+    chain = await unit_chain(repos, unit_id) if unit_id is not None else ()
+    return permits(action, actor_of(user, where), Target(chain, owner_id, reached, chat_id))
 
 
 def attachment_rows(answers: Mapping[str, Any]) -> list[Attachment]:

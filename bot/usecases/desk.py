@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain.roles import DUTY_STAFF, Role
+from bot.domain.access import Action
 from bot.domain.stats import DAY_WORDS
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
-from bot.usecases.common import Config, Member
+from bot.usecases.common import Config, Member, may
 from bot.usecases.warnings import warning_rows
 from storage.repositories import Repos
 
@@ -48,27 +48,29 @@ class Timeline:
     due: list[dict[str, Any]]  # open deadlines
 
 
-async def scope_of(repos: Repos, user: Member) -> tuple[set[int] | None, int | None]:
-    """(units whose incidents this person sees, or None; only this reporter's own, or None)."""
-    if user.roles & (DUTY_STAFF | {Role.PUBLISHER}):
-        return units_with_descendants(await repos.units.tree(), [user.unit_id]), None
-    return None, user.id
+async def scope_of(repos: Repos, user: Member, root: int | None = None) -> tuple[set[int] | None, int | None]:
+    """(units whose incidents this person sees, or None; only this reporter's own, or None). `root`: the unit a
+    duty group shows (the caller checked that the person may see it); else the person's own unit."""
+    root = user.unit_id if root is None else root
+    if await may(repos, user, Action.INCIDENT_VIEW, unit_id=root):  # the incidents of that unit and below
+        return units_with_descendants(await repos.units.tree(), [root]), None
+    return None, user.id  # their own reports only
 
 
 def _pages(total: int) -> int:
     return max(1, -(-total // PAGE))
 
 
-async def status(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page:
+async def status(repos: Repos, user: Member, now: datetime, page: int = 0, root: int | None = None) -> Page:
     """Open incidents of my unit and below (a reporter: their own), most urgent first."""
-    units, reporter = await scope_of(repos, user)
+    units, reporter = await scope_of(repos, user, root)
     total, rows = await repos.desk.open_incidents(units, reporter, now, PAGE, max(0, page) * PAGE)
     return Page("status", max(0, page), _pages(total), total, rows)
 
 
-async def overdue(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page:
+async def overdue(repos: Repos, user: Member, now: datetime, page: int = 0, root: int | None = None) -> Page:
     """Reports past their deadline and still not filed, oldest first."""
-    units, reporter = await scope_of(repos, user)
+    units, reporter = await scope_of(repos, user, root)
     total, rows = await repos.desk.overdue(units, reporter, now, PAGE, max(0, page) * PAGE)
     return Page("overdue", max(0, page), _pages(total), total, rows)
 
@@ -84,13 +86,13 @@ async def mine(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page
     return Page("mine", max(0, page), _pages(total), total, rows, due)
 
 
-async def timeline(repos: Repos, user: Member, number: str) -> Timeline | str:
+async def timeline(repos: Repos, user: Member, number: str, root: int | None = None) -> Timeline | str:
     """An incident's timeline: reports, acknowledgements, reminders, escalations; its figures now. A catalog
     id when there is no such incident, or it is not this person's to see (the same answer: no leak)."""
     incident = await repos.incidents.by_number(number.strip().upper())
     if incident is None:
         return N_("desk.no_incident")
-    units, reporter = await scope_of(repos, user)
+    units, reporter = await scope_of(repos, user, root)
     outside = units is not None and incident.unit_id not in units
     if outside or (reporter is not None and incident.reporter_id != reporter):
         return N_("desk.no_incident")
@@ -190,7 +192,7 @@ async def fire_daily_summaries(repos: Repos, now: datetime, config: Config) -> l
     tree = [(u.id, u.parent_id) for u in all_units]
     names = {u.id: u.name for u in all_units}
     start, end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
-    active = [w for w in await warning_rows(repos, now) if w.state == "active"]
+    active = [w for w in await warning_rows(repos, now, None) if w.state == "active"]
     out = []
     for group in groups:
         units = units_with_descendants(tree, [group.unit_id])
@@ -198,7 +200,8 @@ async def fire_daily_summaries(repos: Repos, now: datetime, config: Config) -> l
         figures["open"], _rows = await repos.desk.open_incidents(units, None, now, 0, 0)
         figures["overdue"], _rows = await repos.desk.overdue(units, None, now, 0, 0)
         figures["unacknowledged"], _numbers = await repos.desk.unacknowledged(units, 0)
-        figures["active_warnings"] = len(active)
+        # the warnings the group's unit may see: issued by it or below, or addressed to it (bot.domain.access)
+        figures["active_warnings"] = sum(1 for w in active if w.unit_id in units or group.unit_id in w.reached)
         out.append(DailySummary(group.chat_id, names.get(group.unit_id, ""), day, figures))
     await repos.audit.record("system", "summary.post", "day", day, after={"groups": len(groups)})
     return out

@@ -6,17 +6,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.domain.access import Action
 from bot.domain.stats import Period, Stats
+from bot.domain.text import N_
 from bot.usecases import alerts, desk, followups, onboarding, roster, stats, warnings
-from bot.usecases.common import Config, Member
+from bot.usecases.common import Config, Member, Refused, may
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
 from storage.repositories import Repos
 
 
 class UseCases:
-    def __init__(self, repos: Repos, user: Member | None, config: Config) -> None:
+    def __init__(self, repos: Repos, user: Member | None, config: Config, group_chat_id: int | None = None) -> None:
         self.repos, self.user, self.config = repos, user, config
+        self.group_chat_id = group_chat_id  # the update came from a group chat (None: a private chat)
+
+    async def _group_unit(self, action: Action = Action.INCIDENT_VIEW) -> int | None:
+        """In a group: the unit whose data may be shown there (its duty group's), when this person may see it;
+        refused otherwise. None in a private chat (the person's own scope applies)."""
+        if self.group_chat_id is None:
+            return None
+        group = await self.repos.groups.by_chat(self.group_chat_id)
+        if group is None:
+            raise Refused(N_("common.group_not_duty"))
+        if not await may(self.repos, self.user, action, unit_id=group.unit_id):
+            unit = await self.repos.units.get(group.unit_id)
+            raise Refused(N_("common.group_not_yours"), unit=unit.name if unit else "")
+        return group.unit_id
 
     def forms(self, drafts: DraftStore, translate: Callable[..., str]) -> FormSession:
         assert self.user is not None, "forms are for registered users (the handlers filter on it)"
@@ -57,8 +73,9 @@ class UseCases:
     async def acknowledge(self, alert_id: int) -> Acknowledged:
         return await acknowledge(self.repos, alert_id, self.user, self.config)
 
-    async def bind_group_here(self, chat_id: int, title: str | None, unit_code: str | None) -> onboarding.Binding:
-        return await onboarding.bind_group_here(self.repos, self.user, chat_id, title, unit_code)
+    async def bind_group_here(self, chat_id: int, title: str | None, unit_code: str | None,
+                              chat_admin: bool) -> onboarding.Binding:  # fmt: skip
+        return await onboarding.bind_group_here(self.repos, self.user, chat_id, title, unit_code, chat_admin)
 
     async def group_migrated(self, old_chat_id: int, new_chat_id: int) -> None:
         await onboarding.group_migrated(self.repos, old_chat_id, new_chat_id)
@@ -87,20 +104,26 @@ class UseCases:
     async def lift_warning(self, warning_id: int) -> warnings.Lifted:
         return await warnings.lift(self.repos, self.user, warning_id, self.config)
 
+    async def warning_refusal(self, action: Action, warning_id: int) -> str | None:
+        """Why this person may not take this action on this warning (a catalog id), or None."""
+        return await warnings.refusal(self.repos, self.user, action, warning_id)
+
     async def warning_rows(self) -> list[warnings.WarningRow]:
-        return await warnings.warning_rows(self.repos, self.config.clock())
+        return await warnings.warning_rows(self.repos, self.config.clock(), self.user)
 
     async def warning_status(self, ref: str) -> warnings.WarningStatus | None:
-        return await warnings.status(self.repos, ref)
+        return await warnings.status(self.repos, self.user, ref)
 
-    async def warning_received(self, delivery_id: int, telegram_id: int) -> str:
-        return await warnings.receive(self.repos, delivery_id, telegram_id, self.config)
+    async def warning_received(self, delivery_id: int, chat_id: int) -> str:
+        return await warnings.receive(self.repos, self.user, delivery_id, chat_id, self.config)
 
     async def warning_bulletin(self, warning_id: int) -> warnings.Bulletin | None:
         return await warnings.bulletin_of(self.repos, warning_id)
 
     async def cap_export(self, ref: str, sender: str) -> warnings.cap.CapMessage | None:
-        return await warnings.cap_message(self.repos, ref, sender, self.config)
+        if self.user is None:
+            return None
+        return await warnings.cap_message(self.repos, ref, sender, self.config, self.user)
 
     async def cap_form(self, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
         assert self.user is not None
@@ -109,20 +132,26 @@ class UseCases:
     # ---- the duty desk -------------------------------------------------------------------------
     async def desk_page(self, kind: str, page: int) -> desk.Page:
         assert self.user is not None
-        query = {"status": desk.status, "overdue": desk.overdue, "mine": desk.mine}[kind]
-        return await query(self.repos, self.user, self.config.clock(), page)
+        if kind == "mine":
+            return await desk.mine(self.repos, self.user, self.config.clock(), page)
+        query = {"status": desk.status, "overdue": desk.overdue}[kind]
+        return await query(self.repos, self.user, self.config.clock(), page, await self._group_unit())
 
     async def incident_timeline(self, number: str) -> desk.Timeline | str:
         assert self.user is not None
-        return await desk.timeline(self.repos, self.user, number)
+        return await desk.timeline(self.repos, self.user, number, await self._group_unit())
 
     async def duty_board(self) -> list[roster.UnitDuty]:
         assert self.user is not None
-        return await roster.duty_board(self.repos, self.user, self.config.clock())
+        return await roster.duty_board(
+            self.repos, self.user, self.config.clock(), await self._group_unit(Action.DUTY_VIEW)
+        )
 
     async def import_roster(self, data: bytes, filename: str) -> roster.Imported:
         assert self.user is not None
-        return await roster.import_roster(self.repos, f"tg:{self.user.telegram_id}", data, filename, self.config)
+        return await roster.import_roster(
+            self.repos, f"tg:{self.user.telegram_id}", data, filename, self.config, self.user
+        )
 
     async def ledger(self, arg: str) -> desk.Ledger | None:
         assert self.user is not None

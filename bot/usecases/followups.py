@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.access import Action
 from bot.domain.clocks import Due, Trigger
 from bot.domain.grading import GRADE_ORDER, Casualties, suggest_grade
 from bot.domain.roles import Role
 from bot.domain.text import N_
-from bot.usecases.common import AdminError, Card, Config, Member, attachment_rows, duty_staff_for, incident_card
+from bot.usecases.common import AdminError, Card, Config, Member, attachment_rows, incident_card, may
 from bot.usecases.deadlines import cancel, meet, start_clocks, unknown_elements
 from bot.usecases.reports import Filed, ReceiptPlace, already_filed, place_receipt, plan_alerts
 from storage.models import Incident, Report
@@ -57,8 +58,8 @@ def figures_of(incident: Incident) -> dict[str, Any]:
 
 
 async def may_write_about(repos: Repos, user: Member, incident: Incident) -> bool:
-    """The reporter, or anyone of the incident's unit or a unit above it."""
-    return incident.reporter_id == user.id or await repos.units.is_descendant(incident.unit_id, user.unit_id)
+    """The reporter, or reporters and duty staff of the incident's unit or a unit above it."""
+    return await may(repos, user, Action.INCIDENT_WRITE, unit_id=incident.unit_id, owner_id=incident.reporter_id)
 
 
 async def open_incidents(repos: Repos, user: Member) -> list[OpenIncident]:
@@ -195,7 +196,7 @@ async def mark_handled(repos: Repos, alert_id: int, user: Member | None, config:
     alert = await repos.incidents.alert(alert_id)
     if alert is None:
         return Handled("unknown")
-    if not await duty_staff_for(repos, user, alert.unit_id):
+    if not await may(repos, user, Action.INCIDENT_HANDLE, unit_id=alert.unit_id):
         return Handled("refused")
     incident = await repos.incidents.get_for_update(alert.incident_id)
     assert incident is not None
@@ -226,7 +227,7 @@ async def reopen(repos: Repos, user: Member, number: str, reason: str, config: C
     if not ({Role.DUTY_LEADER, Role.ADMIN} & user.roles):
         raise AdminError(N_("reopen.refused"))
     incident = await repos.incidents.by_number(number.strip().upper())
-    if incident is None or not await repos.units.is_descendant(incident.unit_id, user.unit_id):
+    if incident is None or not await may(repos, user, Action.INCIDENT_REOPEN, unit_id=incident.unit_id):
         raise AdminError(N_("reopen.unknown"))
     if incident.status != "closed":
         raise AdminError(N_("reopen.not_closed"))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.domain.access import Action
 from bot.domain.clock import utcnow
 from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roles import Role
-from bot.usecases.common import AdminError, require_unit
+from bot.domain.text import N_
+from bot.usecases.common import AdminError, Say, may, require_unit
 from storage.models import DutyGroup, Invite, Unit, User
 from storage.repositories import Repos
 
@@ -164,25 +166,42 @@ async def bind_group_by_code(repos: Repos, actor: str, chat_id: int, unit_code: 
 
 @dataclass
 class Binding:
-    outcome: str  # bound | refused | unknown_unit
-    unit: Unit | None = None
+    outcome: str  # bound | refused | unknown_unit | not_chat_admin | taken
+    unit: Unit | None = None  # bound: the group's unit now; taken: the unit the group serves
+    told: list[Say] = field(default_factory=list)  # the administrators of the unit that lost the group
 
 
 async def bind_group_here(
-    repos: Repos, user: User | None, chat_id: int, title: str | None, unit_code: str | None
+    repos: Repos, user: User | None, chat_id: int, title: str | None, unit_code: str | None, chat_admin: bool
 ) -> Binding:
-    """/bindgroup in a group: an administrator binds it to their unit, or to a unit below theirs."""
+    """/bindgroup in a group: an administrator of the unit (or above) who is also an administrator of the Telegram
+    group binds it to their unit or a unit below theirs. A group that already serves another unit is taken from it
+    only by an administrator of that unit (or above), and that unit's administrators are told."""
     if user is None or Role.ADMIN not in user.roles:
         return Binding("refused")
     unit = await repos.units.get(user.unit_id)
-    assert unit is not None
     if unit_code:
-        target = await repos.units.by_code(unit_code)
-        if target is None or not await repos.units.is_descendant(target.id, user.unit_id):
-            return Binding("unknown_unit")
-        unit = target
+        unit = await repos.units.by_code(unit_code)
+    if unit is None or not await may(repos, user, Action.GROUP_BIND, unit_id=unit.id):
+        return Binding("unknown_unit")  # (the same answer for a unit that exists elsewhere: no leak)
+    if not chat_admin:
+        return Binding("not_chat_admin")
+    current = await repos.groups.by_chat(chat_id)
+    if current is not None and current.unit_id != unit.id:
+        serving = await repos.units.get(current.unit_id)
+        if not await may(repos, user, Action.GROUP_BIND, unit_id=current.unit_id):
+            return Binding("taken", serving)
+    else:
+        serving = None
     await bind_group(repos, f"tg:{user.telegram_id}", chat_id, unit, title, user.id)
-    return Binding("bound", unit)
+    told = []
+    if serving is not None:
+        for admin in await repos.users.with_role(serving.id, Role.ADMIN):
+            if admin.id != user.id:
+                told.append(Say(admin.telegram_id, N_("group.unbound_notice"),
+                                {"group": title or str(chat_id), "unit": serving.name, "to": unit.name,
+                                 "by": user.name}, admin.locale))  # fmt: skip
+    return Binding("bound", unit, told)
 
 
 async def group_migrated(repos: Repos, old_chat_id: int, new_chat_id: int) -> None:

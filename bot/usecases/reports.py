@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.access import Action
 from bot.domain.clocks import Due, Facts, Trigger, ack_steps, deadlines, occurrence_deadlines
 from bot.domain.delivery import group_attachments, next_retry
 from bot.domain.grading import Grade, at_least
@@ -21,8 +22,8 @@ from bot.usecases.common import (
     Member,
     Say,
     attachment_rows,
-    duty_staff_for,
     incident_card,
+    may,
     planned_delivery,
     report_answers,
     unit_admins,
@@ -402,7 +403,7 @@ async def acknowledge(repos: Repos, alert_id: int, user: Member | None, config: 
     alert = await repos.incidents.alert(alert_id)
     if alert is None:
         return Acknowledged("unknown")
-    if not await duty_staff_for(repos, user, alert.unit_id):
+    if not await may(repos, user, Action.ALERT_ACK, unit_id=alert.unit_id):
         return Acknowledged("refused")
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.domain.access import Action
 from bot.domain.roster import Problem, RosterFileError, parse_roster, read_table
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
-from bot.usecases.common import Config, Member, duty_leaders, duty_staff_for, unit_admins
+from bot.usecases.common import Config, Member, duty_leaders, may, unit_admins
 from bot.usecases.warnings import warning_rows
 from storage.models import Handover, Shift
 from storage.repositories import Repos, wake_at
@@ -48,15 +49,23 @@ def _digits(phone: str | None) -> str:
     return re.sub(r"\D", "", phone or "")
 
 
-async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, config: Config) -> Imported:
+async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, config: Config,
+                        user: Member | None = None) -> Imported:  # fmt: skip
     """Check every row; store the shifts only when no row has a problem. People are linked to the users of
-    their unit by phone, else by name, so escalations can mention the leader on duty."""
+    their unit by phone, else by name, so escalations can mention the leader on duty. A person (`user`; the
+    operator's CLI passes none) imports only for units they administer (their own and below): a row of any other
+    unit is a problem of its own, named with its line."""
     try:
-        rows = read_table(data, filename)
+        rows = read_table(data, filename, config.table_limits)
     except RosterFileError as exc:
-        return Imported(problems=[Problem(0, str(exc))])
+        return Imported(problems=[Problem(0, str(exc.args[0]), exc.params)])
     units = {u.code: u for u in await repos.units.all()}
     shifts, problems = parse_roster(rows, units.keys(), config.tz)
+    if user is not None:
+        for s in shifts:
+            if not await may(repos, user, Action.ROSTER_IMPORT, unit_id=units[s.unit].id):
+                problems.append(Problem(s.line, N_("roster.error.not_yours"), {"unit": s.unit}))
+        problems.sort(key=lambda p: p.line)
     if problems:
         return Imported(problems=problems)
     now = config.clock()
@@ -94,11 +103,13 @@ async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, co
     return Imported(len(rows_out), len(touched))
 
 
-async def duty_board(repos: Repos, user: Member, now: datetime) -> list[UnitDuty]:
-    """Who is on duty now and next, per unit: the person's own unit first, then the units below it."""
+async def duty_board(repos: Repos, user: Member, now: datetime, root: int | None = None) -> list[UnitDuty]:
+    """Who is on duty now and next, per unit: the person's own unit first (in a duty group: the group's unit, which
+    the caller checked), then the units below it."""
+    root = user.unit_id if root is None else root
     tree = await repos.units.tree()
-    below = units_with_descendants(tree, [user.unit_id])
-    units = sorted((u for u in await repos.units.all() if u.id in below), key=lambda u: (u.id != user.unit_id, u.id))
+    below = units_with_descendants(tree, [root])
+    units = sorted((u for u in await repos.units.all() if u.id in below), key=lambda u: (u.id != root, u.id))
     units = units[:BOARD_UNITS]
     shifts = await repos.roster.current_and_next([u.id for u in units], now)
     board = []
@@ -165,7 +176,7 @@ async def compose_handover(repos: Repos, user: Member, note: str, config: Config
     due_total, due_rows = await repos.desk.due_between(units, now, until)
     overdue_total, overdue_rows = await repos.desk.overdue(units, None, now, 10, 0)
     unacked_total, unacked = await repos.desk.unacknowledged(units)
-    warnings = [w for w in await warning_rows(repos, now) if w.state == "active"]
+    warnings = [w for w in await warning_rows(repos, now, user) if w.state == "active"]
 
     def when(value: datetime) -> str:
         return value.astimezone(UTC).isoformat()
@@ -208,7 +219,7 @@ async def accept_handover(
     handover = await repos.roster.handover(handover_id)
     if handover is None:
         return N_("common.stale_button"), None
-    if user is None or not await duty_staff_for(repos, user, handover.unit_id):
+    if user is None or not await may(repos, user, Action.HANDOVER_ACCEPT, unit_id=handover.unit_id):
         return N_("handover.not_yours"), handover
     if handover.from_user_id == user.id:
         return N_("handover.own"), handover

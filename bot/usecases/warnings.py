@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain import cap
+from bot.domain.access import Action
 from bot.domain.roles import Role
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
 from bot.domain.warnings import RANK, reach_seconds
-from bot.usecases.common import Config, Member, duty_leaders, unit_admins
+from bot.usecases.common import Config, Member, duty_leaders, may, unit_admins
 from conversations.warning import fields_of, targets_of
 from storage.models import Warning, WarningDelivery
 from storage.repositories import Repos
@@ -61,6 +62,8 @@ class WarningRow:
     fields: Mapping[str, Any]
     state: str  # active | expired | lifted | pending
     expires_at: datetime
+    unit_id: int | None = None  # the issuing unit
+    reached: frozenset[int] = frozenset()  # the units it was addressed to
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,28 @@ def latest_published(chain: Sequence[Warning]) -> Warning | None:
 
 def is_publisher(user: Member | None) -> bool:
     return user is not None and Role.PUBLISHER in user.roles
+
+
+def unit_of(w: Warning) -> int | None:
+    """The issuing unit: who may decide, adjust, lift and see the warning follows from it (bot.domain.access)."""
+    return w.unit_id
+
+
+def reached_units(tree: Sequence[tuple[int, int | None]], w: Warning) -> frozenset[int]:
+    """The units a warning was addressed to, with the units below them when it went to subunits too."""
+    chosen = [int(u) for u in (w.targets or {}).get("units") or []]
+    if (w.targets or {}).get("subunits"):
+        return frozenset(units_with_descendants(tree, chosen))
+    return frozenset(chosen)
+
+
+async def may_see(repos: Repos, user: Member | None, w: Warning,
+                  tree: Sequence[tuple[int, int | None]] | None = None) -> bool:  # fmt: skip
+    """Issued by the person's unit or below, or addressed to their unit."""
+    if await may(repos, user, Action.WARNING_VIEW, unit_id=unit_of(w)):
+        return True
+    reached = reached_units(tree if tree is not None else await repos.units.tree(), w)
+    return await may(repos, user, Action.WARNING_VIEW, reached=reached)
 
 
 async def form_base(repos: Repos, user: Member) -> dict[str, Any]:
@@ -204,9 +229,17 @@ async def submit_warning(
         latest = latest_published(chain)
         if root is None or latest is None or latest.msg_type == "cancel":
             raise WarningGone(N_("warning.already_lifted"))
+        if not await may(repos, user, Action.WARNING_ADJUST, unit_id=unit_of(root)):
+            raise WarningGone(N_("warning.not_yours"))
         targets = dict(root.targets)
     else:
+        if not await may(repos, user, Action.WARNING_ISSUE, unit_id=user.unit_id):
+            raise WarningGone(N_("warning.not_publisher"))
         targets = targets_of(answers)
+        below = await repos.units.tree()
+        allowed = units_with_descendants(below, [user.unit_id])
+        if any(int(u) not in allowed for u in targets.get("units") or []):  # only the publisher's unit and below
+            raise WarningGone(N_("warning.not_yours"))
     level = str(fields["level"])
     warning = Warning(
         number=await _number(repos, now, config), root_id=root.id if root else None,
@@ -214,7 +247,8 @@ async def submit_warning(
         level=level, rank=RANK[level], drill=bool(fields.get("drill")),
         onset_at=datetime.fromisoformat(str(fields["onset"])),
         expires_at=datetime.fromisoformat(str(fields["expires"])),
-        fields=fields, targets=targets, author_id=user.id, draft_token=token,
+        fields=fields, targets=targets, author_id=user.id, unit_id=root.unit_id if root else user.unit_id,
+        draft_token=token,
         source="cap" if base.get("cap_ref") else "form", cap_ref=base.get("cap_ref"), recipients=0, created_at=now,
     )  # fmt: skip
     await repos.warnings.add(warning)
@@ -222,7 +256,8 @@ async def submit_warning(
                              after={"number": warning.number, "msg_type": warning.msg_type, "level": level,
                                     "refers": latest.number if latest else None, "targets": targets})  # fmt: skip
     if config.warnings.needs_approval(level, latest.level if latest else None):
-        approvers = list(await repos.warnings.publishers(user.id))
+        approvers = [p for p in await repos.warnings.publishers(user.id)
+                     if await may(repos, p, Action.WARNING_DECIDE, unit_id=warning.unit_id)]  # fmt: skip
         return WarningFiled(True, warning.id, warning.number, "pending", approvers=approvers, author=user.name,
                             reach=await reach(repos, user, answers, subject or None, config))  # fmt: skip
     count = await publish(repos, warning, now, f"tg:{user.telegram_id}")
@@ -260,6 +295,8 @@ async def decide(repos: Repos, user: Member | None, warning_id: int, approve: bo
     warning = await repos.warnings.get_for_update(warning_id)
     if warning is None:
         return Decision(N_("common.stale_button"))
+    if not await may(repos, user, Action.WARNING_DECIDE, unit_id=unit_of(warning)):
+        return Decision(N_("warning.not_yours"))
     author = await repos.users.get(warning.author_id)
     if warning.state != "pending":
         return Decision(N_("warning.already_decided"), warning, author)
@@ -302,16 +339,21 @@ async def bulletin_of(repos: Repos, warning_id: int) -> Bulletin | None:
                     w.recipients)  # fmt: skip
 
 
-async def warning_rows(repos: Repos, now: datetime) -> list[WarningRow]:
-    """Warnings of the last 30 days, newest first: active, expired, lifted or waiting for approval."""
+async def warning_rows(repos: Repos, now: datetime, user: Member | None) -> list[WarningRow]:
+    """Warnings of the last 30 days the person may see, newest first: active, expired, lifted or waiting for
+    approval (`user` None: every warning, for the office's own summaries)."""
     out = []
+    tree = await repos.units.tree()
     for root in await repos.warnings.roots(now - ACTIVE_SINCE):
+        if user is not None and not await may_see(repos, user, root, tree):
+            continue
         chain = await repos.warnings.chain(root.id)
+        whose = {"unit_id": unit_of(root), "reached": reached_units(tree, root)}
         latest = latest_published(chain)
         if latest is None:
             if root.state == "pending":
                 out.append(WarningRow(root.id, root.id, root.number, root.level, root.fields, "pending",
-                                      root.expires_at))  # fmt: skip
+                                      root.expires_at, **whose))  # fmt: skip
             continue
         if latest.msg_type == "cancel":
             state = "lifted"
@@ -320,10 +362,27 @@ async def warning_rows(repos: Repos, now: datetime) -> list[WarningRow]:
         else:
             state = "active"
         out.append(WarningRow(root.id, latest.id, latest.number, latest.level, latest.fields, state,
-                              latest.expires_at))  # fmt: skip
+                              latest.expires_at, **whose))  # fmt: skip
     order = {"active": 0, "pending": 1, "expired": 2, "lifted": 3}
     out.sort(key=lambda r: (order[r.state], RANK.get(r.level, 9), -r.root_id))
     return out
+
+
+async def refusal(repos: Repos, user: Member | None, action: Action, warning_id: int) -> str | None:
+    """Why the person may not take `action` on the warning (a catalog id: a forged, forwarded or stale button), or
+    None: checked before a button shows anything about the warning."""
+    w = await repos.warnings.get(warning_id)
+    if w is None:
+        return N_("common.stale_button")
+    if not is_publisher(user) and action is not Action.WARNING_VIEW:
+        return N_("warning.not_publisher")
+    if action is Action.WARNING_VIEW:
+        return None if await may_see(repos, user, await root_of(repos, w)) else N_("warning.not_yours")
+    return None if await may(repos, user, action, unit_id=unit_of(w)) else N_("warning.not_yours")
+
+
+async def root_of(repos: Repos, w: Warning) -> Warning:
+    return (await repos.warnings.get(w.root_id) if w.root_id else None) or w
 
 
 async def find(repos: Repos, ref: str) -> Warning | None:
@@ -334,9 +393,10 @@ async def find(repos: Repos, ref: str) -> Warning | None:
     return await repos.warnings.by_number(ref)
 
 
-async def status(repos: Repos, ref: str) -> WarningStatus | None:
+async def status(repos: Repos, user: Member | None, ref: str) -> WarningStatus | None:
+    """A warning's delivery figures; None when there is none or it is not this person's to see (no leak)."""
     w = await find(repos, ref)
-    if w is None:
+    if w is None or not await may_see(repos, user, await root_of(repos, w)):
         return None
     counts = await repos.warnings.counts(w.id)
     units = await repos.warnings.unconfirmed_units(w.id)
@@ -353,6 +413,8 @@ async def start_adjust(
     w = await repos.warnings.get(warning_id)
     if w is None:
         return N_("common.stale_button")
+    if not await may(repos, user, Action.WARNING_ADJUST, unit_id=unit_of(w)):
+        return N_("warning.not_yours")
     root_id = w.root_id or w.id
     chain = await repos.warnings.chain(root_id)
     latest = latest_published(chain)
@@ -385,8 +447,11 @@ async def lift(repos: Repos, user: Member | None, warning_id: int, config: Confi
     w = await repos.warnings.get(warning_id)
     if w is None:
         return Lifted(N_("common.stale_button"))
+    if not await may(repos, user, Action.WARNING_LIFT, unit_id=unit_of(w)):
+        return Lifted(N_("warning.not_yours"))
     root = await repos.warnings.get_for_update(w.root_id or w.id)
-    assert root is not None
+    if root is None:
+        return Lifted(N_("common.stale_button"))
     chain = await repos.warnings.chain(root.id)
     now = config.clock()
     actor = f"tg:{user.telegram_id}"
@@ -401,7 +466,7 @@ async def lift(repos: Repos, user: Member | None, warning_id: int, config: Confi
     cancel = Warning(
         number=await _number(repos, now, config), root_id=root.id, refers_id=latest.id, msg_type="cancel",
         state="pending", level=latest.level, rank=latest.rank, drill=latest.drill, onset_at=latest.onset_at,
-        expires_at=now, fields=dict(latest.fields), targets=dict(root.targets), author_id=user.id,
+        expires_at=now, fields=dict(latest.fields), targets=dict(root.targets), author_id=user.id, unit_id=root.unit_id,
         draft_token=f"lift-{root.id}", source="form", recipients=0, created_at=now,
     )  # fmt: skip
     await repos.warnings.add(cancel)
@@ -411,16 +476,25 @@ async def lift(repos: Repos, user: Member | None, warning_id: int, config: Confi
     return Lifted(N_("warning.lifted"), cancel.number, count, cancel.id)
 
 
-async def receive(repos: Repos, delivery_id: int, telegram_id: int, config: Config) -> str:
-    """收到: the recipient (in a group: any member) confirms; the first tap counts. Returns a catalog id."""
+async def receive(repos: Repos, user: Member | None, delivery_id: int, chat_id: int, config: Config) -> str:
+    """收到: the recipient confirms in the chat the warning was delivered to (in a duty group: any registered member
+    there); the first tap counts. Returns a catalog id."""
     delivery = await repos.warnings.delivery(delivery_id)
     if delivery is None or delivery.state != "sent":
         return N_("common.stale_button")
-    if delivery.user_id is not None and delivery.chat_id != telegram_id:
+    if user is None:  # a 收到 stops reminders and escalation: only a person the office registered gives it
+        return N_("warning.receipt_registered_only")
+    if delivery.user_id is not None:  # a person's own copy, in their private chat
+        allowed = delivery.chat_id == chat_id and await may(repos, user, Action.WARNING_RECEIVE,
+                                                            owner_id=delivery.user_id)  # fmt: skip
+    else:  # a duty group's copy: pressed in that group
+        allowed = await may(repos, user, Action.WARNING_RECEIVE, chat_id=delivery.chat_id, where=chat_id)
+    if not allowed:
         return N_("warning.receipt_not_yours")
     if delivery.received_at is not None:
         return N_("warning.received_already")
-    await repos.warnings.mark_received(delivery_id, telegram_id, config.clock())
+    assert user is not None
+    await repos.warnings.mark_received(delivery_id, user.telegram_id, config.clock())
     return N_("warning.received")
 
 
@@ -488,10 +562,12 @@ async def next_receipt_step(repos: Repos) -> datetime | None:
 
 
 # ---- CAP -------------------------------------------------------------------------------------------------
-async def cap_message(repos: Repos, ref: str, sender: str, config: Config) -> cap.CapMessage | None:
-    """A published (or pending) warning message as CAP: its references name every earlier message."""
+async def cap_message(repos: Repos, ref: str, sender: str, config: Config,
+                      user: Member | None = None) -> cap.CapMessage | None:  # fmt: skip
+    """A published (or pending) warning message as CAP: its references name every earlier message. For a person
+    (`user`): None unless they may see it; the operator's CLI passes none."""
     w = await find(repos, ref)
-    if w is None:
+    if w is None or (user is not None and not await may_see(repos, user, await root_of(repos, w))):
         return None
     references = []
     if w.root_id is not None:
