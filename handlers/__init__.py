@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import alerts, common, desk, forms, groups, onboarding, roster, stats, warnings
+from handlers import alerts, common, desk, forms, groups, onboarding, people, roster, stats, warnings
 
 
 def setup() -> Router:
@@ -19,6 +19,7 @@ def setup() -> Router:
         desk.setup(),
         roster.setup(),
         stats.setup(),
+        people.setup(),
         common.setup(),
         onboarding.setup_fallback(),
     )

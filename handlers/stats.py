@@ -19,6 +19,7 @@ from handlers.filters import MayUse
 
 PERIOD_ERRORS = {
     "unreadable": N_("stats.usage"),
+    "range": N_("stats.error.range"),
     "order": N_("stats.error.order"),
     "too_long": N_("stats.error.too_long"),
 }

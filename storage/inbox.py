@@ -9,6 +9,7 @@ at the next start, and an update already handled (its effects committed) is neve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
@@ -19,6 +20,16 @@ from storage.dialect import upsert_insert
 from storage.hotpath import Latest, UpdateTx
 from storage.models import InboxUpdate
 from storage.uow import transaction
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    update_id: int
+    received_at: datetime
+    quarantined_at: datetime
+    attempts: int
+    error: str | None
+    payload: str
 
 
 class Inbox:
@@ -80,21 +91,72 @@ class Inbox:
             return False
         return False if await sql.exists(self.bot_id, update_id) else None
 
-    async def mark_handled(self, update_id: int) -> None:
-        """After a failure that rolled the update back: the person was told; do not run it again."""
+    async def mark_handled(self, update_id: int, error: str | None = None) -> None:
+        """After a failure that rolled the update back: the person was told; do not run it again (what went wrong is
+        kept with it, for the operator)."""
+        t = InboxUpdate.__table__
         async with transaction(self.sessionmaker) as s:
             await s.execute(self._take, {"b_bot": self.bot_id, "b_update": update_id, "b_at": utcnow()})
+            if error is not None:
+                await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
+                                .values(attempts=t.c.attempts + 1, error=error[:500]))  # fmt: skip
 
-    async def pending(self) -> list[tuple[int, str]]:
-        """Updates stored but never handled (a crash cut them off), oldest first."""
+    async def pending(self, received_before: datetime | None = None) -> list[tuple[int, str, int]]:
+        """Updates stored but never handled (a crash cut them off) nor set aside, oldest first: (update id, payload,
+        how many runs of it were cut off so far). `received_before`: only those stored before then."""
         t = InboxUpdate.__table__
         q = (
-            select(t.c.update_id, t.c.payload)
-            .where(t.c.bot_id == self.bot_id, t.c.handled_at.is_(None))
+            select(t.c.update_id, t.c.payload, t.c.attempts)
+            .where(t.c.bot_id == self.bot_id, t.c.handled_at.is_(None), t.c.quarantined_at.is_(None))
             .order_by(t.c.update_id)
         )
+        if received_before is not None:
+            q = q.where(t.c.received_at < received_before)
         async with transaction(self.sessionmaker) as s:
-            return [(int(r[0]), str(r[1])) for r in (await s.execute(q)).all()]
+            return [(int(r[0]), str(r[1]), int(r[2])) for r in (await s.execute(q)).all()]
+
+    async def count_attempt(self, update_id: int) -> None:
+        """Committed before a run of a stored update starts: a crash during the run is counted."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
+                            .values(attempts=t.c.attempts + 1))  # fmt: skip
+
+    async def quarantine(self, update_id: int, error: str, at: datetime) -> None:
+        """Set a stored update aside: never run again unless an operator releases it (`admin quarantine`)."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
+                            .values(quarantined_at=at, error=error[:500]))  # fmt: skip
+
+    async def quarantined(self) -> list[Quarantined]:
+        """Every update set aside, oldest first."""
+        t = InboxUpdate.__table__
+        q = (select(t.c.update_id, t.c.received_at, t.c.quarantined_at, t.c.attempts, t.c.error, t.c.payload)
+             .where(t.c.bot_id == self.bot_id, t.c.quarantined_at.is_not(None), t.c.handled_at.is_(None))
+             .order_by(t.c.update_id))  # fmt: skip
+        async with transaction(self.sessionmaker) as s:
+            return [Quarantined(int(r[0]), r[1], r[2], int(r[3]), r[4], str(r[5])) for r in (await s.execute(q)).all()]
+
+    async def release(self, update_id: int) -> bool:
+        """An operator's retry: the update runs again (the running bot picks it up), its count starts over."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            result = await s.execute(
+                update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id, t.c.quarantined_at.is_not(None),
+                                t.c.handled_at.is_(None)).values(quarantined_at=None, attempts=0)
+            )  # fmt: skip
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def drop(self, update_id: int, at: datetime) -> bool:
+        """An operator's drop: the update is taken as handled without running it (kept a while like any other)."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            result = await s.execute(
+                update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id, t.c.quarantined_at.is_not(None),
+                                t.c.handled_at.is_(None)).values(handled_at=at)
+            )  # fmt: skip
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def prune(self, before: datetime) -> int:
         """Forget handled updates older than `before` (kept a while so a re-sent update is recognised)."""

@@ -174,6 +174,7 @@ class FakeBotAPI:
         self.titles: dict[int, str] = {}  # group titles getChat answers with
         self.chat_admins: dict[int, set[int]] = defaultdict(set)  # group -> its administrators (getChatMember)
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and the download
+        self.broken_downloads: set[str] = set()  # file ids whose download fails (getFile still answers)
         self.uploads: list[tuple[str, str, bytes]] = []  # (field, file name, content) the bot uploaded
 
     # ---- server -------------------------------------------------------------------------------
@@ -548,7 +549,7 @@ class FakeBotAPI:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
         file_id = request.match_info["path"].rsplit("/", 1)[-1]
-        if file_id not in self.files:
+        if file_id not in self.files or file_id in self.broken_downloads:
             return web.Response(status=404)
         return web.Response(body=self.files[file_id])
 
@@ -569,7 +570,8 @@ class FakeBotAPI:
             member.update(can_be_edited=False, is_anonymous=False, can_manage_chat=True, can_delete_messages=True,
                           can_manage_video_chats=True, can_restrict_members=True, can_promote_members=False,
                           can_change_info=True, can_invite_users=True, can_post_stories=False,
-                          can_edit_stories=False, can_delete_stories=False, can_send_welcome_messages=False)  # fmt: skip
+                          can_edit_stories=False, can_delete_stories=False,
+                          can_send_welcome_messages=False)  # fmt: skip
         return member
 
     async def m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -32,23 +31,32 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from bot.app.logs import configure
+
+    configure(settings.log_level, (settings.bot_token.get_secret_value(),) if settings.bot_token else ())
 
 
 def _with_repos(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run one unit of work against a migrated database; turn refusals into exit code 1."""
+    from storage.uow import unit_of_work
+
+    async def in_transaction(sessionmaker: Any) -> T:
+        async with unit_of_work(sessionmaker) as repos:
+            return await work(repos)
+
+    return _with_database(settings, in_transaction)
+
+
+def _with_database(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run work with a sessionmaker of the migrated database; turn refusals into exit code 1."""
     from bot.usecases.common import AdminError
     from storage.db import create_engine, create_sessionmaker, migrate
-    from storage.uow import unit_of_work
 
     async def go() -> T:
         engine = create_engine(settings.database_url)
         try:
             await migrate(engine)
-            async with unit_of_work(create_sessionmaker(engine)) as repos:
-                return await work(repos)
+            return await work(create_sessionmaker(engine))
         finally:
             await engine.dispose()
 
@@ -168,6 +176,78 @@ def list_users(ctx: click.Context, unit_code: str | None) -> None:
     for u in rows:
         status = "active" if u.active else "inactive"
         click.echo("\t".join([str(u.telegram_id), u.name, u.unit_code, ",".join(u.roles), u.phone or "-", status]))
+
+
+@admin.command("deactivate")
+@click.option("--telegram-id", required=True, type=int)
+@click.pass_context
+def deactivate(ctx: click.Context, telegram_id: int) -> None:
+    """Deactivate a person: their buttons, commands and open drafts stop at once; nothing is deleted (audited)."""
+    from bot.usecases.onboarding import set_active
+
+    user = _with_repos(_settings(ctx), lambda r: set_active(r, "cli", telegram_id, False))
+    click.echo(f"{user.telegram_id} ({user.name}) is deactivated")
+
+
+@admin.command("reactivate")
+@click.option("--telegram-id", required=True, type=int)
+@click.pass_context
+def reactivate(ctx: click.Context, telegram_id: int) -> None:
+    """Reactivate a deactivated person (audited)."""
+    from bot.usecases.onboarding import set_active
+
+    user = _with_repos(_settings(ctx), lambda r: set_active(r, "cli", telegram_id, True))
+    click.echo(f"{user.telegram_id} ({user.name}) is active again")
+
+
+@admin.command("revoke-invite")
+@click.argument("code")
+@click.pass_context
+def revoke_invite(ctx: click.Context, code: str) -> None:
+    """Revoke an unused invite (the code, or the whole invite link): it cannot be redeemed any more (audited)."""
+    from bot.usecases.onboarding import revoke_invite as do
+
+    _with_repos(_settings(ctx), lambda r: do(r, "cli", code.strip().rsplit("start=", 1)[-1]))
+    click.echo("the invite is revoked")
+
+
+@admin.command("quarantine")
+@click.argument("action", type=click.Choice(["list", "retry", "drop"]), default="list")
+@click.argument("update_id", type=int, required=False)
+@click.pass_context
+def quarantine(ctx: click.Context, action: str, update_id: int | None) -> None:
+    """Updates set aside after they stopped the bot again and again: list them; retry one (the running bot runs it
+    again within a minute) or drop one (taken as handled without running it)."""
+    from bot.domain.clock import utcnow
+    from storage.inbox import Inbox
+
+    settings = _settings(ctx)
+    if settings.bot_token is None:
+        click.echo("error: BOT_TOKEN is needed to know which bot's updates to look at", err=True)
+        sys.exit(2)
+    if action != "list" and update_id is None:
+        click.echo(f"error: quarantine {action} needs the update id (see: quarantine list)", err=True)
+        sys.exit(2)
+    bot_id = int(settings.bot_token.get_secret_value().split(":", 1)[0])
+
+    async def work(sessionmaker: Any) -> Any:
+        inbox = Inbox(sessionmaker, bot_id)
+        if action == "list":
+            return await inbox.quarantined()
+        assert update_id is not None
+        return await (inbox.release(update_id) if action == "retry" else inbox.drop(update_id, utcnow()))
+
+    result = _with_database(settings, work)
+    if action == "list":
+        click.echo("update_id	received_at	set_aside_at	runs	error")
+        for q in result:
+            click.echo(f"{q.update_id}	{q.received_at:%Y-%m-%d %H:%M:%S}	{q.quarantined_at:%Y-%m-%d %H:%M:%S}	"
+                       f"{q.attempts}	{q.error or '-'}")  # fmt: skip
+        return
+    if not result:
+        click.echo(f"error: no update {update_id} is set aside", err=True)
+        sys.exit(1)
+    click.echo(f"update {update_id} " + ("will run again within a minute" if action == "retry" else "dropped"))
 
 
 @admin.command("invite")

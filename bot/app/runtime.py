@@ -37,6 +37,7 @@ from bot.telegram.session import BotApiSession
 from bot.telegram.stats import Exporter
 from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
+from bot.usecases.onboarding import set_aside_notices
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
 from storage.inbox import Inbox
@@ -153,6 +154,9 @@ OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
+# An update an operator released from quarantine is run by the bot that is up once it is this old (a younger stored,
+# unhandled update may still be on its way through this process).
+RELEASED_AGE = timedelta(seconds=60)
 # Handled updates are remembered this long, so an update Telegram sends again is recognised.
 INBOX_KEEP = timedelta(days=2)
 # A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
@@ -206,6 +210,7 @@ class App:
         self.background.append(asyncio.create_task(self.alert_retries()))
         self.background.append(asyncio.create_task(self.repeat(self.retry_outbox, every=OUTBOX_RETRY)))
         self.background.append(asyncio.create_task(self.repeat(self.prune_inbox, every=3600.0)))
+        self.background.append(asyncio.create_task(self.repeat(self.replay_released, every=30.0)))
         self.background.append(asyncio.create_task(self.repeat(self.outbox.forget_sent, every=2.0)))
 
     async def retry_outbox(self, everything: bool = False) -> int:
@@ -236,18 +241,47 @@ class App:
             log.warning("%d stored messages left unsent; %d sent now", due, sent)
         return sent
 
-    async def replay_inbox(self) -> int:
-        """Handle, in order, the updates a crash cut off (stored, confirmed to Telegram, never handled)."""
-        pending = await self.inbox.pending()
-        for update_id, payload in pending:
+    async def replay_inbox(self, received_before: datetime | None = None) -> int:
+        """Handle, in order, the updates a crash cut off (stored, confirmed to Telegram, never handled). Each run is
+        counted before it starts; an update whose runs were cut off UPDATE_MAX_ATTEMPTS times (it takes the process
+        down) is set aside instead, its sender and their unit's administrators are told, and the bot goes on."""
+        pending = await self.inbox.pending(received_before)
+        for update_id, payload, attempts in pending:
+            if attempts + 1 >= self.settings.update_max_attempts:
+                await self.set_aside(update_id, payload, attempts + 1)
+                continue
+            await self.inbox.count_attempt(update_id)
             self.inbox.recorded.add(update_id)
             try:
                 await self.dp.feed_update(self.bot, Update.model_validate_json(payload, context={"bot": self.bot}))
             except Exception:  # the error handler already told the person; go on with the others
                 log.exception("replayed update %s failed", update_id)
         if pending:
-            log.warning("handled %d updates left unhandled by the previous run", len(pending))
+            log.warning("handled %d updates left unhandled earlier", len(pending))
         return len(pending)
+
+    async def replay_released(self) -> int:
+        """Updates an operator released from quarantine (`admin quarantine retry`), run by the bot that is up."""
+        return await self.replay_inbox(received_before=utcnow() - RELEASED_AGE)
+
+    async def set_aside(self, update_id: int, payload: str, runs: int) -> None:
+        """Quarantine a stored update that stopped the process on each of its `runs`, and say so."""
+        await self.inbox.quarantine(update_id, f"the process stopped while handling it ({runs} runs)", utcnow())
+        log.error("update %s set aside after %d runs cut off (python -m bot admin quarantine)", update_id, runs)
+        try:
+            update = Update.model_validate_json(payload, context={"bot": self.bot})
+        except ValueError:
+            return
+        event = update.event if update.event_type != "update" else None
+        sender = getattr(event, "from_user", None)
+        chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
+        async with unit_of_work(self.sessionmaker) as repos:
+            notices = await set_aside_notices(repos, sender.id if sender else None, chat.id if chat else None,
+                                              update_id)  # fmt: skip
+        out = Outbox()
+        for say in notices:
+            out.send(say.chat_id, say_text(say, self.catalogs, self.settings.tz), priority=Priority.ALERT)
+        await self.notifier.flush(out)
 
     async def prune_inbox(self) -> int:
         return await self.inbox.prune(utcnow() - INBOX_KEEP)

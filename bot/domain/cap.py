@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.categories import BY_CODE, subtype_label
+from bot.domain.clock import FIRST_DAY, LAST_DAY, supported
 from bot.domain.warnings import (
     CAP_CATEGORY,
     CAP_CATEGORY_DEFAULT,
@@ -172,6 +173,17 @@ def parse_tree(data: bytes, max_bytes: int = MAX_BYTES) -> ET.Element:
     return root
 
 
+def _moment(value: str, element: str) -> datetime:
+    """A CAP time (the schema checked its form), refused by name when it is not a moment we keep."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CapError(element, f"{value!r} is not a time") from None
+    if not supported(moment):
+        raise CapError(element, f"{value} is outside {FIRST_DAY}..{LAST_DAY}")
+    return moment
+
+
 def parse(data: bytes, tz: tzinfo, max_bytes: int = MAX_BYTES) -> CapMessage:
     """A CAP 1.2 file as a warning: checked against the schema, then mapped back (our own parameters first,
     else the nearest of our categories and the level by severity)."""
@@ -201,9 +213,9 @@ def parse(data: bytes, tz: tzinfo, max_bytes: int = MAX_BYTES) -> CapMessage:
     if category not in BY_CODE or not BY_CODE[category].pre_warned or subtype not in dict(BY_CODE[category].subtypes):
         cap_category = text(info, "category")
         category, subtype = FROM_CAP_CATEGORY.get(cap_category, FROM_CAP_CATEGORY["Other"])
-    sent = datetime.fromisoformat(text(root, "sent"))
+    sent = _moment(text(root, "sent"), "sent")
     onset_s, expires_s = text(info, "onset") or text(info, "effective"), text(info, "expires")
-    onset = datetime.fromisoformat(onset_s) if onset_s else sent
+    onset = _moment(onset_s, "onset") if onset_s else sent
     fields: dict[str, Any] = {
         "category": category,
         "subtype": subtype,
@@ -211,7 +223,7 @@ def parse(data: bytes, tz: tzinfo, max_bytes: int = MAX_BYTES) -> CapMessage:
         "level": level,
         "area": "; ".join(text(a, "areaDesc") for a in info.findall(_q("area")) if text(a, "areaDesc"))[:500],
         "onset": onset.astimezone(UTC).isoformat(),
-        "expires": datetime.fromisoformat(expires_s).astimezone(UTC).isoformat() if expires_s else None,
+        "expires": _moment(expires_s, "expires").astimezone(UTC).isoformat() if expires_s else None,
         "text": (text(info, "description") or text(info, "headline"))[:1500],
         "measures": text(info, "instruction")[:1500],
         "authority": (text(info, "senderName") or text(root, "sender"))[:200],

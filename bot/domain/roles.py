@@ -42,6 +42,10 @@ COMMANDS: dict[str, frozenset[Role] | None] = {
     "reject": frozenset({Role.PUBLISHER}),
     "cancel": None,
     "bindgroup": frozenset({Role.ADMIN}),
+    "people": frozenset({Role.ADMIN}),
+    "deactivate": frozenset({Role.ADMIN}),
+    "reactivate": frozenset({Role.ADMIN}),
+    "revoke": frozenset({Role.ADMIN}),
 }
 
 
@@ -75,6 +79,10 @@ COMMAND_HELP: dict[str, str] = {
     "reject": N_("cmd.reject"),
     "cancel": N_("cmd.cancel"),
     "bindgroup": N_("cmd.bindgroup"),
+    "people": N_("cmd.people"),
+    "deactivate": N_("cmd.deactivate"),
+    "reactivate": N_("cmd.reactivate"),
+    "revoke": N_("cmd.revoke"),
 }
 
 ROLE_NAMES: dict[Role, str] = {

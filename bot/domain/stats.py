@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
 from bot.domain.categories import CATEGORIES
+from bot.domain.clock import supported
 from bot.domain.grading import GRADE_ORDER, Grade
 
 MAX_DAYS = 3 * 366  # the longest range one question may cover (a three-year comparison)
@@ -49,7 +50,7 @@ class Period:
 
 
 class PeriodError(ValueError):
-    """The text is no period we understand (`reason`: unreadable, order, too_long)."""
+    """The text is no period we understand (`reason`: unreadable, range, order, too_long)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -83,6 +84,8 @@ def period_of(text: str, now: datetime, tz: tzinfo) -> Period:
         first, last = (date.fromisoformat("-".join(p.zfill(2) for p in g.split("-"))) for g in found.groups())
     except ValueError:
         raise PeriodError("unreadable") from None
+    if not (supported(first) and supported(last)):
+        raise PeriodError("range")
     if last < first:
         raise PeriodError("order")
     if (last - first).days + 1 > MAX_DAYS:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.clock import utcnow
 from bot.domain.clocks import Due
 from bot.domain.locales import resolve_locale
+from bot.domain.text import redact
 from bot.telegram.callbacks import pressed_on_its_message
 from bot.telegram.i18n import Catalogs, Translator
 from bot.telegram.limiter import Priority
@@ -164,11 +165,11 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                     broadcast = bool(tx.info.get("broadcast"))
             except HandledElsewhere:  # another process took it first: nothing of this run was written or is sent
                 return UNHANDLED
-            except Exception:
+            except Exception as exc:
                 if self.outbox_store is not None:
                     self.outbox_store.release(stored)  # rolled back with the update: nothing was stored
-                if taken and self.inbox is not None and update_id is not None:
-                    await self.inbox.mark_handled(update_id)  # the error handler tells the person; no replay
+                if taken and self.inbox is not None and update_id is not None:  # the error handler tells the person
+                    await self.inbox.mark_handled(update_id, redact(f"{type(exc).__name__}: {exc}"))  # no replay
                 raise
             if timer is not None and self.on_timer is not None:
                 self.on_timer(timer)

@@ -10,14 +10,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.access import Action
+from bot.domain.clock import FIRST_DAY, LAST_DAY, supported
 from bot.domain.stats import DAY_WORDS
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
-from bot.usecases.common import Config, Member, may
+from bot.usecases.common import Config, Member, Refused, may
 from bot.usecases.warnings import warning_rows
 from storage.repositories import Repos
 
 PAGE = 10  # rows per page of a list
+MAX_PAGE = 100_000  # the last page a list is asked for
 # timeline entries from the audit log: action -> catalog id
 TIMELINE_ACTIONS = {
     "deadline.remind": N_("timeline.remind"),
@@ -137,9 +139,12 @@ def ledger_day(arg: str, now: datetime, tz: Any) -> datetime | None:
     if arg in DAY_WORDS:
         return today - timedelta(days=DAY_WORDS[arg])
     try:
-        return datetime.strptime(arg, "%Y-%m-%d").replace(tzinfo=tz)
+        day = datetime.strptime(arg, "%Y-%m-%d").replace(tzinfo=tz)
     except ValueError:
         return None
+    if not supported(day):
+        raise Refused(N_("common.date_out_of_range"), day=arg, first=FIRST_DAY, last=LAST_DAY)
+    return day
 
 
 async def ledger(repos: Repos, user: Member, day: datetime) -> Ledger:

@@ -86,6 +86,20 @@ class UseCases:
     async def redeem_invite(self, code: str, telegram_id: int, name: str) -> onboarding.InviteResult:
         return await onboarding.redeem_invite(self.repos, code, telegram_id, name, self.config.clock())
 
+    # ---- people --------------------------------------------------------------------------------
+    async def set_active(self, telegram_id: int, active: bool) -> Member:
+        assert self.user is not None
+        return await onboarding.set_active(self.repos, f"tg:{self.user.telegram_id}", telegram_id, active, self.user)
+
+    async def revoke_invite(self, code: str) -> None:
+        assert self.user is not None
+        await onboarding.revoke_invite(self.repos, f"tg:{self.user.telegram_id}", code, self.user,
+                                       self.config.clock())  # fmt: skip
+
+    async def people(self) -> list[tuple[Member, str]]:
+        assert self.user is not None
+        return await onboarding.people_of(self.repos, self.user)
+
     # ---- early warnings ------------------------------------------------------------------------
     async def warning_base(self) -> dict[str, Any]:
         assert self.user is not None
@@ -132,6 +146,7 @@ class UseCases:
     # ---- the duty desk -------------------------------------------------------------------------
     async def desk_page(self, kind: str, page: int) -> desk.Page:
         assert self.user is not None
+        page = max(0, min(page, desk.MAX_PAGE))  # a button's number, never trusted to fit a query's OFFSET
         if kind == "mine":
             return await desk.mine(self.repos, self.user, self.config.clock(), page)
         query = {"status": desk.status, "overdue": desk.overdue}[kind]

@@ -12,7 +12,7 @@ from bot.domain.clock import utcnow
 from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roles import Role
 from bot.domain.text import N_
-from bot.usecases.common import AdminError, Say, may, require_unit
+from bot.usecases.common import AdminError, Refused, Say, may, require_unit, unit_admins
 from storage.models import DutyGroup, Invite, Unit, User
 from storage.repositories import Repos
 
@@ -100,6 +100,56 @@ async def create_invite(repos: Repos, actor: str, unit_code: str, role: str, ttl
     invite = await repos.invites.add(code, unit.id, role_value, utcnow() + ttl)
     await repos.audit.record(actor, "invite.create", "invite", code, after={"unit": unit_code, "role": role_value})
     return invite
+
+
+async def set_active(repos: Repos, actor: str, telegram_id: int, active: bool, by: User | None = None) -> User:
+    """Deactivate or reactivate a person: from the next update on (the people cache's bound), a deactivated person's
+    buttons, commands and open drafts stop as a stranger's do; nothing of theirs is deleted. `by`: an administrator
+    in chat, who may do it for the people of their unit and below only (the operator's CLI passes none)."""
+    user = await repos.users.by_telegram_id(telegram_id)
+    if by is not None and (user is None or not await may(repos, by, Action.PERSON_MANAGE, unit_id=user.unit_id)):
+        raise Refused(N_("people.unknown"), who=telegram_id)  # (the same answer for someone else's: no leak)
+    if user is None:
+        raise AdminError(f"unknown user {telegram_id}")
+    if by is not None and user.id == by.id:
+        raise Refused(N_("people.not_self"))
+    if user.active == active:
+        if by is not None:
+            raise Refused(N_("people.already_active" if active else "people.already_inactive"), name=user.name)
+        raise AdminError(f"user {telegram_id} is {'active' if active else 'deactivated'} already")
+    before = user_snapshot(user)
+    user.active = active
+    await repos.audit.record(actor, "user.reactivate" if active else "user.deactivate", "user", user.id,
+                             before=before, after=user_snapshot(user))  # fmt: skip
+    return user
+
+
+async def revoke_invite(
+    repos: Repos, actor: str, code: str, by: User | None = None, now: datetime | None = None
+) -> Invite:
+    """Revoke an unused invite at once (it answers as expired from then on); audited."""
+    now = now or utcnow()
+    invite = await repos.invites.get_for_update(code.strip())
+    if by is not None and (invite is None or not await may(repos, by, Action.INVITE_REVOKE, unit_id=invite.unit_id)):
+        raise Refused(N_("invite.unknown_code"))
+    if invite is None:
+        raise AdminError(f"unknown invite {code!r}")
+    if invite.used_at is not None or invite.expires_at <= now:
+        if by is not None:
+            raise Refused(N_("invite.not_open"))
+        raise AdminError("the invite was used or has expired already")
+    invite.expires_at = now
+    await repos.audit.record(actor, "invite.revoke", "invite", invite.code, after={"unit_id": invite.unit_id,
+                                                                                  "role": invite.role})  # fmt: skip
+    return invite
+
+
+async def people_of(repos: Repos, by: User) -> list[tuple[User, str]]:
+    """The people an administrator manages (their unit and below), with their unit's name, active first."""
+    names = {u.id: u.name for u in await repos.units.all()}
+    out = [(u, names.get(u.unit_id, "")) for u in await repos.users.list()
+           if await may(repos, by, Action.PERSON_MANAGE, unit_id=u.unit_id)]  # fmt: skip
+    return sorted(out, key=lambda p: (not p[0].active, p[0].unit_id != by.unit_id, p[0].unit_id, p[0].id))
 
 
 class InviteOutcome(StrEnum):
@@ -249,3 +299,19 @@ async def people_below(repos: Repos, unit_id: int, limit: int = 30) -> list[tupl
             unit = await repos.units.get(user.unit_id)
             people.append((user.unit_id != unit_id, user.id, user.name, unit.name if unit else "-"))
     return [(uid, name, unit) for _, uid, name, unit in sorted(people)][:limit]
+
+
+async def set_aside_notices(repos: Repos, telegram_id: int | None, chat_id: int | None, update_id: int) -> list[Say]:
+    """An update set aside (it stopped the bot again and again): the person hears that it was not handled, and their
+    unit's administrators (else its parent's) hear whose it was and how to look at it."""
+    out: list[Say] = []
+    user = await repos.users.by_telegram_id(telegram_id) if telegram_id is not None else None
+    if chat_id is not None:
+        out.append(Say(chat_id, N_("inbox.set_aside"), {}, user.locale if user else None))
+    unit = await repos.units.get(user.unit_id) if user is not None else None
+    for admin in await unit_admins(repos, unit) if unit is not None else []:
+        if admin.telegram_id != telegram_id:
+            who = user.name if user else str(telegram_id)
+            out.append(Say(admin.telegram_id, N_("inbox.set_aside_admin"), {"who": who, "update": update_id},
+                           admin.locale))  # fmt: skip
+    return out
