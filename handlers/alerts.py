@@ -18,7 +18,7 @@ from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Outbox
 from bot.usecases.common import AdminError
 from bot.usecases.facade import UseCases
-from handlers.filters import MayUse, Registered
+from handlers.filters import PRIVATE, MayUse, Registered
 
 ACK_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("ack.refused")}
 HANDLED_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("handled.refused")}
@@ -80,7 +80,7 @@ def setup() -> Router:
     router.callback_query.register(on_ack, AckCb.filter())
     router.callback_query.register(on_handled, HandledCb.filter())
     router.message.register(reopen, Command("reopen"), MayUse("reopen"))
-    router.message.register(not_allowed_here, Command("reopen"), Registered())
+    router.message.register(not_allowed_here, Command("reopen"), PRIVATE, Registered())
     return router
 
 

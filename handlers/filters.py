@@ -32,11 +32,12 @@ def in_private(event: TelegramObject) -> bool:
 class MayUse(Filter):
     """The sender's roles allow this command, in this kind of chat (bot.domain.roles.IN_GROUPS)."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, anywhere: bool = False) -> None:
         self.command = command
+        self.anywhere = anywhere  # the roles only (a handler that answers "use it in the private chat")
 
     async def __call__(self, event: TelegramObject, user: User | None = None, **_: Any) -> bool:
-        return user is not None and may_use(self.command, user.roles, in_private(event))
+        return user is not None and may_use(self.command, user.roles, self.anywhere or in_private(event))
 
 
 class Magic(Filter):

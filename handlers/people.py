@@ -8,6 +8,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.domain.text import N_
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Outbox
 from bot.usecases.facade import UseCases
@@ -34,7 +35,8 @@ async def cmd_set_active(message: Message, command: CommandObject, uc: UseCases,
         out.send(message.chat.id, _("people.usage", command=command.command))
         return
     person = await uc.set_active(int(arg), active)
-    out.send(message.chat.id, _("people.reactivated" if active else "people.deactivated", name=escape(person.name)))
+    done = N_("people.reactivated") if active else N_("people.deactivated")
+    out.send(message.chat.id, _(done, name=escape(person.name)))
 
 
 async def cmd_revoke(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:

@@ -268,9 +268,9 @@ def setup() -> Router:
     router = Router(name="warnings")
     private = PRIVATE
     router.message.register(open_warning, Command("warn"), private, MayUse("warn"))
-    router.message.register(warn_in_group, Command("warn"), ~private, MayUse("warn"))
+    router.message.register(warn_in_group, Command("warn"), ~private, MayUse("warn", anywhere=True))
     router.message.register(cmd_reject, Command("reject"), MayUse("reject"))
-    router.message.register(not_publisher, Command("warn", "reject"), Registered())
+    router.message.register(not_publisher, Command("warn", "reject"), private, Registered())
     router.message.register(cmd_warnings, Command("warnings"), MayUse("warnings"))
     router.message.register(cmd_warnstatus, Command("warnstatus"), MayUse("warnstatus"))
     replying = Magic(F.reply_to_message.from_user.is_bot & F.reply_to_message.text.startswith(REJECT_MARK))

@@ -661,6 +661,13 @@ class FakeBotAPI:
         }
         return await self.send_extra(user_id, {"sticker": sticker})
 
+    def bot_message(self, chat_id: int, text: str, *data: str) -> Sent:
+        """A message of the bot's in a chat carrying buttons with this data, as if the bot had sent it (a button that
+        was the person's to press once: their rights changed since, or it is another unit's)."""
+        keyboard = {"inline_keyboard": [[{"text": f"b{i}", "callback_data": d}] for i, d in enumerate(data)]}
+        msg = self._new_message(chat_id, {"text": text, "reply_markup": keyboard})
+        return Sent("sendMessage", chat_id, msg["message_id"], text, text, keyboard, {})
+
     def snapshot(self, sent: Sent) -> dict[str, Any]:
         """The message as Telegram holds it now (with its keyboard): what a callback query sent later may still
         carry (an update Telegram delivers again, a client that has not seen an edit yet)."""

@@ -23,6 +23,7 @@ async def test_handled_then_final_report_closes_then_a_duty_leader_reopens(harne
     api, r = harness.api, Reporter(harness.api, 1002)
     await api.wait_for(lambda: texts(harness, COUNTY_GROUP))
     alert = next(s for s in api.in_chat(COUNTY_GROUP) if s.method == "sendMessage")
+    stale_view = api.snapshot(alert)  # another officer's phone, still showing the alert with its 处置完毕
 
     refused = await api.answer_to(await api.press(1002, alert, alert.button("处置完毕")["callback_data"]))
     assert refused["show_alert"] and "可以标记处置完毕" in refused["text"]  # a reporter is not duty staff
@@ -34,8 +35,10 @@ async def test_handled_then_final_report_closes_then_a_duty_leader_reopens(harne
     asked = await api.wait_for(lambda: [t for t in texts(harness, 1002) if "标记为处置完毕" in t])
     assert "赵带班" in asked[0] and incident.number in asked[0]
     assert await deadlines(harness) == [("initial", "met"), ("followup", "cancelled"), ("final", "open")]
-    again = await api.answer_to(await api.press(1003, alert, alert.button("处置完毕")["callback_data"]))
+    again = await api.answer_to(await api.press(1003, alert, alert.button("处置完毕")["callback_data"], stale_view))
     assert "已标记处置完毕或已结案" in again["text"]
+    gone = await api.answer_to(await api.press(1003, alert, alert.button("处置完毕")["callback_data"]))
+    assert "不在这条消息上" in gone["text"]  # as Telegram holds the alert now, the button is not on it
 
     opened = await r.tap("填写终报")
     assert "终报" in opened and "总体处置情况" in opened

@@ -101,7 +101,7 @@ async def test_red_warning_needs_another_publisher_then_reaches_everyone(harness
     await api.send_text(AUTHOR, "/warn", chat_id=COUNTY_GROUP)  # a warning is composed in the private chat
     assert "私聊" in (await api.next_in(COUNTY_GROUP, before)).text
     forged = await api.press(1002, in_group, WarnCb(a="cap", w=warning.id).pack())  # a reporter's forged button
-    assert "只有" in (await api.answer_to(forged))["text"]
+    assert "不在这条消息上" in (await api.answer_to(forged))["text"]  # the bot never put it on that message
     async with harness.repos() as repos:
         audit = await repos.session.scalars(select(AuditEntry).where(AuditEntry.entity == "warning"))
         actions = [a.action for a in audit]

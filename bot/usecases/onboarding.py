@@ -115,7 +115,7 @@ async def set_active(repos: Repos, actor: str, telegram_id: int, active: bool, b
         raise Refused(N_("people.not_self"))
     if user.active == active:
         if by is not None:
-            raise Refused(N_("people.already_active" if active else "people.already_inactive"), name=user.name)
+            raise Refused(N_("people.already_active") if active else N_("people.already_inactive"), name=user.name)
         raise AdminError(f"user {telegram_id} is {'active' if active else 'deactivated'} already")
     before = user_snapshot(user)
     user.active = active
