@@ -111,6 +111,10 @@ def test_a_schema_error_names_the_element_and_why() -> None:
     with pytest.raises(cap.CapError) as caught:
         cap.parse(xml.replace(b"<sent>2026-11-24T10:05:00+08:00</sent>", b"<sent>2026-11-24 10:05</sent>"), TZ)
     assert caught.value.element == "sent"
+    for far in (b"0001-01-01T00:00:00+08:00", b"9999-12-31T23:59:59-08:00"):  # valid for the schema, not for us
+        with pytest.raises(cap.CapError) as caught:
+            cap.parse(xml.replace(b"2026-11-24T10:05:00+08:00", far), TZ)
+        assert caught.value.element == "sent" and "outside 1970-01-01..2099-12-31" in caught.value.reason
 
 
 async def test_round_trip_through_the_cli_gives_the_same_warning(harness: Harness, db_url: str, tmp_path: Path) -> None:

@@ -103,7 +103,9 @@ async def test_acknowledge_and_handled_need_duty_staff_of_the_unit_or_above(harn
     ack = alert[0].button("收到")["callback_data"]
     assert AckCb.unpack(ack)
     for case in ("stranger", "sibling", "child", "own", "parent"):
-        answer = await api.answer_to(await api.press(person(case, DUTY), alert[0], ack))  # the real button, in the group
+        answer = await api.answer_to(
+            await api.press(person(case, DUTY), alert[0], ack)
+        )  # the real button, in the group
         acks = await count(harness, select(func.count()).select_from(Acknowledgement))
         assert ("已确认收到" in answer["text"]) == SUBTREE_ALLOWS[case], (case, answer)
         assert acks == sum(SUBTREE_ALLOWS[c] for c in ("stranger", "sibling", "child", "own", "parent")[
@@ -284,3 +286,24 @@ async def test_a_deactivated_person_stops_at_once_mid_form(harness: Harness) -> 
     answer = await api.answer_to(await api.press(reporter.uid, screen, screen.buttons()[0]["callback_data"]))
     assert "登记" in answer["text"]  # and buttons of the open draft
     assert await count(harness, select(func.count()).select_from(Incident)) == 0
+
+
+async def test_hostile_files_and_values_are_refused_by_name(harness: Harness) -> None:
+    from tests import hostile
+
+    await seed_tree(harness)
+    api, admin, duty = harness.api, Reporter(harness.api, BASE["city"] + ADMIN), Reporter(harness.api, BASE["city"] + DUTY)
+    for data, expected in ((hostile.zip_bomb(), "解压后超过 8 MB"), (hostile.too_wide(), "超过 16 列"),
+                           (hostile.a_million_rows(), "行数超过上限 20000")):  # fmt: skip
+        before = len(api.in_chat(admin.uid))
+        await api.send_document(admin.uid, "roster.xlsx", data, "application/vnd.openxmlformats")
+        assert expected in (await api.next_in(admin.uid, before)).text
+    assert "超出范围" in await duty.say("/ledger 0001-01-01")
+    assert "超出范围" in await duty.say("/stats 9999-12-30..9999-12-31")
+    listing = api.bot_message(duty.uid, "旧列表", PageCb(q="status", p=10**20).pack())  # a page number past any OFFSET
+    answer = await api.answer_to(await api.press(duty.uid, listing, PageCb(q="status", p=10**20).pack()))
+    assert "出错" not in answer.get("text", "")
+    redrawn = await api.wait_for(lambda: [s for s in api.in_chat(duty.uid) if s.method == "editMessageText"])
+    assert "出错" not in redrawn[-1].text
+    texts = "\n".join(s.text for s in api.in_chat(admin.uid) + api.in_chat(duty.uid))
+    assert "处理这一步时出错" not in texts

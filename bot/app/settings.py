@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # What an uploaded roster file may hold (bounded while it is read; every refusal names its limit).
     roster_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
     roster_max_rows: int = Field(default=20_000, ge=10, le=200_000)
-    roster_max_columns: int = Field(default=32, ge=7, le=1000)
+    roster_max_columns: int = Field(default=16, ge=7, le=1000)
     roster_max_cell_chars: int = Field(default=500, ge=20, le=10_000)
     roster_max_unzipped: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
     # A stored update whose run was cut off (a crash) this many times is set aside instead of run again.

@@ -8,6 +8,7 @@ The rows of one unit with the same start, end and shift make one shift."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -52,9 +53,9 @@ class TableLimits:
 
     max_bytes: int = 5 * 1024 * 1024
     max_rows: int = 20_000
-    max_columns: int = 32
+    max_columns: int = 16
     max_cell_chars: int = 500
-    max_unzipped: int = 8 * 1024 * 1024  # an XLSX's members together, uncompressed
+    max_unzipped: int = 8 * 1024 * 1024  # an XLSX's members together, uncompressed (its shared strings: half of it)
     max_members: int = 64  # files inside an XLSX
 
 
@@ -98,14 +99,15 @@ def read_table(data: bytes, filename: str, limits: TableLimits = DEFAULT_LIMITS)
         return _bounded(_xlsx_rows(data, limits), limits)
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            text = data.decode(encoding)
+            codecs.getincrementaldecoder(encoding)().decode(data, final=True)  # readable? (the text is not kept)
             break
         except UnicodeDecodeError:
             continue
     else:
         raise RosterFileError(N_("roster.error.unreadable"))
+    lines = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")  # decoded a line at a time
     try:
-        return _bounded(csv.reader(io.StringIO(text)), limits)
+        return _bounded(csv.reader(lines), limits)
     except csv.Error:
         raise RosterFileError(N_("roster.error.unreadable")) from None
 
@@ -139,6 +141,9 @@ def _xlsx_rows(data: bytes, limits: TableLimits) -> Iterator[Sequence[Any]]:
         raise RosterFileError(N_("roster.error.too_many_parts"), n=limits.max_members)
     if sum(m.file_size for m in members) > limits.max_unzipped:  # a zip bomb: refused before inflating
         raise RosterFileError(N_("roster.error.unzipped_too_big"), limit=size_text(limits.max_unzipped))
+    strings = sum(m.file_size for m in members if m.filename.lower().endswith("sharedstrings.xml"))
+    if strings > limits.max_unzipped // 2:  # read whole before the first row: the costliest part per byte
+        raise RosterFileError(N_("roster.error.strings_too_big"), limit=size_text(limits.max_unzipped // 2))
     from openpyxl import load_workbook  # a maintained reader; read-only streams the sheet
 
     try:

@@ -55,6 +55,7 @@ class UseCases:
     async def phone_reporters(self) -> list[tuple[int, str, str]]:
         """Whom duty staff may log a phone report for: active people of their unit and the units below."""
         assert self.user is not None
+        await self._require(Action.PHONE_FOR)
         return await onboarding.people_below(self.repos, self.user.unit_id)
 
     async def mark_handled(self, alert_id: int) -> followups.Handled:
@@ -168,13 +169,20 @@ class UseCases:
             self.repos, f"tg:{self.user.telegram_id}", data, filename, self.config, self.user
         )
 
+    async def _require(self, action: Action) -> None:
+        """The person may take this action for their own unit (and below), by the authorization table."""
+        if not await may(self.repos, self.user, action, unit_id=self.user.unit_id if self.user else None):
+            raise Refused(N_("common.not_permitted"))
+
     async def ledger(self, arg: str) -> desk.Ledger | None:
         assert self.user is not None
+        await self._require(Action.INCIDENT_VIEW)
         day = desk.ledger_day(arg, self.config.clock(), self.config.tz)
         return await desk.ledger(self.repos, self.user, day) if day is not None else None
 
     async def compose_handover(self, note: str) -> roster.HandoverMade:
         assert self.user is not None
+        await self._require(Action.HANDOVER_COMPOSE)
         return await roster.compose_handover(self.repos, self.user, note, self.config)
 
     async def accept_handover(self, handover_id: int) -> tuple[str, Any]:
@@ -183,9 +191,12 @@ class UseCases:
     # ---- statistics and exports ----------------------------------------------------------------
     async def stats(self, period: Period) -> Stats:
         assert self.user is not None
+        await self._require(Action.STATS)
         return await stats.stats(self.repos, self.user, period, self.config.clock())
 
     async def record_export(self, period: Period, fmt: str, via: str) -> None:
-        """Data leaving the system is audited: who, which period, which format, how."""
+        """Data leaving the system is audited: who, which period, which format, how (refused unless the table allows
+        this person exports of their unit and below, the scope the export is made for)."""
         assert self.user is not None
+        await self._require(Action.EXPORT)
         await stats.record_export(self.repos, f"tg:{self.user.telegram_id}", self.user.unit_id, period, fmt, via)

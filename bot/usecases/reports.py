@@ -121,7 +121,11 @@ async def submit_phone(
     received, and the reporter's written report is due 30 minutes later (they are told in private)."""
     answers = draft["answers"]
     reporter = await repos.users.get(int(answers["caller"]))
-    if reporter is None or not reporter.active or not await repos.units.is_descendant(reporter.unit_id, user.unit_id):
+    if (
+        reporter is None
+        or not reporter.active
+        or not await may(repos, user, Action.PHONE_FOR, unit_id=reporter.unit_id)
+    ):
         raise LookupError(f"phone report for someone outside the unit: {answers.get('caller')!r}")
     return await _open_incident(repos, user, reporter, draft, extras, config, "phone", receipt)
 
