@@ -46,7 +46,10 @@ def _sqlite_time(value: datetime) -> str:
 class _SQLite:
     """The statements for sqlite3, run in place on the event loop's thread (see storage.db)."""
 
-    TAKE = "UPDATE update_inbox SET handled_at = ? WHERE bot_id = ? AND update_id = ? AND handled_at IS NULL"
+    TAKE = (  # (an update set aside is never taken: it counts as handled until an operator releases it)
+        "UPDATE update_inbox SET handled_at = ? WHERE bot_id = ? AND update_id = ? AND handled_at IS NULL "
+        "AND quarantined_at IS NULL"
+    )
     EXISTS = "SELECT 1 FROM update_inbox WHERE bot_id = ? AND update_id = ?"
     PRELOAD = (
         "SELECT v.value, f.state, f.data, f.key FROM people_version AS v "
@@ -136,16 +139,16 @@ class _Postgres:
     of its work is written, nothing sent (UpdateTx raises HandledElsewhere)."""
 
     PRELOAD, VERSION, LATEST_OPEN = (_numbered(sql) for sql in (_SQLite.PRELOAD, _SQLite.VERSION, _SQLite.LATEST_OPEN))
-    CHECK = "SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
+    CHECK = "SELECT (handled_at IS NOT NULL OR quarantined_at IS NOT NULL) FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
     CHECK_PRELOAD = (
-        "SELECT (SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
+        "SELECT (SELECT (handled_at IS NOT NULL OR quarantined_at IS NOT NULL) FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
         "v.value, f.state, f.data, f.key FROM people_version AS v "
         "LEFT OUTER JOIN fsm_state AS f ON f.key = $3 WHERE v.id = 1"
     )
     # the same, and for the sender (Telegram id $4): their user id and the incident of their open deadline of kind $5
     # due last (DeadlineRepo.latest_open), for an update whose handler asks (see UpdateTx.latest_open)
     CHECK_PRELOAD_OPEN = (
-        "SELECT (SELECT handled_at IS NOT NULL FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
+        "SELECT (SELECT (handled_at IS NOT NULL OR quarantined_at IS NOT NULL) FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
         "v.value, f.state, f.data, f.key, u.id, (SELECT d.incident_id FROM deadlines AS d WHERE d.reporter_id = u.id "
         "AND d.state = 'open' AND d.due = $5 ORDER BY d.due_at DESC, d.id DESC LIMIT 1) FROM people_version AS v "
         "LEFT OUTER JOIN users AS u ON u.telegram_id = $4 LEFT OUTER JOIN fsm_state AS f ON f.key = $3 WHERE v.id = 1"
@@ -209,7 +212,8 @@ def _final_sql(take: bool, rows: tuple[bool, ...], outbox: bool) -> str:
     if take:
         at, bot, update = next(n), next(n), next(n)
         ctes.append(f"t AS (UPDATE update_inbox SET handled_at = ${at}::timestamptz WHERE bot_id = ${bot}::bigint "
-                    f"AND update_id = ${update}::bigint AND handled_at IS NULL RETURNING 1)")  # fmt: skip
+                    f"AND update_id = ${update}::bigint AND handled_at IS NULL AND quarantined_at IS NULL "
+                    "RETURNING 1)")  # fmt: skip
         guard = "EXISTS (SELECT 1 FROM t)"
     for i, cleared in enumerate(rows):
         if cleared:

@@ -101,17 +101,17 @@ class Inbox:
                 await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
                                 .values(attempts=t.c.attempts + 1, error=error[:500]))  # fmt: skip
 
-    async def pending(self, received_before: datetime | None = None) -> list[tuple[int, str, int]]:
+    async def pending(self, released: bool = False) -> list[tuple[int, str, int]]:
         """Updates stored but never handled (a crash cut them off) nor set aside, oldest first: (update id, payload,
-        how many runs of it were cut off so far). `received_before`: only those stored before then."""
+        how many runs of it were cut off so far). `released`: only those an operator released from quarantine."""
         t = InboxUpdate.__table__
         q = (
             select(t.c.update_id, t.c.payload, t.c.attempts)
             .where(t.c.bot_id == self.bot_id, t.c.handled_at.is_(None), t.c.quarantined_at.is_(None))
             .order_by(t.c.update_id)
         )
-        if received_before is not None:
-            q = q.where(t.c.received_at < received_before)
+        if released:
+            q = q.where(t.c.released_at.is_not(None))
         async with transaction(self.sessionmaker) as s:
             return [(int(r[0]), str(r[1]), int(r[2])) for r in (await s.execute(q)).all()]
 
@@ -144,7 +144,7 @@ class Inbox:
         async with transaction(self.sessionmaker) as s:
             result = await s.execute(
                 update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id, t.c.quarantined_at.is_not(None),
-                                t.c.handled_at.is_(None)).values(quarantined_at=None, attempts=0)
+                                t.c.handled_at.is_(None)).values(quarantined_at=None, attempts=0, released_at=utcnow())
             )  # fmt: skip
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

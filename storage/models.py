@@ -130,6 +130,7 @@ class InboxUpdate(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quarantined_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(500))
+    released_at: Mapped[datetime | None]  # an operator released it from quarantine: the bot that is up runs it
 
 
 class OutboxMessage(Base):

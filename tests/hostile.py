@@ -119,7 +119,9 @@ def csv_fullest(limit: int = 5 * 1024 * 1024) -> bytes:
 def shared_strings(limit: int = 8 * 1024 * 1024 - 512 * 1024) -> bytes:
     """A sheet of one row whose shared-strings table fills the unzipped limit with tiny distinct strings (read whole
     by openpyxl before the first row)."""
-    head = '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    )
     items, size, i = [], len(head) + 6, 0
     while size < limit:
         item = f"<si><t>{i:x}</t></si>"

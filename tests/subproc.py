@@ -45,11 +45,15 @@ class BotProcess:
 
     async def start(self, api: FakeBotAPI) -> None:
         calls = api.get_updates_calls
+        await self.launch()
+        await api.wait_for(lambda: api.get_updates_calls > calls, timeout=30)  # polling has begun
+
+    async def launch(self) -> None:
+        """Start the process without waiting for it to poll (its start may be held up on purpose)."""
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=self.env, cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL, stderr=self.log,
         )  # fmt: skip
-        await api.wait_for(lambda: api.get_updates_calls > calls, timeout=30)  # polling has begun
 
     async def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None

@@ -292,7 +292,11 @@ async def test_hostile_files_and_values_are_refused_by_name(harness: Harness) ->
     from tests import hostile
 
     await seed_tree(harness)
-    api, admin, duty = harness.api, Reporter(harness.api, BASE["city"] + ADMIN), Reporter(harness.api, BASE["city"] + DUTY)
+    api, admin, duty = (
+        harness.api,
+        Reporter(harness.api, BASE["city"] + ADMIN),
+        Reporter(harness.api, BASE["city"] + DUTY),
+    )
     for data, expected in ((hostile.zip_bomb(), "解压后超过 8 MB"), (hostile.too_wide(), "超过 16 列"),
                            (hostile.a_million_rows(), "行数超过上限 20000")):  # fmt: skip
         before = len(api.in_chat(admin.uid))

@@ -217,7 +217,7 @@ def revoke_invite(ctx: click.Context, code: str) -> None:
 @click.pass_context
 def quarantine(ctx: click.Context, action: str, update_id: int | None) -> None:
     """Updates set aside after they stopped the bot again and again: list them; retry one (the running bot runs it
-    again within a minute) or drop one (taken as handled without running it)."""
+    again within seconds, else at its next start) or drop one (taken as handled without running it)."""
     from bot.domain.clock import utcnow
     from storage.inbox import Inbox
 
@@ -247,7 +247,10 @@ def quarantine(ctx: click.Context, action: str, update_id: int | None) -> None:
     if not result:
         click.echo(f"error: no update {update_id} is set aside", err=True)
         sys.exit(1)
-    click.echo(f"update {update_id} " + ("will run again within a minute" if action == "retry" else "dropped"))
+    done = (
+        "is released: the running bot runs it within seconds (else the next start)" if action == "retry" else "dropped"
+    )
+    click.echo(f"update {update_id} {done}")
 
 
 @admin.command("invite")

@@ -154,9 +154,7 @@ OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
-# An update an operator released from quarantine is run by the bot that is up once it is this old (a younger stored,
-# unhandled update may still be on its way through this process).
-RELEASED_AGE = timedelta(seconds=60)
+RELEASED_EVERY = 10.0  # seconds between looks for updates an operator released from quarantine
 # Handled updates are remembered this long, so an update Telegram sends again is recognised.
 INBOX_KEEP = timedelta(days=2)
 # A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
@@ -210,7 +208,7 @@ class App:
         self.background.append(asyncio.create_task(self.alert_retries()))
         self.background.append(asyncio.create_task(self.repeat(self.retry_outbox, every=OUTBOX_RETRY)))
         self.background.append(asyncio.create_task(self.repeat(self.prune_inbox, every=3600.0)))
-        self.background.append(asyncio.create_task(self.repeat(self.replay_released, every=30.0)))
+        self.background.append(asyncio.create_task(self.repeat(self.replay_released, every=RELEASED_EVERY)))
         self.background.append(asyncio.create_task(self.repeat(self.outbox.forget_sent, every=2.0)))
 
     async def retry_outbox(self, everything: bool = False) -> int:
@@ -241,11 +239,11 @@ class App:
             log.warning("%d stored messages left unsent; %d sent now", due, sent)
         return sent
 
-    async def replay_inbox(self, received_before: datetime | None = None) -> int:
+    async def replay_inbox(self, released: bool = False) -> int:
         """Handle, in order, the updates a crash cut off (stored, confirmed to Telegram, never handled). Each run is
         counted before it starts; an update whose runs were cut off UPDATE_MAX_ATTEMPTS times (it takes the process
         down) is set aside instead, its sender and their unit's administrators are told, and the bot goes on."""
-        pending = await self.inbox.pending(received_before)
+        pending = await self.inbox.pending(released)
         for update_id, payload, attempts in pending:
             if attempts + 1 >= self.settings.update_max_attempts:
                 await self.set_aside(update_id, payload, attempts + 1)
@@ -262,7 +260,7 @@ class App:
 
     async def replay_released(self) -> int:
         """Updates an operator released from quarantine (`admin quarantine retry`), run by the bot that is up."""
-        return await self.replay_inbox(received_before=utcnow() - RELEASED_AGE)
+        return await self.replay_inbox(released=True)
 
     async def set_aside(self, update_id: int, payload: str, runs: int) -> None:
         """Quarantine a stored update that stopped the process on each of its `runs`, and say so."""

@@ -29,6 +29,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("error", sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
     if op.get_bind().dialect.name != "sqlite":  # (SQLite has no TRUNCATE; its DELETE trigger: migration 0001)
         op.execute(
             "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
@@ -40,6 +41,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
     with op.batch_alter_table("update_inbox", schema=None) as batch_op:
+        batch_op.drop_column("released_at")
         batch_op.drop_column("error")
         batch_op.drop_column("quarantined_at")
         batch_op.drop_column("attempts")
