@@ -139,16 +139,18 @@ class _Postgres:
     of its work is written, nothing sent (UpdateTx raises HandledElsewhere)."""
 
     PRELOAD, VERSION, LATEST_OPEN = (_numbered(sql) for sql in (_SQLite.PRELOAD, _SQLite.VERSION, _SQLite.LATEST_OPEN))
-    CHECK = "SELECT (handled_at IS NOT NULL OR quarantined_at IS NOT NULL) FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
+    # handled, or set aside (quarantined): either way not to be run now
+    DONE = "(handled_at IS NOT NULL OR quarantined_at IS NOT NULL)"
+    CHECK = f"SELECT {DONE} FROM update_inbox WHERE bot_id = $1 AND update_id = $2"
     CHECK_PRELOAD = (
-        "SELECT (SELECT (handled_at IS NOT NULL OR quarantined_at IS NOT NULL) FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
+        f"SELECT (SELECT {DONE} FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
         "v.value, f.state, f.data, f.key FROM people_version AS v "
         "LEFT OUTER JOIN fsm_state AS f ON f.key = $3 WHERE v.id = 1"
     )
     # the same, and for the sender (Telegram id $4): their user id and the incident of their open deadline of kind $5
     # due last (DeadlineRepo.latest_open), for an update whose handler asks (see UpdateTx.latest_open)
     CHECK_PRELOAD_OPEN = (
-        "SELECT (SELECT (handled_at IS NOT NULL OR quarantined_at IS NOT NULL) FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
+        f"SELECT (SELECT {DONE} FROM update_inbox WHERE bot_id = $1 AND update_id = $2), "
         "v.value, f.state, f.data, f.key, u.id, (SELECT d.incident_id FROM deadlines AS d WHERE d.reporter_id = u.id "
         "AND d.state = 'open' AND d.due = $5 ORDER BY d.due_at DESC, d.id DESC LIMIT 1) FROM people_version AS v "
         "LEFT OUTER JOIN users AS u ON u.telegram_id = $4 LEFT OUTER JOIN fsm_state AS f ON f.key = $3 WHERE v.id = 1"
