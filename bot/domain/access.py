@@ -45,6 +45,7 @@ class Action(StrEnum):
     ROSTER_IMPORT = "roster.import"
     # early warnings
     WARNING_ISSUE = "warning.issue"
+    WARNING_ADDRESS = "warning.address"  # name a unit among a warning's recipients
     WARNING_DECIDE = "warning.decide"  # approve or reject
     WARNING_ADJUST = "warning.adjust"
     WARNING_LIFT = "warning.lift"  # also withdraws what waits for approval
@@ -86,6 +87,7 @@ POLICY: dict[Action, tuple[Grant, ...]] = {
     Action.HANDOVER_ACCEPT:  (_g(DUTY_STAFF, Scope.SUBTREE),),
     Action.ROSTER_IMPORT:    (_g(ADMINS, Scope.SUBTREE),),
     Action.WARNING_ISSUE:    (_g(PUBLISHERS, Scope.OWN_UNIT),),
+    Action.WARNING_ADDRESS:  (_g(PUBLISHERS, Scope.SUBTREE),),
     Action.WARNING_DECIDE:   (_g(PUBLISHERS, Scope.SUBTREE),),
     Action.WARNING_ADJUST:   (_g(PUBLISHERS, Scope.SUBTREE),),
     Action.WARNING_LIFT:     (_g(PUBLISHERS, Scope.SUBTREE),),

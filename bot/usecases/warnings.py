@@ -236,10 +236,9 @@ async def submit_warning(
         if not await may(repos, user, Action.WARNING_ISSUE, unit_id=user.unit_id):
             raise WarningGone(N_("warning.not_publisher"))
         targets = targets_of(answers)
-        below = await repos.units.tree()
-        allowed = units_with_descendants(below, [user.unit_id])
-        if any(int(u) not in allowed for u in targets.get("units") or []):  # only the publisher's unit and below
-            raise WarningGone(N_("warning.not_yours"))
+        for unit_id in targets.get("units") or []:  # only the publisher's unit and the units below it
+            if not await may(repos, user, Action.WARNING_ADDRESS, unit_id=int(unit_id)):
+                raise WarningGone(N_("warning.not_yours"))
     level = str(fields["level"])
     warning = Warning(
         number=await _number(repos, now, config), root_id=root.id if root else None,
