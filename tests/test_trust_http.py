@@ -311,3 +311,22 @@ async def test_hostile_files_and_values_are_refused_by_name(harness: Harness) ->
     assert "出错" not in redrawn[-1].text
     texts = "\n".join(s.text for s in api.in_chat(admin.uid) + api.in_chat(duty.uid))
     assert "处理这一步时出错" not in texts
+
+
+async def test_queries_and_exports_cover_the_persons_unit_and_below_only(harness: Harness) -> None:
+    await seed_tree(harness)
+    incident = await city_incident(harness)
+    for case in CASES:
+        ledger = await Reporter(harness.api, person(case, DUTY)).say("/ledger")
+        status = await Reporter(harness.api, person(case, DUTY)).say("/status")
+        sees = SUBTREE_ALLOWS[case]
+        assert (incident.number in ledger) == sees and (incident.number in status) == sees, case
+    before = await count(
+        harness, select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "export.create")
+    )
+    assert "私聊" not in await Reporter(harness.api, person("sibling", DUTY)).say("/export")  # their own unit's export
+    async with harness.repos() as r:
+        audit = list(await r.session.scalars(select(AuditEntry).where(AuditEntry.action == "export.create")))
+    assert len(audit) == before + 1
+    city2 = BASE["city2"]
+    assert audit[-1].actor == f"tg:{city2 + DUTY}" and audit[-1].entity_id != str(incident.unit_id)  # its own tree

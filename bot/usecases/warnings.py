@@ -492,7 +492,6 @@ async def receive(repos: Repos, user: Member | None, delivery_id: int, chat_id: 
         return N_("warning.receipt_not_yours")
     if delivery.received_at is not None:
         return N_("warning.received_already")
-    assert user is not None
     await repos.warnings.mark_received(delivery_id, user.telegram_id, config.clock())
     return N_("warning.received")
 
