@@ -183,10 +183,7 @@ def list_users(ctx: click.Context, unit_code: str | None) -> None:
 @click.pass_context
 def deactivate(ctx: click.Context, telegram_id: int) -> None:
     """Deactivate a person: their buttons, commands and open drafts stop at once; nothing is deleted (audited)."""
-    from bot.usecases.onboarding import set_active
-
-    user = _with_repos(_settings(ctx), lambda r: set_active(r, "cli", telegram_id, False))
-    click.echo(f"{user.telegram_id} ({user.name}) is deactivated")
+    _set_active(ctx, telegram_id, False)
 
 
 @admin.command("reactivate")
@@ -194,10 +191,14 @@ def deactivate(ctx: click.Context, telegram_id: int) -> None:
 @click.pass_context
 def reactivate(ctx: click.Context, telegram_id: int) -> None:
     """Reactivate a deactivated person (audited)."""
+    _set_active(ctx, telegram_id, True)
+
+
+def _set_active(ctx: click.Context, telegram_id: int, active: bool) -> None:
     from bot.usecases.onboarding import set_active
 
-    user = _with_repos(_settings(ctx), lambda r: set_active(r, "cli", telegram_id, True))
-    click.echo(f"{user.telegram_id} ({user.name}) is active again")
+    user = _with_repos(_settings(ctx), lambda r: set_active(r, "cli", telegram_id, active))
+    click.echo(f"{user.telegram_id} ({user.name}) is {'active again' if active else 'deactivated'}")
 
 
 @admin.command("revoke-invite")

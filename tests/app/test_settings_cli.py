@@ -129,3 +129,26 @@ def test_admin_commands_and_their_errors(cli) -> None:
     r = cli("admin", "bind-group", "--chat-id", "1001", "--unit", "city")
     assert r.exit_code == 2 and "negative" in r.output
     assert "revision" in cli("migrate").output
+
+
+def test_people_leave_and_invites_are_revoked_from_the_cli(cli) -> None:
+    assert cli("admin", "add-unit", "--code", "city", "--name", "市局").exit_code == 0
+    assert (
+        cli("admin", "add-user", "--telegram-id", "5", "--name", "甲", "--unit", "city", "--role", "reporter").exit_code
+        == 0
+    )
+    r = cli("admin", "deactivate", "--telegram-id", "5")
+    assert r.exit_code == 0 and "deactivated" in r.output
+    assert "5\t甲\tcity\treporter\t-\tinactive" in cli("admin", "list-users").output
+    r = cli("admin", "deactivate", "--telegram-id", "5")
+    assert r.exit_code == 1 and "already" in r.output
+    r = cli("admin", "deactivate", "--telegram-id", "77")
+    assert r.exit_code == 1 and "unknown user 77" in r.output
+    assert "active again" in cli("admin", "reactivate", "--telegram-id", "5").output
+    link = cli("admin", "invite", "--unit", "city", "--role", "reporter").output.splitlines()[0].strip()
+    r = cli("admin", "revoke-invite", link)  # the whole link, or the code
+    assert r.exit_code == 0 and "revoked" in r.output
+    r = cli("admin", "revoke-invite", link.rsplit("=", 1)[1])
+    assert r.exit_code == 1 and "used or has expired" in r.output
+    r = cli("admin", "quarantine", "list")
+    assert r.exit_code == 2 and "BOT_TOKEN" in r.output
