@@ -147,6 +147,9 @@ async def test_an_update_in_flight_when_the_process_dies_is_handled_after_restar
         assert await bot.stop(signal.SIGTERM) == 0
 
 
+LOCK_WAITERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+
+
 async def test_a_kill_after_filing_and_before_the_update_is_done_files_once_and_alerts_once(
     fake_api: FakeBotAPI, db_url: str
 ) -> None:
@@ -177,6 +180,10 @@ async def test_a_kill_after_filing_and_before_the_update_is_done_files_once_and_
             await api.press(1002, screen, screen.button("提交")["callback_data"])
             for _ in range(200):
                 if await lock.fetch(filed):
+                    break
+                await asyncio.sleep(0.05)
+            for _ in range(200):  # and the update's last statement has reached the lock (a loaded machine is slow)
+                if await lock.fetchval(LOCK_WAITERS):
                     break
                 await asyncio.sleep(0.05)
         finally:
