@@ -202,7 +202,7 @@ def _set_active(ctx: click.Context, telegram_id: int, active: bool) -> None:
 
 
 @admin.command("revoke-invite")
-@click.argument("code")
+@click.option("--code", required=True, help="the invite's code, or the whole invite link")  # (a code may start with -)
 @click.pass_context
 def revoke_invite(ctx: click.Context, code: str) -> None:
     """Revoke an unused invite (the code, or the whole invite link): it cannot be redeemed any more (audited)."""
