@@ -16,7 +16,6 @@ from bot.telegram.i18n import Translator
 from bot.telegram.keyboards import receipt_markup
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Outbox
-from bot.usecases.common import AdminError
 from bot.usecases.facade import UseCases
 from handlers.filters import PRIVATE, MayUse, Registered
 
@@ -62,11 +61,7 @@ async def reopen(message: Message, command: CommandObject, uc: UseCases, _: Tran
     if not number:
         out.send(message.chat.id, _("reopen.usage"))
         return
-    try:
-        done = await uc.reopen(number, reason)
-    except AdminError as exc:
-        out.send(message.chat.id, _(str(exc)))
-        return
+    done = await uc.reopen(number, reason)
     out.send(message.chat.id, _("reopen.done", number=done.number))
     if done.group_chat_id is not None and done.group_chat_id != message.chat.id:
         group_ = _.for_locale(uc.config.default_locale)

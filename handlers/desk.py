@@ -25,10 +25,11 @@ async def cmd_list(message: Message, uc: UseCases, _: Translator, out: Outbox) -
 
 async def on_page(query: CallbackQuery, callback_data: PageCb, uc: UseCases, _: Translator, out: Outbox) -> None:
     """Another page, drawn in place (as it is now: the list may have changed since)."""
-    out.answer_callback(query.id)
     if callback_data.q not in LISTS or query.message is None or uc.user is None:
+        out.answer_callback(query.id)
         return
-    page = await uc.desk_page(callback_data.q, callback_data.p)
+    page = await uc.desk_page(callback_data.q, callback_data.p)  # (a refusal is the press's popup)
+    out.answer_callback(query.id)
     out.edit(query.message.chat.id, query.message.message_id, page_text(page, uc.config.clock(), _, uc.config.tz),
              reply_markup=pager(page, _))  # fmt: skip
 
@@ -40,9 +41,6 @@ async def cmd_incident(message: Message, command: CommandObject, uc: UseCases, _
         out.send(message.chat.id, _("desk.incident_usage"))
         return
     found = await uc.incident_timeline(number)
-    if isinstance(found, str):
-        out.send(message.chat.id, _(found, number=number[:40]))
-        return
     out.send(message.chat.id, timeline_text(found, uc.config.clock(), _, uc.config.tz))
 
 

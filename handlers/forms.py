@@ -124,10 +124,9 @@ async def open_about_incident(message: Message, state: FSMContext, uc: UseCases,
 
 async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSMContext, uc: UseCases,
                          _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
-    """A receipt's, a reminder's or a picker's button: the form about that incident."""
-    out.answer_callback(query.id)
-    assert query.from_user is not None
+    """A receipt's, a reminder's or a picker's button: the form about that incident (a refusal is the press's popup)."""
     await _open_about(callback_data.f, callback_data.i, query.from_user.id, state, uc, _, out, alerts)
+    out.answer_callback(query.id)
 
 
 async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMContext, uc: UseCases,
@@ -143,9 +142,6 @@ async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMCo
         out.send(chat_id, _("common.stale_button"))
         return
     start = await uc.start_followup(incident_id, form_id)
-    if isinstance(start, str):
-        out.send(chat_id, _(start))
-        return
     turn = await uc.forms(FsmDrafts(state), _).start(form_id, initial=start.figures, base=start.figures,
                                                      subject=start.subject)  # fmt: skip
     if turn.view is not None:
@@ -158,11 +154,7 @@ async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMCo
 async def _open_written(incident_id: int, chat_id: int, state: FSMContext, uc: UseCases, _: Translator,
                         out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
     """The written initial report after a flash or phone report: prefilled with what is known."""
-    start = await uc.start_written(incident_id)
-    if isinstance(start, str):
-        out.send(chat_id, _(start))
-        return
-    subject, known = start
+    subject, known = await uc.start_written(incident_id)
     turn = await uc.forms(FsmDrafts(state), _).start("initial", initial=known, subject=subject)
     if turn.view is not None:
         about = _("written.about", number=subject["number"])

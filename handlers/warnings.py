@@ -113,12 +113,8 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
         status = await uc.warning_status(str(warning_id))
         out.send(chat_id, status_text(status, _, uc.config.tz) if status else _("common.stale_button"))
     elif action == "adjust":
+        initial, subject = await uc.start_adjust(warning_id)  # (a refusal is the press's popup)
         out.answer_callback(query.id)
-        start = await uc.start_adjust(warning_id)
-        if isinstance(start, str):
-            out.send(chat_id, _(start))
-            return
-        initial, subject = start
         turn = await uc.forms(FsmDrafts(state), _).start("warning", initial=initial, subject=subject)
         if turn.view is not None:
             about = _("warning.adjust_about", number=subject["number"])

@@ -91,8 +91,8 @@ async def test_a_stranger_cannot_follow_up_another_units_incident(harness: Harne
     api = harness.api
     assert "没有未结案的事件" in await Reporter(api, 1005).say("/followup")
     receipt = api.screen(1002)
-    await api.press(1005, receipt, receipt.button("填写续报")["callback_data"])  # a forwarded button
-    assert await api.wait_for(lambda: "不属于你的单位" in texts(harness, 1005)[-1])
+    query = await api.press(1005, receipt, receipt.button("填写续报")["callback_data"])  # a forwarded button
+    assert "不属于你的单位" in (await api.answer_to(query))["text"]  # refused in the press's popup
     async with harness.repos() as repos:
         assert await repos.session.scalar(select(Report).where(Report.kind == "followup")) is None
     assert incident.status == "open"

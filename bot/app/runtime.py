@@ -104,8 +104,10 @@ def build_dispatcher(
             chat_id = update.callback_query.message.chat.id
         if chat_id is not None:
             _ = data.get("_") or catalogs.translator(catalogs.default_locale)
-            try:
-                await notifier.bot.send_message(chat_id, _("common.internal_error"))
+            out = Outbox()
+            out.send(chat_id, _("common.internal_error"))
+            try:  # through the limiter and the retries, like every other message
+                await notifier.flush(out)
             except Exception:  # the error is logged above; never fail the error handler itself
                 log.exception("could not tell chat %s about the error", chat_id)
         return True

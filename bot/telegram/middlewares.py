@@ -199,14 +199,13 @@ class UpdateContextMiddleware(FSMContextMiddleware):
             return UNHANDLED
         try:
             return await handler(event, data)
-        except Refused as refused:
+        except Refused as refused:  # the one place a use case's refusal becomes what the person sees
             text = translate(refused.msgid, **{k: escape(str(v)) for k, v in refused.params.items()})
-            if query is not None:
+            chat = data.get("event_chat")
+            if query is not None and not outbox.answered(query.id):
                 outbox.answer_callback(query.id, text[:200], show_alert=True)
-            else:
-                chat = data.get("event_chat")
-                if chat is not None:
-                    outbox.send(chat.id, text)
+            elif chat is not None:  # a message, or a press the handler answered already
+                outbox.send(chat.id, text)
             return None
 
     @asynccontextmanager

@@ -88,6 +88,11 @@ class Outbox:
             )
         )
 
+    def answered(self, callback_query_id: str) -> bool:
+        """This update already answers the button press (Telegram takes one answer per press)."""
+        return any(o.method == "answer_callback_query" and o.kwargs.get("callback_query_id") == callback_query_id
+                   for o in self.items)  # fmt: skip
+
     def answer_callback(self, callback_query_id: str, text: str | None = None, show_alert: bool = False) -> None:
         self.items.append(
             Outgoing(

@@ -10,13 +10,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from html import escape
 from typing import Any, Protocol
 
 from bot.domain.clock import format_local
 from bot.domain.grading import Grade, at_least
 from bot.domain.text import N_
 from bot.usecases import warnings
-from bot.usecases.common import Config, Member
+from bot.usecases.common import Config, Member, Refused
 from bot.usecases.filing import FILERS
 from bot.usecases.reports import Filed, ReceiptPlace
 from conversations.engine import Context, Engine, Outcome
@@ -201,9 +202,10 @@ class FormSession:
         filer = FILERS[engine.form.submit]
         try:
             filed = await filer(self.repos, self.user, draft, engine.extras(draft, ctx), self.config, receipt)
-        except warnings.WarningGone as gone:  # the warning an adjustment was about was lifted meanwhile
+        except Refused as refused:  # e.g. the warning an adjustment was about was lifted meanwhile: the draft ends
             await self.drafts.clear()
-            return Turn(say=self.translate(str(gone)), close_keyboard=bool(draft.get("reply_kb")))
+            text = self.translate(refused.msgid, **{k: escape(str(v)) for k, v in refused.params.items()})
+            return Turn(say=text, close_keyboard=bool(draft.get("reply_kb")))
         await self.drafts.clear()
         return Turn(filed=filed, summary=summary_lines(engine, draft, ctx), close_keyboard=bool(draft.get("reply_kb")))
 

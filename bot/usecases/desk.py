@@ -88,16 +88,14 @@ async def mine(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page
     return Page("mine", max(0, page), _pages(total), total, rows, due)
 
 
-async def timeline(repos: Repos, user: Member, number: str, root: int | None = None) -> Timeline | str:
-    """An incident's timeline: reports, acknowledgements, reminders, escalations; its figures now. A catalog
-    id when there is no such incident, or it is not this person's to see (the same answer: no leak)."""
+async def timeline(repos: Repos, user: Member, number: str, root: int | None = None) -> Timeline:
+    """An incident's timeline: reports, acknowledgements, reminders, escalations; its figures now. Refused when
+    there is no such incident, or it is not this person's to see (the same answer: no leak)."""
     incident = await repos.incidents.by_number(number.strip().upper())
-    if incident is None:
-        return N_("desk.no_incident")
     units, reporter = await scope_of(repos, user, root)
-    outside = units is not None and incident.unit_id not in units
-    if outside or (reporter is not None and incident.reporter_id != reporter):
-        return N_("desk.no_incident")
+    outside = incident is not None and units is not None and incident.unit_id not in units
+    if incident is None or outside or (reporter is not None and incident.reporter_id != reporter):
+        raise Refused(N_("desk.no_incident"), number=number.strip()[:40])
     unit = await repos.units.get(incident.unit_id)
     events: list[tuple[datetime, str, dict[str, Any]]] = []
     for report, name in await repos.desk.reports_of(incident.id):

@@ -21,6 +21,13 @@ class UseCases:
         self.repos, self.user, self.config = repos, user, config
         self.group_chat_id = group_chat_id  # the update came from a group chat (None: a private chat)
 
+    def _person(self) -> Member:
+        """The registered, active person this update is from: the handlers ask only for them, but a use case never
+        relies on that (an update of a person deactivated meanwhile is refused here, not by an assertion)."""
+        if self.user is None:
+            raise Refused(N_("access.unregistered"))
+        return self.user
+
     async def _group_unit(self, action: Action = Action.INCIDENT_VIEW) -> int | None:
         """In a group: the unit whose data may be shown there (its duty group's), when this person may see it;
         refused otherwise. None in a private chat (the person's own scope applies)."""
@@ -35,35 +42,35 @@ class UseCases:
         return group.unit_id
 
     def forms(self, drafts: DraftStore, translate: Callable[..., str]) -> FormSession:
-        assert self.user is not None, "forms are for registered users (the handlers filter on it)"
-        return FormSession(self.repos, self.user, self.config, drafts, translate)
+        user = self._person()
+        return FormSession(self.repos, user, self.config, drafts, translate)
 
     async def open_incidents(self) -> list[followups.OpenIncident]:
         return await followups.open_incidents(self.repos, self.user) if self.user is not None else []
 
-    async def start_followup(self, incident_id: int, kind: str = "followup") -> followups.FollowupStart | str:
-        assert self.user is not None, "forms are for registered users (the handlers filter on it)"
-        return await followups.start_followup(self.repos, self.user, incident_id, kind)
+    async def start_followup(self, incident_id: int, kind: str = "followup") -> followups.FollowupStart:
+        user = self._person()
+        return await followups.start_followup(self.repos, user, incident_id, kind)
 
-    async def start_written(self, incident_id: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
-        assert self.user is not None
-        return await start_written(self.repos, self.user, incident_id)
+    async def start_written(self, incident_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        user = self._person()
+        return await start_written(self.repos, user, incident_id)
 
     async def written_due(self) -> int | None:
         return await written_due(self.repos, self.user) if self.user is not None else None
 
     async def phone_reporters(self) -> list[tuple[int, str, str]]:
         """Whom duty staff may log a phone report for: active people of their unit and the units below."""
-        assert self.user is not None
+        user = self._person()
         await self._require(Action.PHONE_FOR)
-        return await onboarding.people_below(self.repos, self.user.unit_id)
+        return await onboarding.people_below(self.repos, user.unit_id)
 
     async def mark_handled(self, alert_id: int) -> followups.Handled:
         return await followups.mark_handled(self.repos, alert_id, self.user, self.config)
 
     async def reopen(self, number: str, reason: str) -> followups.Reopened:
-        assert self.user is not None
-        return await followups.reopen(self.repos, self.user, number, reason, self.config)
+        user = self._person()
+        return await followups.reopen(self.repos, user, number, reason, self.config)
 
     async def filed_from(self, token: str) -> str | None:
         return await filed_number(self.repos, self.user, token) if self.user is not None else None
@@ -89,22 +96,22 @@ class UseCases:
 
     # ---- people --------------------------------------------------------------------------------
     async def set_active(self, telegram_id: int, active: bool) -> Member:
-        assert self.user is not None
-        return await onboarding.set_active(self.repos, f"tg:{self.user.telegram_id}", telegram_id, active, self.user)
+        user = self._person()
+        return await onboarding.set_active(self.repos, f"tg:{user.telegram_id}", telegram_id, active, user)
 
     async def revoke_invite(self, code: str) -> None:
-        assert self.user is not None
-        await onboarding.revoke_invite(self.repos, f"tg:{self.user.telegram_id}", code, self.user,
+        user = self._person()
+        await onboarding.revoke_invite(self.repos, f"tg:{user.telegram_id}", code, user,
                                        self.config.clock())  # fmt: skip
 
     async def people(self) -> list[tuple[Member, str]]:
-        assert self.user is not None
-        return await onboarding.people_of(self.repos, self.user)
+        user = self._person()
+        return await onboarding.people_of(self.repos, user)
 
     # ---- early warnings ------------------------------------------------------------------------
     async def warning_base(self) -> dict[str, Any]:
-        assert self.user is not None
-        return await warnings.form_base(self.repos, self.user)
+        user = self._person()
+        return await warnings.form_base(self.repos, user)
 
     async def decide_warning(self, warning_id: int, approve: bool, reason: str = "") -> warnings.Decision:
         return await warnings.decide(self.repos, self.user, warning_id, approve, reason, self.config)
@@ -113,7 +120,7 @@ class UseCases:
         found = await warnings.find(self.repos, ref)
         return found.id if found is not None else None
 
-    async def start_adjust(self, warning_id: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    async def start_adjust(self, warning_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
         return await warnings.start_adjust(self.repos, self.user, warning_id)
 
     async def lift_warning(self, warning_id: int) -> warnings.Lifted:
@@ -136,67 +143,62 @@ class UseCases:
         return await warnings.bulletin_of(self.repos, warning_id)
 
     async def cap_export(self, ref: str, sender: str) -> warnings.cap.CapMessage | None:
-        if self.user is None:
-            return None
-        return await warnings.cap_message(self.repos, ref, sender, self.config, self.user)
+        return await warnings.cap_message(self.repos, ref, sender, self.config, self._person())
 
     async def cap_form(self, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-        assert self.user is not None
-        return await warnings.cap_form(self.repos, self.user, data, self.config)
+        user = self._person()
+        return await warnings.cap_form(self.repos, user, data, self.config)
 
     # ---- the duty desk -------------------------------------------------------------------------
     async def desk_page(self, kind: str, page: int) -> desk.Page:
-        assert self.user is not None
+        user = self._person()
         page = max(0, min(page, desk.MAX_PAGE))  # a button's number, never trusted to fit a query's OFFSET
         if kind == "mine":
-            return await desk.mine(self.repos, self.user, self.config.clock(), page)
+            return await desk.mine(self.repos, user, self.config.clock(), page)
         query = {"status": desk.status, "overdue": desk.overdue}[kind]
-        return await query(self.repos, self.user, self.config.clock(), page, await self._group_unit())
+        return await query(self.repos, user, self.config.clock(), page, await self._group_unit())
 
-    async def incident_timeline(self, number: str) -> desk.Timeline | str:
-        assert self.user is not None
-        return await desk.timeline(self.repos, self.user, number, await self._group_unit())
+    async def incident_timeline(self, number: str) -> desk.Timeline:
+        user = self._person()
+        return await desk.timeline(self.repos, user, number, await self._group_unit())
 
     async def duty_board(self) -> list[roster.UnitDuty]:
-        assert self.user is not None
-        return await roster.duty_board(
-            self.repos, self.user, self.config.clock(), await self._group_unit(Action.DUTY_VIEW)
-        )
+        user = self._person()
+        return await roster.duty_board(self.repos, user, self.config.clock(), await self._group_unit(Action.DUTY_VIEW))
 
     async def import_roster(self, data: bytes, filename: str) -> roster.Imported:
-        assert self.user is not None
-        return await roster.import_roster(
-            self.repos, f"tg:{self.user.telegram_id}", data, filename, self.config, self.user
-        )
+        user = self._person()
+        return await roster.import_roster(self.repos, f"tg:{user.telegram_id}", data, filename, self.config, user)
 
     async def _require(self, action: Action) -> None:
         """The person may take this action for their own unit (and below), by the authorization table."""
-        if not await may(self.repos, self.user, action, unit_id=self.user.unit_id if self.user else None):
+        user = self._person()
+        if not await may(self.repos, user, action, unit_id=user.unit_id):
             raise Refused(N_("common.not_permitted"))
 
     async def ledger(self, arg: str) -> desk.Ledger | None:
-        assert self.user is not None
+        user = self._person()
         await self._require(Action.INCIDENT_VIEW)
         day = desk.ledger_day(arg, self.config.clock(), self.config.tz)
-        return await desk.ledger(self.repos, self.user, day) if day is not None else None
+        return await desk.ledger(self.repos, user, day) if day is not None else None
 
     async def compose_handover(self, note: str) -> roster.HandoverMade:
-        assert self.user is not None
+        user = self._person()
         await self._require(Action.HANDOVER_COMPOSE)
-        return await roster.compose_handover(self.repos, self.user, note, self.config)
+        return await roster.compose_handover(self.repos, user, note, self.config)
 
     async def accept_handover(self, handover_id: int) -> tuple[str, Any]:
         return await roster.accept_handover(self.repos, self.user, handover_id, self.config)
 
     # ---- statistics and exports ----------------------------------------------------------------
     async def stats(self, period: Period) -> Stats:
-        assert self.user is not None
+        user = self._person()
         await self._require(Action.STATS)
-        return await stats.stats(self.repos, self.user, period, self.config.clock())
+        return await stats.stats(self.repos, user, period, self.config.clock())
 
     async def record_export(self, period: Period, fmt: str, via: str) -> None:
         """Data leaving the system is audited: who, which period, which format, how (refused unless the table allows
         this person exports of their unit and below, the scope the export is made for)."""
-        assert self.user is not None
+        user = self._person()
         await self._require(Action.EXPORT)
-        await stats.record_export(self.repos, f"tg:{self.user.telegram_id}", self.user.unit_id, period, fmt, via)
+        await stats.record_export(self.repos, f"tg:{user.telegram_id}", user.unit_id, period, fmt, via)

@@ -19,7 +19,7 @@ from bot.domain.clocks import Due, Trigger
 from bot.domain.grading import GRADE_ORDER, Casualties, suggest_grade
 from bot.domain.roles import Role
 from bot.domain.text import N_
-from bot.usecases.common import AdminError, Card, Config, Member, attachment_rows, incident_card, may
+from bot.usecases.common import Card, Config, Member, Refused, attachment_rows, incident_card, may
 from bot.usecases.deadlines import cancel, meet, start_clocks, unknown_elements
 from bot.usecases.reports import Filed, ReceiptPlace, already_filed, place_receipt, plan_alerts
 from storage.models import Incident, Report
@@ -68,13 +68,13 @@ async def open_incidents(repos: Repos, user: Member) -> list[OpenIncident]:
     return [OpenIncident(i.id, i.number, i.occurred_at, i.category, i.subtype) for i in rows]
 
 
-async def start_followup(repos: Repos, user: Member, incident_id: int, kind: str = "followup") -> FollowupStart | str:
-    """Where the follow-up (or final report) form starts, or why it cannot (a catalog id)."""
+async def start_followup(repos: Repos, user: Member, incident_id: int, kind: str = "followup") -> FollowupStart:
+    """Where the follow-up (or final report) form starts; Refused when it cannot."""
     incident = await repos.incidents.get(incident_id)
     if incident is None or not await may_write_about(repos, user, incident):
-        return N_("followup.not_yours")
+        raise Refused(N_("followup.not_yours"))
     if incident.status == "closed":
-        return N_("followup.closed")
+        raise Refused(N_("followup.closed"))
     seq = await repos.incidents.count_reports(incident.id, "followup") + 1 if kind == "followup" else 0
     subject = {"incident": incident.id, "number": incident.number, "seq": seq}
     return FollowupStart(subject, figures_of(incident))
@@ -113,8 +113,8 @@ async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], conf
     answers = draft["answers"]
     subject = draft.get("subject") or {}
     incident = await repos.incidents.get_for_update(int(subject.get("incident", 0)))
-    if incident is None:
-        raise LookupError(f"{kind} report of an unknown incident {subject!r}")
+    if incident is None or not await may_write_about(repos, user, incident):  # (rights may change mid-form)
+        raise Refused(N_("followup.not_yours"))
     before = figures_of(incident)
     casualties = answers.get("casualties") or {}
     loss = answers.get("loss") if isinstance(answers.get("loss"), int) else None
@@ -225,15 +225,15 @@ class Reopened:
 async def reopen(repos: Repos, user: Member, number: str, reason: str, config: Config) -> Reopened:
     """A duty leader reopens a closed incident, with a reason that is kept; follow-ups are due again."""
     if not ({Role.DUTY_LEADER, Role.ADMIN} & user.roles):
-        raise AdminError(N_("reopen.refused"))
+        raise Refused(N_("reopen.refused"))
     incident = await repos.incidents.by_number(number.strip().upper())
     if incident is None or not await may(repos, user, Action.INCIDENT_REOPEN, unit_id=incident.unit_id):
-        raise AdminError(N_("reopen.unknown"))
+        raise Refused(N_("reopen.unknown"))
     if incident.status != "closed":
-        raise AdminError(N_("reopen.not_closed"))
+        raise Refused(N_("reopen.not_closed"))
     reason = reason.strip()[:500]
     if not reason:
-        raise AdminError(N_("reopen.no_reason"))
+        raise Refused(N_("reopen.no_reason"))
     now, actor = config.clock(), f"tg:{user.telegram_id}"
     await cancel(repos, incident.id, None, now, actor, "reopened")
     incident.status, incident.closed_at, incident.handled_at = "open", None, None

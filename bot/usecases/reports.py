@@ -20,6 +20,7 @@ from bot.usecases.common import (
     Config,
     Delivery,
     Member,
+    Refused,
     Say,
     attachment_rows,
     incident_card,
@@ -126,7 +127,7 @@ async def submit_phone(
         or not reporter.active
         or not await may(repos, user, Action.PHONE_FOR, unit_id=reporter.unit_id)
     ):
-        raise LookupError(f"phone report for someone outside the unit: {answers.get('caller')!r}")
+        raise Refused(N_("phone.caller_gone"))
     return await _open_incident(repos, user, reporter, draft, extras, config, "phone", receipt)
 
 
@@ -226,8 +227,9 @@ async def _written_report(
         return done
     now = config.clock()
     incident = await repos.incidents.get_for_update(incident_id)
-    if incident is None:
-        raise LookupError(f"written report of an unknown incident {incident_id}")
+    if incident is None or not await may(repos, user, Action.INCIDENT_WRITE, unit_id=incident.unit_id,
+                                         owner_id=incident.reporter_id):  # fmt: skip
+        raise Refused(N_("followup.not_yours"))
     answers = draft["answers"]
     grading = extras.get("grade") or {}
     suggested = grading.get("suggested") or incident.suggested_grade
@@ -275,15 +277,15 @@ async def _written_report(
     return filed
 
 
-async def start_written(repos: Repos, user: Member, incident_id: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+async def start_written(repos: Repos, user: Member, incident_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The written initial report about an incident a flash or phone report opened: (subject, prefilled
-    answers from what is known), or why not (a catalog id)."""
+    answers from what is known); Refused when it is not this person's to write or is written already."""
     incident = await repos.incidents.get(incident_id)
-    if incident is None or not (incident.reporter_id == user.id
-                                or await repos.units.is_descendant(incident.unit_id, user.unit_id)):  # fmt: skip
-        return N_("followup.not_yours")
+    if incident is None or not await may(repos, user, Action.INCIDENT_WRITE, unit_id=incident.unit_id,
+                                         owner_id=incident.reporter_id):  # fmt: skip
+        raise Refused(N_("followup.not_yours"))
     if await repos.incidents.count_reports(incident.id, "initial"):
-        return N_("written.already")
+        raise Refused(N_("written.already"))
     first = (await repos.incidents.reports(incident.id))[0]
     known = {k: v for k, v in first.fields.items() if k in ("occurred_at", "place", "category", "subtype",
                                                              "casualties") and v}  # fmt: skip

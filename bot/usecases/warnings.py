@@ -15,7 +15,7 @@ from bot.domain.roles import Role
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
 from bot.domain.warnings import RANK, reach_seconds
-from bot.usecases.common import Config, Member, duty_leaders, may, unit_admins
+from bot.usecases.common import Config, Member, Refused, duty_leaders, may, unit_admins
 from conversations.warning import fields_of, targets_of
 from storage.models import Warning, WarningDelivery
 from storage.repositories import Repos
@@ -228,17 +228,17 @@ async def submit_warning(
         chain = await repos.warnings.chain(int(subject["root"]))
         latest = latest_published(chain)
         if root is None or latest is None or latest.msg_type == "cancel":
-            raise WarningGone(N_("warning.already_lifted"))
+            raise Refused(N_("warning.already_lifted"))
         if not await may(repos, user, Action.WARNING_ADJUST, unit_id=unit_of(root)):
-            raise WarningGone(N_("warning.not_yours"))
+            raise Refused(N_("warning.not_yours"))
         targets = dict(root.targets)
     else:
         if not await may(repos, user, Action.WARNING_ISSUE, unit_id=user.unit_id):
-            raise WarningGone(N_("warning.not_publisher"))
+            raise Refused(N_("warning.not_publisher"))
         targets = targets_of(answers)
         for unit_id in targets.get("units") or []:  # only the publisher's unit and the units below it
             if not await may(repos, user, Action.WARNING_ADDRESS, unit_id=int(unit_id)):
-                raise WarningGone(N_("warning.not_yours"))
+                raise Refused(N_("warning.not_yours"))
     level = str(fields["level"])
     warning = Warning(
         number=await _number(repos, now, config), root_id=root.id if root else None,
@@ -264,10 +264,6 @@ async def submit_warning(
                         reach_seconds(count, config.warnings.send_rate))  # fmt: skip
 
 
-class WarningGone(Exception):
-    """The warning an adjustment was about was lifted meanwhile (the message is a catalog id)."""
-
-
 async def publish(repos: Repos, warning: Warning, now: datetime, actor: str) -> int:
     """Published: one queued delivery per recipient, in this transaction; the sender is woken after the commit."""
     if warning.root_id is not None:
@@ -288,9 +284,8 @@ async def publish(repos: Repos, warning: Warning, now: datetime, actor: str) -> 
 async def decide(repos: Repos, user: Member | None, warning_id: int, approve: bool, reason: str,
                  config: Config) -> Decision:  # fmt: skip
     """A second publisher approves (it is published) or rejects (with a reason); never the author."""
-    if not is_publisher(user):
+    if user is None or not is_publisher(user):
         return Decision(N_("warning.not_publisher"))
-    assert user is not None
     warning = await repos.warnings.get_for_update(warning_id)
     if warning is None:
         return Decision(N_("common.stale_button"))
@@ -403,26 +398,21 @@ async def status(repos: Repos, user: Member | None, ref: str) -> WarningStatus |
                          w.finished_at)  # fmt: skip
 
 
-async def start_adjust(
-    repos: Repos, user: Member | None, warning_id: int
-) -> tuple[dict[str, Any], dict[str, Any]] | str:
-    """The form's answers and subject for adjusting a published warning, or why not (catalog id)."""
-    if not is_publisher(user):
-        return N_("warning.not_publisher")
+async def start_adjust(repos: Repos, user: Member | None, warning_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form's answers and subject for adjusting a published warning; Refused when it cannot be adjusted."""
+    refused = await refusal(repos, user, Action.WARNING_ADJUST, warning_id)
     w = await repos.warnings.get(warning_id)
-    if w is None:
-        return N_("common.stale_button")
-    if not await may(repos, user, Action.WARNING_ADJUST, unit_id=unit_of(w)):
-        return N_("warning.not_yours")
+    if refused is not None or w is None:
+        raise Refused(refused or N_("common.stale_button"))
     root_id = w.root_id or w.id
     chain = await repos.warnings.chain(root_id)
     latest = latest_published(chain)
     if latest is None:
-        return N_("warning.not_published")
+        raise Refused(N_("warning.not_published"))
     if latest.msg_type == "cancel":
-        return N_("warning.already_lifted")
+        raise Refused(N_("warning.already_lifted"))
     if any(x.state == "pending" for x in chain):
-        return N_("warning.adjust_pending")
+        raise Refused(N_("warning.adjust_pending"))
     keep = ("event", "level", "area", "onset", "expires", "text", "measures", "phone")
     initial = {k: latest.fields.get(k) for k in keep if latest.fields.get(k) is not None}
     subject = {"root": root_id, "refers": latest.id, "number": latest.number, "before": dict(latest.fields)}
@@ -440,9 +430,8 @@ class Lifted:
 async def lift(repos: Repos, user: Member | None, warning_id: int, config: Config) -> Lifted:
     """Lift (cancel) a warning at once: a cancellation to the same recipients. Lifting lowers the risk, so it
     needs no approval; a warning still waiting for approval is withdrawn instead (nothing was sent)."""
-    if not is_publisher(user):
+    if user is None or not is_publisher(user):
         return Lifted(N_("warning.not_publisher"))
-    assert user is not None
     w = await repos.warnings.get(warning_id)
     if w is None:
         return Lifted(N_("common.stale_button"))
