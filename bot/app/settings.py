@@ -26,7 +26,7 @@ _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,200}$")
 
 
 class Settings(BaseSettings):
-    """Every setting of a deployment; the README documents each one."""
+    """Every setting of a deployment; docs/settings.md documents each one (tests/test_docs.py holds it so)."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
