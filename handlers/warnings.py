@@ -92,10 +92,10 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
     message_id = query.message.message_id if query.message else None
     action, warning_id = callback_data.a, callback_data.w
     needs = BUTTON_ACTIONS.get(action)
-    refused = await uc.warning_refusal(needs, warning_id) if needs is not None else "common.stale_button"
-    if refused is not None:  # a forged or forwarded button, another unit's warning, or one gone
-        out.answer_callback(query.id, _(refused), show_alert=True)
+    if needs is None:
+        out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
         return
+    await uc.check_warning(needs, warning_id)  # another unit's warning, or one gone: refused in the press's popup
     if action == "approve":
         decision = await uc.decide_warning(warning_id, True)
         out.answer_callback(query.id, _(decision.code), show_alert=decision.code != "warning.approved")
@@ -135,11 +135,9 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
             out.edit_markup(chat_id, message_id, None)
         if lifted.code == "warning.lifted":
             out.send(chat_id, _("warning.lift_done", number=lifted.number, n=lifted.recipients))
-    elif action == "cap":
+    else:  # "cap" (BUTTON_ACTIONS names every action this chain handles)
         out.answer_callback(query.id)
         await send_cap(str(warning_id), chat_id, uc, out, _, bot)
-    else:
-        out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
 
 
 def tell_author(decision: Decision, uc: UseCases, out: Outbox, _: Translator) -> None:

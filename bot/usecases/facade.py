@@ -126,9 +126,11 @@ class UseCases:
     async def lift_warning(self, warning_id: int) -> warnings.Lifted:
         return await warnings.lift(self.repos, self.user, warning_id, self.config)
 
-    async def warning_refusal(self, action: Action, warning_id: int) -> str | None:
-        """Why this person may not take this action on this warning (a catalog id), or None."""
-        return await warnings.refusal(self.repos, self.user, action, warning_id)
+    async def check_warning(self, action: Action, warning_id: int) -> None:
+        """Refused unless this person may take this action on this warning (checked before a button shows anything)."""
+        refused = await warnings.refusal(self.repos, self.user, action, warning_id)
+        if refused is not None:
+            raise Refused(refused)
 
     async def warning_rows(self) -> list[warnings.WarningRow]:
         return await warnings.warning_rows(self.repos, self.config.clock(), self.user)
