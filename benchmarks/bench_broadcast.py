@@ -78,8 +78,15 @@ async def measure(backend: str, people: int, groups: int, scale: float, reporter
             await add_unit(repos, "bench", "rep", "报送单位", None)
             for i in range(reporters):
                 await add_user(repos, "bench", 800_000 + i, f"报送员{i}", "rep", ["reporter"], "13800000000")
-        env = bot_env(api, db, SEND_OVERALL_PER_SECOND=str(overall), SEND_CHAT_PER_SECOND=str(per_chat),
-                      SEND_CHAT_BURST="1", SEND_GROUP_MESSAGES=str(per_group), LOG_LEVEL="WARNING")  # fmt: skip
+        env = bot_env(
+            api,
+            db,
+            SEND_OVERALL_PER_SECOND=str(overall),
+            SEND_CHAT_PER_SECOND=str(per_chat),
+            SEND_CHAT_BURST="1",
+            SEND_GROUP_MESSAGES=str(per_group),
+            LOG_LEVEL="WARNING",
+        )
         bot = BotProcess(env)
         await bot.start(api)
         try:
@@ -123,11 +130,19 @@ async def measure(backend: str, people: int, groups: int, scale: float, reporter
         # the limit is on everything the bot sends: the warning and the reporters' answers meanwhile
         everything = sum(1 for s in api.sent if s.method.startswith("send") and times[0] <= s.at <= times[-1])
         counts = Counter(s.chat_id for s in sent)
-        return {"backend": backend, "recipients": filed.recipients, "seconds": span,
-                "rate": (everything - 1) / span if span else 0.0,
-                "warning_rate": (len(sent) - 1) / span if span else 0.0, "allowed": overall,
-                "late_429": sum(1 for t in api.refused_at if t > times[0] + 1.0), "lost": len(wanted - set(counts)),
-                "duplicates": sum(n - 1 for n in counts.values()), "idle": idle_steps, "busy": busy_steps}  # fmt: skip
+        return {
+            "backend": backend,
+            "recipients": filed.recipients,
+            "seconds": span,
+            "rate": (everything - 1) / span if span else 0.0,
+            "warning_rate": (len(sent) - 1) / span if span else 0.0,
+            "allowed": overall,
+            "late_429": sum(1 for t in api.refused_at if t > times[0] + 1.0),
+            "lost": len(wanted - set(counts)),
+            "duplicates": sum(n - 1 for n in counts.values()),
+            "idle": idle_steps,
+            "busy": busy_steps,
+        }
     finally:
         await engine.dispose()
         await api.stop()
@@ -138,19 +153,24 @@ async def measure(backend: str, people: int, groups: int, scale: float, reporter
 async def main_run(args: argparse.Namespace) -> None:
     results = []
     for backend in args.backends.split(","):
-        print(f"broadcast on {backend}: {args.people} people + {args.groups} groups, limits ×{args.scale:g} …",
-              flush=True)  # fmt: skip
+        print(
+            f"broadcast on {backend}: {args.people} people + {args.groups} groups, limits ×{args.scale:g} …", flush=True
+        )
         results.append(await measure(backend, args.people, args.groups, args.scale, args.reporters, args.quiet))
-    print(f"\n{'backend':<12}{'recipients':>11}{'s':>7}{'sent/s':>8}{'warn/s':>8}{'allowed':>9}{'ratio':>7}"
-          f"{'429 >1s':>9}"
-          f"{'lost':>6}{'dups':>6}{'step p50/p99 ms quiet':>23}{'during broadcast':>18}")  # fmt: skip
+    print(
+        f"\n{'backend':<12}{'recipients':>11}{'s':>7}{'sent/s':>8}{'warn/s':>8}{'allowed':>9}{'ratio':>7}"
+        f"{'429 >1s':>9}"
+        f"{'lost':>6}{'dups':>6}{'step p50/p99 ms quiet':>23}{'during broadcast':>18}"
+    )
     for r in results:
         quiet = f"{pct(r['idle'], 50) * 1000:.0f}/{pct(r['idle'], 99) * 1000:.0f}"
         busy = f"{pct(r['busy'], 50) * 1000:.0f}/{pct(r['busy'], 99) * 1000:.0f}"
-        print(f"{r['backend']:<12}{r['recipients']:>11}{r['seconds']:>7.1f}{r['rate']:>8.1f}{r['warning_rate']:>8.1f}"
-              f"{r['allowed']:>9.0f}"
-              f"{r['rate'] / r['allowed']:>7.2f}{r['late_429']:>9}{r['lost']:>6}{r['duplicates']:>6}{quiet:>23}"
-              f"{busy:>18}")  # fmt: skip
+        print(
+            f"{r['backend']:<12}{r['recipients']:>11}{r['seconds']:>7.1f}{r['rate']:>8.1f}{r['warning_rate']:>8.1f}"
+            f"{r['allowed']:>9.0f}"
+            f"{r['rate'] / r['allowed']:>7.2f}{r['late_429']:>9}{r['lost']:>6}{r['duplicates']:>6}{quiet:>23}"
+            f"{busy:>18}"
+        )
 
 
 def main() -> None:

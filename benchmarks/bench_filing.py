@@ -29,13 +29,20 @@ def draft(minutes_ago: int) -> tuple[dict[str, Any], dict[str, Any]]:
     answers = {
         "occurred_at": (now - timedelta(minutes=minutes_ago)).isoformat(),
         "place": {"text": "XX镇XX村河堤", "lat": 31.2, "lon": 121.4},
-        "source": ["现场人员"], "category": "accident", "subtype": "traffic",
-        "description": "一辆货车与大巴相撞，多人受伤，道路中断", "casualties": {"deaths": 1, "injured": 5},
-        "loss": 3500000, "measures": "已封闭道路，救护车到场", "contact": "13800000000",
-    }  # fmt: skip
+        "source": ["现场人员"],
+        "category": "accident",
+        "subtype": "traffic",
+        "description": "一辆货车与大巴相撞，多人受伤，道路中断",
+        "casualties": {"deaths": 1, "injured": 5},
+        "loss": 3500000,
+        "measures": "已封闭道路，救护车到场",
+        "contact": "13800000000",
+    }
     token = uuid.uuid4().hex[:16]
-    return ({"token": token, "answers": answers, "started_at": now.isoformat()},
-            {"grade": {"suggested": "IV", "grade": "IV"}})  # fmt: skip
+    return (
+        {"token": token, "answers": answers, "started_at": now.isoformat()},
+        {"grade": {"suggested": "IV", "grade": "IV"}},
+    )
 
 
 async def run(backend: str, filings: int) -> tuple[list[float], float]:
@@ -81,8 +88,10 @@ def main() -> None:
     for backend in args.backends.split(","):
         times, cpu = asyncio.run(run(backend, args.filings))
         q = statistics.quantiles(times, n=100)
-        print(f"{backend:<12}{len(times):>8}{cpu * 1e3:>8.2f}{statistics.mean(times) * 1e3:>9.2f}"
-              f"{q[49] * 1e3:>8.2f}{q[98] * 1e3:>8.2f}")  # fmt: skip
+        print(
+            f"{backend:<12}{len(times):>8}{cpu * 1e3:>8.2f}{statistics.mean(times) * 1e3:>9.2f}"
+            f"{q[49] * 1e3:>8.2f}{q[98] * 1e3:>8.2f}"
+        )
 
 
 if __name__ == "__main__":

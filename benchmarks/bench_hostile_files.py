@@ -73,8 +73,10 @@ def main() -> None:
     if args.baseline:
         peak, seconds, outcome = measure("dimension_bomb", "before")
         print(f"dimension_bomb (reader before)\t{peak}\t{seconds}\t{outcome}")
-    print(f"worst: {worst:.1f} MB over the process at rest (goal: at most {GOAL_MB:.0f} MB): "
-          f"{'met' if worst <= GOAL_MB else 'NOT MET'}")  # fmt: skip
+    print(
+        f"worst: {worst:.1f} MB over the process at rest (goal: at most {GOAL_MB:.0f} MB): "
+        f"{'met' if worst <= GOAL_MB else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,11 @@ def naive_sqlite_storage(path: str) -> Any:
         async def set_state(self, key: StorageKey, state: Any = None) -> None:
             db = await self._conn()
             value = getattr(state, "state", state)
-            await db.execute("INSERT INTO fsm (k, state, data) VALUES (?, ?, '{}') ON CONFLICT(k) DO UPDATE "
-                             "SET state = excluded.state", (str(key), value))  # fmt: skip
+            await db.execute(
+                "INSERT INTO fsm (k, state, data) VALUES (?, ?, '{}') ON CONFLICT(k) DO UPDATE "
+                "SET state = excluded.state",
+                (str(key), value),
+            )
             await db.commit()
 
         async def get_state(self, key: StorageKey) -> str | None:
@@ -120,12 +123,18 @@ def baseline_dispatcher(storage: Any = None) -> Any:
             return None
         name, kind, arg = SCRIPT[i]
         if kind == "loc" or name == "place":
-            rows = [[KeyboardButton(text="📍", request_location=True)],
-                    [KeyboardButton(text="⬅️ 返回"), KeyboardButton(text="✖️ 取消")]]  # fmt: skip
+            rows = [
+                [KeyboardButton(text="📍", request_location=True)],
+                [KeyboardButton(text="⬅️ 返回"), KeyboardButton(text="✖️ 取消")],
+            ]
             return ReplyKeyboardMarkup(keyboard=rows)
         rows = [[InlineKeyboardButton(text=arg if kind == "tap" else "选项", callback_data=f"b:{i}")]]
-        rows.append([InlineKeyboardButton(text="⬅️ 返回", callback_data="back"),
-                     InlineKeyboardButton(text="✖️ 取消", callback_data="cancel")])  # fmt: skip
+        rows.append(
+            [
+                InlineKeyboardButton(text="⬅️ 返回", callback_data="back"),
+                InlineKeyboardButton(text="✖️ 取消", callback_data="cancel"),
+            ]
+        )
         return InlineKeyboardMarkup(inline_keyboard=rows)
 
     router = Router()
@@ -178,8 +187,11 @@ async def serve(kind: str, api: str, db: str) -> None:
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
 
-        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)),
-                  default=DefaultBotProperties(parse_mode="HTML"))  # fmt: skip
+        bot = Bot(
+            TOKEN,
+            session=AiohttpSession(api=TelegramAPIServer.from_base(api)),
+            default=DefaultBotProperties(parse_mode="HTML"),
+        )
         storage = naive_sqlite_storage(db.split(":///", 1)[1]) if kind == "naive" else None
         await baseline_dispatcher(storage).start_polling(bot, polling_timeout=1)
         return
@@ -252,25 +264,45 @@ async def serve(kind: str, api: str, db: str) -> None:
 
             driversql.run = counted_run  # type: ignore[assignment]
 
-        try:  # the hot path's statements run on the driver's connection, past SQLAlchemy's events
-            from storage import hotpath
+        # the update's statements run on the driver's connection, past SQLAlchemy's events
+        try:
+            from storage.update.postgres import PostgresStatements as pg
+            from storage.update.sqlite import SQLiteStatements as lite
         except ImportError:  # an older commit measured with this file
-            hotpath = None  # type: ignore[assignment]
-        for cls in (hotpath._SQLite, hotpath._Postgres) if hotpath else ():
-            for name, table in (("take", "update_inbox"), ("exists", "update_inbox"), ("preload", "fsm_state"),
-                                ("version", "people_version"), ("latest_open", "deadlines"), ("upsert", "fsm_state"),
-                                ("delete", "fsm_state"), ("outbox", "outbox")):  # fmt: skip
-                if name in vars(cls):  # (PostgreSQL's hot path has fewer: see below)
-                    per_row = cls is hotpath._SQLite and name == "outbox"
-                    setattr(cls, name, _counted(getattr(cls, name), statements, f"{getattr(cls, name.upper(), '')}",
-                                                table, per_row=per_row))  # fmt: skip
-        pg = hotpath._Postgres if hotpath else None
+            from storage import hotpath  # type: ignore[attr-defined, no-redef, unused-ignore]
+
+            lite, pg = hotpath._SQLite, hotpath._Postgres
+        for name, table in (
+            ("take", "update_inbox"),
+            ("exists", "update_inbox"),
+            ("preload", "fsm_state"),
+            ("version", "people_version"),
+            ("latest_open", "deadlines"),
+            ("upsert", "fsm_state"),
+            ("delete", "fsm_state"),
+            ("outbox", "outbox"),
+        ):
+            if name in vars(lite):
+                setattr(
+                    lite,
+                    name,
+                    _counted(
+                        getattr(lite, name),
+                        statements,
+                        getattr(lite, name.upper(), ""),
+                        table,
+                        per_row=name == "outbox",
+                    ),
+                )
         # one statement each there (SQLite's run several): the claim with the sender's row; the last writes
-        for name, sql, table in (("take_preload", "TAKE_PRELOAD", "update_inbox"),
-                                 ("check_preload", "CHECK_PRELOAD", "update_inbox"),
-                                 ("check", "CHECK", "update_inbox"),
-                                 ("finish", "WITH", "inbox+fsm_state+outbox")):  # fmt: skip
-            if pg is not None and name in vars(pg):
+        for name, sql, table in (
+            ("check_preload", "CHECK_PRELOAD", "update_inbox"),
+            ("check", "CHECK", "update_inbox"),
+            ("preload", "PRELOAD", "fsm_state"),
+            ("version", "VERSION", "people_version"),
+            ("finish", "WITH", "inbox+fsm_state+outbox"),
+        ):
+            if name in vars(pg):
                 setattr(pg, name, _counted(getattr(pg, name), statements, getattr(pg, sql, sql), table, per_row=False))
 
         atexit.register(lambda: Path(os.environ["KB_BENCH_SQL"]).write_text(_json.dumps(statements)))
@@ -278,10 +310,27 @@ async def serve(kind: str, api: str, db: str) -> None:
     # The simulated reporters type without pause and every report alerts one group: Telegram's overall, per-chat
     # and per-group pacing would measure the platform's limits, not the bot, so they are opened wide here (the
     # baseline has no limiter; bench_broadcast measures the pacing).
-    wide_open = {"send_overall_per_second": 1000, "send_chat_per_second": 100, "send_chat_burst": 100,
-                 "send_group_messages": 1000, "send_group_period": 1}  # fmt: skip
-    await run(load_settings({"bot_token": TOKEN, "bot_api_base": api, "database_url": db, "polling_timeout": 1,
-                             "log_level": "WARNING", **wide_open}, environ={}, env_file=None))  # fmt: skip
+    wide_open = {
+        "send_overall_per_second": 1000,
+        "send_chat_per_second": 100,
+        "send_chat_burst": 100,
+        "send_group_messages": 1000,
+        "send_group_period": 1,
+    }
+    await run(
+        load_settings(
+            {
+                "bot_token": TOKEN,
+                "bot_api_base": api,
+                "database_url": db,
+                "polling_timeout": 1,
+                "log_level": "WARNING",
+                **wide_open,
+            },
+            environ={},
+            env_file=None,
+        )
+    )
 
 
 def _counted(fn: Any, statements: Counter[str], sql: str, table: str, per_row: bool) -> Any:
@@ -385,9 +434,19 @@ async def start_bot(kind: str, db: str, env: dict[str, str]) -> tuple[Any, Any]:
     api = FakeBotAPI()
     await api.start()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bench_report", "serve", "--kind", kind, "--api", api.base_url, "--db", db,
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "benchmarks.bench_report",
+        "serve",
+        "--kind",
+        kind,
+        "--api",
+        api.base_url,
+        "--db",
+        db,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
+    )
     return api, proc
 
 
@@ -396,13 +455,26 @@ async def start_profile(pid: int, folder: str, name: str) -> Any:
     Path(folder).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (before the measured window)
     spy = Path(sys.executable).with_name("py-spy")
     out = Path(folder) / f"{name}.txt"
-    return await asyncio.create_subprocess_exec(str(spy), "record", "--gil", "-r", "100", "-f", "raw",
-                                                "-o", str(out), "-p", str(pid), stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        str(spy),
+        "record",
+        "--gil",
+        "-r",
+        "100",
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+        "-p",
+        str(pid),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
-async def measure(kind: str, backend: str, reports: int, reporters: int, profile: str = "",
-                  stages: bool = False) -> dict[str, Any]:  # fmt: skip
+async def measure(
+    kind: str, backend: str, reports: int, reporters: int, profile: str = "", stages: bool = False
+) -> dict[str, Any]:
     """One bot under load; with `stages`, one reporter at a time with the stage timers in the bot instead."""
     from benchmarks.stage_timer import read as read_stages
     from tests.conftest import create_pg_database, drop_pg_database
@@ -462,10 +534,22 @@ async def measure(kind: str, backend: str, reports: int, reporters: int, profile
         await api.stop()
         if backend == "postgresql":
             await drop_pg_database(db)
-    return {"kind": kind, "backend": backend, "updates": sum(counts), "seconds": elapsed,
-            "ups": sum(counts) / elapsed, "lat": lat, "calls": api_calls, "cpu": cpu, "methods": methods,
-            "payload": payload, "statements": statements, "stages": stage_seconds, "server_cpu": server_cpu,
-            "sessions": sessions}  # fmt: skip
+    return {
+        "kind": kind,
+        "backend": backend,
+        "updates": sum(counts),
+        "seconds": elapsed,
+        "ups": sum(counts) / elapsed,
+        "lat": lat,
+        "calls": api_calls,
+        "cpu": cpu,
+        "methods": methods,
+        "payload": payload,
+        "statements": statements,
+        "stages": stage_seconds,
+        "server_cpu": server_cpu,
+        "sessions": sessions,
+    }
 
 
 def rss_kb(pid: int, field: str = "VmRSS") -> int:
@@ -521,8 +605,10 @@ async def main_memory(args: argparse.Namespace) -> None:
         name = "baseline (MemoryStorage)" if r["kind"] == "baseline" else "Kuaibao (SQLite)"
         print(f"{name:<34}{r['idle_mb']:>9.1f} MB{r['peak_mb']:>21.1f} MB{r['peak_mb'] - r['idle_mb']:>7.1f} MB")
     own, over_base = ours["peak_mb"] - ours["idle_mb"], ours["peak_mb"] - base["idle_mb"]
-    print(f"\nKuaibao with {ours['drafts']:,} open drafts: {own:.1f} MB above its own idle RSS, "
-          f"{over_base:.1f} MB above the idle baseline bot's")  # fmt: skip
+    print(
+        f"\nKuaibao with {ours['drafts']:,} open drafts: {own:.1f} MB above its own idle RSS, "
+        f"{over_base:.1f} MB above the idle baseline bot's"
+    )
 
 
 def pct(values: list[float], q: float) -> float:
@@ -532,11 +618,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 def report(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'run':<22}{'updates':>9}{'seconds':>9}{'updates/s':>11}{'bot CPU ms/update':>19}"
-          f"{'API calls/update':>18}")  # fmt: skip
+    print(
+        f"\n{'run':<22}{'updates':>9}{'seconds':>9}{'updates/s':>11}{'bot CPU ms/update':>19}{'API calls/update':>18}"
+    )
     for r in results:
-        print(f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}"
-              f"{r['cpu'] * 1000 / r['updates']:>19.2f}{r['calls'] / r['updates']:>18.2f}")  # fmt: skip
+        print(
+            f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}"
+            f"{r['cpu'] * 1000 / r['updates']:>19.2f}{r['calls'] / r['updates']:>18.2f}"
+        )
     for r in results:
         per = ", ".join(f"{m} {n / r['updates']:.2f}" for m, n in r["methods"].most_common())
         print(f"  {r['kind'] + '/' + r['backend']}: {per}")
@@ -550,8 +639,10 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         if r["backend"] == "postgresql" and r["updates"]:
             cpu = r["server_cpu"] * 1000 / r["updates"]
-            print(f"  {r['kind']}/postgresql: PostgreSQL server CPU {cpu:.2f} ms/update, "
-                  f"{r['sessions']} server sessions opened during the run")  # fmt: skip
+            print(
+                f"  {r['kind']}/postgresql: PostgreSQL server CPU {cpu:.2f} ms/update, "
+                f"{r['sessions']} server sessions opened during the run"
+            )
     for r in results:
         if r["statements"]:
             total = sum(r["statements"].values()) / r["updates"]
@@ -578,9 +669,11 @@ def report(results: list[dict[str, Any]]) -> None:
             name = r["kind"] + "/" + r["backend"]
             together, worst = pct(every_step(r), 99), max(pct(r["lat"][n], 99) for n, _, _ in SCRIPT)
             over = [n for n, _, _ in SCRIPT if pct(r["lat"][n], 99) > 1.5 * pct(base["lat"][n], 99)]
-            print(f"  {name}: every step together {together:.0f} ms ({together / base_all:.2f}x of {base_all:.0f} ms);"
-                  f" worst step {worst:.0f} ms ({worst / base_worst:.2f}x of {base_worst:.0f} ms);"
-                  f" steps over 1.5x the baseline's same step: {', '.join(over) or 'none'}")  # fmt: skip
+            print(
+                f"  {name}: every step together {together:.0f} ms ({together / base_all:.2f}x of {base_all:.0f} ms);"
+                f" worst step {worst:.0f} ms ({worst / base_worst:.2f}x of {base_worst:.0f} ms);"
+                f" steps over 1.5x the baseline's same step: {', '.join(over) or 'none'}"
+            )
 
 
 async def main_run(args: argparse.Namespace) -> None:
@@ -609,8 +702,10 @@ def report_stages(results: list[dict[str, Any]]) -> None:
     print(
         f"{'Bot API request bytes per update':<40}" + "".join(f"{r['payload'] / r['updates']:>12.0f}" for r in results)
     )
-    print(f"{'SQL statements per update':<40}"
-          + "".join(f"{sum(r['statements'].values()) / r['updates']:>12.2f}" for r in results))  # fmt: skip
+    print(
+        f"{'SQL statements per update':<40}"
+        + "".join(f"{sum(r['statements'].values()) / r['updates']:>12.2f}" for r in results)
+    )
 
 
 def main() -> None:

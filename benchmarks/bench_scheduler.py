@@ -48,8 +48,19 @@ async def seed(db: str, pending: int, due: int, window: float) -> dict[str, floa
         unit_id = unit.id
     now = utcnow() + timedelta(seconds=3)  # the near ones start once the loop is running
     async with transaction(sessions) as s:
-        await s.execute(insert(User), [{"telegram_id": FIRST_USER + i, "name": f"报送员{i}", "unit_id": unit_id,
-                                        "active": True, "created_at": now} for i in range(REPORTERS)])  # fmt: skip
+        await s.execute(
+            insert(User),
+            [
+                {
+                    "telegram_id": FIRST_USER + i,
+                    "name": f"报送员{i}",
+                    "unit_id": unit_id,
+                    "active": True,
+                    "created_at": now,
+                }
+                for i in range(REPORTERS)
+            ],
+        )
     near: dict[str, float] = {}
     chunk = 5000
     far = [range(start, min(start + chunk, pending)) for start in range(due, pending, chunk)]
@@ -59,31 +70,77 @@ async def seed(db: str, pending: int, due: int, window: float) -> dict[str, floa
         async with transaction(sessions) as s:
             incidents = []
             for n in rows:
-                at = now + timedelta(seconds=window * (n / max(due, 1))) if n < due else now + timedelta(
-                    days=1 + n % 29, minutes=n % 1440)  # fmt: skip
+                at = (
+                    now + timedelta(seconds=window * (n / max(due, 1)))
+                    if n < due
+                    else now + timedelta(days=1 + n % 29, minutes=n % 1440)
+                )
                 number = f"KB-B-{n:06d}"
                 if n < due:
                     near[number] = at.timestamp()
-                incidents.append({"number": number, "unit_id": unit_id, "reporter_id": 1 + n % REPORTERS,
-                                  "category": "accident", "subtype": "traffic", "suggested_grade": "IV",
-                                  "grade": "IV", "occurred_at": at - timedelta(hours=36), "status": "open",
-                                  "initial_due_at": at - timedelta(hours=34), "created_at": now,
-                                  "_at": at})  # fmt: skip
+                incidents.append(
+                    {
+                        "number": number,
+                        "unit_id": unit_id,
+                        "reporter_id": 1 + n % REPORTERS,
+                        "category": "accident",
+                        "subtype": "traffic",
+                        "suggested_grade": "IV",
+                        "grade": "IV",
+                        "occurred_at": at - timedelta(hours=36),
+                        "status": "open",
+                        "initial_due_at": at - timedelta(hours=34),
+                        "created_at": now,
+                        "_at": at,
+                    }
+                )
             ats = [i.pop("_at") for i in incidents]
-            ids = (await s.execute(insert(Incident).returning(Incident.id, sort_by_parameter_order=True),
-                                   incidents)).scalars().all()  # fmt: skip
-            await s.execute(insert(Report), [{"incident_id": i, "kind": "initial", "seq": 0, "draft_token": f"b{i}",
-                                              "reporter_id": inc["reporter_id"], "fields": {"description": "基准"},
-                                              "started_at": now, "submitted_at": now, "received_at": now,
-                                              "late": False, "incomplete": False}
-                                             for i, inc in zip(ids, incidents, strict=True)])  # fmt: skip
+            ids = (
+                (await s.execute(insert(Incident).returning(Incident.id, sort_by_parameter_order=True), incidents))
+                .scalars()
+                .all()
+            )
+            await s.execute(
+                insert(Report),
+                [
+                    {
+                        "incident_id": i,
+                        "kind": "initial",
+                        "seq": 0,
+                        "draft_token": f"b{i}",
+                        "reporter_id": inc["reporter_id"],
+                        "fields": {"description": "基准"},
+                        "started_at": now,
+                        "submitted_at": now,
+                        "received_at": now,
+                        "late": False,
+                        "incomplete": False,
+                    }
+                    for i, inc in zip(ids, incidents, strict=True)
+                ],
+            )
             # the first follow-up: its first reminder (half the 72 h window) is `at`
             half = timedelta(hours=36)
-            await s.execute(insert(Deadline), [{"incident_id": i, "unit_id": unit_id, "reporter_id": inc["reporter_id"],
-                                                "rule": "first_followup", "due": "followup", "seq": 1,
-                                                "start_at": at - half, "due_at": at + half, "state": "open",
-                                                "late": False, "next_at": at, "created_at": now}
-                                               for i, inc, at in zip(ids, incidents, ats, strict=True)])  # fmt: skip
+            await s.execute(
+                insert(Deadline),
+                [
+                    {
+                        "incident_id": i,
+                        "unit_id": unit_id,
+                        "reporter_id": inc["reporter_id"],
+                        "rule": "first_followup",
+                        "due": "followup",
+                        "seq": 1,
+                        "start_at": at - half,
+                        "due_at": at + half,
+                        "state": "open",
+                        "late": False,
+                        "next_at": at,
+                        "created_at": now,
+                    }
+                    for i, inc, at in zip(ids, incidents, ats, strict=True)
+                ],
+            )
     await engine.dispose()
     return near
 
@@ -113,17 +170,31 @@ async def measure(backend: str, kind: str, pending: int, due: int, window: float
         t0 = time.perf_counter()
         near = await seed(db, pending, due, window)
         seeded = time.perf_counter() - t0
-        settings = load_settings({"bot_token": TOKEN, "bot_api_base": api.base_url, "database_url": db,
-                                  "send_overall_per_second": 1000, "send_chat_per_second": 100,
-                                  "send_chat_burst": 100}, environ={}, env_file=None)  # fmt: skip
+        settings = load_settings(
+            {
+                "bot_token": TOKEN,
+                "bot_api_base": api.base_url,
+                "database_url": db,
+                "send_overall_per_second": 1000,
+                "send_chat_per_second": 100,
+                "send_chat_burst": 100,
+            },
+            environ={},
+            env_file=None,
+        )
         from bot.app.runtime import build_bot
 
         engine = create_engine(db)
         sessions = create_sessionmaker(engine)
         bot = build_bot(settings)
         config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy())
-        scheduler = Scheduler(sessions, Catalogs(settings.locales_dir, settings.default_locale),
-                              make_notifier(bot, sessions, settings), OutboxStore(sessions), config)  # fmt: skip
+        scheduler = Scheduler(
+            sessions,
+            Catalogs(settings.locales_dir, settings.default_locale),
+            make_notifier(bot, sessions, settings),
+            OutboxStore(sessions),
+            config,
+        )
 
         async def baseline() -> None:  # what a naive job would do: look every second
             while True:
@@ -155,8 +226,14 @@ async def measure(backend: str, kind: str, pending: int, due: int, window: float
             await asyncio.gather(task, return_exceptions=True)
             await bot.session.close()
             await engine.dispose()
-        return {"backend": backend, "kind": kind, "seeded": seeded, "fired": len(late), "late": late,
-                "idle_cpu_ms_per_s": idle_cpu * 1000 / idle_s}  # fmt: skip
+        return {
+            "backend": backend,
+            "kind": kind,
+            "seeded": seeded,
+            "fired": len(late),
+            "late": late,
+            "idle_cpu_ms_per_s": idle_cpu * 1000 / idle_s,
+        }
     finally:
         await api.stop()
         if backend == "postgresql":
@@ -173,16 +250,22 @@ async def main_run(args: argparse.Namespace) -> None:
     results = []
     for backend in args.backends.split(","):
         for kind in ("baseline", "ours"):
-            print(f"running {kind} on {backend}: {args.pending} pending, {args.due} due within {args.window:.0f} s …",
-                  flush=True)  # fmt: skip
+            print(
+                f"running {kind} on {backend}: {args.pending} pending, {args.due} due within {args.window:.0f} s …",
+                flush=True,
+            )
             results.append(await measure(backend, kind, args.pending, args.due, args.window, args.idle))
-    print(f"\n{'run':<22}{'seeded s':>10}{'fired':>8}{'late p50 ms':>13}{'late p99 ms':>13}{'max ms':>9}"
-          f"{'idle CPU ms/s':>15}")  # fmt: skip
+    print(
+        f"\n{'run':<22}{'seeded s':>10}{'fired':>8}{'late p50 ms':>13}{'late p99 ms':>13}{'max ms':>9}"
+        f"{'idle CPU ms/s':>15}"
+    )
     for r in results:
         late = r["late"]
-        print(f"{r['kind'] + '/' + r['backend']:<22}{r['seeded']:>10.1f}{r['fired']:>8}{pct(late, 50) * 1000:>13.0f}"
-              f"{pct(late, 99) * 1000:>13.0f}{(late[-1] if late else 0) * 1000:>9.0f}"
-              f"{r['idle_cpu_ms_per_s']:>15.2f}")  # fmt: skip
+        print(
+            f"{r['kind'] + '/' + r['backend']:<22}{r['seeded']:>10.1f}{r['fired']:>8}{pct(late, 50) * 1000:>13.0f}"
+            f"{pct(late, 99) * 1000:>13.0f}{(late[-1] if late else 0) * 1000:>9.0f}"
+            f"{r['idle_cpu_ms_per_s']:>15.2f}"
+        )
 
 
 def main() -> None:

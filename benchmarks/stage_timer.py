@@ -120,7 +120,18 @@ def install(out: Path) -> None:
 
     session_base.BaseSession.check_response = check_response  # type: ignore[method-assign]
     inbox.Inbox.record = timed("inbox: store the fetched batch", inbox.Inbox.record)
-    inbox.Inbox.take = timed("inbox: mark handled", inbox.Inbox.take)
+    try:
+        from storage import update as update_tx
+    except ImportError:  # an older commit measured with this file
+        update_tx = None  # type: ignore[assignment]
+    if update_tx is not None:
+        update_tx.UpdateTx.begin = timed("inbox: mark handled", update_tx.UpdateTx.begin)  # type: ignore[method-assign]
+        for name in ("get_state", "get_data"):
+            setattr(update_tx.UpdateFsm, name, timed("state + user load", getattr(update_tx.UpdateFsm, name)))
+        for name in ("set_state", "set_data"):
+            setattr(update_tx.UpdateFsm, name, timed("state write", getattr(update_tx.UpdateFsm, name)))
+    elif hasattr(inbox.Inbox, "take"):
+        inbox.Inbox.take = timed("inbox: mark handled", inbox.Inbox.take)
     memory.SimpleEventIsolation.lock = timed_cm("isolation lock", memory.SimpleEventIsolation.lock)
     try:
         from bot.telegram import isolation
@@ -154,8 +165,9 @@ def install(out: Path) -> None:
         return await original_handle(self, timed("aiogram routing + filters", handler), event, data)
 
     middlewares.UpdateContextMiddleware._handle = handle  # type: ignore[method-assign]
-    middlewares.UpdateContextMiddleware.__call__ = timed("middleware (the rest)",
-                                                         middlewares.UpdateContextMiddleware.__call__)  # fmt: skip
+    middlewares.UpdateContextMiddleware.__call__ = timed(
+        "middleware (the rest)", middlewares.UpdateContextMiddleware.__call__
+    )
 
     def dump() -> None:
         out.write_text(json.dumps({"seconds": dict(TOTALS), "calls": dict(CALLS)}))

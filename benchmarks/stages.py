@@ -109,8 +109,11 @@ def stages(path: Path) -> Counter[str]:
 def table(found: Counter[str], cpu_ms: float | None = None) -> list[tuple[str, float, float | None]]:
     """(stage, share of the busy samples, ms per update when the CPU per update is given), largest first."""
     busy = sum(n for stage, n in found.items() if stage != IDLE) or 1
-    return [(stage, n / busy, None if cpu_ms is None else n / busy * cpu_ms)
-            for stage, n in found.most_common() if stage != IDLE]  # fmt: skip
+    return [
+        (stage, n / busy, None if cpu_ms is None else n / busy * cpu_ms)
+        for stage, n in found.most_common()
+        if stage != IDLE
+    ]
 
 
 def main() -> None:

@@ -35,8 +35,14 @@ def form_as_dict(form: Form, tr: Tr) -> dict[str, Any]:
         }
         for f in form.fields
     ]
-    return {"id": form.id, "version": form.version, "title": tr(form.title), "submit": form.submit,
-            "fields": fields, "review_addons": [a.id for a in form.addons]}  # fmt: skip
+    return {
+        "id": form.id,
+        "version": form.version,
+        "title": tr(form.title),
+        "submit": form.submit,
+        "fields": fields,
+        "review_addons": [a.id for a in form.addons],
+    }
 
 
 def form_as_text(form: Form, tr: Tr) -> str:

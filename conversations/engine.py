@@ -74,9 +74,14 @@ class Engine:
 
     # ---- state -------------------------------------------------------------------------------
     def new_draft(
-        self, token: str, now: datetime, initial: Mapping[str, Any] | None = None,
-        base: Mapping[str, Any] | None = None, subject: Any = None, first_unanswered: bool = False,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        token: str,
+        now: datetime,
+        initial: Mapping[str, Any] | None = None,
+        base: Mapping[str, Any] | None = None,
+        subject: Any = None,
+        first_unanswered: bool = False,
+    ) -> dict[str, Any]:
         """A fresh draft; `initial` answers are prefilled (shown as the current answer, kept with one tap),
         `base` is kept for the form's rules (the last report's figures), `subject` names what it is about."""
         answers = copy.deepcopy(dict(initial or {}))
@@ -421,5 +426,20 @@ class Engine:
         return Outcome(d)
 
 
-__all__ = ["ADDON_STEPS", "CANCEL", "NAV_LABELS", "REVIEW", "Action", "Contact", "Context", "Engine", "Event",
-           "Location", "Media", "Outcome", "Text", "Unsupported", "is_answered"]  # fmt: skip
+__all__ = [
+    "ADDON_STEPS",
+    "CANCEL",
+    "NAV_LABELS",
+    "REVIEW",
+    "Action",
+    "Contact",
+    "Context",
+    "Engine",
+    "Event",
+    "Location",
+    "Media",
+    "Outcome",
+    "Text",
+    "Unsupported",
+    "is_answered",
+]

@@ -300,8 +300,9 @@ class DateTime(FieldKind):
 
     def on_action(self, name: str, value: str, current: Any, scope: Scope) -> Result | None:
         if name == "ahead" and value.isdigit() and int(value) in self.ahead:
-            return Change((scope.now + timedelta(hours=int(value))).replace(second=0, microsecond=0)
-                          .astimezone(UTC).isoformat())  # fmt: skip
+            return Change(
+                (scope.now + timedelta(hours=int(value))).replace(second=0, microsecond=0).astimezone(UTC).isoformat()
+            )
         if name != "quick":
             return None
         if value == "other":

@@ -108,14 +108,27 @@ class WarningPreview:
         fields = fields_of(draft["answers"], scope.env)
         if fields.get("level") is None:
             return []
-        text = bulletin(fields, tr("warning.number_pending"), None, tr, scope.tz,
-                        msg_type="update" if subject else "alert", refers=subject.get("number"),
-                        before=subject.get("before"))  # fmt: skip
+        text = bulletin(
+            fields,
+            tr("warning.number_pending"),
+            None,
+            tr,
+            scope.tz,
+            msg_type="update" if subject else "alert",
+            refers=subject.get("number"),
+            before=subject.get("before"),
+        )
         lines = [tr("warning.preview_title"), "┄┄┄┄┄┄", text, f"[{tr('warning.button.received')}]", "┄┄┄┄┄┄"]
         reach = scope.env.get("reach")
         if reach:
-            lines.append(tr("warning.reach", people=reach.get("people", 0), groups=reach.get("groups", 0),
-                            time=format_span(float(reach.get("seconds", 0)), tr)))  # fmt: skip
+            lines.append(
+                tr(
+                    "warning.reach",
+                    people=reach.get("people", 0),
+                    groups=reach.get("groups", 0),
+                    time=format_span(float(reach.get("seconds", 0)), tr),
+                )
+            )
             if reach.get("approval"):
                 lines.append(tr("warning.needs_approval"))
         return lines
@@ -170,5 +183,9 @@ def targets_of(answers: Answers) -> dict[str, Any]:
     """Whom the answers address: unit ids, with sub-units or not, roles (empty: everyone), duty groups."""
     units = [int(v) for v in (answers.get("units") or {}).get("selected", []) if str(v).isdigit()]
     roles = [r for r in (answers.get("roles") or {}).get("selected", []) if r in {x.value for x in Role}]
-    return {"units": units, "subunits": answers.get("subunits") == "yes", "roles": roles,
-            "groups": answers.get("groups") == "yes"}  # fmt: skip
+    return {
+        "units": units,
+        "subunits": answers.get("subunits") == "yes",
+        "roles": roles,
+        "groups": answers.get("groups") == "yes",
+    }

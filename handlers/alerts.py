@@ -23,8 +23,9 @@ ACK_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("ack.refused"
 HANDLED_ANSWERS = {"unknown": N_("common.stale_button"), "refused": N_("handled.refused")}
 
 
-async def on_ack(query: CallbackQuery, callback_data: AckCb, uc: UseCases, _: Translator, out: Outbox,
-                 alerts: AlertCourier) -> None:  # fmt: skip
+async def on_ack(
+    query: CallbackQuery, callback_data: AckCb, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """A duty officer acknowledges an alert; the alert shows who and when."""
     result = await uc.acknowledge(callback_data.alert)
     if result.outcome in ACK_ANSWERS:
@@ -38,8 +39,9 @@ async def on_ack(query: CallbackQuery, callback_data: AckCb, uc: UseCases, _: Tr
         alerts.redraw(out, query.message.chat.id, query.message.message_id, callback_data.alert, result.card)
 
 
-async def on_handled(query: CallbackQuery, callback_data: HandledCb, uc: UseCases, _: Translator, out: Outbox,
-                     alerts: AlertCourier) -> None:  # fmt: skip
+async def on_handled(
+    query: CallbackQuery, callback_data: HandledCb, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """Duty staff mark the incident handled: the alert says so, the reporter is told the final report is due."""
     result = await uc.mark_handled(callback_data.alert)
     if result.outcome in HANDLED_ANSWERS:
@@ -51,8 +53,11 @@ async def on_handled(query: CallbackQuery, callback_data: HandledCb, uc: UseCase
     if result.outcome == "ok" and result.reporter is not None:
         tr = _.for_locale(result.reporter.locale or uc.config.default_locale)
         due = format_local(result.final_due_at, uc.config.tz) if result.final_due_at else "-"
-        out.send(result.reporter.telegram_id, tr("handled.reporter", number=result.number, by=escape(result.by),
-                 due=due), reply_markup=receipt_markup(result.incident_id, tr, "final"))  # fmt: skip
+        out.send(
+            result.reporter.telegram_id,
+            tr("handled.reporter", number=result.number, by=escape(result.by), due=due),
+            reply_markup=receipt_markup(result.incident_id, tr, "final"),
+        )
 
 
 async def reopen(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:

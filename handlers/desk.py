@@ -30,8 +30,12 @@ async def on_page(query: CallbackQuery, callback_data: PageCb, uc: UseCases, _: 
         return
     page = await uc.desk_page(callback_data.q, callback_data.p)  # (a refusal is the press's popup)
     out.answer_callback(query.id)
-    out.edit(query.message.chat.id, query.message.message_id, page_text(page, uc.config.clock(), _, uc.config.tz),
-             reply_markup=pager(page, _))  # fmt: skip
+    out.edit(
+        query.message.chat.id,
+        query.message.message_id,
+        page_text(page, uc.config.clock(), _, uc.config.tz),
+        reply_markup=pager(page, _),
+    )
 
 
 async def cmd_incident(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:

@@ -12,7 +12,7 @@ from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import DraftCb, FormCb, OpenCb
 from bot.telegram.forms import FsmDrafts, show_turn, to_event
 from bot.telegram.i18n import Translator
-from bot.telegram.keyboards import incident_picker, written_or_new
+from bot.telegram.keyboards import incident_picker
 from bot.telegram.notifier import Outbox
 from bot.usecases.conversation import Turn
 from bot.usecases.drafts import DRAFT_STATES
@@ -27,11 +27,20 @@ from handlers.warnings import show_filed
 FORM_COMMANDS: dict[str, str] = {"report": "initial", "flash": "flash", "phone": "phone"}
 
 
-async def _show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertCourier,
-                form_id: str, token: str, edit_message_id: int | None = None,
-                receipt: ReceiptPlace | None = None) -> None:  # fmt: skip
+async def _show(
+    turn: Turn,
+    uc: UseCases,
+    out: Outbox,
+    chat_id: int,
+    _: Translator,
+    alerts: AlertCourier,
+    form_id: str,
+    token: str,
+    edit_message_id: int | None = None,
+    receipt: ReceiptPlace | None = None,
+) -> None:
     """`receipt`: where the step told filing the receipt would be; recorded again only when it went elsewhere."""
-    if isinstance(turn.filed, WarningFiled):  # a warning: the author's receipt and the approvers' previews
+    if isinstance(turn.filed, WarningFiled):  # its form's result is shown so (FormHooks.result)
         await show_filed(turn.filed, turn.summary, uc, out, chat_id, _, edit_message_id)
         return
     receipt_at = show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id)
@@ -46,51 +55,55 @@ async def _current(state: FSMContext) -> tuple[str, str]:
     return str(draft.get("form", "")), str(draft.get("token", ""))
 
 
-async def open_form(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                    alerts: AlertCourier) -> None:  # fmt: skip
+async def open_form(
+    message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """Start the command's form, or offer to continue a saved draft."""
     command = (message.text or "").split()[0].lstrip("/").split("@")[0]
-    if command == "report":  # a flash or phone report waits for its written report: that one, or a new event?
-        owed = await uc.written_due()
-        if owed is not None:
-            out.send(message.chat.id, _("written.owed"), reply_markup=written_or_new(owed, _))
-            return
-    forms = uc.forms(FsmDrafts(state), _)
-    if command == "phone":  # the people a phone report may be logged for
-        people = [(uid, _("phone.caller", name=name, unit=unit)) for uid, name, unit in await uc.phone_reporters()]
-        turn = await forms.start("phone", base={"reporters": people})
-    else:
-        turn = await forms.start(FORM_COMMANDS[command])
-    if command == "report" and turn.view is not None:
-        offer = _("flash.offer")
-        turn.lead = f"{turn.lead}\n{offer}".strip()
+    turn = await uc.forms(FsmDrafts(state), _).open(FORM_COMMANDS[command])
     await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state))
 
 
-async def on_draft_button(query: CallbackQuery, callback_data: DraftCb, state: FSMContext, uc: UseCases,
-                          _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+async def on_draft_button(
+    query: CallbackQuery,
+    callback_data: DraftCb,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
     """Continue the saved draft where it stopped, or throw it away and start over."""
     out.answer_callback(query.id)
     assert query.from_user is not None
     chat_id = query.message.chat.id if query.message else query.from_user.id
     if query.message is not None:
         out.edit_markup(chat_id, query.message.message_id, None)
-    turn = await uc.forms(FsmDrafts(state), _).resume(callback_data.t, restart=callback_data.a == "restart",
-                                                      instead=callback_data.f)  # fmt: skip
+    turn = await uc.forms(FsmDrafts(state), _).resume(
+        callback_data.t, restart=callback_data.a == "restart", instead=callback_data.f
+    )
     turn.edit = False
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 
 
-async def on_form_message(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                          alerts: AlertCourier) -> None:  # fmt: skip
+async def on_form_message(
+    message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """Anything the person sends while filling a form."""
     receipt = ReceiptPlace(message.chat.id, None, _.locale)  # typed 提交: the receipt comes as a new message
     turn = await uc.forms(FsmDrafts(state), _).step(to_event(message), receipt=receipt)
     await _show(turn, uc, out, message.chat.id, _, alerts, *await _current(state), receipt=receipt)
 
 
-async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext, uc: UseCases,
-                         _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+async def on_form_button(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
     """A form button: only the current draft's current screen counts (a second tap is ignored quietly)."""
     assert query.from_user is not None
     chat_id = query.message.chat.id if query.message else query.from_user.id
@@ -104,12 +117,12 @@ async def on_form_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         out.answer_callback(query.id, text, show_alert=True)
         return
     out.answer_callback(query.id, turn.answer, show_alert=turn.answer is not None)
-    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id,
-                receipt=receipt)  # fmt: skip
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state), edit_message_id=message_id, receipt=receipt)
 
 
-async def open_about_incident(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                              alerts: AlertCourier) -> None:  # fmt: skip
+async def open_about_incident(
+    message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """/followup, /final: pick one of the open incidents (one alone opens at once)."""
     kind = (message.text or "").split()[0].lstrip("/").split("@")[0]
     choices = await uc.open_incidents()
@@ -118,19 +131,37 @@ async def open_about_incident(message: Message, state: FSMContext, uc: UseCases,
     elif len(choices) == 1:
         await _open_about(kind, choices[0].id, message.chat.id, state, uc, _, out, alerts)
     else:
-        out.send(message.chat.id, _("final.pick") if kind == "final" else _("followup.pick"),
-                 reply_markup=incident_picker(choices, _, uc.config.tz, kind))  # fmt: skip
+        out.send(
+            message.chat.id,
+            _("final.pick") if kind == "final" else _("followup.pick"),
+            reply_markup=incident_picker(choices, _, uc.config.tz, kind),
+        )
 
 
-async def on_open_button(query: CallbackQuery, callback_data: OpenCb, state: FSMContext, uc: UseCases,
-                         _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+async def on_open_button(
+    query: CallbackQuery,
+    callback_data: OpenCb,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
     """A receipt's, a reminder's or a picker's button: the form about that incident (a refusal is the press's popup)."""
     await _open_about(callback_data.f, callback_data.i, query.from_user.id, state, uc, _, out, alerts)
     out.answer_callback(query.id)
 
 
-async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMContext, uc: UseCases,
-                      _: Translator, out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+async def _open_about(
+    form_id: str,
+    incident_id: int,
+    chat_id: int,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
     if form_id == "initial" and incident_id == 0:  # a new event, although a written report is owed
         turn = await uc.forms(FsmDrafts(state), _).start("initial")
         await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
@@ -142,8 +173,9 @@ async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMCo
         out.send(chat_id, _("common.stale_button"))
         return
     start = await uc.start_followup(incident_id, form_id)
-    turn = await uc.forms(FsmDrafts(state), _).start(form_id, initial=start.figures, base=start.figures,
-                                                     subject=start.subject)  # fmt: skip
+    turn = await uc.forms(FsmDrafts(state), _).start(
+        form_id, initial=start.figures, base=start.figures, subject=start.subject
+    )
     if turn.view is not None:
         number, seq = start.subject["number"], start.subject["seq"]
         about = _("final.about", number=number) if form_id == "final" else _("followup.about", number=number, n=seq)
@@ -151,8 +183,9 @@ async def _open_about(form_id: str, incident_id: int, chat_id: int, state: FSMCo
     await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 
 
-async def _open_written(incident_id: int, chat_id: int, state: FSMContext, uc: UseCases, _: Translator,
-                        out: Outbox, alerts: AlertCourier) -> None:  # fmt: skip
+async def _open_written(
+    incident_id: int, chat_id: int, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """The written initial report after a flash or phone report: prefilled with what is known."""
     subject, known = await uc.start_written(incident_id)
     turn = await uc.forms(FsmDrafts(state), _).start("initial", initial=known, subject=subject)

@@ -18,8 +18,9 @@ GROUP_TYPES = {"group", "supergroup"}
 CHAT_ADMINS = {"creator", "administrator"}  # getChatMember statuses of a Telegram group's administrators
 
 
-async def cmd_bindgroup(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox,
-                        bot: Bot) -> None:  # fmt: skip
+async def cmd_bindgroup(
+    message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox, bot: Bot
+) -> None:
     """Make this group the duty group of the admin's unit, or of a unit below it."""
     code = (command.args or "").strip() or None
     chat_admin = False
@@ -42,8 +43,11 @@ async def cmd_bindgroup(message: Message, command: CommandObject, uc: UseCases, 
         out.send(message.chat.id, _("group.bound", unit=escape(result.unit.name)))
         for say in result.told:
             tr = _.for_locale(say.locale or uc.config.default_locale)
-            out.send(say.chat_id, tr(say.msgid, **{k: escape(str(v)) for k, v in say.params.items()}),
-                     priority=Priority.ALERT)  # fmt: skip
+            out.send(
+                say.chat_id,
+                tr(say.msgid, **{k: escape(str(v)) for k, v in say.params.items()}),
+                priority=Priority.ALERT,
+            )
 
 
 async def cmd_bindgroup_private(message: Message, _: Translator, out: Outbox) -> None:

@@ -90,8 +90,11 @@ async def edited_message(message: Message, user: User | None, _: Translator, out
     A live location moving is also an edit: its updates are not answers and get no reply."""
     if message.location is not None:
         return
-    out.send(message.chat.id, _("common.edit_ignored") if user else _("access.unregistered"),
-             reply_to_message_id=message.message_id)  # fmt: skip
+    out.send(
+        message.chat.id,
+        _("common.edit_ignored") if user else _("access.unregistered"),
+        reply_to_message_id=message.message_id,
+    )
 
 
 async def stale_callback(query: CallbackQuery, user: User | None, _: Translator, out: Outbox) -> None:

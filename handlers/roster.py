@@ -50,12 +50,20 @@ async def cmd_handover(message: Message, command: CommandObject, uc: UseCases, _
     markup = handover_markup(made.handover.id, _)
     group_ = _.for_locale(uc.config.default_locale)
     if made.group_chat_id is not None:
-        out.send(made.group_chat_id, handover_text(made, group_, tz),
-                 reply_markup=handover_markup(made.handover.id, group_), priority=Priority.ALERT)  # fmt: skip
+        out.send(
+            made.group_chat_id,
+            handover_text(made, group_, tz),
+            reply_markup=handover_markup(made.handover.id, group_),
+            priority=Priority.ALERT,
+        )
     for person in made.incoming:
         tr = _.for_locale(person.locale or uc.config.default_locale)
-        out.send(person.telegram_id, handover_text(made, tr, tz), reply_markup=handover_markup(made.handover.id, tr),
-                 priority=Priority.ALERT)  # fmt: skip
+        out.send(
+            person.telegram_id,
+            handover_text(made, tr, tz),
+            reply_markup=handover_markup(made.handover.id, tr),
+            priority=Priority.ALERT,
+        )
     told = made.group_chat_id is not None or made.incoming
     if message.chat.id != made.group_chat_id:
         out.send(message.chat.id, handover_text(made, _, tz), reply_markup=None if told else markup)

@@ -36,12 +36,14 @@ async def cmd_stats(message: Message, command: CommandObject, uc: UseCases, _: T
     out.send(message.chat.id, stats_text(found, _))
     if found.total.incidents or found.units:
         png = await asyncio.to_thread(render_chart, chart_data(found, _))  # CPU work off the event loop
-        out.call("send_photo", durable=False, chat_id=message.chat.id,
-                 photo=BufferedInputFile(png, filename="stats.png"))  # fmt: skip
+        out.call(
+            "send_photo", durable=False, chat_id=message.chat.id, photo=BufferedInputFile(png, filename="stats.png")
+        )
 
 
-async def cmd_export(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox,
-                     exports: Exporter) -> None:  # fmt: skip
+async def cmd_export(
+    message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox, exports: Exporter
+) -> None:
     assert uc.user is not None
     words = (command.args or "").strip().lower().split()
     fmt = "xlsx"

@@ -48,27 +48,50 @@ NUMBER = re.compile(r"YJ-\d{8}-\d{3,}")
 CAP_MAX = cap.MAX_BYTES
 
 
-async def open_warning(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                       alerts: AlertCourier) -> None:  # fmt: skip
+async def open_warning(
+    message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, alerts: AlertCourier
+) -> None:
     """/warn: the warning form (a waiting draft is offered first)."""
     turn = await uc.forms(FsmDrafts(state), _).start("warning", base=await uc.warning_base())
     await show(turn, uc, out, message.chat.id, _, state)
 
 
-async def show(turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, state: FSMContext,
-               edit_message_id: int | None = None) -> None:  # fmt: skip
+async def show(
+    turn: Turn,
+    uc: UseCases,
+    out: Outbox,
+    chat_id: int,
+    _: Translator,
+    state: FSMContext,
+    edit_message_id: int | None = None,
+) -> None:
     """A warning form's turn; once filed, the author's receipt and the approvers' previews."""
     filed = turn.filed
     if not isinstance(filed, WarningFiled):
         draft = await FsmDrafts(state).load() or {}
-        show_turn(turn, out, chat_id, _, uc.config.tz, str(draft.get("form", "")), str(draft.get("token", "")),
-                  edit_message_id)  # fmt: skip
+        show_turn(
+            turn,
+            out,
+            chat_id,
+            _,
+            uc.config.tz,
+            str(draft.get("form", "")),
+            str(draft.get("token", "")),
+            edit_message_id,
+        )
         return
     await show_filed(filed, turn.summary, uc, out, chat_id, _, edit_message_id)
 
 
-async def show_filed(filed: WarningFiled, summary: list[str], uc: UseCases, out: Outbox, chat_id: int,
-                     _: Translator, edit_message_id: int | None = None) -> None:  # fmt: skip
+async def show_filed(
+    filed: WarningFiled,
+    summary: list[str],
+    uc: UseCases,
+    out: Outbox,
+    chat_id: int,
+    _: Translator,
+    edit_message_id: int | None = None,
+) -> None:
     text = "\n".join(filed_lines(filed, _))
     if edit_message_id is not None:
         out.edit_markup(chat_id, edit_message_id, None)
@@ -79,13 +102,24 @@ async def show_filed(filed: WarningFiled, summary: list[str], uc: UseCases, out:
             return
         for approver in filed.approvers:
             tr = _.for_locale(approver.locale or uc.config.default_locale)
-            body, markup = approval_request(b.warning_id, b.number, b.fields, b.msg_type, filed.author, b.refers,
-                                            b.before, tr, uc.config.tz, filed.reach)  # fmt: skip
+            body, markup = approval_request(
+                b.warning_id,
+                b.number,
+                b.fields,
+                b.msg_type,
+                filed.author,
+                b.refers,
+                b.before,
+                tr,
+                uc.config.tz,
+                filed.reach,
+            )
             out.send(approver.telegram_id, body, reply_markup=markup, priority=Priority.ALERT)
 
 
-async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSMContext, uc: UseCases,
-                         _: Translator, out: Outbox, bot: Bot) -> None:  # fmt: skip
+async def on_warn_button(
+    query: CallbackQuery, callback_data: WarnCb, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, bot: Bot
+) -> None:
     """A publisher's button: approve, reject (asks the reason), adjust, lift (confirmed), status, CAP."""
     assert query.from_user is not None
     chat_id = query.message.chat.id if query.message else query.from_user.id
@@ -106,8 +140,11 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
         out.answer_callback(query.id)
         bulletin = await uc.warning_bulletin(warning_id)
         if bulletin is not None:
-            out.send(chat_id, _("warning.reject_prompt", number=bulletin.number),
-                     reply_markup=ForceReply(input_field_placeholder=_("warning.reject_placeholder")[:64]))  # fmt: skip
+            out.send(
+                chat_id,
+                _("warning.reject_prompt", number=bulletin.number),
+                reply_markup=ForceReply(input_field_placeholder=_("warning.reject_placeholder")[:64]),
+            )
     elif action == "status":
         out.answer_callback(query.id)
         status = await uc.warning_status(str(warning_id))
@@ -125,8 +162,9 @@ async def on_warn_button(query: CallbackQuery, callback_data: WarnCb, state: FSM
         bulletin = await uc.warning_bulletin(warning_id)
         number = bulletin.number if bulletin else ""
         yes = WarnCb(a="lift_yes", w=warning_id).pack()
-        markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=_("warning.button.lift_yes"),
-                                                                             callback_data=yes)]])  # fmt: skip
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text=_("warning.button.lift_yes"), callback_data=yes)]]
+        )
         out.send(chat_id, _("warning.lift_confirm", number=number), reply_markup=markup)
     elif action == "lift_yes":
         lifted = await uc.lift_warning(warning_id)
@@ -197,12 +235,15 @@ async def cmd_warnstatus(message: Message, command: CommandObject, uc: UseCases,
         out.send(message.chat.id, _("warning.status_usage"))
         return
     status = await uc.warning_status(ref)
-    out.send(message.chat.id, status_text(status, _, uc.config.tz) if status else
-             _("warning.unknown", number=escape(ref[:40])))  # fmt: skip
+    out.send(
+        message.chat.id,
+        status_text(status, _, uc.config.tz) if status else _("warning.unknown", number=escape(ref[:40])),
+    )
 
 
-async def on_received(query: CallbackQuery, callback_data: ReceivedCb, uc: UseCases, _: Translator,
-                      out: Outbox) -> None:  # fmt: skip
+async def on_received(
+    query: CallbackQuery, callback_data: ReceivedCb, uc: UseCases, _: Translator, out: Outbox
+) -> None:
     """收到: recorded for this recipient (in a group, the first member to tap)."""
     if query.message is None:
         out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
@@ -218,19 +259,24 @@ async def send_cap(ref: str, chat_id: int, uc: UseCases, out: Outbox, _: Transla
         return
     tr = {"zh-CN": _.for_locale("zh_Hans"), "en": _.for_locale("en")}
     data = cap.to_xml(message, uc.config.tz, tr)
-    out.call("send_document", durable=False, chat_id=chat_id,
-             document=BufferedInputFile(data, filename=f"{message.identifier}.xml"),
-             caption=_("warning.cap_caption", number=message.identifier))  # fmt: skip
+    out.call(
+        "send_document",
+        durable=False,
+        chat_id=chat_id,
+        document=BufferedInputFile(data, filename=f"{message.identifier}.xml"),
+        caption=_("warning.cap_caption", number=message.identifier),
+    )
 
 
-async def on_cap_file(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox,
-                      bot: Bot) -> None:  # fmt: skip
+async def on_cap_file(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox, bot: Bot) -> None:
     """A CAP file from a publisher: checked, then opened as a new warning draft (through the normal approval)."""
     document = message.document
     assert document is not None
     if (document.file_size or 0) > CAP_MAX:
-        out.send(message.chat.id, _("warning.cap_invalid", element="file",
-                                    reason=escape(f"{document.file_size} bytes > {CAP_MAX}")))  # fmt: skip
+        out.send(
+            message.chat.id,
+            _("warning.cap_invalid", element="file", reason=escape(f"{document.file_size} bytes > {CAP_MAX}")),
+        )
         return
     buffer = io.BytesIO()
     await bot.download(document, destination=buffer)
@@ -241,8 +287,9 @@ async def on_cap_file(message: Message, state: FSMContext, uc: UseCases, _: Tran
             message.chat.id, _("warning.cap_invalid", element=escape(exc.element), reason=escape(exc.reason[:300]))
         )
         return
-    turn = await uc.forms(FsmDrafts(state), _).start("warning", initial=answers, base=base, fresh=True,
-                                                     first_unanswered=True)  # fmt: skip
+    turn = await uc.forms(FsmDrafts(state), _).start(
+        "warning", initial=answers, base=base, fresh=True, first_unanswered=True
+    )
     if turn.view is not None:
         imported = _("warning.cap_imported")
         turn.lead = f"{imported}\n{turn.lead}".strip()

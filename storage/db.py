@@ -51,7 +51,7 @@ class SQLiteDialectInLoop(SQLiteDialect_pysqlite):
     disk). The loop also waited while the thread worked, and a transaction held the writer's turn across
     every hand-off. Here a statement runs to its end in place: an update's transaction never yields to the
     loop between its statements, so it holds the writer's turn only for its own CPU time. The price: a slow
-    query stalls the loop while it runs, so long reads (exports, statistics) are paged (see storage.stats),
+    query stalls the loop while it runs, so long reads (exports, statistics) are paged (see storage.repositories.stats),
     and a wait for another process's write lock (busy_timeout) stalls it too.
     """
 
@@ -103,16 +103,22 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if SQLiteDialectInLoop._is_url_file_db(sqlite_url):  # transactions take turns (storage.uow): few needed
             kwargs.setdefault("pool_size", 2)
             kwargs.setdefault("max_overflow", 3)
-        engine = create_async_engine(sqlite_url, connect_args=connect_args, json_serializer=jsoncodec.dumps,
-                                     json_deserializer=jsoncodec.loads, **kwargs)  # fmt: skip
+        engine = create_async_engine(
+            sqlite_url,
+            connect_args=connect_args,
+            json_serializer=jsoncodec.dumps,
+            json_deserializer=jsoncodec.loads,
+            **kwargs,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pool_pre_ping: it costs a round trip per checkout; a connection the server dropped fails its
     # statement, the update rolls back and the person is told to retry (the pool then discards it).
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
-    return create_async_engine(url, pool_recycle=3600, json_serializer=jsoncodec.dumps,
-                               json_deserializer=jsoncodec.loads, **kwargs)  # fmt: skip
+    return create_async_engine(
+        url, pool_recycle=3600, json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads, **kwargs
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.engine import Dialect
+
 from bot.domain import jsoncodec
+
+
+def dialect_of(session: Any) -> Dialect:
+    """The dialect of a session's (or connection's) engine."""
+    bind = session.bind
+    if bind is None:
+        raise RuntimeError("the session is bound to no engine")
+    dialect: Dialect = bind.dialect
+    return dialect
 
 
 def upsert_insert(bind: Any) -> Any:

@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
+from storage.dialect import dialect_of
+
 # by statement object: only statements built once (module constants, functools.cache) run here; the bound is a
 # guard against a caller that builds one per call
 _PREPARED: dict[tuple[Any, Any, tuple[str, ...]], _Prepared] = {}
@@ -51,7 +53,7 @@ class _Prepared:
         # columns whose Python-side default (or onupdate) SQLAlchemy computes before running an INSERT (UPDATE)
         defaults = list(compiled.insert_prefetch or ()) or list(compiled.update_prefetch or ())
         on_update = not compiled.insert_prefetch
-        key = compiled._within_exec_param_key_getter if defaults else None
+        key: Any = compiled._within_exec_param_key_getter if defaults else None
         self.prefetch = [(key(c), c.onupdate if on_update else c.default) for c in defaults]
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any]:
@@ -107,7 +109,7 @@ async def run(
     says so): a read, the transaction's only write, or a write complete and idempotent by itself (filing, keyed by
     its draft token); on PostgreSQL, when no transaction is open yet, it then runs on its own, committed as it
     returns, without the BEGIN and COMMIT round trips (in a transaction already open, it runs in that)."""
-    dialect = s.bind.dialect
+    dialect = dialect_of(s)
     prepared = _prepared(statement, dialect, tuple(sorted(values)))
     params = prepared.parameters(values)
     fairy = await s.run_sync(_connection)

@@ -1,11 +1,5 @@
-"""aiogram FSM storage on our database, so a half-filled form survives a restart.
-
-Inside an update's transaction (storage.hotpath) the storage joins it (the form's new state is
-committed together with whatever the handler stored); outside one, each call is its own transaction.
-In an update the row is read once (with the people counter, in one statement: `preload`) and written
-once: changes stay in the transaction's memory and one statement writes them just before the commit,
-however many times the handler set the state and the data.
-"""
+"""aiogram FSM storage on our database, so a half-filled form survives a restart: outside an update, each call its
+own transaction (an update's handler gets storage.update.UpdateFsm instead, in the update's transaction)."""
 
 from __future__ import annotations
 
@@ -20,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain import jsoncodec
 from bot.domain.clock import utcnow
 from storage.dialect import upsert_insert
-from storage.hotpath import Row, UpdateTx, current_tx
 from storage.models import FsmRecord
 from storage.uow import transaction
+from storage.update.port import Row
 
 
 class SqlStorage(BaseStorage):
@@ -43,46 +37,32 @@ class SqlStorage(BaseStorage):
             )
         self._delete = delete(t).where(t.c.key == bindparam("key"))
 
-    async def preload(self, tx: UpdateTx, key: StorageKey) -> int:
-        """In an update's transaction: read the sender's conversation row into it and return the people
-        counter (storage.people), in one statement."""
-        row_key = self.key_builder.build(key)
-        if tx.prefetched is not None and tx.prefetched[0] == row_key:  # read with the inbox claim
-            return tx.prefetched[1]
-        version, tx.rows[row_key] = await (await tx.driver()).preload(row_key)
-        return version
-
     async def _upsert(self, key: StorageKey, column: str, value: Any) -> None:
-        row_key = self.key_builder.build(key)
-        tx = current_tx.get()
-        if tx is None:  # on its own: written at once
-            params = {"key": row_key, "bot_id": key.bot_id, "chat_id": key.chat_id, "user_id": key.user_id,
-                      "state": None, "data": {}, "updated_at": utcnow(), column: value}  # fmt: skip
-            async with transaction(self.sessionmaker) as own:
-                await own.execute(self._upserts[column], params)
-            return
-        state, data = await self._row(key) or (None, {})
-        tx.rows[row_key] = (value, data) if column == "state" else (state, value)
-        tx.pending[row_key] = (key.bot_id, key.chat_id, key.user_id)
+        params = {
+            "key": self.key_builder.build(key),
+            "bot_id": key.bot_id,
+            "chat_id": key.chat_id,
+            "user_id": key.user_id,
+            "state": None,
+            "data": {},
+            "updated_at": utcnow(),
+            column: value,
+        }
+        async with transaction(self.sessionmaker) as own:
+            await own.execute(self._upserts[column], params)
 
     async def _read(self, s: AsyncSession, row_key: str) -> Row | None:
         row = (await s.execute(self._select, {"key": row_key})).first()
         return None if row is None else (row[0], row[1])
 
     async def _row(self, key: StorageKey) -> Row | None:
-        row_key = self.key_builder.build(key)
-        tx = current_tx.get()
-        if tx is None:
-            async with transaction(self.sessionmaker) as s:
-                return await self._read(s, row_key)
-        if row_key not in tx.rows:
-            _version, tx.rows[row_key] = await (await tx.driver()).preload(row_key)
-        return tx.rows[row_key]
+        async with transaction(self.sessionmaker) as s:
+            return await self._read(s, self.key_builder.build(key))
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         await self._upsert(key, "state", value)
-        if value is None and current_tx.get() is None:
+        if value is None:
             await self._drop_if_empty(key)
 
     async def get_state(self, key: StorageKey) -> str | None:
@@ -93,7 +73,7 @@ class SqlStorage(BaseStorage):
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict, not {type(data).__name__}")
         await self._upsert(key, "data", jsoncodec.copy(data))
-        if not data and current_tx.get() is None:
+        if not data:
             await self._drop_if_empty(key)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
 from storage.dialect import upsert_insert
-from storage.hotpath import Latest, UpdateTx
 from storage.models import InboxUpdate
 from storage.uow import transaction
 
@@ -36,7 +35,9 @@ class Inbox:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], bot_id: int) -> None:
         self.sessionmaker = sessionmaker
         self.bot_id = bot_id
-        self.recorded: set[int] = set()  # came through the inbox in this process, not taken yet
+        # came through the inbox in this process, not taken yet (an update is taken by its transaction's first read,
+        # storage.update.UpdateTx.begin)
+        self.recorded: set[int] = set()
         bind = sessionmaker.kw.get("bind")
         insert = upsert_insert(bind)
         t = InboxUpdate.__table__
@@ -57,40 +58,6 @@ class Inbox:
             await s.execute(self._insert, rows)
         self.recorded.update(i for i, _ in updates)
 
-    async def take(self, tx: UpdateTx, update_id: int, now: datetime, row_key: str | None = None,
-                   latest: Latest | None = None) -> bool | None:  # fmt: skip
-        """In the update's transaction: True to handle it, False when it was handled already (also a second
-        copy of it in the same batch), None when it did not come through the inbox (fed directly). `row_key`:
-        the sender's conversation row, read in the same round trip (storage.fsm.SqlStorage.preload uses it);
-        `latest`: on PostgreSQL, what the handler will ask of the sender's open deadlines, read there too.
-        On PostgreSQL this only reads whether it was handled; the update is taken with its last writes, and the
-        transaction raises HandledElsewhere if another process took it meanwhile (storage.hotpath._Postgres)."""
-        recorded = update_id in self.recorded
-        self.recorded.discard(update_id)
-        sql = await tx.driver()
-        if sql.late_take:  # PostgreSQL: is it handled? (taken with the update's last writes, see storage.hotpath)
-            if row_key is not None:
-                handled, version, tx.rows[row_key] = await sql.check_preload(self.bot_id, update_id, row_key, latest)
-                tx.prefetched, tx.latest = (row_key, version), latest
-            else:
-                handled = await sql.check(self.bot_id, update_id)
-            if handled is None:
-                return None
-            if handled:
-                return False
-            tx.late_take = (self.bot_id, update_id, now)
-            return True
-        if row_key is not None:
-            took, version, tx.rows[row_key] = await sql.take_preload(self.bot_id, update_id, now, row_key)
-            tx.prefetched = (row_key, version)
-        else:
-            took = await sql.take(self.bot_id, update_id, now)
-        if took:
-            return True
-        if recorded:
-            return False
-        return False if await sql.exists(self.bot_id, update_id) else None
-
     async def mark_handled(self, update_id: int, error: str | None = None) -> None:
         """After a failure that rolled the update back: the person was told; do not run it again (what went wrong is
         kept with it, for the operator)."""
@@ -98,8 +65,11 @@ class Inbox:
         async with transaction(self.sessionmaker) as s:
             await s.execute(self._take, {"b_bot": self.bot_id, "b_update": update_id, "b_at": utcnow()})
             if error is not None:
-                await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
-                                .values(attempts=t.c.attempts + 1, error=error[:500]))  # fmt: skip
+                await s.execute(
+                    update(t)
+                    .where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
+                    .values(attempts=t.c.attempts + 1, error=error[:500])
+                )
 
     async def pending(self, released: bool = False) -> list[tuple[int, str, int]]:
         """Updates stored but never handled (a crash cut them off) nor set aside, oldest first: (update id, payload,
@@ -119,22 +89,28 @@ class Inbox:
         """Committed before a run of a stored update starts: a crash during the run is counted."""
         t = InboxUpdate.__table__
         async with transaction(self.sessionmaker) as s:
-            await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
-                            .values(attempts=t.c.attempts + 1))  # fmt: skip
+            await s.execute(
+                update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id).values(attempts=t.c.attempts + 1)
+            )
 
     async def quarantine(self, update_id: int, error: str, at: datetime) -> None:
         """Set a stored update aside: never run again unless an operator releases it (`admin quarantine`)."""
         t = InboxUpdate.__table__
         async with transaction(self.sessionmaker) as s:
-            await s.execute(update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
-                            .values(quarantined_at=at, error=error[:500]))  # fmt: skip
+            await s.execute(
+                update(t)
+                .where(t.c.bot_id == self.bot_id, t.c.update_id == update_id)
+                .values(quarantined_at=at, error=error[:500])
+            )
 
     async def quarantined(self) -> list[Quarantined]:
         """Every update set aside, oldest first."""
         t = InboxUpdate.__table__
-        q = (select(t.c.update_id, t.c.received_at, t.c.quarantined_at, t.c.attempts, t.c.error, t.c.payload)
-             .where(t.c.bot_id == self.bot_id, t.c.quarantined_at.is_not(None), t.c.handled_at.is_(None))
-             .order_by(t.c.update_id))  # fmt: skip
+        q = (
+            select(t.c.update_id, t.c.received_at, t.c.quarantined_at, t.c.attempts, t.c.error, t.c.payload)
+            .where(t.c.bot_id == self.bot_id, t.c.quarantined_at.is_not(None), t.c.handled_at.is_(None))
+            .order_by(t.c.update_id)
+        )
         async with transaction(self.sessionmaker) as s:
             return [Quarantined(int(r[0]), r[1], r[2], int(r[3]), r[4], str(r[5])) for r in (await s.execute(q)).all()]
 
@@ -143,9 +119,15 @@ class Inbox:
         t = InboxUpdate.__table__
         async with transaction(self.sessionmaker) as s:
             result = await s.execute(
-                update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id, t.c.quarantined_at.is_not(None),
-                                t.c.handled_at.is_(None)).values(quarantined_at=None, attempts=0, released_at=utcnow())
-            )  # fmt: skip
+                update(t)
+                .where(
+                    t.c.bot_id == self.bot_id,
+                    t.c.update_id == update_id,
+                    t.c.quarantined_at.is_not(None),
+                    t.c.handled_at.is_(None),
+                )
+                .values(quarantined_at=None, attempts=0, released_at=utcnow())
+            )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def drop(self, update_id: int, at: datetime) -> bool:
@@ -153,9 +135,15 @@ class Inbox:
         t = InboxUpdate.__table__
         async with transaction(self.sessionmaker) as s:
             result = await s.execute(
-                update(t).where(t.c.bot_id == self.bot_id, t.c.update_id == update_id, t.c.quarantined_at.is_not(None),
-                                t.c.handled_at.is_(None)).values(handled_at=at)
-            )  # fmt: skip
+                update(t)
+                .where(
+                    t.c.bot_id == self.bot_id,
+                    t.c.update_id == update_id,
+                    t.c.quarantined_at.is_not(None),
+                    t.c.handled_at.is_(None),
+                )
+                .values(handled_at=at)
+            )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def prune(self, before: datetime) -> int:

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.domain.clock import utcnow
+from bot.domain.facts import Place, ReportFacts
+from bot.domain.grading import Casualties
 from storage.types import JSONType, UTCDateTime
 
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    __table__: ClassVar[Table]  # every model here maps one table (SQLAlchemy types it as any FROM clause)
 
 
 class Unit(Base):
@@ -201,6 +204,32 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_incidents_status_unit", "status", "unit_id"),)  # the open incidents of a tree
+
+    # the one place the incident's columns meet a report's facts (bot.domain.facts)
+    def facts(self) -> ReportFacts:
+        """The incident's facts as its reports left them."""
+        return ReportFacts(
+            category=self.category,
+            subtype=self.subtype,
+            occurred_at=self.occurred_at,
+            place=Place(self.place_text, self.latitude, self.longitude),
+            casualties=Casualties(self.deaths, self.missing, self.serious_injuries, self.injuries, self.trapped),
+            loss_cny=self.loss_cny,
+        )
+
+    def take_facts(self, facts: ReportFacts) -> None:
+        """Record a report's facts on the incident (what the report left unknown becomes unknown here too)."""
+        if facts.category is not None:
+            self.category, self.subtype = facts.category, facts.subtype
+        if facts.occurred_at is not None:
+            self.occurred_at = facts.occurred_at
+        self.place_text, self.latitude, self.longitude = facts.place.text, facts.place.lat, facts.place.lon
+        self.take_figures(facts.known_casualties, facts.loss_cny)
+
+    def take_figures(self, casualties: Casualties, loss_cny: int | None) -> None:
+        c = casualties
+        self.deaths, self.missing, self.serious_injuries, self.injuries = c.deaths, c.missing, c.serious, c.injured
+        self.trapped, self.loss_cny = c.trapped, loss_cny
 
 
 class Report(Base):

@@ -15,10 +15,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
-from storage.dialect import one_of, one_of_value
-from storage.hotpath import UpdateTx
+from storage.dialect import dialect_of, one_of, one_of_value
 from storage.models import OutboxMessage
 from storage.uow import transaction
+from storage.update import UpdateTx
 
 T = OutboxMessage.__table__
 
@@ -78,7 +78,7 @@ class OutboxStore:
     async def forget(self, ids: Sequence[int]) -> None:
         if ids:
             async with transaction(self.sessionmaker) as s:
-                name = s.bind.dialect.name
+                name = dialect_of(s).name
                 await s.execute(self._forget(name), {"ids": one_of_value(ids, name)})
 
     @staticmethod

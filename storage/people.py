@@ -18,9 +18,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.hotpath import UpdateTx
 from storage.models import DutyGroup, Unit, User
-from storage.repositories import UserRepo
+from storage.repositories.users import UserRepo
+from storage.update import UpdateTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,17 @@ class Person:
     def of(cls, user: User) -> Person:
         roles = user.roles
         roles = _ROLE_SETS.setdefault(roles, roles)  # a handful of distinct sets, shared (about 0.2 kB a person)
-        return cls(user.id, user.telegram_id, user.name, user.phone, user.unit_id, user.locale, user.active,
-                   user.created_at, roles)  # fmt: skip
+        return cls(
+            user.id,
+            user.telegram_id,
+            user.name,
+            user.phone,
+            user.unit_id,
+            user.locale,
+            user.active,
+            user.created_at,
+            roles,
+        )
 
 
 _ROLE_SETS: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of roles once
@@ -64,10 +73,6 @@ class PeopleCache:
         self.version: int | None = None
         self.people: OrderedDict[int, Person | None] = OrderedDict()  # telegram id -> person (None: unknown)
         self._units: dict[int, UnitGroups] = {}  # unit id -> the unit with its duty groups, as of `version`
-
-    @staticmethod
-    async def current_version(tx: UpdateTx) -> int:
-        return await (await tx.driver()).version()
 
     async def get(self, tx: UpdateTx, telegram_id: int, version: int) -> Person | None:
         """The person behind a Telegram account as of `version` (read in this transaction)."""

@@ -1,5 +1,5 @@
 """Unit of work: one transaction with its repositories (background jobs, the CLI; an update's own
-transaction is storage.hotpath's, which takes the same turns).
+transaction is storage.update's, which takes the same turns).
 
 SQLite has one writer at a time. Instead of letting concurrent transactions collide and sleep in
 SQLite's busy handler, the transactions of one process on one SQLite database take turns on an

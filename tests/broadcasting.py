@@ -32,8 +32,16 @@ async def seed_recipients(sessionmaker: async_sessionmaker[AsyncSession], people
     now = utcnow()
     async with transaction(sessionmaker) as s:
         for start in range(0, people, 5000):
-            rows = [{"telegram_id": FIRST_PERSON + i, "name": f"信息员{i}", "unit_id": unit_id, "active": True,
-                     "created_at": now} for i in range(start, min(start + 5000, people))]  # fmt: skip
+            rows = [
+                {
+                    "telegram_id": FIRST_PERSON + i,
+                    "name": f"信息员{i}",
+                    "unit_id": unit_id,
+                    "active": True,
+                    "created_at": now,
+                }
+                for i in range(start, min(start + 5000, people))
+            ]
             await s.execute(insert(User), rows)
         if groups:
             units = [
@@ -44,23 +52,44 @@ async def seed_recipients(sessionmaker: async_sessionmaker[AsyncSession], people
         ids = (await s.execute(select(Unit.id, Unit.code).where(Unit.parent_id == unit_id))).all()
         by_code = {code: uid for uid, code in ids}
         if groups:
-            bound = [{"chat_id": FIRST_GROUP - i, "unit_id": by_code[f"bulk{i}"], "title": f"乡镇{i}值班群",
-                      "bound_at": now} for i in range(groups)]  # fmt: skip
+            bound = [
+                {"chat_id": FIRST_GROUP - i, "unit_id": by_code[f"bulk{i}"], "title": f"乡镇{i}值班群", "bound_at": now}
+                for i in range(groups)
+            ]
             await s.execute(insert(DutyGroup), bound)
     return unit_id
 
 
 def answers(unit_id: int, level: str = "blue", **fields: Any) -> dict[str, Any]:
     now = utcnow()
-    return {"category": "natural", "subtype": "meteorological", "event": "暴雨", "level": level,
-            "area": "全市", "onset": now.isoformat(), "expires": (now + timedelta(hours=12)).isoformat(),
-            "text": "预计未来6小时有大暴雨", "measures": "注意防范", "authority": "市气象局", "drill": "no",
-            "units": {"selected": [str(unit_id)]}, "subunits": "yes", "roles": {"selected": []}, "groups": "yes",
-            **fields}  # fmt: skip
+    return {
+        "category": "natural",
+        "subtype": "meteorological",
+        "event": "暴雨",
+        "level": level,
+        "area": "全市",
+        "onset": now.isoformat(),
+        "expires": (now + timedelta(hours=12)).isoformat(),
+        "text": "预计未来6小时有大暴雨",
+        "measures": "注意防范",
+        "authority": "市气象局",
+        "drill": "no",
+        "units": {"selected": [str(unit_id)]},
+        "subunits": "yes",
+        "roles": {"selected": []},
+        "groups": "yes",
+        **fields,
+    }
 
 
-async def publish(sessionmaker: async_sessionmaker[AsyncSession], config: Config, unit_id: int, level: str = "blue",
-                  publisher: int = PUBLISHER, **fields: Any) -> WarningFiled:  # fmt: skip
+async def publish(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    config: Config,
+    unit_id: int,
+    level: str = "blue",
+    publisher: int = PUBLISHER,
+    **fields: Any,
+) -> WarningFiled:
     async with unit_of_work(sessionmaker) as repos:
         user = await repos.users.by_telegram_id(publisher)
         assert user is not None

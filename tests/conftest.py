@@ -142,11 +142,17 @@ class Harness:
 
 
 def harness_settings(fake_api: FakeBotAPI, db_url: str, **overrides: Any) -> Any:
-    values = {"bot_token": TOKEN, "bot_api_base": fake_api.base_url, "database_url": db_url, "polling_timeout": 1,
-              # the tests type faster than any person: a private chat may burst (the limits have tests of their own)
-              "send_chat_burst": 50,
-              # the daily summary would post at the real 08:00 in every test; its own tests turn it on
-              "daily_summary_at": "off", **overrides}  # fmt: skip
+    values = {
+        "bot_token": TOKEN,
+        "bot_api_base": fake_api.base_url,
+        "database_url": db_url,
+        "polling_timeout": 1,
+        # the tests type faster than any person: a private chat may burst (the limits have tests of their own)
+        "send_chat_burst": 50,
+        # the daily summary would post at the real 08:00 in every test; its own tests turn it on
+        "daily_summary_at": "off",
+        **overrides,
+    }
     return load_settings(values, environ={}, env_file=None)
 
 

@@ -288,8 +288,15 @@ class FakeBotAPI:
         if not queue:
             return None
         # the first failure meant for this chat (or for any chat): several chats may each have their own
-        failure = next((f for f in queue if f.chat_id in (None, params.get("chat_id"))
-                        and (f.text is None or f.text in str(params.get("text", "")))), None)  # fmt: skip
+        failure = next(
+            (
+                f
+                for f in queue
+                if f.chat_id in (None, params.get("chat_id"))
+                and (f.text is None or f.text in str(params.get("text", "")))
+            ),
+            None,
+        )
         if failure is None:
             return None
         queue.remove(failure)
@@ -542,8 +549,12 @@ class FakeBotAPI:
         file_id = str(params.get("file_id"))
         if file_id not in self.files:
             raise EntityError("Bad Request: invalid file_id")
-        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(self.files[file_id]),
-                "file_path": f"documents/{file_id}"}  # fmt: skip
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
 
     async def _file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
@@ -553,13 +564,23 @@ class FakeBotAPI:
             return web.Response(status=404)
         return web.Response(body=self.files[file_id])
 
-    async def send_document(self, user_id: int, file_name: str, content: bytes, mime: str = "text/xml",
-                            ) -> dict[str, Any]:  # fmt: skip
+    async def send_document(
+        self,
+        user_id: int,
+        file_name: str,
+        content: bytes,
+        mime: str = "text/xml",
+    ) -> dict[str, Any]:
         """A person sends a file (kept for getFile and the download)."""
         file_id = f"doc{len(self.files) + 1}"
         self.files[file_id] = content
-        document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name, "mime_type": mime,
-                    "file_size": len(content)}  # fmt: skip
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": mime,
+            "file_size": len(content),
+        }
         return await self.send_extra(user_id, {"document": document})
 
     async def m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -567,18 +588,37 @@ class FakeBotAPI:
         status = "administrator" if user_id in self.chat_admins[chat_id] else "member"
         member: dict[str, Any] = {"status": status, "user": self.user(user_id)}
         if status == "administrator":
-            member.update(can_be_edited=False, is_anonymous=False, can_manage_chat=True, can_delete_messages=True,
-                          can_manage_video_chats=True, can_restrict_members=True, can_promote_members=False,
-                          can_change_info=True, can_invite_users=True, can_post_stories=False,
-                          can_edit_stories=False, can_delete_stories=False,
-                          can_send_welcome_messages=False)  # fmt: skip
+            member.update(
+                can_be_edited=False,
+                is_anonymous=False,
+                can_manage_chat=True,
+                can_delete_messages=True,
+                can_manage_video_chats=True,
+                can_restrict_members=True,
+                can_promote_members=False,
+                can_change_info=True,
+                can_invite_users=True,
+                can_post_stories=False,
+                can_edit_stories=False,
+                can_delete_stories=False,
+                can_send_welcome_messages=False,
+            )
         return member
 
     async def m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
-        return {**self.chat(chat_id, self.titles.get(chat_id)), "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-                                        "premium_subscription": False, "gifts_from_channels": False}}  # fmt: skip
+        return {
+            **self.chat(chat_id, self.titles.get(chat_id)),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
 
     async def m_sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         media = params["media"]
@@ -673,8 +713,9 @@ class FakeBotAPI:
         carry (an update Telegram delivers again, a client that has not seen an edit yet)."""
         return copy.deepcopy(self.messages[sent.chat_id][sent.message_id])
 
-    async def press(self, user_id: int, sent: Sent, data: str, message: dict[str, Any] | None = None,
-                    **user_kw: Any) -> str:  # fmt: skip
+    async def press(
+        self, user_id: int, sent: Sent, data: str, message: dict[str, Any] | None = None, **user_kw: Any
+    ) -> str:
         """Press an inline button of a message the bot sent; returns the callback query id. The query carries the
         message as Telegram holds it now (`message`: as it was at a snapshot), as Telegram's do."""
         message = (

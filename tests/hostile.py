@@ -48,8 +48,9 @@ def _sheet(dimension: str, rows: str) -> bytes:
 
 
 def _row(index: int, values: list[str], first_column: int = 1) -> str:
-    cells = "".join(f'<c r="{_column(first_column + i)}{index}" t="inlineStr"><is><t>{v}</t></is></c>'
-                    for i, v in enumerate(values))  # fmt: skip
+    cells = "".join(
+        f'<c r="{_column(first_column + i)}{index}" t="inlineStr"><is><t>{v}</t></is></c>' for i, v in enumerate(values)
+    )
     return f'<row r="{index}">{cells}</row>'
 
 

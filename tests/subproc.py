@@ -17,19 +17,30 @@ ROOT = Path(__file__).resolve().parent.parent
 def bot_env(api: FakeBotAPI, db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
     env.update(
-        BOT_TOKEN=TOKEN, BOT_API_BASE=api.base_url, DATABASE_URL=db_url, POLLING_TIMEOUT="1", LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1", SEND_CHAT_BURST="50",  # the tests type faster than any person
+        BOT_TOKEN=TOKEN,
+        BOT_API_BASE=api.base_url,
+        DATABASE_URL=db_url,
+        POLLING_TIMEOUT="1",
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+        SEND_CHAT_BURST="50",  # the tests type faster than any person
         DAILY_SUMMARY_AT="off",  # not at the real 08:00 in a test
-    )  # fmt: skip
+    )
     env.update(extra)
     return env
 
 
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -51,9 +62,15 @@ class BotProcess:
     async def launch(self) -> None:
         """Start the process without waiting for it to poll (its start may be held up on purpose)."""
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", env=self.env, cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=self.log,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=self.env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=self.log,
+        )
 
     async def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None

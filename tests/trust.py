@@ -46,8 +46,15 @@ async def seed_tree(h: Harness) -> dict[str, int]:
             unit = await add_unit(r, "test", code, name, parent)
             ids[code] = unit.id
             for role, names in ROLES.items():
-                await add_user(r, "test", BASE[code] + role, f"{name[:2]}{names[0][:4]}{role}", code, names,
-                               f"1380000{BASE[code] + role:04d}")  # fmt: skip
+                await add_user(
+                    r,
+                    "test",
+                    BASE[code] + role,
+                    f"{name[:2]}{names[0][:4]}{role}",
+                    code,
+                    names,
+                    f"1380000{BASE[code] + role:04d}",
+                )
             await bind_group(r, "test", GROUP[code], unit, f"{name}值班群", None)
     return ids
 
@@ -69,16 +76,21 @@ async def city_incident(h: Harness) -> Incident:
     """An initial report of the city's reporter, filed through the use case; its alerts delivered to the groups."""
     now = utcnow()
     report = {
-        "occurred_at": (now - timedelta(minutes=20)).isoformat(), "place": {"text": "城区河堤"},
-        "source": ["现场人员"], "category": "accident", "subtype": "traffic", "description": "货车与大巴相撞",
-        "casualties": {"deaths": 3, "injured": 5}, "measures": "已封闭道路", "contact": "13800000000",
-    }  # fmt: skip
+        "occurred_at": (now - timedelta(minutes=20)).isoformat(),
+        "place": {"text": "城区河堤"},
+        "source": ["现场人员"],
+        "category": "accident",
+        "subtype": "traffic",
+        "description": "货车与大巴相撞",
+        "casualties": {"deaths": 3, "injured": 5},
+        "measures": "已封闭道路",
+        "contact": "13800000000",
+    }
     draft: dict[str, Any] = {"token": secrets.token_hex(8), "answers": report, "started_at": now.isoformat()}
     async with h.repos() as r:
         user = await r.users.by_telegram_id(BASE["city"] + REPORTER)
         assert user is not None
-        filed = await submit_initial_report(r, user, draft, {"grade": {"suggested": "III", "grade": "III"}},
-                                            config(h))  # fmt: skip
+        filed = await submit_initial_report(r, user, draft, {"grade": {"suggested": "III", "grade": "III"}}, config(h))
         incident = await r.incidents.by_number(filed.number)
         assert incident is not None
     await h.app.redeliver_alerts(everything=True)

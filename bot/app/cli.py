@@ -242,8 +242,10 @@ def quarantine(ctx: click.Context, action: str, update_id: int | None) -> None:
     if action == "list":
         click.echo("update_id	received_at	set_aside_at	runs	error")
         for q in result:
-            click.echo(f"{q.update_id}	{q.received_at:%Y-%m-%d %H:%M:%S}	{q.quarantined_at:%Y-%m-%d %H:%M:%S}	"
-                       f"{q.attempts}	{q.error or '-'}")  # fmt: skip
+            click.echo(
+                f"{q.update_id}	{q.received_at:%Y-%m-%d %H:%M:%S}	{q.quarantined_at:%Y-%m-%d %H:%M:%S}	"
+                f"{q.attempts}	{q.error or '-'}"
+            )
         return
     if not result:
         click.echo(f"error: no update {update_id} is set aside", err=True)
@@ -370,9 +372,15 @@ def _catalogs(settings: Settings) -> Any:
 def _config(settings: Settings) -> Any:
     from bot.usecases.common import Config
 
-    return Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
-                  warnings=settings.warning_policy(), cap_sender=settings.cap_sender,
-                  summary_at=settings.summary_time(), table_limits=settings.table_limits())  # fmt: skip
+    return Config(
+        tz=settings.tz,
+        default_locale=settings.default_locale,
+        policy=settings.policy(),
+        warnings=settings.warning_policy(),
+        cap_sender=settings.cap_sender,
+        summary_at=settings.summary_time(),
+        table_limits=settings.table_limits(),
+    )
 
 
 @warnings_group.command("export-cap")
@@ -408,8 +416,15 @@ def export_cap(ctx: click.Context, ref: str, out_path: str | None) -> None:
 @click.option("--role", "roles", multiple=True, help="Only people with this role (repeat; default: everyone)")
 @click.option("--no-groups", is_flag=True, help="Not to the units' duty groups")
 @click.pass_context
-def import_cap(ctx: click.Context, path: str, by: int, units: tuple[str, ...], no_subunits: bool,
-               roles: tuple[str, ...], no_groups: bool) -> None:  # fmt: skip
+def import_cap(
+    ctx: click.Context,
+    path: str,
+    by: int,
+    units: tuple[str, ...],
+    no_subunits: bool,
+    roles: tuple[str, ...],
+    no_groups: bool,
+) -> None:
     """Submit the CAP 1.2 file PATH as a new warning: red and orange wait for another publisher's approval
     (the running bot sends them the request), the others are published at once."""
     import secrets
@@ -442,10 +457,14 @@ def import_cap(ctx: click.Context, path: str, by: int, units: tuple[str, ...], n
             payloads = []
             for approver in filed.approvers:
                 tr = catalogs.translator(approver.locale or settings.default_locale)
-                text, markup = approval_request(b.warning_id, b.number, b.fields, b.msg_type, user.name, None, None,
-                                                tr, settings.tz, filed.reach)  # fmt: skip
-                payloads.append(Outgoing("send_message", {"chat_id": approver.telegram_id, "text": text,
-                                                          "reply_markup": markup}).to_json())  # fmt: skip
+                text, markup = approval_request(
+                    b.warning_id, b.number, b.fields, b.msg_type, user.name, None, None, tr, settings.tz, filed.reach
+                )
+                payloads.append(
+                    Outgoing(
+                        "send_message", {"chat_id": approver.telegram_id, "text": text, "reply_markup": markup}
+                    ).to_json()
+                )
             await OutboxStore(None).save(repos.session, payloads)  # type: ignore[arg-type]
         return filed
 
@@ -482,12 +501,18 @@ def import_roster_cmd(ctx: click.Context, path: str) -> None:
 @click.option("--to", "last", required=True, help="Last local day, YYYY-MM-DD (included)")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True)
 @click.option("--unit", "unit_code", default=None, help="Only this unit and the units below it (default: all)")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
-              help="File to write (default: kuaibao-FROM-TO.xlsx, or .zip of CSV files)")  # fmt: skip
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File to write (default: kuaibao-FROM-TO.xlsx, or .zip of CSV files)",
+)
 @click.option("--locale", default=None, help="Language of the headers and labels (default: DEFAULT_LOCALE)")
 @click.pass_context
-def export_cmd(ctx: click.Context, first: str, last: str, fmt: str, unit_code: str | None, out_path: str | None,
-               locale: str | None) -> None:  # fmt: skip
+def export_cmd(
+    ctx: click.Context, first: str, last: str, fmt: str, unit_code: str | None, out_path: str | None, locale: str | None
+) -> None:
     """Export incidents, reports, timeliness, the duty ledger and the half-year/annual table by category:
     XLSX (one sheet each) or CSV (UTF-8 with BOM, one file each, in a ZIP). Written as it is read."""
     from pathlib import Path

@@ -50,8 +50,11 @@ log = logging.getLogger(__name__)
 def build_bot(settings: Settings, in_flight: InFlight | None = None) -> Bot:
     """The Bot API client; `in_flight`: the updates at work, which getUpdates fetches no more than room for."""
     assert settings.bot_token is not None
-    session = BotApiSession(api=TelegramAPIServer.from_base(settings.bot_api_base), json_loads=polling.loads_keeping,
-                             json_dumps=jsoncodec.dumps)  # fmt: skip
+    session = BotApiSession(
+        api=TelegramAPIServer.from_base(settings.bot_api_base),
+        json_loads=polling.loads_keeping,
+        json_dumps=jsoncodec.dumps,
+    )
     session.middleware(PollPacing(in_flight=in_flight))
     return Bot(
         token=settings.bot_token.get_secret_value(),
@@ -82,12 +85,19 @@ def build_dispatcher(
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
-    config = Config(tz=settings.tz, default_locale=settings.default_locale, policy=settings.policy(),
-                    warnings=settings.warning_policy(), cap_sender=settings.cap_sender,
-                    summary_at=settings.summary_time(), table_limits=settings.table_limits())  # fmt: skip
+    config = Config(
+        tz=settings.tz,
+        default_locale=settings.default_locale,
+        policy=settings.policy(),
+        warnings=settings.warning_policy(),
+        cap_sender=settings.cap_sender,
+        summary_at=settings.summary_time(),
+        table_limits=settings.table_limits(),
+    )
     dp.workflow_data.update(exports=Exporter(sessionmaker, notifier, config, catalogs.translator))
-    context = UpdateContextMiddleware(storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store,
-                                      in_flight)  # fmt: skip
+    context = UpdateContextMiddleware(
+        storage, isolation, sessionmaker, catalogs, notifier, config, inbox, outbox_store, in_flight
+    )
     dp.update.outer_middleware(context)
     dp["update_context"] = context
     dp.include_router(handlers.setup())
@@ -188,13 +198,19 @@ class App:
             self.courier,
             self.in_flight,
         )
-        self.scheduler = Scheduler(self.sessionmaker, self.catalogs, self.notifier, self.outbox,
-                                   self.dp["update_context"].config)  # fmt: skip
+        self.scheduler = Scheduler(
+            self.sessionmaker, self.catalogs, self.notifier, self.outbox, self.dp["update_context"].config
+        )
         self.dp["update_context"].on_timer = self.scheduler.wake
         config = self.dp["update_context"].config
-        self.broadcaster = Broadcaster(self.sessionmaker, self.catalogs, self.notifier, config,
-                                       paid=settings.allow_paid_broadcast,
-                                       lease_ttl=settings.broadcast_lease_seconds)  # fmt: skip
+        self.broadcaster = Broadcaster(
+            self.sessionmaker,
+            self.catalogs,
+            self.notifier,
+            config,
+            paid=settings.allow_paid_broadcast,
+            lease_ttl=settings.broadcast_lease_seconds,
+        )
         self.dp["update_context"].on_broadcast = self.broadcaster.wake
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
@@ -276,8 +292,9 @@ class App:
         sender = getattr(event, "from_user", None)
         chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
         async with unit_of_work(self.sessionmaker) as repos:
-            notices = await set_aside_notices(repos, sender.id if sender else None, chat.id if chat else None,
-                                              update_id)  # fmt: skip
+            notices = await set_aside_notices(
+                repos, sender.id if sender else None, chat.id if chat else None, update_id
+            )
         out = Outbox()
         for say in notices:
             out.send(say.chat_id, say_text(say, self.catalogs, self.settings.tz), priority=Priority.ALERT)

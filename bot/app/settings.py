@@ -26,7 +26,7 @@ _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,200}$")
 
 
 class Settings(BaseSettings):
-    """Every setting of a deployment; docs/settings.md documents each one (tests/test_docs.py holds it so)."""
+    """Every setting of a deployment; docs/settings.md documents each one (tests/project/test_docs.py holds it so)."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -156,8 +156,13 @@ class Settings(BaseSettings):
 
     def table_limits(self) -> TableLimits:
         """What an uploaded roster file may hold."""
-        return TableLimits(self.roster_max_bytes, self.roster_max_rows, self.roster_max_columns,
-                           self.roster_max_cell_chars, self.roster_max_unzipped)  # fmt: skip
+        return TableLimits(
+            self.roster_max_bytes,
+            self.roster_max_rows,
+            self.roster_max_columns,
+            self.roster_max_cell_chars,
+            self.roster_max_unzipped,
+        )
 
     def warning_policy(self) -> WarningPolicy:
         """This deployment's warning rules."""

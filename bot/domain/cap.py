@@ -232,5 +232,12 @@ def parse(data: bytes, tz: tzinfo, max_bytes: int = MAX_BYTES) -> CapMessage:
     }
     missing = tuple(k for k in ("area", "expires", "text", "measures") if not fields.get(k))
     msg_type = {v: k for k, v in MSG_TYPES.items()}.get(text(root, "msgType"), "alert")
-    return CapMessage(identifier=text(root, "identifier"), sender=text(root, "sender"), sent=sent, msg_type=msg_type,
-                      fields=fields, references=tuple(text(root, "references").split()), missing=missing)  # fmt: skip
+    return CapMessage(
+        identifier=text(root, "identifier"),
+        sender=text(root, "sender"),
+        sent=sent,
+        msg_type=msg_type,
+        fields=fields,
+        references=tuple(text(root, "references").split()),
+        missing=missing,
+    )

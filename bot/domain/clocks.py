@@ -104,8 +104,14 @@ class Policy:
         found = next((r for r in self.rules if r.code == code), None)
         if found is not None:
             return found
-        return Rule(code, Trigger.OCCURRED, due, timedelta(hours=1), reminders=(1.0,),
-                    escalation=(Step(timedelta(0), ("unit_group",)),))  # fmt: skip
+        return Rule(
+            code,
+            Trigger.OCCURRED,
+            due,
+            timedelta(hours=1),
+            reminders=(1.0,),
+            escalation=(Step(timedelta(0), ("unit_group",)),),
+        )
 
 
 @dataclass(frozen=True)
@@ -288,8 +294,17 @@ def _rule(raw: Mapping[str, Any], n: int) -> Rule:
     when = tuple(str(c) for c in raw.get("when", []))
     for condition in when:
         check_condition(condition, where)
-    return Rule(code, trigger, due, after, when, bool(raw.get("repeat", False)), tuple(float(f) for f in reminders),
-                _steps(raw.get("escalation", []), where), str(raw.get("source", "")))  # fmt: skip
+    return Rule(
+        code,
+        trigger,
+        due,
+        after,
+        when,
+        bool(raw.get("repeat", False)),
+        tuple(float(f) for f in reminders),
+        _steps(raw.get("escalation", []), where),
+        str(raw.get("source", "")),
+    )
 
 
 def parse_policy(text: str) -> Policy:
@@ -317,10 +332,12 @@ def parse_policy(text: str) -> Policy:
     for condition in ack_when:
         check_condition(condition, "acknowledgement")
     return Policy(
-        rules, (_clock(night[0], "night"), _clock(night[1], "night")),
-        _duration(data.get("missed_after", "24h"), "missed_after"), ack_when,
+        rules,
+        (_clock(night[0], "night"), _clock(night[1], "night")),
+        _duration(data.get("missed_after", "24h"), "missed_after"),
+        ack_when,
         _steps(ack.get("escalation", []), "acknowledgement"),
-    )  # fmt: skip
+    )
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -335,8 +352,9 @@ def occurrence_deadlines(facts: Facts, policy: Policy, tz: tzinfo) -> tuple[Dead
     pair = []
     for due in (Due.INITIAL, Due.FOLLOWUP):
         if due not in found:
-            rule = max((r for r in policy.rules if r.trigger == Trigger.OCCURRED and r.due == due),
-                       key=lambda r: r.after)  # fmt: skip
+            rule = max(
+                (r for r in policy.rules if r.trigger == Trigger.OCCURRED and r.due == due), key=lambda r: r.after
+            )
             found[due] = Deadline(rule.code, due, facts.occurred_at, facts.occurred_at + rule.after)
         pair.append(found[due])
     return pair[0], pair[1]

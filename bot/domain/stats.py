@@ -95,8 +95,11 @@ def period_of(text: str, now: datetime, tz: tzinfo) -> Period:
 
 def half_year_of(day: date) -> tuple[date, date]:
     """The statutory half-year the day falls in (the tables are due end of July and end of January)."""
-    return (date(day.year, 1, 1), date(day.year, 7, 1)) if day.month <= 6 else (date(day.year, 7, 1),
-                                                                               date(day.year + 1, 1, 1))  # fmt: skip
+    return (
+        (date(day.year, 1, 1), date(day.year, 7, 1))
+        if day.month <= 6
+        else (date(day.year, 7, 1), date(day.year + 1, 1, 1))
+    )
 
 
 # ---- counts ----------------------------------------------------------------------------------------------
@@ -142,8 +145,15 @@ def tally_by_category(rows: Iterable[CountRow]) -> tuple[dict[str, Tally], Tally
     """Per category (in the order of domain rules §1, categories with nothing left out) and the total."""
     found: dict[str, Tally] = {}
     for row in rows:
-        one = Tally(row.incidents, {row.grade: row.incidents}, row.deaths, row.missing, row.serious,
-                    row.injuries + row.serious, row.loss_cny)  # fmt: skip
+        one = Tally(
+            row.incidents,
+            {row.grade: row.incidents},
+            row.deaths,
+            row.missing,
+            row.serious,
+            row.injuries + row.serious,
+            row.loss_cny,
+        )
         found.setdefault(row.category, Tally()).add(one)
     order = [c for c in CATEGORY_ORDER if c in found] + sorted(c for c in found if c not in CATEGORY_ORDER)
     total = Tally()
@@ -190,14 +200,25 @@ def timeliness(counts: Iterable[DeadlineCounts], names: dict[int, str]) -> tuple
     merged: dict[int, DeadlineCounts] = {}
     for c in counts:
         was = merged.get(c.unit_id, DeadlineCounts(c.unit_id))
-        merged[c.unit_id] = DeadlineCounts(c.unit_id, was.due + c.due, was.on_time + c.on_time, was.late + c.late,
-                                           was.missed + c.missed, was.reports + c.reports,
-                                           was.incomplete + c.incomplete)  # fmt: skip
-    rows = [Timeliness(u, names.get(u, str(u)), c.due, c.on_time, c.late, c.missed, c.reports, c.incomplete)
-            for u, c in merged.items()]  # fmt: skip
+        merged[c.unit_id] = DeadlineCounts(
+            c.unit_id,
+            was.due + c.due,
+            was.on_time + c.on_time,
+            was.late + c.late,
+            was.missed + c.missed,
+            was.reports + c.reports,
+            was.incomplete + c.incomplete,
+        )
+    rows = [
+        Timeliness(u, names.get(u, str(u)), c.due, c.on_time, c.late, c.missed, c.reports, c.incomplete)
+        for u, c in merged.items()
+    ]
     rows.sort(key=lambda t: (t.rate if t.rate is not None else 2.0, -t.missed, -t.late, -t.incomplete, t.unit))
-    total = Timeliness(0, "", *(sum(getattr(r, k) for r in rows) for k in
-                                ("due", "on_time", "late", "missed", "reports", "incomplete")))  # fmt: skip
+    total = Timeliness(
+        0,
+        "",
+        *(sum(getattr(r, k) for r in rows) for k in ("due", "on_time", "late", "missed", "reports", "incomplete")),
+    )
     return rows, total
 
 

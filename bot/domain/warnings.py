@@ -152,9 +152,16 @@ def change_lines(before: Mapping[str, Any], after: Mapping[str, Any], tr: Transl
 
 
 def bulletin(
-    fields: Mapping[str, Any], number: str, issued_at: datetime | None, tr: Translate, tz: tzinfo, *,
-    msg_type: str = "alert", refers: str | None = None, before: Mapping[str, Any] | None = None,
-) -> str:  # fmt: skip
+    fields: Mapping[str, Any],
+    number: str,
+    issued_at: datetime | None,
+    tr: Translate,
+    tz: tzinfo,
+    *,
+    msg_type: str = "alert",
+    refers: str | None = None,
+    before: Mapping[str, Any] | None = None,
+) -> str:
     """The message every recipient reads (Telegram HTML; user text escaped): issued, adjusted (what changed,
     referring to the original) or lifted."""
     level = str(fields.get("level"))

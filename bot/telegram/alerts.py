@@ -68,23 +68,37 @@ class AlertCourier:
         for admin, unit_name in filed.admins:
             admin_ = self.catalogs.translator(admin.locale or self.catalogs.default_locale)
             assert filed.card is not None
-            out.send(admin.telegram_id, admin_("report.no_group_admin", unit=escape(unit_name)) + "\n\n"
-                     + alert_text(filed.card, admin_, self.tz), priority=Priority.ALERT)  # fmt: skip
+            out.send(
+                admin.telegram_id,
+                admin_("report.no_group_admin", unit=escape(unit_name))
+                + "\n\n"
+                + alert_text(filed.card, admin_, self.tz),
+                priority=Priority.ALERT,
+            )
         for say in filed.tell:  # the named reporter of a phone report: the written report is theirs to file
             tr = self.catalogs.translator(say.locale or self.catalogs.default_locale)
-            out.send(say.chat_id, say_text(say, self.catalogs, self.tz), priority=Priority.REMINDER,
-                     reply_markup=receipt_markup(filed.incident_id, tr, "initial"))  # fmt: skip
+            out.send(
+                say.chat_id,
+                say_text(say, self.catalogs, self.tz),
+                priority=Priority.REMINDER,
+                reply_markup=receipt_markup(filed.incident_id, tr, "initial"),
+            )
         if filed.alert_ids:
             out.after_commit(lambda: self.first_try(filed.report_id, list(filed.alert_ids), filed, receipt))
 
     def redraw(self, out: Outbox, chat_id: int, message_id: int, alert_id: int, card: Card) -> None:
         """The alert as it reads now, with everyone who acknowledged it."""
-        out.edit(chat_id, message_id, alert_text(card, self.group_, self.tz),
-                 reply_markup=ack_keyboard(alert_id, self.group_, card.status == "open"))  # fmt: skip
+        out.edit(
+            chat_id,
+            message_id,
+            alert_text(card, self.group_, self.tz),
+            reply_markup=ack_keyboard(alert_id, self.group_, card.status == "open"),
+        )
 
     # ---- delivering ------------------------------------------------------------------------------
-    async def first_try(self, report_id: int, alert_ids: list[int], filed: Filed | None = None,
-                        receipt: ReceiptAt | None = None) -> None:  # fmt: skip
+    async def first_try(
+        self, report_id: int, alert_ids: list[int], filed: Filed | None = None, receipt: ReceiptAt | None = None
+    ) -> None:
         """Right after filing: each alert once; then the receipt says what became of them. The deliveries filing
         planned are sent as planned (nothing read back), and when every try's outcome is known here the receipt
         is redrawn from it; otherwise both are read from the database."""
@@ -137,8 +151,9 @@ class AlertCourier:
                     text_id, sent_at, chat_id = first.message_id, now, first.chat.id  # (a migrated group's new id)
                     title = title or first.chat.title
                 async with unit_of_work(self.sessionmaker) as repos:
-                    await uc.part_accepted(repos, delivery, part, first.chat.id, first.message_id, now,
-                                           first.chat.title)  # fmt: skip
+                    await uc.part_accepted(
+                        repos, delivery, part, first.chat.id, first.message_id, now, first.chat.title
+                    )
             if sent_at is None or delivery.text_message_id is not None:  # only media parts were left: not a first try
                 return None, None
             return None, AlertStatus(title or str(chat_id), "delivered", sent_at)
@@ -148,9 +163,11 @@ class AlertCourier:
     async def _send(self, delivery: uc.Delivery, part: uc.Part, text_id: int | None) -> Any:
         chat_id = delivery.chat_id
         if part.kind == "text":
-            kwargs: dict[str, Any] = {"chat_id": chat_id, "text": alert_text(delivery.card, self.group_, self.tz),
-                                      "reply_markup": ack_keyboard(delivery.alert_id, self.group_,
-                                                                   delivery.card.status == "open")}  # fmt: skip
+            kwargs: dict[str, Any] = {
+                "chat_id": chat_id,
+                "text": alert_text(delivery.card, self.group_, self.tz),
+                "reply_markup": ack_keyboard(delivery.alert_id, self.group_, delivery.card.status == "open"),
+            }
             return await self.notifier.deliver(Outgoing("send_message", kwargs, priority=Priority.ALERT))
         captions = [
             self.group_("alert.attachment", number=delivery.card.number, i=part.first + i, n=part.total)
@@ -159,8 +176,9 @@ class AlertCourier:
         reply = ReplyParameters(message_id=text_id, allow_sending_without_reply=True) if text_id else None
         if len(part.items) > 1:
             media = [ALBUM_TYPES[k](media=f, caption=c) for (k, f), c in zip(part.items, captions, strict=True)]
-            return await self.notifier.send_counted("send_media_group", len(media), chat_id=chat_id, media=media,
-                                                    reply_parameters=reply)  # fmt: skip
+            return await self.notifier.send_counted(
+                "send_media_group", len(media), chat_id=chat_id, media=media, reply_parameters=reply
+            )
         kind, file_id = part.items[0]
         method = MEDIA_METHODS.get(kind, "send_document")
         kwargs = {"chat_id": chat_id, method.removeprefix("send_"): file_id, "reply_parameters": reply}
@@ -216,8 +234,19 @@ class AlertCourier:
         if not receipt.statuses:
             return
         _ = self.catalogs.translator(receipt.locale or self.catalogs.default_locale)
-        lines = receipt_lines(receipt.number, receipt.statuses, [], receipt.next_due_at, receipt.next_due_hours,
-                              receipt.late, receipt.initial_due_at, _, self.tz, receipt.form, receipt.seq)  # fmt: skip
+        lines = receipt_lines(
+            receipt.number,
+            receipt.statuses,
+            [],
+            receipt.next_due_at,
+            receipt.next_due_hours,
+            receipt.late,
+            receipt.initial_due_at,
+            _,
+            self.tz,
+            receipt.form,
+            receipt.seq,
+        )
         out = Outbox()
         form = FORMS.get(receipt.form)
         text = None
@@ -235,12 +264,24 @@ class AlertCourier:
         await self.notifier.flush(out)
 
 
-def _filed_receipt(filed: Filed, chat_id: int, message_id: int | None, locale: str | None,
-                   statuses: list[AlertStatus]) -> uc.Receipt:  # fmt: skip
+def _filed_receipt(
+    filed: Filed, chat_id: int, message_id: int | None, locale: str | None, statuses: list[AlertStatus]
+) -> uc.Receipt:
     """The receipt of a report just filed, from what filing returned (uc.receipt reads the same from the database;
-    tests/test_delivery_http.py holds the two equal)."""
+    tests/http/test_delivery_http.py holds the two equal)."""
     assert filed.answers is not None and filed.initial_due_at is not None
     return uc.Receipt(
-        chat_id, message_id, locale, filed.number, filed.kind, filed.answers, filed.next_due_at, filed.next_due_hours,
-        filed.initial_due_at, filed.late, statuses, filed.seq, filed.incident_id,
-    )  # fmt: skip
+        chat_id,
+        message_id,
+        locale,
+        filed.number,
+        filed.kind,
+        filed.answers,
+        filed.next_due_at,
+        filed.next_due_hours,
+        filed.initial_due_at,
+        filed.late,
+        statuses,
+        filed.seq,
+        filed.incident_id,
+    )

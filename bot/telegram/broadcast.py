@@ -68,9 +68,16 @@ def holder_id() -> str:
 
 class Broadcaster:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier, config: Config,
-        holder: str | None = None, lease_ttl: float = LEASE_TTL, window: int | None = None, paid: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        catalogs: Catalogs,
+        notifier: Notifier,
+        config: Config,
+        holder: str | None = None,
+        lease_ttl: float = LEASE_TTL,
+        window: int | None = None,
+        paid: bool = False,
+    ) -> None:
         self.sessionmaker, self.catalogs, self.notifier, self.config = sessionmaker, catalogs, notifier, config
         self.holder = holder or holder_id()
         self.lease_ttl, self.window = lease_ttl, window or window_for(config.warnings.send_rate)
@@ -182,8 +189,9 @@ class Broadcaster:
                 if not rows:
                     await self._sleep(await self._idle_wait())
                 continue
-            _done, _pending = await asyncio.wait(list(self._in_flight.values()), timeout=FLUSH_EVERY,
-                                                 return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            _done, _pending = await asyncio.wait(
+                list(self._in_flight.values()), timeout=FLUSH_EVERY, return_when=asyncio.FIRST_COMPLETED
+            )
 
     async def _idle_wait(self) -> float:
         async with unit_of_work(self.sessionmaker) as repos:
@@ -207,15 +215,24 @@ class Broadcaster:
 
     async def _send(self, row: dict[str, Any]) -> None:
         now = self.config.clock
-        result: dict[str, Any] = {"id": row["id"], "state": "queued", "attempts": row["attempts"], "next_at": None,
-                                  "message_id": None, "chat_id": row["chat_id"], "sent_at": None, "error": None,
-                                  "remind_at": None}  # fmt: skip
+        result: dict[str, Any] = {
+            "id": row["id"],
+            "state": "queued",
+            "attempts": row["attempts"],
+            "next_at": None,
+            "message_id": None,
+            "chat_id": row["chat_id"],
+            "sent_at": None,
+            "error": None,
+            "remind_at": None,
+        }
         try:
             try:
                 b = await self._bulletin(row["warning_id"])
             except Exception as exc:  # the database, not Telegram: not an attempt; the row waits a moment
-                log.warning("warning delivery %s: its warning could not be read (%s); trying again shortly",
-                            row["id"], exc)  # fmt: skip
+                log.warning(
+                    "warning delivery %s: its warning could not be read (%s); trying again shortly", row["id"], exc
+                )
                 result.update(next_at=now() + READ_RETRY, error=f"{type(exc).__name__}: {exc}"[:300])
                 return
             if b is None:
@@ -223,8 +240,11 @@ class Broadcaster:
                 return
             locale = row["locale"] or self.catalogs.default_locale
             _ = self.catalogs.translator(locale)
-            kwargs: dict[str, Any] = {"chat_id": row["chat_id"], "text": self._text(b, locale),
-                                      "reply_markup": received_markup(row["id"], _)}  # fmt: skip
+            kwargs: dict[str, Any] = {
+                "chat_id": row["chat_id"],
+                "text": self._text(b, locale),
+                "reply_markup": received_markup(row["id"], _),
+            }
             if self.paid:
                 kwargs["allow_paid_broadcast"] = True
             message = Outgoing("send_message", kwargs, priority=Priority.BULK)
@@ -299,8 +319,11 @@ class Broadcaster:
                             await repos.warnings.set_progress(warning_id, sent.chat.id, sent.message_id)
                         self._bulletins.pop(warning_id, None)  # read again with its progress message
                 else:
-                    await self.notifier.deliver(Outgoing("edit_message_text", {
-                        "chat_id": b.progress[0], "message_id": b.progress[1], "text": text}))  # fmt: skip
+                    await self.notifier.deliver(
+                        Outgoing(
+                            "edit_message_text", {"chat_id": b.progress[0], "message_id": b.progress[1], "text": text}
+                        )
+                    )
             except Exception:  # progress is a courtesy: never stop the broadcast for it, but try it again
                 log.exception("could not show the progress of warning %s", warning_id)
                 self._progress_shown.pop(warning_id, None)

@@ -51,16 +51,23 @@ def pager(page: Page, _: Translator) -> InlineKeyboardMarkup | None:
     )
     if page.page + 1 < page.pages:
         row.append(InlineKeyboardButton(text=_("desk.next"), callback_data=PageCb(q=page.kind, p=page.page + 1).pack()))
-    return InlineKeyboardMarkup(inline_keyboard=[row])  # fmt: skip
+    return InlineKeyboardMarkup(inline_keyboard=[row])
 
 
 def incident_line(i: int, row: dict[str, Any], now: datetime, _: Translator, tz: tzinfo) -> str:
     overdue = row["next_due"] is not None and row["next_due"] < now
-    return _("desk.incident_line", i=i, mark="🔴" if overdue else "▫️", number=row["number"],
-             grade=grade_label(row["grade"], _), category=category_text(row["category"], row["subtype"], _),
-             place=escape((row["place"] or "-")[:40]), unit=escape(row["unit"]),
-             age=format_span((now - row["occurred_at"]).total_seconds(), _),
-             next=_deadline(row["next_due"], now, _, tz))  # fmt: skip
+    return _(
+        "desk.incident_line",
+        i=i,
+        mark="🔴" if overdue else "▫️",
+        number=row["number"],
+        grade=grade_label(row["grade"], _),
+        category=category_text(row["category"], row["subtype"], _),
+        place=escape((row["place"] or "-")[:40]),
+        unit=escape(row["unit"]),
+        age=format_span((now - row["occurred_at"]).total_seconds(), _),
+        next=_deadline(row["next_due"], now, _, tz),
+    )
 
 
 def page_text(page: Page, now: datetime, _: Translator, tz: tzinfo) -> str:
@@ -71,9 +78,18 @@ def page_text(page: Page, now: datetime, _: Translator, tz: tzinfo) -> str:
         lines = [_("desk.overdue_title", n=page.total)]
         for i, row in enumerate(page.rows, start + 1):
             late = format_span((now - row["due_at"]).total_seconds(), _)
-            lines.append(_("desk.overdue_line", i=i, number=row["number"], due=due_label(row["due"], row["seq"], _),
-                           time=format_local(row["due_at"], tz), late=late, reporter=escape(row["reporter"]),
-                           unit=escape(row["unit"])))  # fmt: skip
+            lines.append(
+                _(
+                    "desk.overdue_line",
+                    i=i,
+                    number=row["number"],
+                    due=due_label(row["due"], row["seq"], _),
+                    time=format_local(row["due_at"], tz),
+                    late=late,
+                    reporter=escape(row["reporter"]),
+                    unit=escape(row["unit"]),
+                )
+            )
         return "\n".join(lines)
     if page.kind == "mine":
         lines = [_("desk.mine_title", n=page.total)] if page.total else [_("desk.mine_none")]
@@ -81,8 +97,14 @@ def page_text(page: Page, now: datetime, _: Translator, tz: tzinfo) -> str:
         if page.due:
             lines.append(_("desk.mine_due"))
             for d in page.due[:20]:
-                lines.append(_("desk.due_item", number=d["number"], due=due_label(d["due"], d["seq"], _),
-                               when=_deadline(d["due_at"], now, _, tz)))  # fmt: skip
+                lines.append(
+                    _(
+                        "desk.due_item",
+                        number=d["number"],
+                        due=due_label(d["due"], d["seq"], _),
+                        when=_deadline(d["due_at"], now, _, tz),
+                    )
+                )
         return "\n".join(lines)
     if not page.total:
         return _("desk.status_none")
@@ -93,24 +115,41 @@ def page_text(page: Page, now: datetime, _: Translator, tz: tzinfo) -> str:
 
 def timeline_text(t: Timeline, now: datetime, _: Translator, tz: tzinfo) -> str:
     i = t.incident
-    figures = _("desk.figures", deaths=_n(i["deaths"], _), missing=_n(i["missing"], _), serious=_n(i["serious"], _),
-                injured=_n(i["injured"], _), trapped=_n(i["trapped"], _),
-                loss=_n(i["loss"], _))  # fmt: skip
+    figures = _(
+        "desk.figures",
+        deaths=_n(i["deaths"], _),
+        missing=_n(i["missing"], _),
+        serious=_n(i["serious"], _),
+        injured=_n(i["injured"], _),
+        trapped=_n(i["trapped"], _),
+        loss=_n(i["loss"], _),
+    )
     state = str(i["status"])
     label = _(STATES[state]) if state in STATES else state
     lines = [
         _("desk.timeline_title", number=i["number"], status=label),
-        _("desk.timeline_head", grade=grade_label(i["grade"], _),
-          category=category_text(i["category"], i["subtype"], _), unit=escape(i["unit"]),
-          place=escape(i["place"] or "-"), occurred=format_local(i["occurred_at"], tz)),
+        _(
+            "desk.timeline_head",
+            grade=grade_label(i["grade"], _),
+            category=category_text(i["category"], i["subtype"], _),
+            unit=escape(i["unit"]),
+            place=escape(i["place"] or "-"),
+            occurred=format_local(i["occurred_at"], tz),
+        ),
         figures,
         "",
-    ]  # fmt: skip
+    ]
     for at, msgid, values in t.events:
         lines.append(f"{format_local(at, tz)[5:]} " + _event(msgid, values, _))
     for d in t.due:
-        lines.append(_("desk.due_item", number=i["number"], due=due_label(d["due"], d["seq"], _),
-                       when=_deadline(d["due_at"], now, _, tz)))  # fmt: skip
+        lines.append(
+            _(
+                "desk.due_item",
+                number=i["number"],
+                due=due_label(d["due"], d["seq"], _),
+                when=_deadline(d["due_at"], now, _, tz),
+            )
+        )
     return "\n".join(lines)
 
 
@@ -130,8 +169,13 @@ def _event(msgid: str, v: dict[str, Any], _: Translator) -> str:
     step = v.get("step")
     grade = v.get("grade")
     graded = grade_label(grade, _) if grade in ("I", "II", "III", "IV", "ungraded") else ""
-    return _(msgid, due=due, step=step + 1 if isinstance(step, int) else "", grade=graded,
-             reason=escape(str(v.get("reason", ""))))  # fmt: skip
+    return _(
+        msgid,
+        due=due,
+        step=step + 1 if isinstance(step, int) else "",
+        grade=graded,
+        reason=escape(str(v.get("reason", ""))),
+    )
 
 
 def ledger_text(ledger: Ledger, _: Translator, tz: tzinfo) -> str:
@@ -143,11 +187,23 @@ def ledger_text(ledger: Ledger, _: Translator, tz: tzinfo) -> str:
         kind = _(REPORT_KINDS.get(str(r["kind"]), REPORT_KINDS["initial"]))
         if r["kind"] == "followup" and r["seq"]:
             kind = _("due.followup_n", n=r["seq"])
-        ack = (_("ledger.ack", who=escape(r["ack_by"]), time=format_local(r["ack_at"], tz)[11:]) if r["ack_by"]
-               else _("ledger.no_ack"))  # fmt: skip
-        lines.append(_("ledger.line", time=format_local(r["received_at"], tz)[11:], kind=kind, number=r["number"],
-                       unit=escape(r["unit"]), reporter=escape(r["reporter"]), ack=ack,
-                       late=_("desk.late_mark") if r["late"] else ""))  # fmt: skip
+        ack = (
+            _("ledger.ack", who=escape(r["ack_by"]), time=format_local(r["ack_at"], tz)[11:])
+            if r["ack_by"]
+            else _("ledger.no_ack")
+        )
+        lines.append(
+            _(
+                "ledger.line",
+                time=format_local(r["received_at"], tz)[11:],
+                kind=kind,
+                number=r["number"],
+                unit=escape(r["unit"]),
+                reporter=escape(r["reporter"]),
+                ack=ack,
+                late=_("desk.late_mark") if r["late"] else "",
+            )
+        )
     return "\n".join(lines)
 
 

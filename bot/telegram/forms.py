@@ -12,7 +12,7 @@ from aiogram.types import Message, ReplyKeyboardRemove
 
 from bot.domain.clock import format_local
 from bot.telegram.i18n import Translator
-from bot.telegram.keyboards import draft_offer, form_markup, receipt_markup
+from bot.telegram.keyboards import draft_offer, form_markup, receipt_markup, written_or_new
 from bot.telegram.notifier import Outbox
 from bot.usecases.common import AlertStatus
 from bot.usecases.conversation import Turn
@@ -75,17 +75,31 @@ def to_event(message: Message) -> ev.Event:
 
 
 def show_turn(
-    turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, form_id: str = "", token: str = "",
+    turn: Turn,
+    out: Outbox,
+    chat_id: int,
+    _: Translator,
+    tz: Any,
+    form_id: str = "",
+    token: str = "",
     edit_message_id: int | None = None,
-) -> int | None:  # fmt: skip
+) -> int | None:
     """Send (or edit in place) what a turn shows; close a location keyboard when leaving it. Returns the
     receipt's message id when a filed report's receipt replaced the tapped message."""
     if turn.quiet:
         return None
+    if turn.owed_written is not None:
+        out.send(chat_id, _("written.owed"), reply_markup=written_or_new(turn.owed_written, _))
+        return None
     if turn.offer is not None:
         o = turn.offer
-        text = _("report.draft_exists", answered=o.answered, total=o.total, started=format_local(o.started_at, tz),
-                 title=_(o.title))  # fmt: skip
+        text = _(
+            "report.draft_exists",
+            answered=o.answered,
+            total=o.total,
+            started=format_local(o.started_at, tz),
+            title=_(o.title),
+        )
         out.send(chat_id, text, reply_markup=draft_offer(o.token, _, o.instead, o.instead_title))
         return None
     if turn.say is not None:
@@ -118,8 +132,11 @@ def status_lines(statuses: Sequence[AlertStatus], _: Translator, tz: Any) -> lis
             lines.append(_("receipt.delivered", group=group, time=format_local(s.at, tz) if s.at else "-"))
         elif s.state == "undeliverable":
             told = join([escape(n) for n in s.told], _)
-            lines.append(_("receipt.undeliverable", group=group, told=told) if told else
-                         _("receipt.undeliverable_nobody", group=group))  # fmt: skip
+            lines.append(
+                _("receipt.undeliverable", group=group, told=told)
+                if told
+                else _("receipt.undeliverable_nobody", group=group)
+            )
         elif s.state == "retrying":
             lines.append(_("receipt.retrying", group=group))
         else:
@@ -128,10 +145,18 @@ def status_lines(statuses: Sequence[AlertStatus], _: Translator, tz: Any) -> lis
 
 
 def receipt_lines(
-    number: str, statuses: Sequence[AlertStatus], admins: Sequence[str], next_due_at: datetime | None,
-    hours: int, late: bool, initial_due_at: datetime | None, _: Translator, tz: Any, kind: str = "initial",
+    number: str,
+    statuses: Sequence[AlertStatus],
+    admins: Sequence[str],
+    next_due_at: datetime | None,
+    hours: int,
+    late: bool,
+    initial_due_at: datetime | None,
+    _: Translator,
+    tz: Any,
+    kind: str = "initial",
     seq: int = 0,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """A filed report's receipt: its number, what became of the alerts, the next deadline, 迟报 if late
     (`initial_due_at`: the deadline this report answered)."""
     followup = kind == "followup"
@@ -177,8 +202,19 @@ def _receipt(turn: Turn, out: Outbox, chat_id: int, _: Translator, tz: Any, edit
         out.send(chat_id, _("report.already_submitted", number=filed.number))
         return None
     admins = [admin.name for admin, _unit in filed.admins]
-    lines = receipt_lines(filed.number, filed.statuses, admins, filed.next_due_at, filed.next_due_hours, filed.late,
-                          filed.initial_due_at, _, tz, filed.kind, filed.seq)  # fmt: skip
+    lines = receipt_lines(
+        filed.number,
+        filed.statuses,
+        admins,
+        filed.next_due_at,
+        filed.next_due_hours,
+        filed.late,
+        filed.initial_due_at,
+        _,
+        tz,
+        filed.kind,
+        filed.seq,
+    )
     # The review message becomes the receipt: confirmation on top, the submitted answers below, and the
     # button for the next follow-up.
     receipt = "\n".join([*lines, "", *turn.summary])

@@ -76,8 +76,9 @@ def receipt_markup(incident_id: int, _: Translator, kind: str = "followup") -> I
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
 
 
-def incident_picker(choices: Sequence[OpenIncident], _: Translator, tz: tzinfo, kind: str = "followup"
-                    ) -> InlineKeyboardMarkup:  # fmt: skip
+def incident_picker(
+    choices: Sequence[OpenIncident], _: Translator, tz: tzinfo, kind: str = "followup"
+) -> InlineKeyboardMarkup:
     """One button per open incident: its number, category and time."""
     rows = []
     for c in choices:
@@ -90,7 +91,9 @@ def written_or_new(incident_id: int, _: Translator) -> InlineKeyboardMarkup:
     """/report while a written report is owed: that one, or a report of another event."""
     written = OpenCb(f="initial", i=incident_id).pack()
     new = OpenCb(f="initial", i=0).pack()
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=_("button.write_written"), callback_data=written)],
-        [InlineKeyboardButton(text=_("button.new_event"), callback_data=new)],
-    ])  # fmt: skip
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("button.write_written"), callback_data=written)],
+            [InlineKeyboardButton(text=_("button.new_event"), callback_data=new)],
+        ]
+    )

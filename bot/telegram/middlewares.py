@@ -1,4 +1,4 @@
-"""Per update, in this order: the sender's isolation lock, one transaction (storage.hotpath: the update
+"""Per update, in this order: the sender's isolation lock, one transaction (storage.update: the update
 claimed in the inbox, the conversation state and the people counter in one read, the user from the per-process cache
 (storage.people) and their language, the handler, the conversation row written once, its messages stored
 in the outbox table); then, after the commit, the messages are sent. Handlers receive the update's use
@@ -20,14 +20,13 @@ from html import escape
 from typing import Any
 
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.clock import utcnow
-from bot.domain.clocks import Due
 from bot.domain.locales import resolve_locale
 from bot.domain.text import redact
 from bot.telegram.callbacks import pressed_on_its_message
@@ -38,23 +37,11 @@ from bot.telegram.polling import InFlight
 from bot.usecases.common import Config, Refused
 from bot.usecases.facade import UseCases
 from storage.fsm import SqlStorage
-from storage.hotpath import HandledElsewhere, HeldConnection, Latest, update_transaction
 from storage.inbox import Inbox
 from storage.outbox import OutboxStore
 from storage.people import PeopleCache
 from storage.repositories import Repos
-
-# commands whose handler asks which written report the sender owes (handlers.forms.open_form): on PostgreSQL that is
-# read with the sender's row, in the update's first round trip (storage.hotpath.Latest)
-ASK_WRITTEN_OWED = frozenset({"/report"})
-
-
-def _latest_asked(event: TelegramObject, tg_user: TgUser | None) -> Latest | None:
-    text = getattr(getattr(event, "message", None), "text", None)
-    if tg_user is None or not isinstance(text, str) or not text.startswith("/"):
-        return None
-    command = text.split(maxsplit=1)[0].split("@", 1)[0]
-    return Latest(tg_user.id, Due.WRITTEN.value) if command in ASK_WRITTEN_OWED else None
+from storage.update import HandledElsewhere, HeldConnection, update_transaction
 
 
 class UpdateContextMiddleware(FSMContextMiddleware):
@@ -131,17 +118,15 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         failed: list[Outgoing] = []
         async with self._sender_turn(context):
             try:
-                async with update_transaction(self.sessionmaker, self.held) as tx:
-                    if self.inbox is not None and update_id is not None:  # with the sender's row: one round trip
-                        row_key = self.storage.key_builder.build(context.key) if context is not None else None
-                        taken = await self.inbox.take(tx, update_id, utcnow(), row_key, _latest_asked(event, tg_user))
-                        if taken is False:  # handled before (its effects are committed): never twice
-                            return UNHANDLED
-                    if context is not None:  # the sender's conversation row and the people counter: one read
-                        version = await self.storage.preload(tx, context.key)
+                async with update_transaction(self.sessionmaker, self.held, self.inbox) as tx:
+                    row_key = self.storage.key_builder.build(context.key) if context is not None else None
+                    begun = await tx.begin(update_id, row_key)  # taken, the sender's row, the people counter
+                    taken, version = begun.taken, begun.people_version
+                    if taken is False:  # handled before (its effects are committed): never twice
+                        return UNHANDLED
+                    if context is not None:  # the form's state, in this transaction
+                        context = FSMContext(storage=tx.fsm(self.storage.key_builder), key=context.key)
                         data.update(state=context, raw_state=await context.get_state())
-                    else:
-                        version = await self.people.current_version(tx)
                     user = await self.people.get(tx, tg_user.id, version) if tg_user else None
                     if user is not None and not user.active:
                         user = None
@@ -151,12 +136,13 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         self.catalogs.default_locale,
                     )
                     # the session is opened only if the handler needs it
-                    repos = Repos(lambda: tx.session, tx.latest_open, self.people.units(version))
+                    repos = Repos(lambda: tx.session, self.people.units(version))
                     chat = data.get("event_chat")
                     group_chat_id = chat.id if chat is not None and chat.type != "private" else None
                     translate = self.catalogs.translator(locale)
-                    data.update(user=user, uc=UseCases(repos, user, self.config, group_chat_id), _=translate,
-                                out=outbox)  # fmt: skip
+                    data.update(
+                        user=user, uc=UseCases(repos, user, self.config, group_chat_id), _=translate, out=outbox
+                    )
                     result = await self._handle_checked(handler, event, data, translate, outbox)
                     if self.outbox_store is not None:
                         durable = outbox.durable()
@@ -188,9 +174,13 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         return result
 
     async def _handle_checked(
-        self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject,
-        data: dict[str, Any], translate: Translator, outbox: Outbox,
-    ) -> Any:  # fmt: skip
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+        translate: Translator,
+        outbox: Outbox,
+    ) -> Any:
         """The handler, after the one check every button gets (it was on the message it was pressed on), with a
         use case's refusal answered in one place: a popup for a button, a reply in the chat for a message."""
         query = getattr(event, "callback_query", None)

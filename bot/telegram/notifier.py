@@ -65,9 +65,13 @@ class Outbox:
     later: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)  # started after the commit, unlocked
 
     def send(
-        self, chat_id: int, text: str, on_sent: OnSent | None = None, priority: Priority = Priority.REPLY,
+        self,
+        chat_id: int,
+        text: str,
+        on_sent: OnSent | None = None,
+        priority: Priority = Priority.REPLY,
         **kwargs: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         kwargs = {"chat_id": chat_id, "text": text, **kwargs}
         self.items.append(Outgoing("send_message", kwargs, on_sent, durable=on_sent is None, priority=priority))
 
@@ -90,8 +94,10 @@ class Outbox:
 
     def answered(self, callback_query_id: str) -> bool:
         """This update already answers the button press (Telegram takes one answer per press)."""
-        return any(o.method == "answer_callback_query" and o.kwargs.get("callback_query_id") == callback_query_id
-                   for o in self.items)  # fmt: skip
+        return any(
+            o.method == "answer_callback_query" and o.kwargs.get("callback_query_id") == callback_query_id
+            for o in self.items
+        )
 
     def answer_callback(self, callback_query_id: str, text: str | None = None, show_alert: bool = False) -> None:
         self.items.append(
@@ -150,9 +156,14 @@ class Notifier:
     not retried."""
 
     def __init__(
-        self, bot: Bot, on_migrate: OnMigrate | None = None, limiter: SendLimiter | None = None,
-        max_wait: float = 300.0, attempts: int = 5, backoff: float = 0.5,
-    ) -> None:  # fmt: skip
+        self,
+        bot: Bot,
+        on_migrate: OnMigrate | None = None,
+        limiter: SendLimiter | None = None,
+        max_wait: float = 300.0,
+        attempts: int = 5,
+        backoff: float = 0.5,
+    ) -> None:
         self.bot = bot
         self.on_migrate = on_migrate
         self.limiter = limiter
@@ -201,8 +212,14 @@ class Notifier:
         """A call that puts `cost` messages into the chat at once (an album: each item counts)."""
         return await self._call(method, kwargs, priority, cost)
 
-    async def _call(self, method: str, kwargs: dict[str, Any], priority: Priority = Priority.REPLY,
-                    cost: int = 1, strict: bool = False) -> Any:  # fmt: skip
+    async def _call(
+        self,
+        method: str,
+        kwargs: dict[str, Any],
+        priority: Priority = Priority.REPLY,
+        cost: int = 1,
+        strict: bool = False,
+    ) -> Any:
         delay, waited, failures = self.backoff, 0.0, 0
         while True:
             chat = kwargs.get("chat_id")

@@ -68,8 +68,14 @@ def alert_text(card: Card, _: Translator, tz: tzinfo) -> str:
         lines.append(_("alert.handling", summary=escape(summary)))
     else:
         lines.append(_("alert.summary", summary=escape(summary)))
-    lines.append(_("alert.reporter", name=escape(card.reporter_name), phone=escape(card.reporter_phone or "-"),
-                   unit=escape(card.unit_name)))  # fmt: skip
+    lines.append(
+        _(
+            "alert.reporter",
+            name=escape(card.reporter_name),
+            phone=escape(card.reporter_phone or "-"),
+            unit=escape(card.unit_name),
+        )
+    )
     if card.late:
         lines.append(_("alert.late", due=format_local(card.initial_due_at, tz)))
     if card.grade in (Grade.I, Grade.II):

@@ -32,11 +32,15 @@ def _people(people: list[dict[str, Any]] | None, _: Translator) -> str:
 
 def shift_lines(shift: Shift, _: Translator, tz: tzinfo) -> list[str]:
     return [
-        _("roster.shift", kind=_(KINDS.get(shift.kind, KINDS["primary"])), start=format_local(shift.starts_at, tz),
-          end=format_local(shift.ends_at, tz)),
+        _(
+            "roster.shift",
+            kind=_(KINDS.get(shift.kind, KINDS["primary"])),
+            start=format_local(shift.starts_at, tz),
+            end=format_local(shift.ends_at, tz),
+        ),
         _("roster.leaders", people=_people(shift.leaders, _)),
         _("roster.officers", people=_people(shift.officers, _)),
-    ]  # fmt: skip
+    ]
 
 
 def duty_text(board: list[UnitDuty], _: Translator, tz: tzinfo) -> str:
@@ -76,8 +80,9 @@ def import_text(result: Imported, _: Translator) -> str:
     return "\n".join(lines)
 
 
-def handover_text(made: HandoverMade, _: Translator, tz: tzinfo, accepted_by: str | None = None,
-                  accepted_at: datetime | None = None) -> str:  # fmt: skip
+def handover_text(
+    made: HandoverMade, _: Translator, tz: tzinfo, accepted_by: str | None = None, accepted_at: datetime | None = None
+) -> str:
     """The handover as the duty group and the incoming officers read it."""
     h, s = made.handover, made.handover.summary
     lines = [
@@ -96,13 +101,21 @@ def handover_text(made: HandoverMade, _: Translator, tz: tzinfo, accepted_by: st
         lines.append("• " + "、".join(f"<b>{n}</b>" for n in unacked["items"]))
     if s.get("warnings"):
         lines.append(_("handover.warnings", n=len(s["warnings"])))
-        lines += [f"• <b>{w['number']}</b> {escape(str(w.get('event') or ''))} {level_label(w['level'], _)}"
-                  + (_("warning.drill_mark") if w.get("drill") else "") for w in s["warnings"]]  # fmt: skip
+        lines += [
+            f"• <b>{w['number']}</b> {escape(str(w.get('event') or ''))} {level_label(w['level'], _)}"
+            + (_("warning.drill_mark") if w.get("drill") else "")
+            for w in s["warnings"]
+        ]
     if h.note:
         lines.append(_("handover.note", note=escape(h.note)))
     if accepted_by:
-        lines.append(_("handover.accepted_by", who=escape(accepted_by), time=format_local(accepted_at, tz)
-                       if accepted_at else "-"))  # fmt: skip
+        lines.append(
+            _(
+                "handover.accepted_by",
+                who=escape(accepted_by),
+                time=format_local(accepted_at, tz) if accepted_at else "-",
+            )
+        )
     return "\n".join(lines)
 
 
@@ -113,12 +126,15 @@ def _due(item: dict[str, Any], _: Translator, tz: tzinfo) -> str:
 
 
 def handover_markup(handover_id: int, _: Translator) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=_("handover.button.accept"), callback_data=HandoverCb(h=handover_id).pack())
-    ]])  # fmt: skip
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("handover.button.accept"), callback_data=HandoverCb(h=handover_id).pack())]
+        ]
+    )
 
 
 def handover_flag(flag: HandoverFlag, _: Translator, tz: tzinfo) -> Outgoing:
-    text = _("handover.missing", unit=escape(flag.unit), start=format_local(flag.start, tz),
-             end=format_local(flag.end, tz))  # fmt: skip
+    text = _(
+        "handover.missing", unit=escape(flag.unit), start=format_local(flag.start, tz), end=format_local(flag.end, tz)
+    )
     return Outgoing("send_message", {"chat_id": flag.chat_id, "text": text}, priority=Priority.ALERT)

@@ -70,15 +70,24 @@ def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> 
             lines.append(_("ack.mention", who=_mentions(notice)))
         text = "\n".join(lines) + "\n\n" + alert_text(notice.card, _, tz)
         markup = ack_keyboard(notice.alert_id or 0, _, notice.card.status == "open")
-        return Outgoing("send_message", {"chat_id": notice.chat_id, "text": text, "reply_markup": markup},
-                        priority=Priority.ALERT)  # fmt: skip
+        return Outgoing(
+            "send_message", {"chat_id": notice.chat_id, "text": text, "reply_markup": markup}, priority=Priority.ALERT
+        )
     lines = [_(TITLES[notice.kind])]
     for item in notice.items[:ITEMS_MAX]:
         if notice.kind == "remind":
             lines.append(_("remind.item", number=item.number, due=due_text(item, _), when=_when(item, now, _, tz)))
         else:
-            lines.append(_("overdue.item", number=item.number, due=due_text(item, _), when=_when(item, now, _, tz),
-                           reporter=escape(item.reporter), unit=escape(item.unit)))  # fmt: skip
+            lines.append(
+                _(
+                    "overdue.item",
+                    number=item.number,
+                    due=due_text(item, _),
+                    when=_when(item, now, _, tz),
+                    reporter=escape(item.reporter),
+                    unit=escape(item.unit),
+                )
+            )
     if len(notice.items) > ITEMS_MAX:
         lines.append(_("notice.more", n=len(notice.items) - ITEMS_MAX))
     if notice.mention:
@@ -86,10 +95,15 @@ def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> 
     kwargs: dict[str, object] = {"chat_id": notice.chat_id, "text": "\n".join(lines)}
     if notice.kind == "remind":
         rows = [
-            [InlineKeyboardButton(text=_("remind.open", due=due_text(i, _), number=i.number),
-                                  callback_data=OpenCb(f=FORM_FOR_DUE[i.due], i=i.incident_id).pack())]
-            for i in notice.items if i.due in FORM_FOR_DUE
-        ][:BUTTONS_MAX]  # fmt: skip
+            [
+                InlineKeyboardButton(
+                    text=_("remind.open", due=due_text(i, _), number=i.number),
+                    callback_data=OpenCb(f=FORM_FOR_DUE[i.due], i=i.incident_id).pack(),
+                )
+            ]
+            for i in notice.items
+            if i.due in FORM_FOR_DUE
+        ][:BUTTONS_MAX]
         if rows:
             kwargs["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=rows)
     priority = Priority.REMINDER if notice.kind == "remind" else Priority.ALERT
@@ -98,9 +112,14 @@ def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> 
 
 class Scheduler:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier,
-        outbox: OutboxStore, config: Config, max_sleep: float = MAX_SLEEP,
-    ) -> None:  # fmt: skip
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        catalogs: Catalogs,
+        notifier: Notifier,
+        outbox: OutboxStore,
+        config: Config,
+        max_sleep: float = MAX_SLEEP,
+    ) -> None:
         self.sessionmaker, self.catalogs, self.notifier, self.outbox = sessionmaker, catalogs, notifier, outbox
         self.config, self.max_sleep = config, max_sleep
         self._woken = asyncio.Event()
@@ -132,10 +151,20 @@ class Scheduler:
                     messages += [self._render_receipt(n, moment) for n in receipts]
                     default = self.catalogs.translator(self.catalogs.default_locale)
                     messages += [shift_notice(n, default, self.config.tz) for n in changes]
-                    messages += [handover_flag(f, self.catalogs.translator(f.locale or self.catalogs.default_locale),
-                                               self.config.tz) for f in flags]  # fmt: skip
-                    messages += [Outgoing("send_message", {"chat_id": d.chat_id, "text": summary_text(d, default)},
-                                          priority=Priority.REMINDER) for d in summaries]  # fmt: skip
+                    messages += [
+                        handover_flag(
+                            f, self.catalogs.translator(f.locale or self.catalogs.default_locale), self.config.tz
+                        )
+                        for f in flags
+                    ]
+                    messages += [
+                        Outgoing(
+                            "send_message",
+                            {"chat_id": d.chat_id, "text": summary_text(d, default)},
+                            priority=Priority.REMINDER,
+                        )
+                        for d in summaries
+                    ]
                     ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
                 rows += zip(ids, messages, strict=True)
                 more = fired.more or more_receipts or more_changes or more_flags
@@ -179,9 +208,13 @@ class Scheduler:
 
     async def next_due(self) -> datetime | None:
         async with unit_of_work(self.sessionmaker) as repos:
-            candidates = (await next_due(repos), await next_receipt_step(repos), await next_shift_change(repos),
-                          await next_handover_check(repos),
-                          await next_daily_summary(repos, self.config.clock(), self.config))  # fmt: skip
+            candidates = (
+                await next_due(repos),
+                await next_receipt_step(repos),
+                await next_shift_change(repos),
+                await next_handover_check(repos),
+                await next_daily_summary(repos, self.config.clock(), self.config),
+            )
             times = [t for t in candidates if t is not None]
         return min(times) if times else None
 

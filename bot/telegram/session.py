@@ -80,8 +80,12 @@ class BotApiSession(AiohttpSession):
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
-            async with session.post(url, data=self.json_dumps(body).encode(), headers=_JSON,
-                                    timeout=self.timeout if timeout is None else timeout) as resp:  # fmt: skip
+            async with session.post(
+                url,
+                data=self.json_dumps(body).encode(),
+                headers=_JSON,
+                timeout=self.timeout if timeout is None else timeout,
+            ) as resp:
                 raw = await resp.read()
         except TimeoutError as exc:
             raise TelegramNetworkError(method=method, message="Request timeout error") from exc

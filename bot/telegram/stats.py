@@ -57,18 +57,45 @@ def stats_text(s: Stats, _: Translator) -> str:
             label = _(BY_CODE[code].label) if code in BY_CODE else escape(code)
             lines.append(_("stats.category_line", category=label, n=tally.incidents, grades=grades))
         t = s.total
-        lines.append(_("stats.toll", deaths=t.deaths, missing=t.missing, injured=t.injuries, serious=t.serious,
-                       loss=format_money(t.loss_cny, _)))  # fmt: skip
+        lines.append(
+            _(
+                "stats.toll",
+                deaths=t.deaths,
+                missing=t.missing,
+                injured=t.injuries,
+                serious=t.serious,
+                loss=format_money(t.loss_cny, _),
+            )
+        )
     all_ = s.timeliness
     lines.append("")
     if not all_.due and not all_.reports:
         lines.append(_("stats.no_deadlines"))
     else:
-        lines.append(_("stats.timeliness", rate=_rate(all_), due=all_.due, on_time=all_.on_time, late=all_.late,
-                       missed=all_.missed, reports=all_.reports, incomplete=all_.incomplete))  # fmt: skip
+        lines.append(
+            _(
+                "stats.timeliness",
+                rate=_rate(all_),
+                due=all_.due,
+                on_time=all_.on_time,
+                late=all_.late,
+                missed=all_.missed,
+                reports=all_.reports,
+                incomplete=all_.incomplete,
+            )
+        )
         for t in s.units[:UNITS_SHOWN]:
-            lines.append(_("stats.unit_line", unit=escape(t.unit), rate=_rate(t), due=t.due, late=t.late,
-                           missed=t.missed, incomplete=t.incomplete))  # fmt: skip
+            lines.append(
+                _(
+                    "stats.unit_line",
+                    unit=escape(t.unit),
+                    rate=_rate(t),
+                    due=t.due,
+                    late=t.late,
+                    missed=t.missed,
+                    incomplete=t.incomplete,
+                )
+            )
         if len(s.units) > UNITS_SHOWN:
             lines.append(_("notice.more", n=len(s.units) - UNITS_SHOWN))
     return "\n".join(lines)
@@ -76,8 +103,11 @@ def stats_text(s: Stats, _: Translator) -> str:
 
 def chart_data(s: Stats, _: Translator) -> ChartData:
     categories = [(_(BY_CODE[c].label) if c in BY_CODE else c, dict(t.by_grade)) for c, t in s.categories.items()]
-    units = [(t.unit, t.rate, _("stats.chart_note", late=t.late, missed=t.missed) if t.late or t.missed else "")
-             for t in s.units if t.due]  # fmt: skip
+    units = [
+        (t.unit, t.rate, _("stats.chart_note", late=t.late, missed=t.missed) if t.late or t.missed else "")
+        for t in s.units
+        if t.due
+    ]
     return ChartData(
         title=_("stats.chart_title", period=period_text(s.period, _), unit=s.scope),
         count_title=_("stats.chart_counts"),
@@ -93,8 +123,13 @@ class Exporter:
     """Writes an export in the background after the asking update committed, sends it as a document, and
     removes the file. One export at a time per person; a failure is told, never silent."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], notifier: Notifier, config: Config,
-                 translator: Callable[[str], Translator]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        notifier: Notifier,
+        config: Config,
+        translator: Callable[[str], Translator],
+    ) -> None:
         self.sessionmaker, self.notifier, self.config, self.translator = sessionmaker, notifier, config, translator
         self.running: dict[int, float] = {}  # person -> when their export was asked for (monotonic)
 
@@ -115,16 +150,25 @@ class Exporter:
                 path = Path(folder) / name
                 now: datetime = self.config.clock()
                 async with unit_of_work(self.sessionmaker) as repos:
-                    done = await write_export(repos, unit_id, period.start.astimezone(tz), period.end.astimezone(tz),
-                                              fmt, path, _, tz, now)  # fmt: skip
+                    done = await write_export(
+                        repos, unit_id, period.start.astimezone(tz), period.end.astimezone(tz), fmt, path, _, tz, now
+                    )
                 size = path.stat().st_size
                 if size > UPLOAD_MAX:
                     await self._say(chat_id, _("export.too_big", size=size // (1024 * 1024)))
                     return
-                caption = _("export.caption", period=period_text(period, _), incidents=done.rows.get("incidents", 0),
-                            reports=done.rows.get("reports", 0))  # fmt: skip
-                await self.notifier.deliver(Outgoing("send_document", {
-                    "chat_id": chat_id, "document": FSInputFile(path, filename=name), "caption": caption}))  # fmt: skip
+                caption = _(
+                    "export.caption",
+                    period=period_text(period, _),
+                    incidents=done.rows.get("incidents", 0),
+                    reports=done.rows.get("reports", 0),
+                )
+                await self.notifier.deliver(
+                    Outgoing(
+                        "send_document",
+                        {"chat_id": chat_id, "document": FSInputFile(path, filename=name), "caption": caption},
+                    )
+                )
         except asyncio.CancelledError:
             raise
         except Exception:

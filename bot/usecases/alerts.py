@@ -42,17 +42,23 @@ async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
 
 
 async def part_accepted(
-    repos: Repos, delivery: Delivery, part: Part, chat_id: int, message_id: int, now: datetime,
+    repos: Repos,
+    delivery: Delivery,
+    part: Part,
+    chat_id: int,
+    message_id: int,
+    now: datetime,
     chat_title: str | None = None,
-) -> bool:  # fmt: skip
+) -> bool:
     """Telegram accepted one part (in the chat it ended up in); True when the whole alert is delivered. Run in a
     transaction of its own (the courier's): the text's write, when it is the only one, goes without BEGIN and
     COMMIT on PostgreSQL (see IncidentRepo.text_sent)."""
     last = part is delivery.parts[-1]
     if part.kind == "text":
         learn = delivery.title is None and bool(chat_title)
-        await repos.incidents.text_sent(part.id, delivery.alert_id, chat_id, message_id, now, complete=last,
-                                        alone=not learn)  # fmt: skip
+        await repos.incidents.text_sent(
+            part.id, delivery.alert_id, chat_id, message_id, now, complete=last, alone=not learn
+        )
         if learn:
             await repos.groups.learn_title(chat_id, chat_title)
         return last
@@ -96,8 +102,9 @@ async def alert_redelivered(repos: Repos, alert_id: int, now: datetime) -> list[
     assert alert is not None
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
-    await repos.audit.record("system", "alert.redeliver", "alert", alert.id,
-                             after={"incident": incident.number, "attempt": alert.attempts})  # fmt: skip
+    await repos.audit.record(
+        "system", "alert.redeliver", "alert", alert.id, after={"incident": incident.number, "attempt": alert.attempts}
+    )
     if alert.undelivered_notice_at is None:
         return []
     title, admins = await _group_and_admins(repos, alert)
@@ -117,9 +124,13 @@ async def alert_undelivered(repos: Repos, alert_id: int, error: str, now: dateti
     title, admins = await _group_and_admins(repos, alert)
     card = await incident_card(repos, incident, alert.id)
     await repos.incidents.alert_notice_sent(alert.id, now)
-    await repos.audit.record("system", "alert.undelivered", "alert", alert.id,
-                             after={"incident": incident.number, "error": error[:200],
-                                    "told": [tid for tid, _ in admins]})  # fmt: skip
+    await repos.audit.record(
+        "system",
+        "alert.undelivered",
+        "alert",
+        alert.id,
+        after={"incident": incident.number, "error": error[:200], "told": [tid for tid, _ in admins]},
+    )
     params = {"group": title, "attempts": alert.attempts + 1, "error": error[:200]}
     return [Say(tid, N_("alert.undelivered_admin"), params, locale, card) for tid, locale in admins]
 
@@ -157,6 +168,18 @@ async def receipt(repos: Repos, report_id: int) -> Receipt | None:
     answers = report_answers(report.fields)
     due = incident.next_due_at
     hours = int((due - incident.occurred_at).total_seconds() // 3600) if due else 0
-    return Receipt(report.receipt_chat_id, report.receipt_message_id, report.receipt_locale, incident.number,
-                   report.kind, answers, incident.next_due_at, hours, report.due_at or incident.initial_due_at,
-                   report.late, await alert_statuses(repos, report_id), report.seq, incident.id)  # fmt: skip
+    return Receipt(
+        report.receipt_chat_id,
+        report.receipt_message_id,
+        report.receipt_locale,
+        incident.number,
+        report.kind,
+        answers,
+        incident.next_due_at,
+        hours,
+        report.due_at or incident.initial_due_at,
+        report.late,
+        await alert_statuses(repos, report_id),
+        report.seq,
+        incident.id,
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from bot.domain.access import Action, Actor, Target, permits
 from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
+from bot.domain.facts import casualty_figures
 from bot.domain.roles import Role
 from bot.domain.roster import DEFAULT_LIMITS, TableLimits
 from bot.domain.warnings import WarningPolicy
@@ -146,9 +147,16 @@ def actor_of(user: Member | None, where: int | None = None) -> Actor | None:
 
 
 async def may(
-    repos: Repos, user: Member | None, action: Action, *, unit_id: int | None = None, owner_id: int | None = None,
-    reached: frozenset[int] = frozenset(), chat_id: int | None = None, where: int | None = None,
-) -> bool:  # fmt: skip
+    repos: Repos,
+    user: Member | None,
+    action: Action,
+    *,
+    unit_id: int | None = None,
+    owner_id: int | None = None,
+    reached: frozenset[int] = frozenset(),
+    chat_id: int | None = None,
+    where: int | None = None,
+) -> bool:
     """The one authorization check (bot.domain.access): may this person do this to a target of this unit (owned by
     `owner_id`, addressed to `reached`, living in `chat_id`), acting in the chat `where`?"""
     chain = await unit_chain(repos, unit_id) if unit_id is not None else ()
@@ -215,9 +223,12 @@ async def alert_statuses(repos: Repos, report_id: int) -> list[AlertStatus]:
 
 
 async def incident_card(
-    repos: Repos, incident: Incident, alert_id: int | None = None, report_id: int | None = None,
+    repos: Repos,
+    incident: Incident,
+    alert_id: int | None = None,
+    report_id: int | None = None,
     known: tuple[Member, Unit, Sequence[Report]] | None = None,
-) -> Card:  # fmt: skip
+) -> Card:
     """The incident as an alert shows it: its figures now, the summary of the report the alert is about
     (the first report's, or a follow-up's with what changed), reporter and unit, who acknowledged it.
     `known`: the reporter, the unit and every report of the incident, when the caller holds them (filing)."""
@@ -237,19 +248,32 @@ async def incident_card(
     key = {"followup": "situation", "final": "handling"}.get(about.kind)
     summary = about.fields.get(key) if key else about.fields.get("description") or about.fields.get("what")
     changes = tuple((str(k), b, a) for k, b, a in about.fields.get("_changes") or ())
+    facts = incident.facts()
     return Card(
-        number=incident.number, grade=incident.grade, suggested_grade=incident.suggested_grade,
-        category=incident.category, subtype=incident.subtype, occurred_at=incident.occurred_at,
-        place=incident.place_text, lat=incident.latitude, lon=incident.longitude,
-        casualties={"deaths": incident.deaths, "missing": incident.missing, "serious": incident.serious_injuries,
-                    "injured": incident.injuries, "trapped": incident.trapped},
-        loss=incident.loss_cny,
+        number=incident.number,
+        grade=incident.grade,
+        suggested_grade=incident.suggested_grade,
+        category=incident.category,
+        subtype=incident.subtype,
+        occurred_at=incident.occurred_at,
+        place=facts.place.text,
+        lat=facts.place.lat,
+        lon=facts.place.lon,
+        casualties=casualty_figures(facts.known_casualties),
+        loss=facts.loss_cny,
         description=str(summary or initial.fields.get("description") or initial.fields.get("what") or ""),
-        reporter_name=reporter.name, reporter_phone=reporter.phone, unit_name=unit.name, late=about.late,
-        initial_due_at=about.due_at or incident.initial_due_at, acknowledged=tuple((u.name, a.at) for a, u in acks),
-        kind=about.kind, seq=about.seq, changes=changes, correction=about.fields.get("correction") or None,
+        reporter_name=reporter.name,
+        reporter_phone=reporter.phone,
+        unit_name=unit.name,
+        late=about.late,
+        initial_due_at=about.due_at or incident.initial_due_at,
+        acknowledged=tuple((u.name, a.at) for a, u in acks),
+        kind=about.kind,
+        seq=about.seq,
+        changes=changes,
+        correction=about.fields.get("correction") or None,
         status=incident.status,
-    )  # fmt: skip
+    )
 
 
 Translate = Callable[..., str]

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.domain.access import Action
 from bot.domain.clock import FIRST_DAY, LAST_DAY, supported
+from bot.domain.facts import casualty_figures
 from bot.domain.stats import DAY_WORDS
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
@@ -83,8 +84,15 @@ async def mine(repos: Repos, user: Member, now: datetime, page: int = 0) -> Page
     due = []
     for d in await repos.deadlines.open_for_reporter(user.id):
         incident = await repos.incidents.get(d.incident_id)
-        due.append({"number": incident.number if incident else "?", "due": d.due, "seq": d.seq,
-                    "due_at": d.due_at, "incident_id": d.incident_id})  # fmt: skip
+        due.append(
+            {
+                "number": incident.number if incident else "?",
+                "due": d.due,
+                "seq": d.seq,
+                "due_at": d.due_at,
+                "incident_id": d.incident_id,
+            }
+        )
     return Page("mine", max(0, page), _pages(total), total, rows, due)
 
 
@@ -99,8 +107,13 @@ async def timeline(repos: Repos, user: Member, number: str, root: int | None = N
     unit = await repos.units.get(incident.unit_id)
     events: list[tuple[datetime, str, dict[str, Any]]] = []
     for report, name in await repos.desk.reports_of(incident.id):
-        events.append((report.submitted_at, N_("timeline.report"),
-                       {"kind": report.kind, "seq": report.seq, "who": name, "late": report.late}))  # fmt: skip
+        events.append(
+            (
+                report.submitted_at,
+                N_("timeline.report"),
+                {"kind": report.kind, "seq": report.seq, "who": name, "late": report.late},
+            )
+        )
     for at, name, unit_name in await repos.desk.acknowledgements_of(incident.id):
         events.append((at, N_("timeline.ack"), {"who": name, "unit": unit_name}))
     deadlines = await repos.deadlines.of_incident(incident.id)
@@ -115,11 +128,20 @@ async def timeline(repos: Repos, user: Member, number: str, root: int | None = N
                 values.update(due=d.due, seq=d.seq)
             events.append((entry.at, msgid, values))
     events.sort(key=lambda e: e[0])
-    info = {"number": incident.number, "grade": incident.grade, "suggested": incident.suggested_grade,
-            "category": incident.category, "subtype": incident.subtype, "place": incident.place_text,
-            "occurred_at": incident.occurred_at, "status": incident.status, "unit": unit.name if unit else "",
-            "deaths": incident.deaths, "missing": incident.missing, "serious": incident.serious_injuries,
-            "injured": incident.injuries, "trapped": incident.trapped, "loss": incident.loss_cny}  # fmt: skip
+    facts = incident.facts()
+    info = {
+        "number": incident.number,
+        "grade": incident.grade,
+        "suggested": incident.suggested_grade,
+        "category": incident.category,
+        "subtype": incident.subtype,
+        "place": facts.place.text,
+        "occurred_at": incident.occurred_at,
+        "status": incident.status,
+        "unit": unit.name if unit else "",
+        **casualty_figures(facts.known_casualties),
+        "loss": facts.loss_cny,
+    }
     due = [{"due": d.due, "seq": d.seq, "due_at": d.due_at} for d in deadlines if d.state == "open"]
     return Timeline(info, events, due)
 

@@ -21,7 +21,13 @@ async def expire_drafts(repos: Repos, now: datetime, ttl: timedelta) -> list[Say
         await repos.drafts.delete(row.key)
         started = (row.data.get("draft") or {}).get("started_at")
         when = datetime.fromisoformat(started) if started else None
-        notices.append(Say(row.chat_id, N_("report.draft_expired"), {"started": when or "-", "days": ttl.days},
-                           user.locale if user else None))  # fmt: skip
+        notices.append(
+            Say(
+                row.chat_id,
+                N_("report.draft_expired"),
+                {"started": when or "-", "days": ttl.days},
+                user.locale if user else None,
+            )
+        )
         await repos.audit.record("system", "draft.expire", "draft", row.key[-64:], before={"started_at": started})
     return notices

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.domain.access import Action
+from bot.domain.cap import CapMessage
 from bot.domain.stats import Period, Stats
 from bot.domain.text import N_
 from bot.usecases import alerts, desk, followups, onboarding, roster, stats, warnings
 from bot.usecases.common import Config, Member, Refused, may
 from bot.usecases.conversation import DraftStore, FormSession
-from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written, written_due
+from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written
 from storage.repositories import Repos
 
 
@@ -56,15 +57,6 @@ class UseCases:
         user = self._person()
         return await start_written(self.repos, user, incident_id)
 
-    async def written_due(self) -> int | None:
-        return await written_due(self.repos, self.user) if self.user is not None else None
-
-    async def phone_reporters(self) -> list[tuple[int, str, str]]:
-        """Whom duty staff may log a phone report for: active people of their unit and the units below."""
-        user = self._person()
-        await self._require(Action.PHONE_FOR)
-        return await onboarding.people_below(self.repos, user.unit_id)
-
     async def mark_handled(self, alert_id: int) -> followups.Handled:
         return await followups.mark_handled(self.repos, alert_id, self.user, self.config)
 
@@ -81,8 +73,9 @@ class UseCases:
     async def acknowledge(self, alert_id: int) -> Acknowledged:
         return await acknowledge(self.repos, alert_id, self.user, self.config)
 
-    async def bind_group_here(self, chat_id: int, title: str | None, unit_code: str | None,
-                              chat_admin: bool) -> onboarding.Binding:  # fmt: skip
+    async def bind_group_here(
+        self, chat_id: int, title: str | None, unit_code: str | None, chat_admin: bool
+    ) -> onboarding.Binding:
         return await onboarding.bind_group_here(self.repos, self.user, chat_id, title, unit_code, chat_admin)
 
     async def group_migrated(self, old_chat_id: int, new_chat_id: int) -> None:
@@ -101,8 +94,7 @@ class UseCases:
 
     async def revoke_invite(self, code: str) -> None:
         user = self._person()
-        await onboarding.revoke_invite(self.repos, f"tg:{user.telegram_id}", code, user,
-                                       self.config.clock())  # fmt: skip
+        await onboarding.revoke_invite(self.repos, f"tg:{user.telegram_id}", code, user, self.config.clock())
 
     async def people(self) -> list[tuple[Member, str]]:
         user = self._person()
@@ -144,7 +136,7 @@ class UseCases:
     async def warning_bulletin(self, warning_id: int) -> warnings.Bulletin | None:
         return await warnings.bulletin_of(self.repos, warning_id)
 
-    async def cap_export(self, ref: str, sender: str) -> warnings.cap.CapMessage | None:
+    async def cap_export(self, ref: str, sender: str) -> CapMessage | None:
         return await warnings.cap_message(self.repos, ref, sender, self.config, self._person())
 
     async def cap_form(self, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:

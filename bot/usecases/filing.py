@@ -16,9 +16,14 @@ class Filer(Protocol):
     """Files a finished form; a report is written with where its receipt will be (see ReceiptPlace)."""
 
     def __call__(
-        self, repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
-        config: Config, receipt: ReceiptPlace | None = None,
-    ) -> Awaitable[Filed | WarningFiled]: ...  # fmt: skip
+        self,
+        repos: Repos,
+        user: Member,
+        draft: Mapping[str, Any],
+        extras: Mapping[str, Mapping[str, Any]],
+        config: Config,
+        receipt: ReceiptPlace | None = None,
+    ) -> Awaitable[Filed | WarningFiled]: ...
 
 
 FILERS: dict[str, Filer] = {

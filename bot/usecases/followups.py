@@ -16,18 +16,16 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.access import Action
 from bot.domain.clocks import Due, Trigger
-from bot.domain.grading import GRADE_ORDER, Casualties, suggest_grade
+from bot.domain.facts import ReportFacts, figure_changes, updated
+from bot.domain.grading import GRADE_ORDER, suggest_grade
 from bot.domain.roles import Role
 from bot.domain.text import N_
 from bot.usecases.common import Card, Config, Member, Refused, attachment_rows, incident_card, may
-from bot.usecases.deadlines import cancel, meet, start_clocks, unknown_elements
+from bot.usecases.deadlines import cancel, meet, start_clocks
 from bot.usecases.reports import Filed, ReceiptPlace, already_filed, place_receipt, plan_alerts
 from storage.models import Incident, Report
 from storage.repositories import Repos
 
-# the incident's figures as the forms name them
-FIGURES = {"deaths": "deaths", "missing": "missing", "serious": "serious_injuries", "injured": "injuries",
-           "trapped": "trapped"}  # fmt: skip
 OPEN_LIST_MAX = 10
 
 
@@ -50,13 +48,6 @@ class FollowupStart:
     figures: dict[str, Any]
 
 
-def figures_of(incident: Incident) -> dict[str, Any]:
-    """The last reported casualty and loss figures, as the forms hold them."""
-    loss = incident.loss_cny
-    return {"casualties": {key: getattr(incident, column) for key, column in FIGURES.items()},
-            **({"loss": loss} if loss is not None else {})}  # fmt: skip
-
-
 async def may_write_about(repos: Repos, user: Member, incident: Incident) -> bool:
     """The reporter, or reporters and duty staff of the incident's unit or a unit above it."""
     return await may(repos, user, Action.INCIDENT_WRITE, unit_id=incident.unit_id, owner_id=incident.reporter_id)
@@ -77,7 +68,7 @@ async def start_followup(repos: Repos, user: Member, incident_id: int, kind: str
         raise Refused(N_("followup.closed"))
     seq = await repos.incidents.count_reports(incident.id, "followup") + 1 if kind == "followup" else 0
     subject = {"incident": incident.id, "number": incident.number, "seq": seq}
-    return FollowupStart(subject, figures_of(incident))
+    return FollowupStart(subject, incident.facts().figures())
 
 
 def _more_severe(a: str, b: str) -> bool:
@@ -86,25 +77,34 @@ def _more_severe(a: str, b: str) -> bool:
 
 
 async def submit_followup(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    repos: Repos,
+    user: Member,
+    draft: Mapping[str, Any],
+    extras: Mapping[str, Mapping[str, Any]],
+    config: Config,
     receipt: ReceiptPlace | None = None,
-) -> Filed:  # fmt: skip
+) -> Filed:
     """Store the follow-up once (idempotent on the draft token), update the incident's figures, meet the
     deadline it answers and start the next, and plan the duty-group alerts with what changed."""
     return await _file_later(repos, user, draft, config, "followup", receipt)
 
 
 async def submit_final(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    repos: Repos,
+    user: Member,
+    draft: Mapping[str, Any],
+    extras: Mapping[str, Mapping[str, Any]],
+    config: Config,
     receipt: ReceiptPlace | None = None,
-) -> Filed:  # fmt: skip
+) -> Filed:
     """Store the final report once, close the incident, meet the final deadline and cancel the others, start
     the evaluation report's clock where the table asks for one, and alert the duty groups."""
     return await _file_later(repos, user, draft, config, "final", receipt)
 
 
-async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], config: Config, kind: str,
-                      receipt: ReceiptPlace | None) -> Filed:  # fmt: skip
+async def _file_later(
+    repos: Repos, user: Member, draft: Mapping[str, Any], config: Config, kind: str, receipt: ReceiptPlace | None
+) -> Filed:
     token = draft["token"]
     done = await already_filed(repos, user, token)
     if done is not None:
@@ -115,22 +115,24 @@ async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], conf
     incident = await repos.incidents.get_for_update(int(subject.get("incident", 0)))
     if incident is None or not await may_write_about(repos, user, incident):  # (rights may change mid-form)
         raise Refused(N_("followup.not_yours"))
-    before = figures_of(incident)
-    casualties = answers.get("casualties") or {}
-    loss = answers.get("loss") if isinstance(answers.get("loss"), int) else None
-    changes = [[key, before["casualties"].get(key), casualties.get(key)] for key in FIGURES
-               if casualties.get(key) != before["casualties"].get(key)]  # fmt: skip
-    if loss is not None and loss != before.get("loss"):
-        changes.append(["loss", before.get("loss"), loss])
+    before, reported = incident.facts(), ReportFacts.from_answers(answers)
+    changes = figure_changes(before, reported)
     seq = await repos.incidents.count_reports(incident.id, "followup") + 1 if kind == "followup" else 0
     try:
         async with repos.session.begin_nested():
             report = Report(
-                incident_id=incident.id, kind=kind, seq=seq, draft_token=token, reporter_id=user.id,
-                fields={**answers, "_changes": changes}, started_at=datetime.fromisoformat(draft["started_at"]),
-                submitted_at=now, received_at=now,
-                unknown=unknown_elements(answers, ("casualties",)), late=False,
-            )  # fmt: skip
+                incident_id=incident.id,
+                kind=kind,
+                seq=seq,
+                draft_token=token,
+                reporter_id=user.id,
+                fields={**answers, "_changes": changes},
+                started_at=datetime.fromisoformat(draft["started_at"]),
+                submitted_at=now,
+                received_at=now,
+                unknown=reported.unknown(("casualties",)),
+                late=False,
+            )
             report.incomplete = bool(report.unknown)
             place_receipt(report, receipt)
             attachments = attachment_rows(answers)
@@ -140,19 +142,21 @@ async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], conf
         if done is None:
             raise
         return done
-    for key, column in FIGURES.items():
-        if key in casualties:
-            setattr(incident, column, casualties[key])
-    if loss is not None:
-        incident.loss_cny = loss
+    now_known = updated(before, reported)
+    incident.take_figures(now_known.known_casualties, now_known.loss_cny)
     actor = f"tg:{user.telegram_id}"
-    suggested = suggest_grade(incident.category, incident.subtype, Casualties.from_mapping(casualties),
-                              incident.loss_cny).value  # fmt: skip
+    suggested = suggest_grade(incident.category, incident.subtype, now_known.known_casualties, incident.loss_cny).value
     if suggested != incident.suggested_grade:
         incident.suggested_grade = suggested
     if _more_severe(suggested, incident.grade):  # figures that reach a higher grade raise it, never lower it
-        await repos.audit.record(actor, "incident.regrade", "incident", incident.id, before={"grade": incident.grade},
-                                 after={"grade": suggested, "by": kind})  # fmt: skip
+        await repos.audit.record(
+            actor,
+            "incident.regrade",
+            "incident",
+            incident.id,
+            before={"grade": incident.grade},
+            after={"grade": suggested, "by": kind},
+        )
         incident.grade, incident.grade_reason = suggested, None
     dues = [Due.FOLLOWUP, Due.SUPPLEMENTARY] if kind == "followup" else [Due.FINAL]
     answered = await meet(repos, incident.id, dues, report.id, now, actor)
@@ -166,12 +170,31 @@ async def _file_later(repos: Repos, user: Member, draft: Mapping[str, Any], conf
     elif incident.status == "open":
         opened = await start_clocks(repos, incident, Trigger.FOLLOWUP, now, user.id, config, now, seq=seq + 1)
         incident.next_due_at = min((d.due_at for d in opened), default=None)
-    await repos.audit.record(actor, "report.submit", "incident", incident.id,
-                             after={"number": incident.number, "kind": kind, "seq": seq, "late": report.late,
-                                    "changes": changes, "correction": answers.get("correction")})  # fmt: skip
-    filed = Filed(created=True, number=incident.number, report_id=report.id, late=report.late,
-                  next_due_at=incident.next_due_at, initial_due_at=report.due_at, kind=kind, seq=seq,
-                  incident_id=incident.id)  # fmt: skip
+    await repos.audit.record(
+        actor,
+        "report.submit",
+        "incident",
+        incident.id,
+        after={
+            "number": incident.number,
+            "kind": kind,
+            "seq": seq,
+            "late": report.late,
+            "changes": changes,
+            "correction": answers.get("correction"),
+        },
+    )
+    filed = Filed(
+        created=True,
+        number=incident.number,
+        report_id=report.id,
+        late=report.late,
+        next_due_at=incident.next_due_at,
+        initial_due_at=report.due_at,
+        kind=kind,
+        seq=seq,
+        incident_id=incident.id,
+    )
     await plan_alerts(repos, filed, incident, report, [(a.kind, a.file_id) for a in attachments], config)
     return filed
 
@@ -196,7 +219,7 @@ async def mark_handled(repos: Repos, alert_id: int, user: Member | None, config:
     alert = await repos.incidents.alert(alert_id)
     if alert is None:
         return Handled("unknown")
-    if not await may(repos, user, Action.INCIDENT_HANDLE, unit_id=alert.unit_id):
+    if user is None or not await may(repos, user, Action.INCIDENT_HANDLE, unit_id=alert.unit_id):
         return Handled("refused")
     incident = await repos.incidents.get_for_update(alert.incident_id)
     assert incident is not None
@@ -207,12 +230,26 @@ async def mark_handled(repos: Repos, alert_id: int, user: Member | None, config:
     await cancel(repos, incident.id, [Due.FOLLOWUP], now, actor, "handled")
     opened = await start_clocks(repos, incident, Trigger.HANDLED, now, incident.reporter_id, config, now)
     incident.next_due_at = min((d.due_at for d in opened), default=None)
-    await repos.audit.record(actor, "incident.handled", "incident", incident.id,
-                             after={"number": incident.number, "final_due_at": incident.next_due_at.isoformat()
-                                    if incident.next_due_at else None})  # fmt: skip
+    await repos.audit.record(
+        actor,
+        "incident.handled",
+        "incident",
+        incident.id,
+        after={
+            "number": incident.number,
+            "final_due_at": incident.next_due_at.isoformat() if incident.next_due_at else None,
+        },
+    )
     reporter = await repos.users.get(incident.reporter_id)
-    return Handled("ok", await incident_card(repos, incident, alert.id), incident.id, incident.number,
-                   incident.next_due_at, reporter if reporter and reporter.active else None, user.name)  # fmt: skip
+    return Handled(
+        "ok",
+        await incident_card(repos, incident, alert.id),
+        incident.id,
+        incident.number,
+        incident.next_due_at,
+        reporter if reporter and reporter.active else None,
+        user.name,
+    )
 
 
 @dataclass(frozen=True)
@@ -240,7 +277,8 @@ async def reopen(repos: Repos, user: Member, number: str, reason: str, config: C
     seq = await repos.incidents.count_reports(incident.id, "followup") + 1
     opened = await start_clocks(repos, incident, Trigger.FOLLOWUP, now, incident.reporter_id, config, now, seq=seq)
     incident.next_due_at = min((d.due_at for d in opened), default=None)
-    await repos.audit.record(actor, "incident.reopen", "incident", incident.id,
-                             after={"number": incident.number, "reason": reason})  # fmt: skip
+    await repos.audit.record(
+        actor, "incident.reopen", "incident", incident.id, after={"number": incident.number, "reason": reason}
+    )
     group = await repos.groups.for_unit(incident.unit_id)
     return Reopened(incident.number, group.chat_id if group else None, reason)

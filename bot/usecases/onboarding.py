@@ -119,8 +119,14 @@ async def set_active(repos: Repos, actor: str, telegram_id: int, active: bool, b
         raise AdminError(f"user {telegram_id} is {'active' if active else 'deactivated'} already")
     before = user_snapshot(user)
     user.active = active
-    await repos.audit.record(actor, "user.reactivate" if active else "user.deactivate", "user", user.id,
-                             before=before, after=user_snapshot(user))  # fmt: skip
+    await repos.audit.record(
+        actor,
+        "user.reactivate" if active else "user.deactivate",
+        "user",
+        user.id,
+        before=before,
+        after=user_snapshot(user),
+    )
     return user
 
 
@@ -139,16 +145,20 @@ async def revoke_invite(
             raise Refused(N_("invite.not_open"))
         raise AdminError("the invite was used or has expired already")
     invite.expires_at = now
-    await repos.audit.record(actor, "invite.revoke", "invite", invite.code, after={"unit_id": invite.unit_id,
-                                                                                  "role": invite.role})  # fmt: skip
+    await repos.audit.record(
+        actor, "invite.revoke", "invite", invite.code, after={"unit_id": invite.unit_id, "role": invite.role}
+    )
     return invite
 
 
 async def people_of(repos: Repos, by: User) -> list[tuple[User, str]]:
     """The people an administrator manages (their unit and below), with their unit's name, active first."""
     names = {u.id: u.name for u in await repos.units.all()}
-    out = [(u, names.get(u.unit_id, "")) for u in await repos.users.list()
-           if await may(repos, by, Action.PERSON_MANAGE, unit_id=u.unit_id)]  # fmt: skip
+    out = [
+        (u, names.get(u.unit_id, ""))
+        for u in await repos.users.list()
+        if await may(repos, by, Action.PERSON_MANAGE, unit_id=u.unit_id)
+    ]
     return sorted(out, key=lambda p: (not p[0].active, p[0].unit_id != by.unit_id, p[0].unit_id, p[0].id))
 
 
@@ -248,9 +258,14 @@ async def bind_group_here(
     if serving is not None:
         for admin in await repos.users.with_role(serving.id, Role.ADMIN):
             if admin.id != user.id:
-                told.append(Say(admin.telegram_id, N_("group.unbound_notice"),
-                                {"group": title or str(chat_id), "unit": serving.name, "to": unit.name,
-                                 "by": user.name}, admin.locale))  # fmt: skip
+                told.append(
+                    Say(
+                        admin.telegram_id,
+                        N_("group.unbound_notice"),
+                        {"group": title or str(chat_id), "unit": serving.name, "to": unit.name, "by": user.name},
+                        admin.locale,
+                    )
+                )
     return Binding("bound", unit, told)
 
 
@@ -266,8 +281,14 @@ async def set_locale(repos: Repos, user: User, locale: str) -> bool:
         return False
     user = await repos.users.get(user.id) or user  # the sender may be a shared, read-only copy (storage.people)
     before, user.locale = user.locale, locale
-    await repos.audit.record(f"tg:{user.telegram_id}", "user.set_locale", "user", user.id,
-                             before={"locale": before}, after={"locale": locale})  # fmt: skip
+    await repos.audit.record(
+        f"tg:{user.telegram_id}",
+        "user.set_locale",
+        "user",
+        user.id,
+        before={"locale": before},
+        after={"locale": locale},
+    )
     return True
 
 
@@ -312,6 +333,7 @@ async def set_aside_notices(repos: Repos, telegram_id: int | None, chat_id: int 
     for admin in await unit_admins(repos, unit) if unit is not None else []:
         if admin.telegram_id != telegram_id:
             who = user.name if user else str(telegram_id)
-            out.append(Say(admin.telegram_id, N_("inbox.set_aside_admin"), {"who": who, "update": update_id},
-                           admin.locale))  # fmt: skip
+            out.append(
+                Say(admin.telegram_id, N_("inbox.set_aside_admin"), {"who": who, "update": update_id}, admin.locale)
+            )
     return out

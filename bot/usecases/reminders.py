@@ -104,8 +104,9 @@ class _Lookups:
         return self.incidents[incident_id]
 
 
-async def _tell(repos: Repos, look: _Lookups, notices: _Notices, unit: Unit | None, audience: str, kind: str,
-                item: DueItem) -> list[str]:  # fmt: skip
+async def _tell(
+    repos: Repos, look: _Lookups, notices: _Notices, unit: Unit | None, audience: str, kind: str, item: DueItem
+) -> list[str]:
     """Tell one audience about a deadline; returns who was told (for the audit log). A unit without a duty
     group has its administrators told instead, so no escalation is lost."""
     if audience == "parent_group":
@@ -132,8 +133,9 @@ async def _tell(repos: Repos, look: _Lookups, notices: _Notices, unit: Unit | No
     return [f"tg:{p.telegram_id}" for p in people]
 
 
-async def _fire_deadline(repos: Repos, look: _Lookups, notices: _Notices, row: Deadline, config: Config,
-                         now: datetime) -> None:  # fmt: skip
+async def _fire_deadline(
+    repos: Repos, look: _Lookups, notices: _Notices, row: Deadline, config: Config, now: datetime
+) -> None:
     deadline = as_domain(row)
     plan = clocks.plan(deadline, config.policy)
     actions = [a for a in plan if a.at <= now and (row.done_until is None or a.at > row.done_until)]
@@ -148,28 +150,56 @@ async def _fire_deadline(repos: Repos, look: _Lookups, notices: _Notices, row: D
         # one reminder however many came due (a restart after a long stop): the latest says it best
         notices.add(reporter.telegram_id, "remind", item, reporter.locale)
         final = any(a.kind == "remind" and a.final for a in actions)
-        await repos.audit.record("system", "deadline.remind", "deadline", row.id,
-                                 after={"number": incident.number, "due": row.due, "to": reporter.telegram_id,
-                                        "at_deadline": final, "overdue": now > row.due_at})  # fmt: skip
+        await repos.audit.record(
+            "system",
+            "deadline.remind",
+            "deadline",
+            row.id,
+            after={
+                "number": incident.number,
+                "due": row.due,
+                "to": reporter.telegram_id,
+                "at_deadline": final,
+                "overdue": now > row.due_at,
+            },
+        )
     if now >= row.due_at and not row.late:
         row.late = True
-        await repos.audit.record("system", "deadline.late", "deadline", row.id,
-                                 after={"number": incident.number, "due": row.due,
-                                        "due_at": row.due_at.isoformat()})  # fmt: skip
+        await repos.audit.record(
+            "system",
+            "deadline.late",
+            "deadline",
+            row.id,
+            after={"number": incident.number, "due": row.due, "due_at": row.due_at.isoformat()},
+        )
     for action in actions:
         if action.kind == "escalate":
             told = []
             for audience in action.tell:
                 told += await _tell(repos, look, notices, unit, audience, "overdue", item)
-            await repos.audit.record("system", "deadline.escalate", "deadline", row.id,
-                                     after={"number": incident.number, "due": row.due, "step": action.index,
-                                            "tell": list(action.tell), "told": told})  # fmt: skip
+            await repos.audit.record(
+                "system",
+                "deadline.escalate",
+                "deadline",
+                row.id,
+                after={
+                    "number": incident.number,
+                    "due": row.due,
+                    "step": action.index,
+                    "tell": list(action.tell),
+                    "told": told,
+                },
+            )
     if any(a.kind == "missed" for a in actions):
         row.state = "missed"
         told = await _tell(repos, look, notices, unit, "unit_group", "missed", item)
-        await repos.audit.record("system", "deadline.missed", "deadline", row.id,
-                                 after={"number": incident.number, "due": row.due, "due_at": row.due_at.isoformat(),
-                                        "told": told})  # fmt: skip
+        await repos.audit.record(
+            "system",
+            "deadline.missed",
+            "deadline",
+            row.id,
+            after={"number": incident.number, "due": row.due, "due_at": row.due_at.isoformat(), "told": told},
+        )
         row.next_at = None
     else:  # the next action, or the deadline itself (marked 迟报 then, whatever the table's reminders)
         moments = [a.at for a in plan if a.at > now] + ([row.due_at] if row.due_at > now else [])
@@ -177,8 +207,9 @@ async def _fire_deadline(repos: Repos, look: _Lookups, notices: _Notices, row: D
     row.done_until = now
 
 
-async def _fire_alert(repos: Repos, look: _Lookups, notices: _Notices, alert: Alert, config: Config,
-                      now: datetime) -> None:  # fmt: skip
+async def _fire_alert(
+    repos: Repos, look: _Lookups, notices: _Notices, alert: Alert, config: Config, now: datetime
+) -> None:
     """One step of an unacknowledged alert's escalation (the steps' times run from its delivery)."""
     incident = await look.incident(alert.incident_id)
     unit = await look.unit(alert.unit_id)
@@ -202,8 +233,16 @@ async def _fire_alert(repos: Repos, look: _Lookups, notices: _Notices, alert: Al
     alert.ack_due_at = steps[alert.ack_steps].at if alert.ack_steps < len(steps) else None
 
 
-async def _ack_step(repos: Repos, look: _Lookups, notices: _Notices, alert: Alert, unit: Unit, card: Card,
-                    step: clocks.Action, number: str) -> None:  # fmt: skip
+async def _ack_step(
+    repos: Repos,
+    look: _Lookups,
+    notices: _Notices,
+    alert: Alert,
+    unit: Unit,
+    card: Card,
+    step: clocks.Action,
+    number: str,
+) -> None:
     told: list[str] = []
     for audience in step.tell:
         target = await look.unit(unit.parent_id) if audience == "parent_group" else unit
@@ -227,9 +266,13 @@ async def _ack_step(repos: Repos, look: _Lookups, notices: _Notices, alert: Aler
             n = notices.get(person.telegram_id, "unacknowledged", person.locale, alert.id)
             n.card, n.unit = card, unit.name if target is not unit else ""
             told.append(f"tg:{person.telegram_id}")
-    await repos.audit.record("system", "alert.escalate", "alert", alert.id,
-                             after={"number": number, "step": step.index, "tell": list(step.tell),
-                                    "told": told})  # fmt: skip
+    await repos.audit.record(
+        "system",
+        "alert.escalate",
+        "alert",
+        alert.id,
+        after={"number": number, "step": step.index, "tell": list(step.tell), "told": told},
+    )
 
 
 async def fire_due(repos: Repos, now: datetime, config: Config, batch: int = CLAIM_BATCH) -> Fired:

@@ -49,8 +49,9 @@ def _digits(phone: str | None) -> str:
     return re.sub(r"\D", "", phone or "")
 
 
-async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, config: Config,
-                        user: Member | None = None) -> Imported:  # fmt: skip
+async def import_roster(
+    repos: Repos, actor: str, data: bytes, filename: str, config: Config, user: Member | None = None
+) -> Imported:
     """Check every row; store the shifts only when no row has a problem. People are linked to the users of
     their unit by phone, else by name, so escalations can mention the leader on duty. A person (`user`; the
     operator's CLI passes none) imports only for units they administer (their own and below): a row of any other
@@ -87,16 +88,24 @@ async def import_roster(repos: Repos, actor: str, data: bytes, filename: str, co
     for s in shifts:
         unit_id = units[s.unit].id
         start, end = s.start.astimezone(UTC), s.end.astimezone(UTC)
-        rows_out.append(Shift(unit_id=unit_id, kind=s.kind, starts_at=start, ends_at=end,
-                              leaders=[person(unit_id, n, p) for n, p in s.leaders],
-                              officers=[person(unit_id, n, p) for n, p in s.officers],
-                              notify_at=start if start > now else None,
-                              check_at=end + HANDOVER_GRACE if end + HANDOVER_GRACE > now else None,
-                              imported_at=now))  # fmt: skip
+        rows_out.append(
+            Shift(
+                unit_id=unit_id,
+                kind=s.kind,
+                starts_at=start,
+                ends_at=end,
+                leaders=[person(unit_id, n, p) for n, p in s.leaders],
+                officers=[person(unit_id, n, p) for n, p in s.officers],
+                notify_at=start if start > now else None,
+                check_at=end + HANDOVER_GRACE if end + HANDOVER_GRACE > now else None,
+                imported_at=now,
+            )
+        )
     await repos.roster.replace(rows_out)
     touched = sorted({s.unit for s in shifts})
-    await repos.audit.record(actor, "roster.import", "roster", filename[:64],
-                             after={"shifts": len(rows_out), "units": touched})  # fmt: skip
+    await repos.audit.record(
+        actor, "roster.import", "roster", filename[:64], after={"shifts": len(rows_out), "units": touched}
+    )
     upcoming = [t for r in rows_out for t in (r.notify_at, r.check_at) if t is not None]
     if upcoming:
         wake_at(repos.session, min(upcoming))
@@ -132,8 +141,9 @@ async def fire_shift_changes(repos: Repos, now: datetime, batch: int) -> tuple[l
         unit = await repos.units.get(shift.unit_id)
         if group is not None and unit is not None:
             notices.append(ShiftNotice(group.chat_id, unit.name, shift))
-            await repos.audit.record("system", "roster.handover_notice", "shift", shift.id,
-                                     after={"unit": unit.code, "chat": group.chat_id})  # fmt: skip
+            await repos.audit.record(
+                "system", "roster.handover_notice", "shift", shift.id, after={"unit": unit.code, "chat": group.chat_id}
+            )
     await repos.session.flush()
     return notices, len(shifts) >= batch
 
@@ -183,25 +193,68 @@ async def compose_handover(repos: Repos, user: Member, note: str, config: Config
 
     summary = {
         "until": when(until),
-        "open": {"total": open_total, "items": [{"number": r["number"], "grade": r["grade"],
-                                                  "category": r["category"], "subtype": r["subtype"]}
-                                                 for r in open_rows]},
-        "due": {"total": due_total, "items": [{"number": r["number"], "due": r["due"], "seq": r["seq"],
-                                                "due_at": when(r["due_at"]), "reporter": r["reporter"]}
-                                               for r in due_rows]},
-        "overdue": {"total": overdue_total, "items": [{"number": r["number"], "due": r["due"], "seq": r["seq"],
-                                                        "due_at": when(r["due_at"]), "reporter": r["reporter"]}
-                                                       for r in overdue_rows]},
+        "open": {
+            "total": open_total,
+            "items": [
+                {"number": r["number"], "grade": r["grade"], "category": r["category"], "subtype": r["subtype"]}
+                for r in open_rows
+            ],
+        },
+        "due": {
+            "total": due_total,
+            "items": [
+                {
+                    "number": r["number"],
+                    "due": r["due"],
+                    "seq": r["seq"],
+                    "due_at": when(r["due_at"]),
+                    "reporter": r["reporter"],
+                }
+                for r in due_rows
+            ],
+        },
+        "overdue": {
+            "total": overdue_total,
+            "items": [
+                {
+                    "number": r["number"],
+                    "due": r["due"],
+                    "seq": r["seq"],
+                    "due_at": when(r["due_at"]),
+                    "reporter": r["reporter"],
+                }
+                for r in overdue_rows
+            ],
+        },
         "unacknowledged": {"total": unacked_total, "items": unacked},
-        "warnings": [{"number": w.number, "level": w.level, "event": w.fields.get("event"),
-                      "drill": bool(w.fields.get("drill"))} for w in warnings[:10]],
-    }  # fmt: skip
-    handover = await repos.roster.add_handover(Handover(
-        unit_id=user.unit_id, shift_id=shift.id if shift else None, from_user_id=user.id,
-        note=note.strip()[:1000] or None, summary=summary, created_at=now))  # fmt: skip
-    await repos.audit.record(f"tg:{user.telegram_id}", "handover.create", "handover", handover.id,
-                             after={"shift": handover.shift_id, "open": open_total, "overdue": overdue_total,
-                                    "due": due_total, "unacknowledged": unacked_total})  # fmt: skip
+        "warnings": [
+            {"number": w.number, "level": w.level, "event": w.fields.get("event"), "drill": bool(w.fields.get("drill"))}
+            for w in warnings[:10]
+        ],
+    }
+    handover = await repos.roster.add_handover(
+        Handover(
+            unit_id=user.unit_id,
+            shift_id=shift.id if shift else None,
+            from_user_id=user.id,
+            note=note.strip()[:1000] or None,
+            summary=summary,
+            created_at=now,
+        )
+    )
+    await repos.audit.record(
+        f"tg:{user.telegram_id}",
+        "handover.create",
+        "handover",
+        handover.id,
+        after={
+            "shift": handover.shift_id,
+            "open": open_total,
+            "overdue": overdue_total,
+            "due": due_total,
+            "unacknowledged": unacked_total,
+        },
+    )
     incoming: list[Member] = []
     for person in [*(following.leaders or []), *(following.officers or [])] if following else []:
         found = await repos.users.get(int(person["user_id"])) if person.get("user_id") else None
@@ -226,8 +279,9 @@ async def accept_handover(
     if handover.accepted_at is not None:
         return N_("handover.already"), handover
     handover.accepted_by, handover.accepted_at = user.id, config.clock()
-    await repos.audit.record(f"tg:{user.telegram_id}", "handover.accept", "handover", handover.id,
-                             after={"by": user.name})  # fmt: skip
+    await repos.audit.record(
+        f"tg:{user.telegram_id}", "handover.accept", "handover", handover.id, after={"by": user.name}
+    )
     return N_("handover.accepted"), handover
 
 
@@ -242,8 +296,9 @@ async def fire_handover_checks(repos: Repos, now: datetime, batch: int) -> tuple
         unit = await repos.units.get(shift.unit_id)
         if unit is None:
             continue
-        leaders = await duty_leaders(repos, shift.unit_id, shift.ends_at - timedelta(minutes=1)) or \
-            await unit_admins(repos, unit)  # fmt: skip
+        leaders = await duty_leaders(repos, shift.unit_id, shift.ends_at - timedelta(minutes=1)) or await unit_admins(
+            repos, unit
+        )
         for leader in leaders:
             flags.append(HandoverFlag(leader.telegram_id, leader.locale, unit.name, shift.starts_at, shift.ends_at))
         told = [f"tg:{p.telegram_id}" for p in leaders]

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from bot.domain.categories import BY_CODE, subtype_label
 from bot.domain.clocks import DUE_LABELS, Due
+from bot.domain.facts import casualty_figures
 from bot.domain.grading import GRADE_LABELS, Grade
 from bot.domain.stats import GRADES, Period, Stats, tally_by_category, timeliness
 from bot.domain.text import N_
@@ -129,9 +130,13 @@ def export_name(period: Period, fmt: str) -> str:
 
 async def record_export(repos: Repos, actor: str, unit_id: int | None, period: Period, fmt: str, via: str) -> None:
     """Data leaving the system is audited: who, for which unit's tree (0: all), which period and format, how."""
-    await repos.audit.record(actor, "export.create", "unit", unit_id or 0,
-                             after={"from": period.first_day.isoformat(), "to": period.last_day.isoformat(),
-                                    "format": fmt, "via": via})  # fmt: skip
+    await repos.audit.record(
+        actor,
+        "export.create",
+        "unit",
+        unit_id or 0,
+        after={"from": period.first_day.isoformat(), "to": period.last_day.isoformat(), "format": fmt, "via": via},
+    )
 
 
 async def stats(repos: Repos, user: Member, period: Period, now: datetime) -> Stats:
@@ -302,8 +307,18 @@ INCIDENT_STATES = {
 }
 
 
-async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: datetime, fmt: str, path: Path,
-                       tr: Tr, tz: tzinfo, now: datetime, sheets: Iterable[str] = SHEETS) -> Exported:  # fmt: skip
+async def write_export(
+    repos: Repos,
+    unit_id: int | None,
+    start: datetime,
+    end: datetime,
+    fmt: str,
+    path: Path,
+    tr: Tr,
+    tz: tzinfo,
+    now: datetime,
+    sheets: Iterable[str] = SHEETS,
+) -> Exported:
     """Write the export of [start, end) for a unit's tree (None: every unit) to `path`, streaming."""
     units = scope_units(await repos.units.all(), unit_id)
     sink: Sink = XlsxSink(path) if fmt == "xlsx" else CsvZipSink(path)
@@ -316,8 +331,9 @@ async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: 
     def yes(flag: bool) -> str:
         return tr("export.yes") if flag else ""
 
-    async def pump(name: str, header: list[str], widths: list[int], rows: AsyncIterator[Any],
-                   cells: Callable[[Any], list[Any]]) -> None:  # fmt: skip
+    async def pump(
+        name: str, header: list[str], widths: list[int], rows: AsyncIterator[Any], cells: Callable[[Any], list[Any]]
+    ) -> None:
         sink.sheet(name, tr(SHEET_TITLES[name]), header, widths)
         n = 0
         async for row in rows:
@@ -334,14 +350,31 @@ async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: 
 
             def incident_cells(r: Any) -> list[Any]:
                 i, unit, reporter = r
-                return [i.number, unit, label["category"](i.category), label["subtype"](i.category, i.subtype),
-                        label["grade"](i.grade), label["grade"](i.suggested_grade), local(i.occurred_at),
-                        i.place_text, i.deaths, i.missing, i.serious_injuries, i.injuries, i.trapped, i.loss_cny,
-                        tr(INCIDENT_STATES.get(i.status, i.status)), reporter, local(i.created_at),
-                        local(i.closed_at)]  # fmt: skip
+                facts = i.facts()
+                return [
+                    i.number,
+                    unit,
+                    label["category"](i.category),
+                    label["subtype"](i.category, i.subtype),
+                    label["grade"](i.grade),
+                    label["grade"](i.suggested_grade),
+                    local(i.occurred_at),
+                    facts.place.text,
+                    *casualty_figures(facts.known_casualties).values(),
+                    facts.loss_cny,
+                    tr(INCIDENT_STATES.get(i.status, i.status)),
+                    reporter,
+                    local(i.created_at),
+                    local(i.closed_at),
+                ]
 
-            await pump("incidents", header, [20, 18, 12, 14, 10, 10, 17, 30] + [8] * 6 + [8, 10, 17, 17],
-                       repos.stats.incidents(units, start, end), incident_cells)  # fmt: skip
+            await pump(
+                "incidents",
+                header,
+                [20, 18, 12, 14, 10, 10, 17, 30] + [8] * 6 + [8, 10, 17, 17],
+                repos.stats.incidents(units, start, end),
+                incident_cells,
+            )
         if "reports" in wanted:
             cells = Cells(tr, tz)
             fixed = [tr(k) for k in REPORT_COLS]
@@ -352,38 +385,82 @@ async def write_export(repos: Repos, unit_id: int | None, start: datetime, end: 
                 report, number, unit, reporter = r
                 answers = dict(report.fields or {})
                 grade = (answers.pop("_grade", None) or {}).get("grade")
-                values = [number, tr(KIND_LABELS.get(report.kind, report.kind)), report.seq or None, unit, reporter,
-                          local(report.submitted_at), local(report.received_at), local(report.due_at),
-                          yes(report.late), yes(report.incomplete), join(list(report.unknown or []), tr) or None,
-                          label["grade"](grade) if grade else None]  # fmt: skip
+                values = [
+                    number,
+                    tr(KIND_LABELS.get(report.kind, report.kind)),
+                    report.seq or None,
+                    unit,
+                    reporter,
+                    local(report.submitted_at),
+                    local(report.received_at),
+                    local(report.due_at),
+                    yes(report.late),
+                    yes(report.incomplete),
+                    join(list(report.unknown or []), tr) or None,
+                    label["grade"](grade) if grade else None,
+                ]
                 values += [cells.value(f, answers.get(f), answers) for f in field_ids]
                 other = {k: v for k, v in answers.items() if k not in cells.fields}
                 values.append(json.dumps(other, ensure_ascii=False) if other else None)
                 return values
 
-            await pump("reports", header, [20, 10, 6, 18, 10, 17, 17, 17, 6, 6, 16, 10] + [18] * len(field_ids) + [20],
-                       repos.stats.reports(units, start, end), report_cells)  # fmt: skip
+            await pump(
+                "reports",
+                header,
+                [20, 10, 6, 18, 10, 17, 17, 17, 6, 6, 16, 10] + [18] * len(field_ids) + [20],
+                repos.stats.reports(units, start, end),
+                report_cells,
+            )
         if "timeliness" in wanted:
             header = [tr(k) for k in DEADLINE_COLS]
 
             def deadline_cells(r: Any) -> list[Any]:
                 d, number, unit, reporter = r
                 what = tr("due.followup_n", n=d.seq) if d.due == "followup" and d.seq else tr(DUE_LABELS[Due(d.due)])
-                return [number, unit, what, reporter, local(d.due_at), tr(DEADLINE_STATES.get(d.state, d.state)),
-                        local(d.met_at), yes(d.late), yes(d.state == "missed")]  # fmt: skip
+                return [
+                    number,
+                    unit,
+                    what,
+                    reporter,
+                    local(d.due_at),
+                    tr(DEADLINE_STATES.get(d.state, d.state)),
+                    local(d.met_at),
+                    yes(d.late),
+                    yes(d.state == "missed"),
+                ]
 
-            await pump("timeliness", header, [20, 18, 12, 10, 17, 8, 17, 6, 6],
-                       repos.stats.deadlines(units, start, min(end, now)), deadline_cells)  # fmt: skip
+            await pump(
+                "timeliness",
+                header,
+                [20, 18, 12, 10, 17, 8, 17, 6, 6],
+                repos.stats.deadlines(units, start, min(end, now)),
+                deadline_cells,
+            )
         if "ledger" in wanted:
             header = [tr(k) for k in LEDGER_COLS]
 
             def ledger_cells(r: Any) -> list[Any]:
                 _id, received, kind, seq, late, number, grade, unit, reporter, ack_at, ack_by = r
-                return [local(received), number, tr(KIND_LABELS.get(kind, kind)), seq or None, label["grade"](grade),
-                        unit, reporter, yes(late), local(ack_at), ack_by]  # fmt: skip
+                return [
+                    local(received),
+                    number,
+                    tr(KIND_LABELS.get(kind, kind)),
+                    seq or None,
+                    label["grade"](grade),
+                    unit,
+                    reporter,
+                    yes(late),
+                    local(ack_at),
+                    ack_by,
+                ]
 
-            await pump("ledger", header, [17, 20, 10, 6, 10, 18, 10, 6, 17, 10],
-                       repos.stats.ledger(units, start, end), ledger_cells)  # fmt: skip
+            await pump(
+                "ledger",
+                header,
+                [17, 20, 10, 6, 10, 18, 10, 6, 17, 10],
+                repos.stats.ledger(units, start, end),
+                ledger_cells,
+            )
         if "table" in wanted:
             header = [tr(k) for k in TABLE_COLS]
             rows = await repos.stats.by_subtype(units, start, end)

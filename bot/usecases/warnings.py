@@ -134,8 +134,9 @@ def reached_units(tree: Sequence[tuple[int, int | None]], w: Warning) -> frozens
     return frozenset(chosen)
 
 
-async def may_see(repos: Repos, user: Member | None, w: Warning,
-                  tree: Sequence[tuple[int, int | None]] | None = None) -> bool:  # fmt: skip
+async def may_see(
+    repos: Repos, user: Member | None, w: Warning, tree: Sequence[tuple[int, int | None]] | None = None
+) -> bool:
     """Issued by the person's unit or below, or addressed to their unit."""
     if await may(repos, user, Action.WARNING_VIEW, unit_id=unit_of(w)):
         return True
@@ -183,8 +184,9 @@ async def _same_recipients(repos: Repos, root_id: int) -> list[dict[str, Any]]:
     return await repos.warnings.recipients_of(root_id)
 
 
-async def reach(repos: Repos, user: Member, answers: Mapping[str, Any], subject: Mapping[str, Any] | None,
-                config: Config) -> dict[str, Any]:  # fmt: skip
+async def reach(
+    repos: Repos, user: Member, answers: Mapping[str, Any], subject: Mapping[str, Any] | None, config: Config
+) -> dict[str, Any]:
     """How many a draft would reach and how long that takes at the send rate; whether it needs approval."""
     if subject:
         rows = await _same_recipients(repos, int(subject["root"]))
@@ -195,21 +197,28 @@ async def reach(repos: Repos, user: Member, answers: Mapping[str, Any], subject:
     groups = sum(1 for r in rows if r["user_id"] is None)
     queued = await repos.warnings.queued_total()
     level = str(answers.get("level") or "")
-    return {"people": len(rows) - groups, "groups": groups,
-            "seconds": reach_seconds(len(rows), config.warnings.send_rate, queued),
-            "approval": bool(level) and config.warnings.needs_approval(level, previous)}  # fmt: skip
+    return {
+        "people": len(rows) - groups,
+        "groups": groups,
+        "seconds": reach_seconds(len(rows), config.warnings.send_rate, queued),
+        "approval": bool(level) and config.warnings.needs_approval(level, previous),
+    }
 
 
 async def _number(repos: Repos, now: datetime, config: Config) -> str:
     day = now.astimezone(config.tz).strftime("%Y%m%d")
-    seq = await repos.incidents.next_number(f"Y{day[2:]}")
+    seq = await repos.counters.next(f"Y{day[2:]}")
     return f"YJ-{day}-{seq:03d}"
 
 
 async def submit_warning(
-    repos: Repos, user: Member, draft: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]], config: Config,
+    repos: Repos,
+    user: Member,
+    draft: Mapping[str, Any],
+    extras: Mapping[str, Mapping[str, Any]],
+    config: Config,
     receipt: object = None,
-) -> WarningFiled:  # fmt: skip
+) -> WarningFiled:
     """Store the warning once (idempotent on the draft token); publish it at once, or ask for approval. (`receipt`:
     a filer's parameter for reports; a warning's author follows it in the progress message instead.)"""
     token = str(draft["token"])
@@ -241,27 +250,59 @@ async def submit_warning(
                 raise Refused(N_("warning.not_yours"))
     level = str(fields["level"])
     warning = Warning(
-        number=await _number(repos, now, config), root_id=root.id if root else None,
-        refers_id=latest.id if latest else None, msg_type="update" if root else "alert", state="pending",
-        level=level, rank=RANK[level], drill=bool(fields.get("drill")),
+        number=await _number(repos, now, config),
+        root_id=root.id if root else None,
+        refers_id=latest.id if latest else None,
+        msg_type="update" if root else "alert",
+        state="pending",
+        level=level,
+        rank=RANK[level],
+        drill=bool(fields.get("drill")),
         onset_at=datetime.fromisoformat(str(fields["onset"])),
         expires_at=datetime.fromisoformat(str(fields["expires"])),
-        fields=fields, targets=targets, author_id=user.id, unit_id=root.unit_id if root else user.unit_id,
+        fields=fields,
+        targets=targets,
+        author_id=user.id,
+        unit_id=root.unit_id if root else user.unit_id,
         draft_token=token,
-        source="cap" if base.get("cap_ref") else "form", cap_ref=base.get("cap_ref"), recipients=0, created_at=now,
-    )  # fmt: skip
+        source="cap" if base.get("cap_ref") else "form",
+        cap_ref=base.get("cap_ref"),
+        recipients=0,
+        created_at=now,
+    )
     await repos.warnings.add(warning)
-    await repos.audit.record(f"tg:{user.telegram_id}", "warning.submit", "warning", warning.id,
-                             after={"number": warning.number, "msg_type": warning.msg_type, "level": level,
-                                    "refers": latest.number if latest else None, "targets": targets})  # fmt: skip
+    await repos.audit.record(
+        f"tg:{user.telegram_id}",
+        "warning.submit",
+        "warning",
+        warning.id,
+        after={
+            "number": warning.number,
+            "msg_type": warning.msg_type,
+            "level": level,
+            "refers": latest.number if latest else None,
+            "targets": targets,
+        },
+    )
     if config.warnings.needs_approval(level, latest.level if latest else None):
-        approvers = [p for p in await repos.warnings.publishers(user.id)
-                     if await may(repos, p, Action.WARNING_DECIDE, unit_id=warning.unit_id)]  # fmt: skip
-        return WarningFiled(True, warning.id, warning.number, "pending", approvers=approvers, author=user.name,
-                            reach=await reach(repos, user, answers, subject or None, config))  # fmt: skip
+        approvers = [
+            p
+            for p in await repos.warnings.publishers(user.id)
+            if await may(repos, p, Action.WARNING_DECIDE, unit_id=warning.unit_id)
+        ]
+        return WarningFiled(
+            True,
+            warning.id,
+            warning.number,
+            "pending",
+            approvers=approvers,
+            author=user.name,
+            reach=await reach(repos, user, answers, subject or None, config),
+        )
     count = await publish(repos, warning, now, f"tg:{user.telegram_id}")
-    return WarningFiled(True, warning.id, warning.number, "published", count,
-                        reach_seconds(count, config.warnings.send_rate))  # fmt: skip
+    return WarningFiled(
+        True, warning.id, warning.number, "published", count, reach_seconds(count, config.warnings.send_rate)
+    )
 
 
 async def publish(repos: Repos, warning: Warning, now: datetime, actor: str) -> int:
@@ -274,15 +315,20 @@ async def publish(repos: Repos, warning: Warning, now: datetime, actor: str) -> 
     warning.state, warning.published_at, warning.recipients = "published", now, len(rows)
     if not rows:
         warning.finished_at = now
-    await repos.audit.record(actor, "warning.publish", "warning", warning.id,
-                             after={"number": warning.number, "msg_type": warning.msg_type, "level": warning.level,
-                                    "recipients": len(rows)})  # fmt: skip
+    await repos.audit.record(
+        actor,
+        "warning.publish",
+        "warning",
+        warning.id,
+        after={"number": warning.number, "msg_type": warning.msg_type, "level": warning.level, "recipients": len(rows)},
+    )
     repos.session.info["broadcast"] = True
     return len(rows)
 
 
-async def decide(repos: Repos, user: Member | None, warning_id: int, approve: bool, reason: str,
-                 config: Config) -> Decision:  # fmt: skip
+async def decide(
+    repos: Repos, user: Member | None, warning_id: int, approve: bool, reason: str, config: Config
+) -> Decision:
     """A second publisher approves (it is published) or rejects (with a reason); never the author."""
     if user is None or not is_publisher(user):
         return Decision(N_("warning.not_publisher"))
@@ -304,8 +350,9 @@ async def decide(repos: Repos, user: Member | None, warning_id: int, approve: bo
     actor = f"tg:{user.telegram_id}"
     if not approve:
         warning.state, warning.reject_reason = "rejected", reason[:500]
-        await repos.audit.record(actor, "warning.reject", "warning", warning.id,
-                                 after={"number": warning.number, "reason": reason[:500]})  # fmt: skip
+        await repos.audit.record(
+            actor, "warning.reject", "warning", warning.id, after={"number": warning.number, "reason": reason[:500]}
+        )
         return Decision(N_("warning.rejected"), warning, author, user)
     if warning.root_id is not None:  # an adjustment: the warning must still stand
         chain = await repos.warnings.chain(warning.root_id)
@@ -325,12 +372,22 @@ async def bulletin_of(repos: Repos, warning_id: int) -> Bulletin | None:
         return None
     refers = await repos.warnings.get(w.refers_id) if w.refers_id else None
     author = await repos.users.get(w.author_id)
-    progress = (int(w.progress_chat_id), int(w.progress_message_id)) if w.progress_message_id and w.progress_chat_id \
-        else None  # fmt: skip
-    return Bulletin(w.id, w.number, w.msg_type, dict(w.fields), w.published_at, refers.number if refers else None,
-                    dict(refers.fields) if refers and w.msg_type == "update" else None,
-                    author.telegram_id if author else 0, author.locale if author else None, progress,
-                    w.recipients)  # fmt: skip
+    progress = (
+        (int(w.progress_chat_id), int(w.progress_message_id)) if w.progress_message_id and w.progress_chat_id else None
+    )
+    return Bulletin(
+        w.id,
+        w.number,
+        w.msg_type,
+        dict(w.fields),
+        w.published_at,
+        refers.number if refers else None,
+        dict(refers.fields) if refers and w.msg_type == "update" else None,
+        author.telegram_id if author else 0,
+        author.locale if author else None,
+        progress,
+        w.recipients,
+    )
 
 
 async def warning_rows(repos: Repos, now: datetime, user: Member | None) -> list[WarningRow]:
@@ -342,12 +399,15 @@ async def warning_rows(repos: Repos, now: datetime, user: Member | None) -> list
         if user is not None and not await may_see(repos, user, root, tree):
             continue
         chain = await repos.warnings.chain(root.id)
-        whose = {"unit_id": unit_of(root), "reached": reached_units(tree, root)}
+        whose: dict[str, Any] = {"unit_id": unit_of(root), "reached": reached_units(tree, root)}
         latest = latest_published(chain)
         if latest is None:
             if root.state == "pending":
-                out.append(WarningRow(root.id, root.id, root.number, root.level, root.fields, "pending",
-                                      root.expires_at, **whose))  # fmt: skip
+                out.append(
+                    WarningRow(
+                        root.id, root.id, root.number, root.level, root.fields, "pending", root.expires_at, **whose
+                    )
+                )
             continue
         if latest.msg_type == "cancel":
             state = "lifted"
@@ -355,8 +415,11 @@ async def warning_rows(repos: Repos, now: datetime, user: Member | None) -> list
             state = "expired"
         else:
             state = "active"
-        out.append(WarningRow(root.id, latest.id, latest.number, latest.level, latest.fields, state,
-                              latest.expires_at, **whose))  # fmt: skip
+        out.append(
+            WarningRow(
+                root.id, latest.id, latest.number, latest.level, latest.fields, state, latest.expires_at, **whose
+            )
+        )
     order = {"active": 0, "pending": 1, "expired": 2, "lifted": 3}
     out.sort(key=lambda r: (order[r.state], RANK.get(r.level, 9), -r.root_id))
     return out
@@ -394,8 +457,9 @@ async def status(repos: Repos, user: Member | None, ref: str) -> WarningStatus |
         return None
     counts = await repos.warnings.counts(w.id)
     units = await repos.warnings.unconfirmed_units(w.id)
-    return WarningStatus(w.id, w.number, w.msg_type, w.state, dict(w.fields), counts, units, w.published_at,
-                         w.finished_at)  # fmt: skip
+    return WarningStatus(
+        w.id, w.number, w.msg_type, w.state, dict(w.fields), counts, units, w.published_at, w.finished_at
+    )
 
 
 async def start_adjust(repos: Repos, user: Member | None, warning_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -452,15 +516,30 @@ async def lift(repos: Repos, user: Member | None, warning_id: int, config: Confi
     if latest.msg_type == "cancel":
         return Lifted(N_("warning.already_lifted"), latest.number)
     cancel = Warning(
-        number=await _number(repos, now, config), root_id=root.id, refers_id=latest.id, msg_type="cancel",
-        state="pending", level=latest.level, rank=latest.rank, drill=latest.drill, onset_at=latest.onset_at,
-        expires_at=now, fields=dict(latest.fields), targets=dict(root.targets), author_id=user.id, unit_id=root.unit_id,
-        draft_token=f"lift-{root.id}", source="form", recipients=0, created_at=now,
-    )  # fmt: skip
+        number=await _number(repos, now, config),
+        root_id=root.id,
+        refers_id=latest.id,
+        msg_type="cancel",
+        state="pending",
+        level=latest.level,
+        rank=latest.rank,
+        drill=latest.drill,
+        onset_at=latest.onset_at,
+        expires_at=now,
+        fields=dict(latest.fields),
+        targets=dict(root.targets),
+        author_id=user.id,
+        unit_id=root.unit_id,
+        draft_token=f"lift-{root.id}",
+        source="form",
+        recipients=0,
+        created_at=now,
+    )
     await repos.warnings.add(cancel)
     count = await publish(repos, cancel, now, actor)
-    await repos.audit.record(actor, "warning.lift", "warning", cancel.id,
-                             after={"number": cancel.number, "refers": latest.number})  # fmt: skip
+    await repos.audit.record(
+        actor, "warning.lift", "warning", cancel.id, after={"number": cancel.number, "refers": latest.number}
+    )
     return Lifted(N_("warning.lifted"), cancel.number, count, cancel.id)
 
 
@@ -473,8 +552,9 @@ async def receive(repos: Repos, user: Member | None, delivery_id: int, chat_id: 
     if user is None:  # a 收到 stops reminders and escalation: only a person the office registered gives it
         return N_("warning.receipt_registered_only")
     if delivery.user_id is not None:  # a person's own copy, in their private chat
-        allowed = delivery.chat_id == chat_id and await may(repos, user, Action.WARNING_RECEIVE,
-                                                            owner_id=delivery.user_id)  # fmt: skip
+        allowed = delivery.chat_id == chat_id and await may(
+            repos, user, Action.WARNING_RECEIVE, owner_id=delivery.user_id
+        )
     else:  # a duty group's copy: pressed in that group
         allowed = await may(repos, user, Action.WARNING_RECEIVE, chat_id=delivery.chat_id, where=chat_id)
     if not allowed:
@@ -513,8 +593,13 @@ async def fire_receipts(repos: Repos, now: datetime, config: Config, batch: int)
             d.remind_steps, d.remind_at = 2, None
         steps[(w.id, d.remind_steps)] = steps.get((w.id, d.remind_steps), 0) + 1
     for (warning_id, step), n in steps.items():
-        await repos.audit.record("system", "warning.receipt_remind" if step == 1 else "warning.receipt_escalate",
-                                 "warning", warning_id, after={"recipients": n})  # fmt: skip
+        await repos.audit.record(
+            "system",
+            "warning.receipt_remind" if step == 1 else "warning.receipt_escalate",
+            "warning",
+            warning_id,
+            after={"recipients": n},
+        )
     await repos.session.flush()
     return notices + list(leaders.values()), len(rows) >= batch
 
@@ -524,8 +609,9 @@ async def _lifted(repos: Repos, w: Warning) -> bool:
     return any(x.msg_type == "cancel" and x.state == "published" for x in chain)
 
 
-async def _tell_leaders(repos: Repos, d: WarningDelivery, w: Warning,
-                        leaders: dict[tuple[int, int], ReceiptNotice], now: datetime) -> None:  # fmt: skip
+async def _tell_leaders(
+    repos: Repos, d: WarningDelivery, w: Warning, leaders: dict[tuple[int, int], ReceiptNotice], now: datetime
+) -> None:
     unit = await repos.units.get(d.unit_id) if d.unit_id else None
     if unit is None:
         return
@@ -539,8 +625,9 @@ async def _tell_leaders(repos: Repos, d: WarningDelivery, w: Warning,
     for leader in people:
         key = (leader.telegram_id, w.id)
         if key not in leaders:
-            leaders[key] = ReceiptNotice(leader.telegram_id, "leader", w.id, w.number, w.fields, leader.locale,
-                                         unit=unit.name)  # fmt: skip
+            leaders[key] = ReceiptNotice(
+                leader.telegram_id, "leader", w.id, w.number, w.fields, leader.locale, unit=unit.name
+            )
         leaders[key].names.append(name)
 
 
@@ -549,8 +636,9 @@ async def next_receipt_step(repos: Repos) -> datetime | None:
 
 
 # ---- CAP -------------------------------------------------------------------------------------------------
-async def cap_message(repos: Repos, ref: str, sender: str, config: Config,
-                      user: Member | None = None) -> cap.CapMessage | None:  # fmt: skip
+async def cap_message(
+    repos: Repos, ref: str, sender: str, config: Config, user: Member | None = None
+) -> cap.CapMessage | None:
     """A published (or pending) warning message as CAP: its references name every earlier message. For a person
     (`user`): None unless they may see it; the operator's CLI passes none."""
     w = await find(repos, ref)
@@ -562,23 +650,45 @@ async def cap_message(repos: Repos, ref: str, sender: str, config: Config,
             if earlier.id < w.id and earlier.state == "published":
                 sent = earlier.published_at or earlier.created_at
                 references.append(cap.reference(sender, earlier.number, sent, config.tz))
-    return cap.CapMessage(identifier=w.number, sender=sender, sent=w.published_at or w.created_at,
-                          msg_type=w.msg_type, fields=dict(w.fields), references=tuple(references))  # fmt: skip
+    return cap.CapMessage(
+        identifier=w.number,
+        sender=sender,
+        sent=w.published_at or w.created_at,
+        msg_type=w.msg_type,
+        fields=dict(w.fields),
+        references=tuple(references),
+    )
 
 
 def cap_answers(message: cap.CapMessage, now: datetime) -> dict[str, Any]:
     """An imported file's fields as the warning form's answers (the publisher completes and reviews them)."""
     f = dict(message.fields)
-    answers = {k: f.get(k) for k in ("category", "subtype", "event", "level", "area", "onset", "expires", "text",
-                                     "measures", "authority", "phone") if f.get(k)}  # fmt: skip
+    answers = {
+        k: f.get(k)
+        for k in (
+            "category",
+            "subtype",
+            "event",
+            "level",
+            "area",
+            "onset",
+            "expires",
+            "text",
+            "measures",
+            "authority",
+            "phone",
+        )
+        if f.get(k)
+    }
     answers["drill"] = "yes" if f.get("drill") else "no"
     if answers.get("expires") and datetime.fromisoformat(str(answers["expires"])) <= now:
         answers.pop("expires")  # already over: the publisher sets a new end
     return answers
 
 
-async def import_cap(repos: Repos, user: Member, data: bytes, targets: Mapping[str, Any], config: Config,
-                     token: str) -> WarningFiled:  # fmt: skip
+async def import_cap(
+    repos: Repos, user: Member, data: bytes, targets: Mapping[str, Any], config: Config, token: str
+) -> WarningFiled:
     """A CAP file (the CLI) as a new warning by `user` for `targets`, through the normal approval."""
     message = cap.parse(data, config.tz)
     now = config.clock()
@@ -586,10 +696,14 @@ async def import_cap(repos: Repos, user: Member, data: bytes, targets: Mapping[s
     missing = [k for k in ("area", "expires", "text", "measures", "authority") if not answers.get(k)]
     if missing:
         raise cap.CapError(missing[0], "missing or already past: needed to issue the warning")
-    answers.update({"units": {"selected": [str(u) for u in targets["units"]]},
-                    "subunits": "yes" if targets.get("subunits") else "no",
-                    "roles": {"selected": list(targets.get("roles") or [])},
-                    "groups": "yes" if targets.get("groups") else "no"})  # fmt: skip
+    answers.update(
+        {
+            "units": {"selected": [str(u) for u in targets["units"]]},
+            "subunits": "yes" if targets.get("subunits") else "no",
+            "roles": {"selected": list(targets.get("roles") or [])},
+            "groups": "yes" if targets.get("groups") else "no",
+        }
+    )
     cap_ref = f"{message.sender},{message.identifier},{message.sent.isoformat()}"[:500]
     draft = {"token": token, "answers": answers, "base": {"cap_ref": cap_ref}, "subject": None}
     return await submit_warning(repos, user, draft, {}, config)

@@ -19,8 +19,10 @@ DIAGRAM = ROOT / "docs" / "forms.md"
 
 def committed_doc() -> str:
     tr = Catalogs(DEFAULT_LOCALES_DIR, "zh_Hans").translator("en")
-    sections = [f"## {form.id} (version {form.version})\n\n```mermaid\n{form_as_mermaid(form, tr)}```\n"
-                for form in FORMS.values()]  # fmt: skip
+    sections = [
+        f"## {form.id} (version {form.version})\n\n```mermaid\n{form_as_mermaid(form, tr)}```\n"
+        for form in FORMS.values()
+    ]
     return (
         "# Forms\n\nGenerated from `conversations/` by `python -m bot forms --mermaid --locale en`;"
         " `tests/conversations/test_describe.py` fails when this file and the form data disagree.\n\n"
@@ -40,9 +42,12 @@ def test_forms_command_prints_every_field_and_json() -> None:
     for f in INITIAL_REPORT.fields:
         assert f.id in text.stdout
     raw = subprocess.run(
-        [sys.executable, "-m", "bot", "forms", "--json", "--locale", "en"], capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "bot", "forms", "--json", "--locale", "en"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         timeout=60,
-    )  # fmt: skip
+    )
     data = json.loads(raw.stdout)
     assert [f["id"] for f in data] == list(FORMS)
     fields = {f["id"]: f for f in data[0]["fields"]}

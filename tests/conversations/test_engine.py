@@ -169,8 +169,12 @@ def test_text_empty_huge_and_sticker() -> None:
 def test_casualties_merge_and_refusals() -> None:
     w = Walk()
     w.fill_to("casualties")
-    for text, reason in [("死亡-2", "不能为负数"), ("受伤2.5", "必须是整数"), ("死亡200000", "超过 100000"),
-                         ("很多人", "没有看懂伤亡数字")]:  # fmt: skip
+    for text, reason in [
+        ("死亡-2", "不能为负数"),
+        ("受伤2.5", "必须是整数"),
+        ("死亡200000", "超过 100000"),
+        ("很多人", "没有看懂伤亡数字"),
+    ]:
         w(text)
         assert reason in w.error()
     w("死亡2 受伤5 失踪0")
@@ -233,8 +237,13 @@ def test_attachments_several_deduplicated_and_limited() -> None:
 
 
 def test_integer_or_unknown_kind_in_another_form() -> None:
-    form = Form("count", 1, "form.initial.title", (Field("affected", Count(), "field.casualties.label",
-                                                          "field.casualties.prompt"),), submit="none")  # fmt: skip
+    form = Form(
+        "count",
+        1,
+        "form.initial.title",
+        (Field("affected", Count(), "field.casualties.label", "field.casualties.prompt"),),
+        submit="none",
+    )
     w = Walk(form)
     for text in ("-1", "1.5", "100001", "many"):
         w(text)
@@ -337,8 +346,13 @@ LAST = {"deaths": 2, "missing": 4, "serious": 1, "injured": 5, "trapped": 0}
 
 def test_followup_starts_from_the_last_figures_and_a_lower_one_needs_a_correction() -> None:
     w = Walk(FOLLOWUP_REPORT)
-    w.draft = w.engine.new_draft("tok", NOW, initial={"casualties": LAST, "loss": 3_000_000},
-                                 base={"casualties": LAST, "loss": 3_000_000}, subject=7)  # fmt: skip
+    w.draft = w.engine.new_draft(
+        "tok",
+        NOW,
+        initial={"casualties": LAST, "loss": 3_000_000},
+        base={"casualties": LAST, "loss": 3_000_000},
+        subject=7,
+    )
     w("货车刹车失灵")
     w("道路已恢复单向通行")
     w.tap("skip")
@@ -381,8 +395,13 @@ def test_options_come_from_the_context_and_prefill_from_the_caller() -> None:
     def open_incidents(answers: object, env: dict) -> tuple[Option, ...]:
         return tuple(Option(str(i), label, literal=True) for i, label in env.get("open_incidents", ()))
 
-    form = Form("pick", 1, "form.followup.title", (Field("incident", k.Choice(options=open_incidents),
-                "field.what.label", "field.what.prompt"),), submit="none")  # fmt: skip
+    form = Form(
+        "pick",
+        1,
+        "form.followup.title",
+        (Field("incident", k.Choice(options=open_incidents), "field.what.label", "field.what.prompt"),),
+        submit="none",
+    )
     engine = fe.Engine(form)
     ctx = fe.Context(NOW, TZ, TR, {"open_incidents": [(7, "KB-20261123-0007 河堤"), (9, "KB-20261123-0009 化工")]})
     draft = engine.new_draft("t", NOW)
@@ -395,11 +414,18 @@ def test_options_come_from_the_context_and_prefill_from_the_caller() -> None:
 def test_a_rule_across_fields_sends_the_person_back_with_the_reason() -> None:
     ahead = Window(past=timedelta(minutes=5), future=timedelta(days=30))
     form = Form(
-        "warn", 1, "form.flash.title",
-        (Field("starts_at", k.DateTime(window=ahead, quick=()), "field.occurred_at.label", "field.occurred_at.prompt"),
-         Field("ends_at", k.DateTime(window=ahead, quick=()), "field.occurred_at.label", "field.occurred_at.prompt")),
-        submit="none", validate=ends_after("starts_at", "ends_at"),
-    )  # fmt: skip
+        "warn",
+        1,
+        "form.flash.title",
+        (
+            Field(
+                "starts_at", k.DateTime(window=ahead, quick=()), "field.occurred_at.label", "field.occurred_at.prompt"
+            ),
+            Field("ends_at", k.DateTime(window=ahead, quick=()), "field.occurred_at.label", "field.occurred_at.prompt"),
+        ),
+        submit="none",
+        validate=ends_after("starts_at", "ends_at"),
+    )
     w = Walk(form)
     w("明天 18:00")  # a future time is fine in this field's window
     w("明天 9点")
@@ -471,17 +497,29 @@ def test_forwarded_text_is_an_answer_never_a_command() -> None:
         (k.Count(), "不详", None, None),
         (k.Money(), "约三百五十万元", 3_500_000, "350万元"),
         (k.Money(), "不详", "unknown", "不详"),
-        (k.CasualtyFigures(), "受伤一百二十人", {"deaths": None, "injured": 120, "missing": None, "serious": None,
-                                          "trapped": None}, "死亡 不详 · 失踪 不详 · 重伤 不详 · 受伤 120 · 被困 不详"),
-        (k.CasualtyFigures(), "3人死亡2人受伤", {"deaths": 3, "injured": 2, "missing": None, "serious": None,
-                                         "trapped": None}, "死亡 3 · 失踪 不详 · 重伤 不详 · 受伤 2 · 被困 不详"),
+        (
+            k.CasualtyFigures(),
+            "受伤一百二十人",
+            {"deaths": None, "injured": 120, "missing": None, "serious": None, "trapped": None},
+            "死亡 不详 · 失踪 不详 · 重伤 不详 · 受伤 120 · 被困 不详",
+        ),
+        (
+            k.CasualtyFigures(),
+            "3人死亡2人受伤",
+            {"deaths": 3, "injured": 2, "missing": None, "serious": None, "trapped": None},
+            "死亡 3 · 失踪 不详 · 重伤 不详 · 受伤 2 · 被困 不详",
+        ),
         (k.DateTime(), "昨天 21:10", "2026-11-22T13:10:00+00:00", "2026-11-22 21:10"),
         (k.Person(), "王某 138-0000-0001", {"name": "王某", "phone": "13800000001"}, "王某 13800000001"),
         (k.Choice(options=(Option("a", "source.scene"), Option("b", "source.public"))), "2", "b", "群众报告"),
-        (k.MultiChoice(options=(Option("a", "source.scene"), Option("b", "source.public"))), "1、2",
-         {"selected": ["a", "b"], "other": None}, "现场人员、群众报告"),
+        (
+            k.MultiChoice(options=(Option("a", "source.scene"), Option("b", "source.public"))),
+            "1、2",
+            {"selected": ["a", "b"], "other": None},
+            "现场人员、群众报告",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_kind_parses_and_shows_its_answer(kind: k.FieldKind, text: str, value: object, shown: str | None) -> None:
     result = kind.on_text(text, None, SCOPE)
     assert isinstance(result, k.Change) and result.value == value
@@ -505,7 +543,7 @@ def test_each_kind_parses_and_shows_its_answer(kind: k.FieldKind, text: str, val
         (k.Choice(options=(Option("a", "source.scene"),)), "9", "error.choice_unknown"),
         (k.Attachments(), "照片", "error.wrong_type"),
     ],
-)  # fmt: skip
+)
 def test_each_kind_refuses_with_the_reason(kind: k.FieldKind, text: str, reason: str) -> None:
     result = kind.on_text(text, None, SCOPE)
     assert isinstance(result, Invalid) and result.msgid == reason
@@ -520,6 +558,17 @@ def test_kinds_of_non_text_inputs() -> None:
     files = k.Attachments(max_items=1)
     one = files.on_event(fe.Media("photo", "p", "u"), None, SCOPE)
     assert isinstance(one, k.Change) and files.on_event(fe.Media("photo", "q", "v"), one.value, SCOPE) == Invalid(
-        "error.attachments_full", {"max": 1})  # fmt: skip
-    assert set(k.KINDS) >= {"text", "choice", "multi_choice", "casualties", "money", "datetime", "location",
-                            "contact", "attachments", "integer_or_unknown"}  # fmt: skip
+        "error.attachments_full", {"max": 1}
+    )
+    assert set(k.KINDS) >= {
+        "text",
+        "choice",
+        "multi_choice",
+        "casualties",
+        "money",
+        "datetime",
+        "location",
+        "contact",
+        "attachments",
+        "integer_or_unknown",
+    }

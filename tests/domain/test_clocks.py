@@ -65,7 +65,7 @@ SUPP_7 = {("supplementary_traffic_fire", Due.SUPPLEMENTARY, 7 * D)}
         (Trigger.CLOSED, facts("ungraded", "social.criminal"), set()),
         (Trigger.INITIAL, facts(), set()),
     ],
-)  # fmt: skip
+)
 def test_each_rule_makes_its_report_due(trigger: Trigger, f: Facts, expected: set[tuple[str, Due, timedelta]]) -> None:
     start = f.occurred_at + 5 * M
     found = deadlines(trigger, start, f, POLICY, TZ)
@@ -92,8 +92,12 @@ def test_each_action_is_due_once_at_its_moment() -> None:
     assert [a.kind for a in first] == ["remind"]
     assert due_actions(d, POLICY, at(14, 15), at(14, 20)) == []  # nothing new since it was handled
     later = due_actions(d, POLICY, at(14, 15), at(14, 45))  # the bot was down for half an hour
-    assert [(a.kind, a.at) for a in later] == [("remind", at(14, 27)), ("remind", at(14, 30)),
-                                               ("escalate", at(14, 30)), ("escalate", at(14, 45))]  # fmt: skip
+    assert [(a.kind, a.at) for a in later] == [
+        ("remind", at(14, 27)),
+        ("remind", at(14, 30)),
+        ("escalate", at(14, 30)),
+        ("escalate", at(14, 45)),
+    ]
 
 
 def test_an_unacknowledged_alert_of_grade_iii_and_up_is_escalated() -> None:

@@ -32,10 +32,14 @@ def test_production_safety_serious_injuries(serious: int, grade: str) -> None:
 @pytest.mark.parametrize(
     ("loss", "grade"),
     [
-        (9_999_999, "IV"), (10_000_000, "III"), (49_999_999, "III"), (50_000_000, "II"),
-        (99_999_999, "II"), (100_000_000, "I"),
+        (9_999_999, "IV"),
+        (10_000_000, "III"),
+        (49_999_999, "III"),
+        (50_000_000, "II"),
+        (99_999_999, "II"),
+        (100_000_000, "I"),
     ],
-)  # fmt: skip
+)
 def test_production_safety_loss(loss: int, grade: str) -> None:
     assert suggest_grade("accident", "traffic", C(), loss) == grade
 
@@ -51,9 +55,17 @@ def test_unknown_counts_as_no_evidence() -> None:
 
 @pytest.mark.parametrize(
     ("deaths", "loss", "grade"),
-    [(2, 999_999, "IV"), (3, 0, "III"), (0, 1_000_000, "III"), (0, 4_999_999, "III"), (0, 5_000_000, "II"),
-     (10, 0, "II"), (0, 10_000_000, "I"), (30, 0, "I")],
-)  # fmt: skip
+    [
+        (2, 999_999, "IV"),
+        (3, 0, "III"),
+        (0, 1_000_000, "III"),
+        (0, 4_999_999, "III"),
+        (0, 5_000_000, "II"),
+        (10, 0, "II"),
+        (0, 10_000_000, "I"),
+        (30, 0, "I"),
+    ],
+)
 def test_geological(deaths: int, loss: int, grade: str) -> None:
     assert suggest_grade("natural", "geological", C(deaths=deaths), loss) == grade
 
@@ -67,9 +79,15 @@ def test_earthquake(deaths: int, grade: str) -> None:
 
 @pytest.mark.parametrize(
     ("deaths", "serious", "loss", "grade"),
-    [(0, 0, 4_999_999, "IV"), (0, 0, 5_000_000, "III"), (0, 0, 20_000_000, "II"), (0, 100, 0, "I"),
-     (3, 0, 0, "III"), (0, 50, 0, "II")],
-)  # fmt: skip
+    [
+        (0, 0, 4_999_999, "IV"),
+        (0, 0, 5_000_000, "III"),
+        (0, 0, 20_000_000, "II"),
+        (0, 100, 0, "I"),
+        (3, 0, 0, "III"),
+        (0, 50, 0, "II"),
+    ],
+)
 def test_environment(deaths: int, serious: int, loss: int, grade: str) -> None:
     assert suggest_grade("accident", "environment", C(deaths=deaths, serious=serious), loss) == grade
 

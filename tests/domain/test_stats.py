@@ -49,9 +49,14 @@ def test_the_local_day_decides_the_period() -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("yesterday", "unreadable"), ("2026-02-30..2026-03-01", "unreadable"), ("2026-06-30..2026-01-01", "order"),
-     ("2020-01-01..2026-01-01", "too_long"), ("<b>", "unreadable")],
-)  # fmt: skip
+    [
+        ("yesterday", "unreadable"),
+        ("2026-02-30..2026-03-01", "unreadable"),
+        ("2026-06-30..2026-01-01", "order"),
+        ("2020-01-01..2026-01-01", "too_long"),
+        ("<b>", "unreadable"),
+    ],
+)
 def test_bad_periods(text: str, reason: str) -> None:
     with pytest.raises(PeriodError) as caught:
         period_of(text, NOW, TZ)

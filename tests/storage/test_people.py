@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from bot.usecases.onboarding import add_unit, add_user
-from storage.hotpath import update_transaction
 from storage.people import PeopleCache, Person
 from storage.uow import unit_of_work
+from storage.update import update_transaction
 
 
 async def test_a_cached_person_reads_like_the_user_row_and_cannot_be_changed(sessionmaker) -> None:
@@ -18,7 +18,7 @@ async def test_a_cached_person_reads_like_the_user_row_and_cannot_be_changed(ses
         await add_user(r, "t", 42, "甲", "county", ["reporter,duty_officer"], "139")
     cache = PeopleCache()
     async with update_transaction(sessionmaker) as tx:
-        version = await cache.current_version(tx)
+        version = (await tx.begin(None, None)).people_version
         person = await cache.get(tx, 42, version)
         assert await cache.get(tx, 43, version) is None  # nobody: remembered as unknown
     async with unit_of_work(sessionmaker) as r:
@@ -26,8 +26,13 @@ async def test_a_cached_person_reads_like_the_user_row_and_cannot_be_changed(ses
         assert row is not None
         assert isinstance(person, Person)
         assert (person.id, person.telegram_id, person.name, person.phone, person.unit_id, person.active) == (
-            row.id, 42, "甲", "139", row.unit_id, True,
-        )  # fmt: skip
+            row.id,
+            42,
+            "甲",
+            "139",
+            row.unit_id,
+            True,
+        )
         assert person.roles == row.roles == {"reporter", "duty_officer"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         person.locale = "en"  # type: ignore[misc]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from aiogram.fsm.state import State, StatesGroup
@@ -15,10 +15,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from bot.usecases.onboarding import AdminError, add_unit, add_user, create_invite, redeem_invite, set_roles
 from storage.db import create_engine, create_sessionmaker, current_revision, migrate
 from storage.fsm import SqlStorage
-from storage.hotpath import update_transaction
-from storage.models import Alert, Incident, Report
-from storage.repositories import AuditRow
 from storage.uow import unit_of_work
+from storage.update import update_transaction
 
 
 class Form(StatesGroup):
@@ -184,68 +182,10 @@ async def test_fsm_writes_join_the_update_transaction(sessionmaker) -> None:
     key = StorageKey(bot_id=1, chat_id=10, user_id=10)
     storage = SqlStorage(sessionmaker)
     with pytest.raises(RuntimeError):
-        async with update_transaction(sessionmaker):
-            await storage.set_state(key, Form.place)
+        async with update_transaction(sessionmaker) as tx:
+            await tx.fsm(storage.key_builder).set_state(key, Form.place)
             raise RuntimeError("handler failed")
     assert await storage.get_state(key) is None  # rolled back together with the handler's work
-
-
-async def test_rows_inserted_without_a_flush_read_back_as_the_orm_stores_them(sessionmaker) -> None:
-    """Filing writes its rows with one INSERT … RETURNING each (repositories._insert): the objects get their ids and
-    defaults as a flush would give them, and the rows read back through the ORM hold every value."""
-    at = datetime(2026, 7, 1, 8, 30, 0, 5, tzinfo=UTC)
-    async with unit_of_work(sessionmaker) as r:
-        county = await add_unit(r, "t", "county", "县局", None)
-        user = await add_user(r, "t", 42, "甲", "county", ["reporter"], "139")
-        incident = Incident(number="KB-20260701-0001", unit_id=county.id, reporter_id=user.id, category="accident",
-                            suggested_grade="IV", grade="IV", occurred_at=at, latitude=31.5,
-                            initial_due_at=at)  # fmt: skip
-        report = Report(kind="initial", draft_token="t1", reporter_id=user.id, fields={"place": "黄河 <b>"},
-                        started_at=at, submitted_at=at, unknown=[])  # fmt: skip
-        await r.incidents.add(incident, report, [])
-        alert = await r.incidents.add_alert(Alert(incident_id=incident.id, report_id=report.id, unit_id=county.id,
-                                                  chat_id=-100, level="unit", created_at=at))  # fmt: skip
-    assert incident.id and report.incident_id == incident.id and alert.id
-    assert (incident.status, report.seq, report.late, alert.attempts) == ("open", 0, False, 0)  # the defaults
-    async with unit_of_work(sessionmaker) as r:
-        stored = await r.incidents.get(incident.id)
-        assert (stored.number, stored.latitude, stored.occurred_at, stored.status) == (
-            incident.number,
-            31.5,
-            at,
-            "open",
-        )
-        assert [(x.fields, x.received_at) for x in await r.incidents.reports(incident.id)] == [
-            ({"place": "黄河 <b>"}, report.received_at)
-        ]
-
-
-async def test_an_incident_takes_the_days_next_number_with_its_audit_entry(sessionmaker) -> None:
-    """One statement on PostgreSQL, three on SQLite: the same numbers, four digits at least, the audit entry with the
-    number it got, another day counted on its own."""
-    at = datetime(2026, 7, 1, 8, 30, tzinfo=UTC)
-    async with unit_of_work(sessionmaker) as r:
-        county = await add_unit(r, "t", "county", "县局", None)
-        user = await add_user(r, "t", 42, "甲", "county", ["reporter"], "139")
-        await r.session.execute(text("INSERT INTO daily_counters (day, value) VALUES ('20260702', 9998)"))
-    got = []
-    for i, day in enumerate(["20260701", "20260701", "20260702", "20260702"]):
-        async with unit_of_work(sessionmaker) as r:
-            incident = Incident(number=f"~{i}", unit_id=county.id, reporter_id=user.id, category="accident",
-                                suggested_grade="IV", grade="IV", occurred_at=at, initial_due_at=at)  # fmt: skip
-            report = Report(kind="initial", draft_token=f"t{i}", reporter_id=user.id, fields={}, started_at=at,
-                            submitted_at=at, unknown=[])  # fmt: skip
-            await r.incidents.add(incident, report, [])
-            audit = AuditRow("tg:42", "report.submit", "incident", str(incident.id), {"kind": "initial", "late": False})
-            got.append((await r.incidents.take_number(incident.id, day, f"KB-{day}-", audit), incident.id))
-    assert [n for n, _ in got] == ["KB-20260701-0001", "KB-20260701-0002", "KB-20260702-9999", "KB-20260702-10000"]
-    async with unit_of_work(sessionmaker) as r:
-        for number, incident_id in got:
-            assert (await r.incidents.get(incident_id)).number == number
-        entries = [e for e in await r.audit.entries("incident") if e.action == "report.submit"]
-        assert [(e.entity_id, e.actor, e.after) for e in entries] == [
-            (str(i), "tg:42", {"kind": "initial", "late": False, "number": n}) for n, i in got
-        ]
 
 
 async def test_forgetting_sent_answers_deletes_exactly_those_in_one_prepared_statement(sessionmaker) -> None:

@@ -90,7 +90,9 @@ def test_compiled_catalogs_load(tmp_path: Path) -> None:
     assert cats.translator("en")("lang.saved") == "Language set to English."
     assert cats.messages == Catalogs(DEFAULT_LOCALES_DIR, "zh_Hans").messages  # every message, as the .po has it
     # read with the standard library: a bot started from compiled catalogs does not load Babel
-    code = ("import sys; from pathlib import Path; from bot.telegram.i18n import Catalogs; "
-            f"Catalogs(Path({str(tmp_path / 'locales')!r}), 'zh_Hans'); "
-            "sys.exit(3 if 'babel' in sys.modules else 0)")  # fmt: skip
+    code = (
+        "import sys; from pathlib import Path; from bot.telegram.i18n import Catalogs; "
+        f"Catalogs(Path({str(tmp_path / 'locales')!r}), 'zh_Hans'); "
+        "sys.exit(3 if 'babel' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0

@@ -15,11 +15,17 @@ def test_json_body_has_what_the_form_would_send() -> None:
     session = BotApiSession()
     bot = Bot("123:abc", session=session, default=DefaultBotProperties(parse_mode="HTML"))
     markup = {"inline_keyboard": [[{"text": "提交", "callback_data": "v2f:initial:t:90:submit:"}]]}
-    call = SendMessage.model_construct(chat_id=7, text="河堤决口 <b>", reply_markup=markup,
-                                       reply_parameters=ReplyParameters(message_id=3))  # fmt: skip
+    call = SendMessage.model_construct(
+        chat_id=7, text="河堤决口 <b>", reply_markup=markup, reply_parameters=ReplyParameters(message_id=3)
+    )
     body = session.json_body(bot, call)
-    assert body == {"chat_id": 7, "text": "河堤决口 <b>", "parse_mode": "HTML", "reply_markup": markup,
-                    "reply_parameters": {"message_id": 3, "quote_parse_mode": "HTML"}}  # fmt: skip
+    assert body == {
+        "chat_id": 7,
+        "text": "河堤决口 <b>",
+        "parse_mode": "HTML",
+        "reply_markup": markup,
+        "reply_parameters": {"message_id": 3, "quote_parse_mode": "HTML"},
+    }
     upload = SendDocument(chat_id=7, document=BufferedInputFile(b"x", "a.xlsx"))
     assert session.json_body(bot, upload) is None  # multipart, as aiogram sends it
 
