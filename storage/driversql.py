@@ -25,6 +25,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import SelectBase
 
 from storage.dialect import dialect_of
 
@@ -46,15 +48,15 @@ class _Prepared:
         self.compiled = compiled
         self.sql: str = compiled.string
         self.order: list[str] = list(compiled.positiontup)
-        processors = compiled._bind_processors
-        self.binds = [processors.get(name) for name in self.order]
-        entries = compiled._result_columns or []
-        self.results = [_result_processor(entry[3], dialect) for entry in entries]
-        # columns whose Python-side default (or onupdate) SQLAlchemy computes before running an INSERT (UPDATE)
+        self.binds = [_processor(compiled.binds[name].type, dialect, bind=True) for name in self.order]
+        self.results = [_processor(column.type, dialect) for column in _returned(statement)]
+        # columns whose Python-side default (or onupdate) SQLAlchemy computes before running an INSERT (UPDATE); their
+        # parameter is named by the column's key (the statements run here write one table)
         defaults = list(compiled.insert_prefetch or ()) or list(compiled.update_prefetch or ())
         on_update = not compiled.insert_prefetch
-        key: Any = compiled._within_exec_param_key_getter if defaults else None
-        self.prefetch = [(key(c), c.onupdate if on_update else c.default) for c in defaults]
+        self.prefetch = [(c.key, c.onupdate if on_update else c.default) for c in defaults]
+        if any(key not in compiled.binds for key, _default in self.prefetch):
+            raise ValueError("a default's parameter is not named by its column's key")
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any]:
         params = self.compiled.construct_params(values)
@@ -74,12 +76,25 @@ class _Prepared:
         return [tuple(v if p is None else p(v) for p, v in zip(results, r, strict=True)) for r in raw]
 
 
-def _result_processor(type_: Any, dialect: Dialect) -> Any:
-    """The type's result processor; a numeric type on PostgreSQL asks which type the server sends (its OID, which
-    asyncpg's records do not carry): the driver already hands back the Python value of the column's own type (a
-    float for a float column), so none is needed."""
+def _returned(statement: ClauseElement) -> list[Any]:
+    """The columns a statement returns, in order (SELECT, or INSERT/UPDATE … RETURNING); none for the rest."""
+    if isinstance(statement, SelectBase):
+        return list(statement.selected_columns)
+    if isinstance(statement, UpdateBase):
+        return list(statement.exported_columns)
+    return []
+
+
+def _processor(type_: Any, dialect: Dialect, bind: bool = False) -> Any:
+    """The dialect's bind or result processor of a type, as SQLAlchemy's execution applies it. A numeric type's
+    result processor on PostgreSQL asks which type the server sends (its OID, which asyncpg's records do not carry):
+    the driver already hands back the Python value of the column's own type (a float for a float column), so none is
+    needed."""
+    impl = type_.dialect_impl(dialect)
+    if bind:
+        return impl.bind_processor(dialect)
     try:
-        return type_._cached_result_processor(dialect, None)
+        return impl.result_processor(dialect, None)
     except TypeError:
         return None
 
@@ -96,7 +111,8 @@ def _prepared(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...])
 
 def _connection(sync: Session) -> Any:
     """The session's pooled connection (its transaction begun), after the autoflush a query would run."""
-    sync._autoflush()
+    if sync.autoflush:
+        sync.flush()
     return sync.connection().connection
 
 
@@ -118,5 +134,7 @@ async def run(
         return prepared.rows(cursor.fetchall()) if cursor.description else []
     adapter = fairy.dbapi_connection
     if adapter._transaction is None and adapter.isolation_level != "autocommit" and not alone:
-        await adapter._start_transaction()  # (SQLAlchemy's asyncpg adapter begins at its first statement)
+        # SQLAlchemy's asyncpg adapter begins at its first statement, which this one bypasses: the one private part
+        # of SQLAlchemy this module uses (no public call begins the adapter's transaction without a statement)
+        await adapter._start_transaction()
     return prepared.rows(await adapter.driver_connection.fetch(prepared.sql, *params))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import driversql
@@ -15,6 +15,13 @@ from storage.models import (
     Deadline,
 )
 from storage.rows import DEADLINES, insert_rows
+
+_LATEST_OPEN = (
+    select(Deadline.incident_id)
+    .where(Deadline.reporter_id == bindparam("reporter"), Deadline.state == "open", Deadline.due == bindparam("kind"))
+    .order_by(Deadline.due_at.desc(), Deadline.id.desc())
+    .limit(1)
+)
 
 
 def wake_at(session: AsyncSession, at: datetime | None) -> None:
@@ -64,14 +71,10 @@ class DeadlineRepo:
         return (await self.s.scalars(q.order_by(Deadline.due_at, Deadline.id))).all()
 
     async def latest_open(self, reporter_id: int, due: str) -> int | None:
-        """The incident of a reporter's open deadline of this kind due last (None: none open); one row read."""
-        q = (
-            select(Deadline.incident_id)
-            .where(Deadline.reporter_id == reporter_id, Deadline.state == "open", Deadline.due == due)
-            .order_by(Deadline.due_at.desc(), Deadline.id.desc())
-            .limit(1)
-        )
-        return await self.s.scalar(q)
+        """The incident of a reporter's open deadline of this kind due last (None: none open); one row read, on the
+        driver and standing alone (`/report` asks it: on PostgreSQL no BEGIN and COMMIT around an update for it)."""
+        rows = await driversql.run(self.s, _LATEST_OPEN, {"reporter": reporter_id, "kind": due}, alone=True)
+        return int(rows[0][0]) if rows else None
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[Deadline]:
         """Deadlines with an action due, locked for this transaction: another scheduler (PostgreSQL) skips

@@ -11,8 +11,8 @@ from bot.domain.delivery import GIVE_UP_AFTER, next_retry
 from bot.usecases.onboarding import bind_group
 from storage.models import Alert, AuditEntry
 from tests.conftest import Harness
-from tests.reporting import Reporter
 from tests.http.test_report_http import fill_until_review
+from tests.reporting import Reporter
 
 COUNTY_GROUP = -100300
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.usecases.onboarding import bind_group
 from storage.models import Alert, AuditEntry, Deadline, Incident, Report
 from tests.conftest import Harness
-from tests.reporting import Reporter
 from tests.http.test_report_http import fill_until_review
+from tests.reporting import Reporter
 
 CITY_GROUP, COUNTY_GROUP = -100200, -100300
 

@@ -17,8 +17,8 @@ from bot.usecases.onboarding import add_user, bind_group
 from storage.models import Alert, AlertPart, Incident, OutboxMessage, Report
 from tests.conftest import Harness, running
 from tests.fakebotapi import FakeBotAPI
-from tests.reporting import Reporter
 from tests.http.test_report_http import fill_until_review
+from tests.reporting import Reporter
 
 COUNTY_GROUP = -100300
 

@@ -14,9 +14,9 @@ from bot.telegram.scheduler import Scheduler
 from storage.models import Deadline, Incident
 from tests.conftest import Harness, running
 from tests.fakebotapi import FakeBotAPI
-from tests.reporting import Reporter
 from tests.http.test_clocks_http import CITY_GROUP, COUNTY_GROUP, file_county_report, texts
 from tests.http.test_report_http import fill_until_review
+from tests.reporting import Reporter
 
 
 async def two_incidents(harness: Harness) -> tuple[Incident, Incident]:

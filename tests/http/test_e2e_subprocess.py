@@ -171,8 +171,8 @@ async def test_a_kill_after_filing_and_before_the_update_is_done_files_once_and_
     filed: one incident, one number, the reporter told it, the duty group alerted once."""
     import asyncpg
 
-    from tests.reporting import Reporter
     from tests.http.test_report_http import fill_until_review
+    from tests.reporting import Reporter
 
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite files in the update's own transaction; holding it there needs PostgreSQL's row locks")
@@ -269,8 +269,8 @@ async def test_a_kill_between_an_alert_and_its_photo_completes_once_at_the_next_
 ) -> None:
     """SIGKILL after Telegram accepted the alert's text and before its photo: at the next start the photo
     is sent, once, and the text is not sent again. The group was bound from the CLI: its title is Telegram's."""
-    from tests.reporting import Reporter
     from tests.http.test_report_http import fill_until_review
+    from tests.reporting import Reporter
 
     api = fake_api
     api.titles[-100300] = "县应急值班群"
@@ -314,8 +314,8 @@ async def test_a_deadline_that_came_due_while_the_bot_was_killed_fires_once_at_r
     from storage.db import create_engine, create_sessionmaker
     from storage.models import Deadline
     from storage.uow import transaction
-    from tests.reporting import Reporter
     from tests.http.test_report_http import fill_until_review
+    from tests.reporting import Reporter
 
     api = fake_api
     bot = await county_bot_with_group(api, db_url)

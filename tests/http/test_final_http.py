@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from storage.models import AuditEntry, Deadline, Incident
 from tests.conftest import Harness
-from tests.reporting import Reporter
 from tests.http.test_clocks_http import COUNTY_GROUP, file_county_report, texts
+from tests.reporting import Reporter
 
 
 async def deadlines(harness: Harness) -> list[tuple[str, str]]:

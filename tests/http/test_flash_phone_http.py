@@ -10,8 +10,8 @@ from sqlalchemy import select
 from bot.usecases.onboarding import bind_group
 from storage.models import Deadline, Incident, Report
 from tests.conftest import Harness
-from tests.reporting import Reporter
 from tests.http.test_clocks_http import CITY_GROUP, COUNTY_GROUP, texts
+from tests.reporting import Reporter
 
 
 async def setup_county(harness: Harness) -> None:

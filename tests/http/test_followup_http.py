@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from storage.models import Alert, AuditEntry, Deadline, Incident, Report
 from tests.conftest import Harness
-from tests.reporting import Reporter
 from tests.http.test_clocks_http import COUNTY_GROUP, file_county_report, texts
+from tests.reporting import Reporter
 
 
 async def write_followup(r: Reporter, figures: str, correction: str | None = None) -> str:

@@ -49,8 +49,8 @@ async def test_a_person_switched_off_by_hand_is_refused_at_once(harness: Harness
 async def test_a_duty_group_bound_by_the_cli_gets_the_next_report_s_alert(harness: Harness, db_url: str) -> None:
     """The bot keeps each unit with its duty groups in the same cache (what filing alerts): binding a group from
     the CLI is seen by the next report."""
-    from tests.reporting import Reporter
     from tests.http.test_report_http import fill_until_review
+    from tests.reporting import Reporter
 
     await harness.seed()
     api = harness.api

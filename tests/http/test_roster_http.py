@@ -18,9 +18,9 @@ from bot.usecases.onboarding import add_user, bind_group
 from storage.models import Handover, Shift
 from tests.conftest import Harness
 from tests.fakebotapi import FakeBotAPI
+from tests.http.test_clocks_http import file_county_report
 from tests.reporting import Reporter
 from tests.subproc import bot_env, cli
-from tests.http.test_clocks_http import file_county_report
 
 TZ = ZoneInfo("Asia/Shanghai")
 HEADER = "单位,开始,结束,角色,姓名,电话,班次"

@@ -13,8 +13,8 @@ from bot.telegram.callbacks import WarnCb
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import AuditEntry, Warning, WarningDelivery
 from tests.conftest import Harness
-from tests.reporting import Reporter
 from tests.http.test_clocks_http import CITY_GROUP, COUNTY_GROUP, texts
+from tests.reporting import Reporter
 
 AUTHOR, APPROVER = 1101, 1102
 

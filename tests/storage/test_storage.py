@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram.fsm.state import State, StatesGroup
@@ -208,3 +208,60 @@ async def test_forgetting_sent_answers_deletes_exactly_those_in_one_prepared_sta
     left = [row[0] for row in await store.left_over()]
     assert left == [ids[1], *ids[5:]]
     assert len([sql for sql in statements if sql.startswith("DELETE")]) == 1
+
+
+async def test_the_written_report_owed_is_the_open_one_due_last(sessionmaker) -> None:
+    """`/report` asks which written report a person owes (DeadlineRepo.latest_open, a read standing alone on the
+    driver): the open one due last, never a met one, another kind or another person's."""
+    from storage.models import Deadline, Incident, Unit, User
+    from storage.uow import transaction
+
+    t0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    async with transaction(sessionmaker) as s:
+        unit = Unit(code="u", name="县应急管理局")
+        s.add(unit)
+        await s.flush()
+        people = [User(telegram_id=100 + i, name=f"报送员{i}", unit_id=unit.id) for i in range(2)]
+        s.add_all(people)
+        await s.flush()
+        incidents = [
+            Incident(
+                number=f"KB-{i}",
+                unit_id=unit.id,
+                reporter_id=people[0].id,
+                category="accident",
+                suggested_grade="IV",
+                grade="IV",
+                occurred_at=t0,
+                initial_due_at=t0,
+            )
+            for i in range(5)
+        ]
+        s.add_all(incidents)
+        await s.flush()
+        rows = [
+            (0, "written", "open", 1),
+            (1, "written", "open", 3),
+            (2, "written", "met", 9),
+            (3, "initial", "open", 9),
+            (4, "written", "open", 2),
+        ]
+        for i, due, state, hours in rows:
+            s.add(
+                Deadline(
+                    incident_id=incidents[i].id,
+                    unit_id=unit.id,
+                    reporter_id=people[0].id,
+                    rule="r",
+                    due=due,
+                    start_at=t0,
+                    due_at=t0 + timedelta(hours=hours),
+                    state=state,
+                )
+            )
+        await s.flush()
+        expected, mine, nobody = incidents[1].id, people[0].id, people[1].id
+    async with unit_of_work(sessionmaker) as repos:
+        assert await repos.deadlines.latest_open(mine, "written") == expected
+        assert await repos.deadlines.latest_open(nobody, "written") is None
+        assert await repos.deadlines.latest_open(mine, "final") is None
