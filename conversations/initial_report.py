@@ -91,9 +91,12 @@ OCCURRED_AT = field("occurred_at", DateTime())
 PLACE = field("place", Place(max_length=500))
 CATEGORY = field("category", Choice(options=CATEGORY_OPTIONS))
 SUBTYPE = field(
-    "subtype", Choice(options=subtype_options), condition=has_category, condition_text="category answered",
+    "subtype",
+    Choice(options=subtype_options),
+    condition=has_category,
+    condition_text="category answered",
     depends_on=("category",),
-)  # fmt: skip
+)
 CASUALTIES = field("casualties", CasualtyFigures())
 ATTACHMENTS = field("attachments", Attachments(max_items=10), required=False)
 

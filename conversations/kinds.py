@@ -428,6 +428,6 @@ class Attachments(FieldKind):
 
 # The registry: every kind by name (forms, the printed listing and the diagram refer to these names).
 KINDS: Mapping[str, type[FieldKind]] = {
-    k.name: k for k in (FreeText, Choice, MultiChoice, Count, CasualtyFigures, Money, DateTime, Place, Person,
-                        Attachments)
-}  # fmt: skip
+    k.name: k
+    for k in (FreeText, Choice, MultiChoice, Count, CasualtyFigures, Money, DateTime, Place, Person, Attachments)
+}

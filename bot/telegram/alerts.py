@@ -213,7 +213,7 @@ class AlertCourier:
             else:
                 log.warning("alert %s not delivered: %s", alert_id, error)
                 told = await uc.alert_undelivered(repos, alert_id, error, now)
-            alert = await repos.incidents.alert(alert_id)
+            alert = await repos.alerts.alert(alert_id)
             report_id = alert.report_id if alert else None
         out = Outbox()
         for say in told:

@@ -28,12 +28,12 @@ from storage.repositories import Repos
 
 async def pending_delivery(repos: Repos, alert_id: int) -> Delivery | None:
     """The parts of an alert Telegram has not accepted yet; None when there are none."""
-    alert = await repos.incidents.alert(alert_id)
+    alert = await repos.alerts.alert(alert_id)
     if alert is None:
         return None
-    parts = await repos.incidents.pending_parts(alert_id)
+    parts = await repos.alerts.pending_parts(alert_id)
     if not parts:
-        await repos.incidents.alert_complete(alert_id)
+        await repos.alerts.alert_complete(alert_id)
         return None
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
@@ -56,36 +56,36 @@ async def part_accepted(
     last = part is delivery.parts[-1]
     if part.kind == "text":
         learn = delivery.title is None and bool(chat_title)
-        await repos.incidents.text_sent(
+        await repos.alerts.text_sent(
             part.id, delivery.alert_id, chat_id, message_id, now, complete=last, alone=not learn
         )
         if learn:
             await repos.groups.learn_title(chat_id, chat_title)
         return last
-    await repos.incidents.part_sent(part.id, message_id, now)
+    await repos.alerts.part_sent(part.id, message_id, now)
     if last:
-        await repos.incidents.alert_complete(delivery.alert_id)
+        await repos.alerts.alert_complete(delivery.alert_id)
     return last
 
 
 async def first_try_failed(repos: Repos, alert_id: int, error: str) -> None:
     """The try right after filing failed: recorded; the retry loop takes it from here."""
-    await repos.incidents.alert_failed(alert_id, error)
+    await repos.alerts.alert_failed(alert_id, error)
     await repos.audit.record("system", "alert.first_try_failed", "alert", alert_id, after={"error": error[:200]})
 
 
 async def due_alerts(repos: Repos, now: datetime, everything: bool = False) -> Sequence[int]:
     """Alerts with parts to send whose retry is due (all of them at start: what a crash cut off)."""
-    return await repos.incidents.undelivered_alerts(None if everything else now)
+    return await repos.alerts.undelivered_alerts(None if everything else now)
 
 
 async def claim_alert(repos: Repos, alert_id: int, now: datetime, everything: bool = False) -> bool:
     """Take one undelivered alert for a retry (one process wins), counting the attempt."""
-    alert = await repos.incidents.alert(alert_id)
+    alert = await repos.alerts.alert(alert_id)
     if alert is None:
         return False
     retry_at = next_retry(alert.created_at, now, alert.attempts + 1)
-    return await repos.incidents.claim_alert(alert_id, now, retry_at, due_only=not everything) is not None
+    return await repos.alerts.claim_alert(alert_id, now, retry_at, due_only=not everything) is not None
 
 
 async def _group_and_admins(repos: Repos, alert: Alert) -> tuple[str, list[tuple[int, str | None]]]:
@@ -98,7 +98,7 @@ async def _group_and_admins(repos: Repos, alert: Alert) -> tuple[str, list[tuple
 
 async def alert_redelivered(repos: Repos, alert_id: int, now: datetime) -> list[Say]:
     """A retry went through; administrators who were told it could not be delivered are told it has been."""
-    alert = await repos.incidents.alert(alert_id)
+    alert = await repos.alerts.alert(alert_id)
     assert alert is not None
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
@@ -114,8 +114,8 @@ async def alert_redelivered(repos: Repos, alert_id: int, now: datetime) -> list[
 
 async def alert_undelivered(repos: Repos, alert_id: int, error: str, now: datetime) -> list[Say]:
     """A retry failed: recorded; after NOTICE_AFTER failures the administrators get the alert and the reason."""
-    await repos.incidents.alert_failed(alert_id, error)
-    alert = await repos.incidents.alert(alert_id)
+    await repos.alerts.alert_failed(alert_id, error)
+    alert = await repos.alerts.alert(alert_id)
     assert alert is not None
     if not notify_admins(alert.attempts, alert.undelivered_notice_at is not None):
         return []
@@ -123,7 +123,7 @@ async def alert_undelivered(repos: Repos, alert_id: int, error: str, now: dateti
     assert incident is not None
     title, admins = await _group_and_admins(repos, alert)
     card = await incident_card(repos, incident, alert.id)
-    await repos.incidents.alert_notice_sent(alert.id, now)
+    await repos.alerts.alert_notice_sent(alert.id, now)
     await repos.audit.record(
         "system",
         "alert.undelivered",

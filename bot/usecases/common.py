@@ -206,7 +206,7 @@ def report_answers(fields: Mapping[str, Any]) -> dict[str, Any]:
 async def alert_statuses(repos: Repos, report_id: int) -> list[AlertStatus]:
     """Each alert of a report: queued, delivered (when), retrying, or undeliverable and whom the bot told."""
     statuses = []
-    for alert in await repos.incidents.alerts_of_report(report_id):
+    for alert in await repos.alerts.alerts_of_report(report_id):
         group = await repos.groups.by_chat(alert.chat_id)
         title = group.title if group and group.title else str(alert.chat_id)
         if alert.next_attempt_at is None and alert.message_id is not None:
@@ -240,11 +240,11 @@ async def incident_card(
         reports = await repos.incidents.reports(incident.id)
     assert reporter is not None and unit is not None
     initial = reports[0]
-    alert = await repos.incidents.alert(alert_id) if alert_id is not None else None
+    alert = await repos.alerts.alert(alert_id) if alert_id is not None else None
     if alert is not None:
         report_id = alert.report_id
     about = next((r for r in reports if r.id == report_id), initial)
-    acks = await repos.incidents.acknowledgements(alert_id) if alert_id is not None else []
+    acks = await repos.alerts.acknowledgements(alert_id) if alert_id is not None else []
     key = {"followup": "situation", "final": "handling"}.get(about.kind)
     summary = about.fields.get(key) if key else about.fields.get("description") or about.fields.get("what")
     changes = tuple((str(k), b, a) for k, b, a in about.fields.get("_changes") or ())

@@ -216,7 +216,7 @@ class Handled:
 async def mark_handled(repos: Repos, alert_id: int, user: Member | None, config: Config) -> Handled:
     """Duty staff of the alerted unit (or above) mark the incident handled: follow-ups are no longer due,
     the final report is (24 h by default)."""
-    alert = await repos.incidents.alert(alert_id)
+    alert = await repos.alerts.alert(alert_id)
     if alert is None:
         return Handled("unknown")
     if user is None or not await may(repos, user, Action.INCIDENT_HANDLE, unit_id=alert.unit_id):

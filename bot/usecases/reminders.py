@@ -213,7 +213,7 @@ async def _fire_alert(
     """One step of an unacknowledged alert's escalation (the steps' times run from its delivery)."""
     incident = await look.incident(alert.incident_id)
     unit = await look.unit(alert.unit_id)
-    if incident is None or unit is None or await repos.incidents.acknowledgements(alert.id):
+    if incident is None or unit is None or await repos.alerts.acknowledgements(alert.id):
         alert.ack_due_at = None
         return
     if alert.sent_at is None:  # not in the group yet (its delivery is being retried): look again soon

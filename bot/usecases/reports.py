@@ -433,7 +433,7 @@ async def write_alerts(
     if targets is None:
         targets = await alert_targets(repos, unit, incident.grade)
     planned = new_alerts(incident, report, attachments, config, targets)
-    await repos.incidents.add_alerts([(alert, parts) for alert, parts, _title in planned])
+    await repos.alerts.add_alerts([(alert, parts) for alert, parts, _title in planned])
     admins = await unit_admins(repos, unit) if targets[0][0] is None else []
     note_alerts(repos, filed, planned, [(admin, unit.name) for admin in admins])
     return planned
@@ -532,14 +532,14 @@ class Acknowledged:
 async def acknowledge(repos: Repos, alert_id: int, user: Member | None, config: Config) -> Acknowledged:
     """Record that a duty officer of the alerted unit (or a unit above it) has seen the alert."""
     now = config.clock()
-    alert = await repos.incidents.alert(alert_id)
+    alert = await repos.alerts.alert(alert_id)
     if alert is None:
         return Acknowledged("unknown")
     if user is None or not await may(repos, user, Action.ALERT_ACK, unit_id=alert.unit_id):
         return Acknowledged("refused")
     incident = await repos.incidents.get(alert.incident_id)
     assert incident is not None
-    if not await repos.incidents.add_acknowledgement(alert.id, user.id, now):
+    if not await repos.alerts.add_acknowledgement(alert.id, user.id, now):
         return Acknowledged("already")
     alert.ack_due_at = None  # nobody needs reminding any more
     await repos.audit.record(

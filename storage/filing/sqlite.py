@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import driversql
 from storage.filing.numbers import incident_number
 from storage.filing.plan import FilingPlan, link
+from storage.repositories.alerts import AlertRepo
 from storage.repositories.counters import CounterRepo
 from storage.repositories.deadlines import DeadlineRepo
-from storage.repositories.incidents import IncidentRepo
 from storage.rows import AUDIT, INCIDENTS, insert_row
 
 _AUDIT_INSERT = insert(AUDIT)
@@ -33,7 +33,7 @@ async def file(s: AsyncSession, plan: FilingPlan) -> str | None:
     for attachment in plan.attachments:
         await insert_row(s, attachment)
     await DeadlineRepo(s).add_rows(plan.deadlines)
-    await IncidentRepo(s).add_alerts(plan.alerts)
+    await AlertRepo(s).add_alerts(plan.alerts)
     number = incident_number(plan.prefix, await CounterRepo(s).next(plan.day))
     await driversql.run(s, _SET_NUMBER, {"incident_id": incident.id, "number": number})
     audit = replace(plan.audit, entity_id=str(incident.id))

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.filing import Filing
 from storage.models import DutyGroup, Unit
+from storage.repositories.alerts import AlertRepo
 from storage.repositories.audit import AuditRepo
 from storage.repositories.counters import CounterRepo
 from storage.repositories.deadlines import DeadlineRepo, wake_at
@@ -82,6 +83,10 @@ class Repos:
     @cached_property
     def incidents(self) -> IncidentRepo:
         return IncidentRepo(self.session)
+
+    @cached_property
+    def alerts(self) -> AlertRepo:
+        return AlertRepo(self.session)
 
     @cached_property
     def drafts(self) -> DraftRepo:

@@ -156,14 +156,14 @@ async def test_a_statement_alone_runs_on_its_own_on_postgresql(sessionmaker) -> 
     postgres = sessionmaker.kw["bind"].dialect.name == "postgresql"
     with pytest.raises(RuntimeError):
         async with unit_of_work(sessionmaker) as repos:
-            await repos.incidents.text_sent(part.id, alert.id, -100, 55, AT, complete=True, alone=True)
+            await repos.alerts.text_sent(part.id, alert.id, -100, 55, AT, complete=True, alone=True)
             raise RuntimeError("after the write")
     async with transaction(sessionmaker) as s:
         stored = await s.get(Alert, alert.id)
         assert stored is not None
         assert (stored.message_id, stored.next_attempt_at) == ((55, None) if postgres else (None, AT))
     async with unit_of_work(sessionmaker) as repos:  # and in a transaction that goes through, on both
-        await repos.incidents.text_sent(part.id, alert.id, -101, 56, AT, complete=False)
+        await repos.alerts.text_sent(part.id, alert.id, -101, 56, AT, complete=False)
     async with transaction(sessionmaker) as s:
         stored, sent = await s.get(Alert, alert.id), await s.get(AlertPart, part.id)
         assert stored is not None and sent is not None

@@ -61,7 +61,7 @@ async def test_rows_inserted_without_a_flush_read_back_as_the_orm_stores_them(se
         )
         audit = AuditRow("tg:42", "report.submit", "incident", "", {"kind": "initial"})
         await r.filing.file(FilingPlan(incident, report, "20260701", audit))
-        alert = await r.incidents.add_alert(
+        alert = await r.alerts.add_alert(
             Alert(
                 incident_id=incident.id,
                 report_id=report.id,
