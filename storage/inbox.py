@@ -8,17 +8,33 @@ at the next start, and an update already handled (its effects committed) is neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, delete, literal, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
-from storage.dialect import upsert_insert
+from storage.dialect import dialect_of, upsert_insert
 from storage.models import InboxUpdate
 from storage.uow import transaction
+
+log = logging.getLogger(__name__)
+
+# the PostgreSQL channel a stored update is announced on (webhook workers LISTEN)
+INBOX_CHANNEL = "kuaibao_inbox"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A stored update a worker took: its id, as Telegram sent it, and how many runs it had (this one included)."""
+
+    update_id: int
+    payload: str
+    runs: int
 
 
 @dataclass(frozen=True)
@@ -48,15 +64,105 @@ class Inbox:
             .values(handled_at=bindparam("b_at"))
         )
 
-    async def record(self, updates: Sequence[tuple[int, str]]) -> None:
-        """Store a fetched batch (its own transaction); an update stored before is left as it is."""
+    async def record(self, updates: Sequence[tuple[int, str, int | None]], notify: bool = False) -> None:
+        """Store a fetched batch, (update id, payload, sender) each, in a transaction of its own; an update stored
+        before is left as it is. `notify` (webhook mode): on PostgreSQL, wake the workers listening for new updates
+        (NOTIFY INBOX_CHANNEL, delivered at the commit); any worker may run them, so they are not remembered here."""
         if not updates:
             return
         now = utcnow()
-        rows = [{"bot_id": self.bot_id, "update_id": i, "payload": p, "received_at": now} for i, p in updates]
+        rows = [
+            {"bot_id": self.bot_id, "update_id": i, "payload": p, "received_at": now, "sender_id": sender}
+            for i, p, sender in updates
+        ]
         async with transaction(self.sessionmaker, urgent=True) as s:  # polling waits for it: before the updates
             await s.execute(self._insert, rows)
-        self.recorded.update(i for i, _ in updates)
+            if notify and dialect_of(s).name == "postgresql":
+                await s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
+        if not notify:
+            self.recorded.update(i for i, _, _ in updates)
+
+    async def listen(self, on_new: Callable[[], None]) -> None:
+        """PostgreSQL: call `on_new` whenever an update is stored (by any worker), until cancelled; the connection
+        is made again when it drops (workers also look every few seconds, so a gap delays, never loses)."""
+        engine: AsyncEngine = self.sessionmaker.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            return
+        while True:
+            try:
+                async with engine.connect() as conn:
+                    driver = (await conn.get_raw_connection()).driver_connection
+                    assert driver is not None
+                    closed = asyncio.Event()
+
+                    def notified(*_args: object) -> None:
+                        on_new()
+
+                    driver.add_termination_listener(lambda _conn, closed=closed: closed.set())
+                    await driver.add_listener(INBOX_CHANNEL, notified)
+                    try:
+                        await closed.wait()
+                    finally:
+                        if not driver.is_closed():
+                            await driver.remove_listener(INBOX_CHANNEL, notified)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("listening for new updates failed; trying again", exc_info=True)
+            await asyncio.sleep(1.0)
+
+    async def claim(self, worker: str, limit: int, lease: timedelta, now: datetime) -> list[Claimed]:
+        """Webhook workers: take up to `limit` stored updates to run, each the oldest one waiting of its sender (one
+        person's updates run one at a time, in the order Telegram numbered them, whichever worker takes them), none
+        held by another worker (a lease: a worker that died lets go of its updates when it runs out), none set aside.
+        Each take counts as a run (`attempts`); on PostgreSQL workers skip each other's rows (SKIP LOCKED)."""
+        t = InboxUpdate.__table__
+        c, e = t.alias("c"), t.alias("e")
+        earlier = (
+            select(literal(1))
+            .where(
+                e.c.bot_id == c.c.bot_id,
+                e.c.sender_id == c.c.sender_id,
+                e.c.update_id < c.c.update_id,
+                e.c.handled_at.is_(None),
+                e.c.quarantined_at.is_(None),
+            )
+            .exists()
+        )
+        free = (
+            select(c.c.update_id)
+            .where(
+                c.c.bot_id == self.bot_id,
+                c.c.handled_at.is_(None),
+                c.c.quarantined_at.is_(None),
+                or_(c.c.leased_until.is_(None), c.c.leased_until < now),
+                ~earlier,
+            )
+            .order_by(c.c.update_id)
+            .limit(limit)
+        )
+        async with transaction(self.sessionmaker) as s:
+            if dialect_of(s).name == "postgresql":
+                free = free.with_for_update(skip_locked=True)
+            result = await s.execute(
+                update(t)
+                .where(t.c.bot_id == self.bot_id, t.c.update_id.in_(free.scalar_subquery()))
+                .values(leased_until=now + lease, leased_by=worker[:64], attempts=t.c.attempts + 1)
+                .returning(t.c.update_id, t.c.payload, t.c.attempts)
+            )
+            rows = sorted((int(r[0]), str(r[1]), int(r[2])) for r in result.all())
+        return [Claimed(*row) for row in rows]
+
+    async def let_go(self, worker: str) -> int:
+        """A worker that stops gracefully gives back what it took and did not run (another worker takes it now)."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            result = await s.execute(
+                update(t)
+                .where(t.c.bot_id == self.bot_id, t.c.leased_by == worker[:64], t.c.handled_at.is_(None))
+                .values(leased_until=None, leased_by=None, attempts=t.c.attempts - 1)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def mark_handled(self, update_id: int, error: str | None = None) -> None:
         """After a failure that rolled the update back: the person was told; do not run it again (what went wrong is

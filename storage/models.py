@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.domain.clock import utcnow
@@ -134,6 +134,21 @@ class InboxUpdate(Base):
     quarantined_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(500))
     released_at: Mapped[datetime | None]  # an operator released it from quarantine: the bot that is up runs it
+    # webhook workers: whose update it is (one person's updates are taken in order), and which worker holds it until
+    sender_id: Mapped[int | None] = mapped_column(BigInteger)
+    leased_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index(
+            "ix_update_inbox_waiting",
+            "bot_id",
+            "sender_id",
+            "update_id",
+            postgresql_where=text("handled_at IS NULL"),
+            sqlite_where=text("handled_at IS NULL"),
+        ),
+    )
 
 
 class OutboxMessage(Base):
@@ -145,6 +160,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     payload: Mapped[str] = mapped_column(Text)  # {"method": …, "kwargs": …} as JSON
     created_at: Mapped[datetime]
+    # the retry job takes a row only once this has passed (the sending process, or a retry that took it, holds it)
+    leased_until: Mapped[datetime | None]
 
 
 class FsmRecord(Base):

@@ -2,16 +2,21 @@
 accepted it (see models.OutboxMessage). Deletions are batched: a background job forgets sent rows every
 few seconds, and a stop forgets them all, so only a crash can leave a row that was already sent (it is
 then sent twice, which beats never). A row Telegram did not accept (a long outage, flood control over
-the cap) stays, and the retry job sends it later; rows being sent right now are never retried."""
+the cap) stays, and the retry job sends it later; rows being sent right now are never retried.
+
+Several processes (webhook workers) share the table: a row is leased (`leased_until`) to the process that stored it
+for as long as its first send may take (SEND_MAX_WAIT and a margin), and the retry job of any process takes only rows
+whose lease ran out (or that their process gave back: `release`), leasing them in turn while it sends. So a row one
+process is still sending is never sent again by another's retry job or start-up pass."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
@@ -21,11 +26,15 @@ from storage.uow import transaction
 from storage.update import UpdateTx
 
 T = OutboxMessage.__table__
+HOLD = timedelta(minutes=6)  # the default SEND_MAX_WAIT (5 minutes) and a margin
+Row = tuple[int, datetime, str]  # a stored message: id, when it was stored, its payload
 
 
 class OutboxStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], hold: timedelta = HOLD) -> None:
         self.sessionmaker = sessionmaker
+        self.hold = hold  # how long the storing process keeps its rows to itself (its first send's longest wait)
+        self._released: list[int] = []  # given back (not accepted now): their lease is cleared at the next claim
         self._sent: list[int] = []
         self.in_flight: set[int] = set()  # stored by an update of this process, not sent yet
         self._insert = insert(T).returning(T.c.id, sort_by_parameter_order=True)
@@ -34,14 +43,16 @@ class OutboxStore:
         """In a session's transaction: store the messages; returns their ids (in the payloads' order)."""
         if not payloads:
             return []
-        result = await session.execute(self._insert, [{"payload": p, "created_at": utcnow()} for p in payloads])
+        now = utcnow()
+        rows = [{"payload": p, "created_at": now, "leased_until": now + self.hold} for p in payloads]
+        result = await session.execute(self._insert, rows)
         return self._taken([int(row[0]) for row in result.all()])
 
     async def save_in(self, tx: UpdateTx, payloads: Sequence[str]) -> list[int]:
         """In an update's transaction: the same as `save`, stored with the transaction's last writes (on
         PostgreSQL in the round trip that writes the conversation row). The list returned holds the ids once they
         are stored, before the commit."""
-        return tx.store_outbox(payloads, self._taken)
+        return tx.store_outbox(payloads, self._taken, utcnow() + self.hold)
 
     def _taken(self, ids: list[int]) -> list[int]:
         self.in_flight.update(ids)
@@ -53,8 +64,45 @@ class OutboxStore:
         self._sent.extend(ids)
 
     def release(self, ids: Sequence[int]) -> None:
-        """Telegram did not accept these now (or the commit failed): the retry job may take them."""
+        """Telegram did not accept these now (or the commit failed): the retry job (of any process) may take them."""
         self.in_flight.difference_update(ids)
+        self._released.extend(ids)
+
+    async def claim(self, now: datetime, hold: timedelta, everything: bool = False, limit: int = 500) -> list[Row]:
+        """The retry job's take: stored rows nobody holds (their lease ran out, or their process gave them back),
+        oldest first, each leased to this process for `hold`; `everything`: every row, held or not (the start of
+        the one polling process, when nobody else can be sending). On PostgreSQL processes skip each other's rows."""
+        released, self._released = self._released, []
+        async with transaction(self.sessionmaker) as s:
+            name = dialect_of(s).name
+            if released:
+                await s.execute(
+                    update(T).where(one_of(T.c.id, "ids", name)).values(leased_until=None),
+                    {"ids": one_of_value(released, name)},
+                )
+            free = select(T.c.id).order_by(T.c.id).limit(limit)
+            if not everything:
+                free = free.where(or_(T.c.leased_until.is_(None), T.c.leased_until < now))
+            if name == "postgresql":
+                free = free.with_for_update(skip_locked=True)
+            result = await s.execute(
+                update(T)
+                .where(T.c.id.in_(free.scalar_subquery()))
+                .values(leased_until=now + hold)
+                .returning(T.c.id, T.c.created_at, T.c.payload)
+            )
+            rows = sorted((int(r[0]), r[1], str(r[2])) for r in result.all())
+        return rows
+
+    async def hold_until(self, ids: Sequence[int], at: datetime) -> None:
+        """Keep rows the retry job could not send until `at` (then any process tries them again)."""
+        if ids:
+            async with transaction(self.sessionmaker) as s:
+                name = dialect_of(s).name
+                await s.execute(
+                    update(T).where(one_of(T.c.id, "ids", name)).values(leased_until=at),
+                    {"ids": one_of_value(ids, name)},
+                )
 
     def busy(self) -> set[int]:
         """Rows the retry job must leave alone: being sent, or sent and about to be forgotten."""

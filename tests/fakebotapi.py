@@ -176,6 +176,16 @@ class FakeBotAPI:
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and the download
         self.broken_downloads: set[str] = set()  # file ids whose download fails (getFile still answers)
         self.uploads: list[tuple[str, str, bytes]] = []  # (field, file name, content) the bot uploaded
+        # webhook mode, as Telegram does it: setWebhook's URL gets each update POSTed with the secret; any non-2xx
+        # answer or timeout is retried; one person's next update only after their previous one was accepted;
+        # getUpdates answers 409 while a webhook is set. `webhook_targets`: where the POSTs really go (a load
+        # balancer in front of several workers: round robin), else the URL itself.
+        self.webhook: dict[str, Any] | None = None
+        self.webhook_targets: list[str] = []
+        self.webhook_posts: list[tuple[int, int | str]] = []  # (update id, HTTP status or the error's name)
+        self.webhook_accepted: list[int] = []  # update ids answered 2xx, in the order they were
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_round = itertools.count()
 
     # ---- server -------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -197,6 +207,10 @@ class FakeBotAPI:
             self._changed.notify_all()
 
     async def stop(self) -> None:
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -237,6 +251,8 @@ class FakeBotAPI:
             await gate.wait()
             if request.transport is None or request.transport.is_closing():
                 return web.Response(status=499)  # the caller died while we held it: it never reached "Telegram"
+        if method == "getUpdates" and self.webhook is not None:
+            return self._error(409, "Conflict: can't use getUpdates method while webhook is active")
         handler = getattr(self, f"m_{method}", None)
         if handler is None:
             return self._error(404, "Not Found: method not found")
@@ -429,7 +445,77 @@ class FakeBotAPI:
         return self.bot_user()
 
     async def m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            self._webhook_task = None
         return True
+
+    async def m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = dict(params)
+        if self._webhook_task is None:
+            self._webhook_task = asyncio.create_task(self._deliver_webhook())
+        async with self._changed:
+            self._changed.notify_all()
+        return True
+
+    async def m_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        hook = self.webhook or {}
+        return {"url": hook.get("url", ""), "has_custom_certificate": False, "pending_update_count": len(self.updates)}
+
+    def _sender(self, update: dict[str, Any]) -> Any:
+        for key, event in update.items():
+            if key != "update_id" and isinstance(event, dict):
+                return (event.get("from") or {}).get("id", key)
+        return None
+
+    async def _deliver_webhook(self) -> None:
+        """Post pending updates in order, several people at once (up to max_connections), one person at a time."""
+        import aiohttp
+
+        busy: set[Any] = set()
+        in_flight: set[int] = set()
+        posting: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession() as http:
+
+            async def post(update: dict[str, Any]) -> None:
+                hook = self.webhook or {}
+                targets = self.webhook_targets or [str(hook.get("url"))]
+                url = targets[next(self._webhook_round) % len(targets)]
+                headers = {"X-Telegram-Bot-Api-Secret-Token": str(hook.get("secret_token", ""))}
+                status: int | str
+                try:
+                    async with http.post(url, json=update, headers=headers, timeout=aiohttp.ClientTimeout(10)) as r:
+                        status = r.status
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    status = type(exc).__name__
+                self.webhook_posts.append((update["update_id"], status))
+                if isinstance(status, int) and 200 <= status < 300:
+                    self.updates = [u for u in self.updates if u["update_id"] != update["update_id"]]
+                    self.webhook_accepted.append(update["update_id"])
+                else:
+                    await asyncio.sleep(0.2)  # Telegram retries later
+                busy.discard(self._sender(update))
+                in_flight.discard(update["update_id"])
+                async with self._changed:
+                    self._changed.notify_all()
+
+            while self.webhook is not None:
+                limit = int((self.webhook or {}).get("max_connections") or 40)
+                for update in list(self.updates):
+                    sender = self._sender(update)
+                    if len(in_flight) >= limit:
+                        break
+                    if update["update_id"] in in_flight or sender in busy:
+                        continue
+                    busy.add(sender)
+                    in_flight.add(update["update_id"])
+                    task = asyncio.create_task(post(update))
+                    posting.add(task)
+                    task.add_done_callback(posting.discard)
+                async with self._changed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), 0.5)
 
     async def m_setMyCommands(self, params: dict[str, Any]) -> bool:
         self.commands.append(params)

@@ -90,6 +90,34 @@ def run(ctx: click.Context) -> None:
 
 @main.command()
 @click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Webhook mode: serve WEBHOOK_URL's path on WEBHOOK_LISTEN and work the update inbox; run one per worker (any
+    number on PostgreSQL, behind one URL); `run` (long polling) removes the webhook again."""
+    settings = _settings(ctx)
+    if settings.bot_token is None:
+        click.echo(NO_TOKEN, err=True)
+        ctx.exit(2)
+    if not settings.webhook_url or settings.webhook_secret is None:
+        click.echo(
+            "serve needs WEBHOOK_URL (the public https URL Telegram posts to) and WEBHOOK_SECRET (1-256 of "
+            "A-Z a-z 0-9 _ -, e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))'); "
+            "see docs/operations.md",
+            err=True,
+        )
+        ctx.exit(2)
+    _configure_logging(settings)
+    from bot.app.runtime import SqliteTaken
+    from bot.app.runtime import serve as serve_bot
+
+    try:
+        asyncio.run(serve_bot(settings))
+    except SqliteTaken as exc:
+        click.echo(str(exc), err=True)
+        ctx.exit(2)
+
+
+@main.command()
+@click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Upgrade the database schema to the newest revision."""
     settings = _settings(ctx)

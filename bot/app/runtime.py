@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +18,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent, Update
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import handlers
@@ -35,12 +39,14 @@ from bot.telegram.presenters import say_text
 from bot.telegram.scheduler import Scheduler
 from bot.telegram.session import BotApiSession
 from bot.telegram.stats import Exporter
+from bot.telegram.webhook import WebhookReceiver, webhook_app
+from bot.telegram.workers import InboxWorker
 from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
 from bot.usecases.onboarding import set_aside_notices
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
-from storage.inbox import Inbox
+from storage.inbox import Claimed, Inbox
 from storage.outbox import OutboxStore
 from storage.uow import unit_of_work
 
@@ -165,12 +171,15 @@ OUTBOX_STALE = timedelta(minutes=30)
 OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
+OUTBOX_HOLD_MARGIN = timedelta(seconds=60)
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
 RELEASED_EVERY = 10.0  # seconds between looks for updates an operator released from quarantine
 # Handled updates are remembered this long, so an update Telegram sends again is recognised.
 INBOX_KEEP = timedelta(days=2)
 # A stop (SIGTERM) waits this long for updates being handled: below Docker's default 10 s before SIGKILL.
 SHUTDOWN_GRACE = 8.0
+# webhook mode on SQLite: the one worker's lease (another worker is refused while it runs)
+SQLITE_LEASE = timedelta(seconds=30)
 
 
 class App:
@@ -185,7 +194,8 @@ class App:
         self.bot = build_bot(settings, self.in_flight)
         self.inbox = Inbox(self.sessionmaker, self.bot.id)
         self.bot.session.middleware(UpdateRecorder(self.inbox))
-        self.outbox = OutboxStore(self.sessionmaker)
+        # a stored answer is its process's while its first send may wait (SEND_MAX_WAIT), then anyone's to retry
+        self.outbox = OutboxStore(self.sessionmaker, timedelta(seconds=settings.send_max_wait) + OUTBOX_HOLD_MARGIN)
         self.notifier = make_notifier(self.bot, self.sessionmaker, settings)
         self.courier = AlertCourier(self.catalogs, settings.tz, self.sessionmaker, self.notifier)
         self.dp = build_dispatcher(
@@ -214,11 +224,20 @@ class App:
         self.dp["update_context"].on_broadcast = self.broadcaster.wake
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
+        self.worker: InboxWorker | None = None  # webhook mode
+        self.worker_id = worker_name()  # how this worker names itself in the leases it takes
+        self.web: web.AppRunner | None = None
+        self.listening: web.TCPSite | None = None
 
-    async def start(self) -> None:
+    async def start(self, polling: bool = True) -> None:
+        """Migrate, then what a crash left: with long polling (one process) every answer not sent and every update
+        not handled; in webhook mode (any number of workers) only what nobody holds: the workers take the updates
+        (InboxWorker) and the retry job the answers (OutboxStore leases)."""
         await migrate(self.engine)
-        await self.retry_outbox(everything=True)  # answers the previous run committed but did not send
-        await self.replay_inbox()  # then the updates it did not handle
+        if polling:
+            await self.bot.delete_webhook(drop_pending_updates=False)  # getUpdates answers 409 while one is set
+            await self.retry_outbox(everything=True)  # answers the previous run committed but did not send
+            await self.replay_inbox()  # then the updates it did not handle
         await set_commands(self.bot, self.catalogs)
         self.background.append(asyncio.create_task(self.scheduler.run()))
         self.background.append(asyncio.create_task(self.broadcaster.run()))
@@ -234,11 +253,14 @@ class App:
         left (a crash), later what an outage or flood control over the cap left. In order; anything older
         than OUTBOX_STALE (a day for alerts and reminders) is dropped."""
         busy = set() if everything else self.outbox.busy()
-        left = [row for row in await self.outbox.left_over() if row[0] not in busy]
-        sent, done, due = 0, [], 0
+        now = utcnow()
+        claimed = await self.outbox.claim(now, self.outbox.hold, everything)  # (leased to this process while sent)
+        left = [row for row in claimed if row[0] not in busy]
+        sent, done, due, later = 0, [], 0, []
         for row_id, created_at, payload in left:
-            if not everything and utcnow() - created_at < self.outbox_retry_after:
-                continue  # its own update may still be sending it
+            if not everything and now - created_at < self.outbox_retry_after:
+                later.append(row_id)  # its own update may still be sending it
+                continue
             due += 1
             message = Outgoing.from_json(payload)
             if utcnow() - created_at > (OUTBOX_STALE if message.priority == Priority.REPLY else OUTBOX_STALE_NOTICE):
@@ -249,10 +271,12 @@ class App:
                 await self.notifier.deliver(message)
             except Exception:
                 log.exception("could not send a stored message (%s); it stays for the next try", row_id)
+                later.append(row_id)
                 continue
             sent += 1
             done.append(row_id)
         await self.outbox.forget(done)
+        await self.outbox.hold_until(later, utcnow())  # free again at once: the next pass (of any process) tries
         if due:
             log.warning("%d stored messages left unsent; %d sent now", due, sent)
         return sent
@@ -341,6 +365,62 @@ class App:
                 log.exception("%s failed; retrying later", getattr(job, "__name__", job))
             await asyncio.sleep(every)
 
+    async def serve(self) -> None:
+        """Webhook mode: listen for Telegram's POSTs (each update stored before the 200), take stored updates from
+        the inbox as one of any number of workers, and tell Telegram where to post (setWebhook, with the secret)."""
+        s = self.settings
+        if not s.webhook_url or s.webhook_secret is None:
+            raise RuntimeError("serve needs WEBHOOK_URL and WEBHOOK_SECRET")
+        if self.engine.dialect.name == "sqlite" and not await self.only_worker_on_sqlite():
+            raise SqliteTaken(
+                "another worker already serves this SQLite database: SQLite has one writer, so it serves one "
+                "process; run several workers on PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)"
+            )
+        self.worker = InboxWorker(
+            self.inbox, self.run_claimed, self.set_aside_claimed, self.worker_id, s.updates_in_flight,
+            timedelta(seconds=s.webhook_lease_seconds), s.update_max_attempts,
+        )  # fmt: skip
+        receiver = WebhookReceiver(self.inbox, s.webhook_secret.get_secret_value(), self.worker.wake)
+        self.web = web.AppRunner(webhook_app(receiver, s.webhook_path()), access_log=None)
+        await self.web.setup()
+        host, _, port = s.webhook_listen.rpartition(":")
+        site = web.TCPSite(self.web, host, int(port))
+        await site.start()
+        self.listening = site
+        self.background.append(asyncio.create_task(self.worker.run()))
+        self.background.append(asyncio.create_task(self.inbox.listen(self.worker.wake)))
+        await self.bot.set_webhook(
+            url=s.webhook_url,
+            secret_token=s.webhook_secret.get_secret_value(),
+            allowed_updates=self.dp.resolve_used_update_types(),
+            max_connections=s.webhook_max_connections,
+            drop_pending_updates=False,
+        )
+
+    async def only_worker_on_sqlite(self) -> bool:
+        """SQLite: take the one serving lease (renewed while this worker runs); False while another holds it."""
+        name, me = "webhook-sqlite", self.worker_id
+
+        async def take() -> bool:
+            async with unit_of_work(self.sessionmaker) as repos:
+                return await repos.leases.take(name, me, utcnow(), utcnow() + SQLITE_LEASE)
+
+        if not await take():
+            return False
+
+        async def renew() -> int:
+            await take()
+            return 0
+
+        self.background.append(asyncio.create_task(self.repeat(renew, every=SQLITE_LEASE.total_seconds() / 3)))
+        return True
+
+    async def run_claimed(self, claimed: Claimed) -> None:
+        await self.dp.feed_update(self.bot, Update.model_validate_json(claimed.payload, context={"bot": self.bot}))
+
+    async def set_aside_claimed(self, claimed: Claimed) -> None:
+        await self.set_aside(claimed.update_id, claimed.payload, claimed.runs)
+
     async def poll(self) -> None:
         await self.dp.start_polling(
             self.bot,
@@ -350,7 +430,14 @@ class App:
         )
 
     async def close(self) -> None:
-        """After polling stopped: let the updates in flight commit and send their answers, then close."""
+        """After polling stopped (or the webhook's listener): let the updates in flight commit and send their
+        answers, then close."""
+        if self.web is not None:  # no new requests; what was stored is taken by the other workers, or at the restart
+            await self.web.cleanup()
+        if self.worker is not None:
+            unfinished = await self.worker.stop(SHUTDOWN_GRACE)
+            if unfinished:
+                log.warning("stopped with %d updates unfinished; another worker runs them", unfinished)
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)  # stopped before the database closes
@@ -384,6 +471,32 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+class SqliteTaken(RuntimeError):
+    """serve on SQLite while another worker serves the same database file."""
+
+
+def worker_name() -> str:
+    """This worker, as the leases it takes name it: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def serve(settings: Settings) -> None:
+    """Webhook mode: apply migrations, serve the webhook and work the inbox until SIGINT/SIGTERM."""
+    app = App(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start(polling=False)
+        await app.serve()
+        settle_heap()
+        log.info("serving the webhook on %s", settings.webhook_listen)
+        await stop.wait()
+    finally:
+        await app.close()
 
 
 async def run(settings: Settings) -> None:

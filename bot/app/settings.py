@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     roster_max_unzipped: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
     # A stored update whose run was cut off (a crash) this many times is set aside instead of run again.
     update_max_attempts: int = Field(default=3, ge=1, le=100)
+    # Webhook mode (`python -m bot serve`): the public HTTPS URL Telegram posts to (its path is served), the secret
+    # Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -), where this worker listens (behind the TLS proxy),
+    # how many connections Telegram may open at once, and how long a worker holds an update it took.
+    webhook_url: str | None = Field(default=None)
+    webhook_secret: SecretStr | None = Field(default=None)
+    webhook_listen: str = Field(default="127.0.0.1:8081")
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    webhook_lease_seconds: float = Field(default=120.0, ge=5, le=3600)
 
     @field_validator("bot_token")
     @classmethod
@@ -83,6 +91,38 @@ class Settings(BaseSettings):
         if not _TOKEN_RE.match(value.get_secret_value().strip()):
             raise ValueError("does not look like a Bot API token (expected 123456789:AA...)")
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("must be the public https URL Telegram posts to, e.g. https://bot.example.org/tg")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.match(r"^[A-Za-z0-9_-]{1,256}$", value.get_secret_value()):
+            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (what Telegram accepts)")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8081 or 0.0.0.0:8081")
+        return value
+
+    def webhook_path(self) -> str:
+        """The path of WEBHOOK_URL, which this worker serves ("/" when it has none)."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.webhook_url or "").path or "/"
 
     @field_validator("bot_api_base")
     @classmethod

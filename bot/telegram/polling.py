@@ -31,6 +31,7 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.methods import GetUpdates
 
 from bot.domain import jsoncodec
+from bot.telegram.webhook import sender_of
 from storage.inbox import Inbox
 
 _last_answer: ContextVar[Any] = ContextVar("kuaibao_last_answer", default=None)
@@ -130,7 +131,7 @@ class UpdateRecorder(BaseRequestMiddleware):
         return result
 
     @staticmethod
-    def payloads(updates: list[Any]) -> list[tuple[int, str]]:
+    def payloads(updates: list[Any]) -> list[tuple[int, str, int | None]]:
         answer = _last_answer.get()
         # forgotten once read: every handler task aiogram starts next copies this context, and each would keep
         # the whole decoded batch alive until it ends
@@ -143,5 +144,6 @@ class UpdateRecorder(BaseRequestMiddleware):
                 isinstance(r, dict) and r.get("update_id") == u.update_id for r, u in zip(raw, updates, strict=True)
             )
         ):
-            return [(u.update_id, jsoncodec.dumps(r)) for r, u in zip(raw, updates, strict=True)]
-        return [(u.update_id, u.model_dump_json(exclude_none=True, by_alias=True)) for u in updates]
+            return [(u.update_id, jsoncodec.dumps(r), sender_of(r)) for r, u in zip(raw, updates, strict=True)]
+        dumped = [u.model_dump(mode="json", exclude_none=True, by_alias=True) for u in updates]
+        return [(u.update_id, jsoncodec.dumps(d), sender_of(d)) for u, d in zip(updates, dumped, strict=True)]

@@ -71,6 +71,7 @@ class UpdateTx:
         self._outbox: list[str] = []  # messages to store with the last writes (storage.outbox.save_in)
         self._outbox_ids: list[int] = []
         self._on_outbox: Callable[[list[int]], object] | None = None
+        self._outbox_until: datetime | None = None
 
     async def begin(self, update_id: int | None, row_key: str | None) -> Begun:
         """The update's first read, before anything else of it: taken in the inbox (when it came through one),
@@ -114,11 +115,15 @@ class UpdateTx:
     def info(self) -> dict[str, Any]:
         return self._session.info if self._session is not None else {}
 
-    def store_outbox(self, payloads: Sequence[str], on_stored: Callable[[list[int]], object]) -> list[int]:
-        """Messages to store with the transaction's last writes, just before the commit. Returns the list their
-        ids go into then; `on_stored` gets them before the commit (once stored, nobody else may take them)."""
+    def store_outbox(
+        self, payloads: Sequence[str], on_stored: Callable[[list[int]], object], until: datetime | None = None
+    ) -> list[int]:
+        """Messages to store with the transaction's last writes, just before the commit, held by this process
+        until `until` (the retry job of any process leaves them alone till then). Returns the list their ids go
+        into then; `on_stored` gets them before the commit (once stored, nobody else may take them)."""
         self._outbox.extend(payloads)
         self._on_outbox = on_stored
+        self._outbox_until = until
         return self._outbox_ids
 
     async def _finish(self, now: datetime) -> None:
@@ -130,7 +135,7 @@ class UpdateTx:
                 state, data = self.rows.get(row_key) or (None, {})
                 rows.append((row_key, bot_id, chat_id, user_id, state, data))
             self.pending.clear()
-            taken, ids = await self.sql.finish(rows, self._outbox, now, self._late_take)
+            taken, ids = await self.sql.finish(rows, self._outbox, now, self._late_take, self._outbox_until)
             if not taken:
                 raise HandledElsewhere(f"update {self._late_take} was handled meanwhile")
             self._outbox.clear()

@@ -48,8 +48,14 @@ class Statements(Protocol):
         ...
 
     async def finish(
-        self, rows: list[RowWrite], payloads: list[str], now: datetime, take: Take | None
+        self,
+        rows: list[RowWrite],
+        payloads: list[str],
+        now: datetime,
+        take: Take | None,
+        outbox_until: datetime | None,
     ) -> tuple[bool, list[int]]:
-        """The update's last writes: the conversation rows, the outbox, and (`take`) the update taken in the inbox.
-        Returns whether it was taken (always, without `take`) and the outbox rows' ids."""
+        """The update's last writes: the conversation rows, the outbox (held by this process until `outbox_until`:
+        the retry job leaves them alone till then), and (`take`) the update taken in the inbox. Returns whether it
+        was taken (always, without `take`) and the outbox rows' ids."""
         ...

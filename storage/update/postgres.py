@@ -78,13 +78,18 @@ class PostgresStatements:
         return int(await self.db.fetchval(self.VERSION))
 
     async def finish(
-        self, rows: Sequence[RowWrite], payloads: Sequence[str], now: datetime, take: Take | None = None
+        self,
+        rows: Sequence[RowWrite],
+        payloads: Sequence[str],
+        now: datetime,
+        take: Take | None = None,
+        outbox_until: datetime | None = None,
     ) -> tuple[bool, list[int]]:
         """The update's last writes in one statement: the update taken in the inbox (`take`, see Take),
         the conversation rows, the outbox. Run inside the ORM session's transaction when the update used one, else
         on its own, atomic by itself; either way nothing is written unless the update is taken here. Returns
         whether it was taken (always, without `take`) and the outbox ids."""
-        sql, params = _final_statement(take, rows, payloads, now)
+        sql, params = _final_statement(take, rows, payloads, now, outbox_until)
         taken, ids = await self.db.fetchrow(sql, *params)
         return bool(taken), sorted(ids or ())
 
@@ -116,10 +121,11 @@ def _final_sql(take: bool, rows: tuple[bool, ...], outbox: bool) -> str:
         )
     if outbox:
         # ids come from a sequence in the order the rows are inserted: sorted, they follow the payloads' order
-        payloads, at = next(n), next(n)
+        payloads, at, until = next(n), next(n), next(n)
         where = f" WHERE {guard}" if guard else ""
         ctes.append(
-            f"o AS (INSERT INTO outbox (payload, created_at) SELECT u.p, ${at}::timestamptz "
+            f"o AS (INSERT INTO outbox (payload, created_at, leased_until) SELECT u.p, ${at}::timestamptz, "
+            f"${until}::timestamptz "
             f"FROM unnest(${payloads}::text[]) WITH ORDINALITY AS u(p, n){where} "
             "ORDER BY u.n RETURNING id)"
         )
@@ -129,7 +135,11 @@ def _final_sql(take: bool, rows: tuple[bool, ...], outbox: bool) -> str:
 
 
 def _final_statement(
-    take: Take | None, rows: Sequence[RowWrite], payloads: Sequence[str], now: datetime
+    take: Take | None,
+    rows: Sequence[RowWrite],
+    payloads: Sequence[str],
+    now: datetime,
+    outbox_until: datetime | None = None,
 ) -> tuple[str, list[Any]]:
     params: list[Any] = [take[2], take[0], take[1]] if take else []
     for row in rows:
@@ -138,5 +148,5 @@ def _final_statement(
         else:
             params.extend((*row[:5], jsoncodec.dumps(row[5]), now))
     if payloads:
-        params.extend((list(payloads), now))
+        params.extend((list(payloads), now, outbox_until))
     return _final_sql(take is not None, tuple(cleared(r) for r in rows), bool(payloads)), params

@@ -34,7 +34,7 @@ class SQLiteStatements:
         "updated_at = excluded.updated_at"
     )
     DELETE = "DELETE FROM fsm_state WHERE key = ?"
-    OUTBOX = "INSERT INTO outbox (payload, created_at) VALUES (?, ?) RETURNING id"
+    OUTBOX = "INSERT INTO outbox (payload, created_at, leased_until) VALUES (?, ?, ?) RETURNING id"
 
     def __init__(self, driver: Any) -> None:
         self.db = driver
@@ -86,12 +86,17 @@ class SQLiteStatements:
     async def delete(self, row_key: str) -> None:
         self.db.execute(self.DELETE, (row_key,))
 
-    async def outbox(self, payloads: Sequence[str], now: datetime) -> list[int]:
-        at = _sqlite_time(now)
-        return [int(self.db.execute(self.OUTBOX, (p, at)).fetchone()[0]) for p in payloads]
+    async def outbox(self, payloads: Sequence[str], now: datetime, until: datetime | None = None) -> list[int]:
+        at, held = _sqlite_time(now), _sqlite_time(until) if until is not None else None
+        return [int(self.db.execute(self.OUTBOX, (p, at, held)).fetchone()[0]) for p in payloads]
 
     async def finish(
-        self, rows: Sequence[RowWrite], payloads: Sequence[str], now: datetime, take: Take | None = None
+        self,
+        rows: Sequence[RowWrite],
+        payloads: Sequence[str],
+        now: datetime,
+        take: Take | None = None,
+        outbox_until: datetime | None = None,
     ) -> tuple[bool, list[int]]:
         """The transaction's last writes: the conversation rows, then the outbox (returns True and its ids; the
         update was taken at the start, in the same transaction)."""
@@ -100,4 +105,4 @@ class SQLiteStatements:
                 await self.delete(row[0])
             else:
                 await self.upsert(*row, now)
-        return True, await self.outbox(payloads, now) if payloads else []
+        return True, await self.outbox(payloads, now, outbox_until) if payloads else []

@@ -29,6 +29,9 @@ def test_defaults() -> None:
         ("database_url", "mysql://x", "DATABASE_URL"),
         ("bot_api_base", "not a url", "BOT_API_BASE"),
         ("bot_token", "abc", "BOT_TOKEN"),
+        ("webhook_url", "bot.example.org/hook", "WEBHOOK_URL"),
+        ("webhook_secret", "has spaces and ü", "WEBHOOK_SECRET"),
+        ("webhook_listen", "8081", "WEBHOOK_LISTEN"),
     ],
 )
 def test_invalid_setting_is_named(key: str, value: str, name: str) -> None:
@@ -74,6 +77,15 @@ def test_run_without_token_exits_2_with_two_lines(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2 and "@BotFather" in lines[0] and "BOT_TOKEN" in lines[1]
+
+
+def test_serve_without_its_url_and_secret_exits_2_saying_what_to_set(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BOT_TOKEN": "123456:" + "A" * 30}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "WEBHOOK_URL" in proc.stderr and "WEBHOOK_SECRET" in proc.stderr and "A" * 30 not in proc.stderr
 
 
 def test_invalid_setting_stops_start_naming_it(tmp_path: Path) -> None:

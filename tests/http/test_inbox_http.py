@@ -22,7 +22,7 @@ async def test_an_update_cut_off_by_a_crash_is_handled_once_at_the_next_start(ha
     assert "第 1/12 步" in await r.say("/report")
     # what a crash leaves: an update stored and confirmed to Telegram, its handling never committed
     payload = json.dumps({"update_id": 900_001, "message": api._user_message(1002, None, {"text": "30分钟前"})})
-    await app.inbox.record([(900_001, payload)])
+    await app.inbox.record([(900_001, payload, None)])
     app.inbox.recorded.clear()  # a new process knows nothing of it but the database
     before = len(api.in_chat(1002))
 
@@ -35,7 +35,7 @@ async def test_an_update_cut_off_by_a_crash_is_handled_once_at_the_next_start(ha
         assert row.handled_at is not None
 
     # Telegram sends it once more (the batch was stored but not yet confirmed when the process died)
-    await app.inbox.record([(900_001, payload)])
+    await app.inbox.record([(900_001, payload, None)])
     await app.dp.feed_update(app.bot, Update.model_validate_json(payload, context={"bot": app.bot}))
     assert len(api.in_chat(1002)) == before + 1  # no second answer
     assert "第 1/12 步" in await r.say("/back")  # still at step 2: the re-sent text was not taken as the place

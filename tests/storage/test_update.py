@@ -29,7 +29,7 @@ DRAFT = {"answers": {"place": "黄河大堤 K12+300 <b>", "casualties": {"dead":
 async def test_rows_written_on_the_driver_read_back_through_the_orm(sessionmaker) -> None:
     storage, outbox = SqlStorage(sessionmaker), OutboxStore(sessionmaker)
     inbox = Inbox(sessionmaker, bot_id=1)
-    await inbox.record([(7, '{"update_id": 7}')])
+    await inbox.record([(7, '{"update_id": 7}', None)])
     now = datetime.now(UTC) - timedelta(seconds=1)
     async with update_transaction(sessionmaker, inbox=inbox) as tx:
         begun = await tx.begin(7, ROW)
@@ -159,7 +159,7 @@ async def test_the_inbox_claim_reads_the_senders_row_in_the_same_round_trip(sess
     async with update_transaction(sessionmaker) as tx:
         await tx.fsm(KB).set_state(KEY, "Report:place")
         await tx.fsm(KB).set_data(KEY, DRAFT)
-    await inbox.record([(9, '{"update_id": 9}')])
+    await inbox.record([(9, '{"update_id": 9}', None)])
     async with update_transaction(sessionmaker, inbox=inbox) as tx:
         begun = await tx.begin(9, row_key)
         assert begun.taken is True and begun.people_version >= 1 and begun.row == ("Report:place", DRAFT)
@@ -178,7 +178,7 @@ async def test_an_update_two_processes_handle_at_once_is_written_once(sessionmak
     storage, outbox = SqlStorage(sessionmaker), OutboxStore(sessionmaker)
     first, second = Inbox(sessionmaker, bot_id=1), Inbox(sessionmaker, bot_id=1)  # two processes
     row_key = storage.key_builder.build(KEY)
-    await first.record([(21, '{"update_id": 21}')])
+    await first.record([(21, '{"update_id": 21}', None)])
 
     async def handle(inbox: Inbox, name: str, entered: asyncio.Event, go: asyncio.Event) -> list[int]:
         async with update_transaction(sessionmaker, inbox=inbox) as tx:

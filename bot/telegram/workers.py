@@ -1,0 +1,92 @@
+"""Webhook mode's side of the update inbox: take stored updates and run them, as many workers as there are processes.
+
+Each worker takes (storage.inbox.Inbox.claim) only the oldest update waiting of each person, none another worker holds:
+so one person's updates run one at a time, in the order Telegram numbered them, whichever worker received them, and
+different people's run in parallel, up to `limit` at once per worker. A take is a lease: a worker that dies (SIGKILL,
+a lost machine) lets go of its updates when the lease runs out, and another takes them; the update's transaction
+takes it in the inbox with its effects (storage.update), so it is handled once even if two workers ran it. A worker
+is woken when an update is stored (here, or by another worker through PostgreSQL's NOTIFY) and when one of its
+updates finishes (that person's next may wait); it also looks every few seconds, so nothing waits on a lost wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import timedelta
+
+from bot.domain.clock import utcnow
+from storage.inbox import Claimed, Inbox
+
+log = logging.getLogger(__name__)
+
+LOOK_EVERY = 2.0  # seconds: a worker looks for work this often even without a wake-up
+
+
+class InboxWorker:
+    def __init__(
+        self,
+        inbox: Inbox,
+        run_update: Callable[[Claimed], Awaitable[None]],
+        set_aside: Callable[[Claimed], Awaitable[None]],
+        name: str,
+        limit: int,
+        lease: timedelta,
+        max_runs: int,
+    ) -> None:
+        self.inbox, self.run_update, self.set_aside = inbox, run_update, set_aside
+        self.name, self.limit, self.lease, self.max_runs = name, limit, lease, max_runs
+        self.running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.handled = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            room = self.limit - len(self.running)
+            taken: list[Claimed] = []
+            if room > 0:
+                try:
+                    taken = await self.inbox.claim(self.name, room, self.lease, utcnow())
+                except Exception:
+                    log.exception("could not take updates from the inbox; trying again")
+            for claimed in taken:
+                if claimed.runs >= self.max_runs:  # its earlier runs took their process down: set it aside
+                    await self.set_aside(claimed)
+                    continue
+                task = asyncio.create_task(self._run(claimed))
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
+            if taken and len(taken) == room:
+                continue  # there may be more waiting
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), LOOK_EVERY)
+
+    async def _run(self, claimed: Claimed) -> None:
+        try:
+            await self.run_update(claimed)
+            self.handled += 1
+        except Exception:  # the error handler told the person; the update is marked handled with its error
+            log.exception("update %s failed", claimed.update_id)
+        finally:
+            self.wake()  # that person's next update may be waiting
+
+    async def stop(self, grace: float) -> int:
+        """Let the updates at work finish (at most `grace` seconds), then give back what is left; returns how many
+        did not finish (their transactions roll back; another worker runs them)."""
+        left: set[asyncio.Task[None]] = set()
+        if self.running:
+            _done, left = await asyncio.wait(set(self.running), timeout=grace)
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+        try:
+            await self.inbox.let_go(self.name)
+        except Exception:  # their leases run out instead
+            log.exception("could not give back the updates this worker held")
+        return len(left)
