@@ -162,6 +162,9 @@ async def _at_head(engine: AsyncEngine) -> bool:
     return found == [head]
 
 
+MIGRATION_LOCK = 7_246_113  # the advisory lock PostgreSQL migrations take ("KB" in a number)
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head", *, downgrade: bool = False) -> None:
     """Upgrade (or downgrade) the schema on this engine. A schema at head already is left alone without importing
     Alembic (about 10 MB the bot would keep for nothing)."""
@@ -177,6 +180,8 @@ async def migrate(engine: AsyncEngine, revision: str = "head", *, downgrade: boo
             command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # workers starting together: one migrates, the others wait, then see head
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(run)
 
 

@@ -49,8 +49,9 @@ class BotProcess:
     """The bot as its own process. Its log goes to a file (`log`): a pipe nobody reads fills up after 64 kB, and
     the bot would then stop, blocked on writing its log."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], command: str = "run") -> None:
         self.env = env
+        self.command = command  # run (long polling) or serve (a webhook worker)
         self.proc: asyncio.subprocess.Process | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="kuaibao-bot-", suffix=".log", delete=False)  # noqa: SIM115
 
@@ -65,7 +66,7 @@ class BotProcess:
             sys.executable,
             "-m",
             "bot",
-            "run",
+            self.command,
             env=self.env,
             cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL,
