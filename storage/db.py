@@ -150,6 +150,15 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+async def at_head(engine: AsyncEngine) -> bool:
+    """The schema is at the newest migration this code knows (a worker of older code beside it: see
+    docs/operations.md on upgrades). Raises when the database cannot be reached."""
+    head = head_revision()
+    async with engine.connect() as conn:
+        found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+    return head is not None and found == [head]
+
+
 async def _at_head(engine: AsyncEngine) -> bool:
     head = head_revision()
     if head is None:

@@ -44,7 +44,7 @@ from bot.telegram.workers import InboxWorker
 from bot.usecases.common import Config
 from bot.usecases.drafts import expire_drafts
 from bot.usecases.onboarding import set_aside_notices
-from storage.db import create_engine, create_sessionmaker, migrate
+from storage.db import at_head, create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
 from storage.inbox import Claimed, Inbox
 from storage.outbox import OutboxStore
@@ -172,6 +172,7 @@ OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
 OUTBOX_HOLD_MARGIN = timedelta(seconds=60)
+READY_TIMEOUT = 3.0  # seconds /readyz waits for the database or Redis
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
 RELEASED_EVERY = 10.0  # seconds between looks for updates an operator released from quarantine
 # Handled updates are remembered this long, so an update Telegram sends again is recognised.
@@ -381,7 +382,7 @@ class App:
             timedelta(seconds=s.webhook_lease_seconds), s.update_max_attempts,
         )  # fmt: skip
         receiver = WebhookReceiver(self.inbox, s.webhook_secret.get_secret_value(), self.worker.wake)
-        self.web = web.AppRunner(webhook_app(receiver, s.webhook_path()), access_log=None)
+        self.web = web.AppRunner(webhook_app(receiver, s.webhook_path(), self.readiness), access_log=None)
         await self.web.setup()
         host, _, port = s.webhook_listen.rpartition(":")
         site = web.TCPSite(self.web, host, int(port))
@@ -396,6 +397,23 @@ class App:
             max_connections=s.webhook_max_connections,
             drop_pending_updates=False,
         )
+
+    async def readiness(self) -> list[str]:
+        """What keeps this worker from serving: the database unreachable or not migrated to this code's head,
+        Redis unreachable (when set). Empty: ready."""
+        problems = []
+        try:
+            if not await asyncio.wait_for(at_head(self.engine), READY_TIMEOUT):
+                problems.append("the database schema is not at this code's migration (python -m bot migrate)")
+        except Exception as exc:
+            problems.append(f"database unreachable ({type(exc).__name__})")
+        redis = getattr(self.dp["update_context"].events_isolation, "redis", None)
+        if redis is not None:
+            try:
+                await asyncio.wait_for(redis.ping(), READY_TIMEOUT)
+            except Exception as exc:
+                problems.append(f"Redis unreachable ({type(exc).__name__})")
+        return problems
 
     async def only_worker_on_sqlite(self) -> bool:
         """SQLite: take the one serving lease (renewed while this worker runs); False while another holds it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -75,13 +75,23 @@ class WebhookReceiver:
         return web.Response(status=400, text=f"bad request: {why}")
 
 
-def webhook_app(receiver: WebhookReceiver, path: str) -> web.Application:
-    """The HTTP application a worker serves: the webhook at `path`, and /healthz (the process is up)."""
+def webhook_app(
+    receiver: WebhookReceiver, path: str, ready: Callable[[], Awaitable[list[str]]] | None = None
+) -> web.Application:
+    """The HTTP application a worker serves: the webhook at `path`, /healthz (the process is up) and /readyz (what
+    `ready` finds wrong: 503 with the list, else 200)."""
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(path, receiver.handle)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def readyz(_request: web.Request) -> web.Response:
+        problems = await ready() if ready is not None else []
+        if problems:
+            return web.Response(status=503, text="not ready: " + "; ".join(problems))
+        return web.Response(text="ready")
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app.runtime import App
+from storage.db import create_engine
 from storage.models import InboxUpdate
 from storage.uow import transaction
 from tests.conftest import Harness, harness_settings
@@ -204,3 +205,27 @@ async def test_an_answer_one_process_is_sending_is_not_sent_again_by_another(fak
             await b.close()
         await asyncio.sleep(0.3)
         assert len([m for m in fake_api.in_chat(1002) if "/report" in m.text]) == 1
+
+
+async def test_readiness_fails_while_the_database_is_unreachable(fake_api: FakeBotAPI, db_url: str) -> None:
+    """/readyz answers 503 with the reason while the database cannot be reached, 200 again once it can; /healthz
+    says only that the process is up."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL server to lose")
+    async with worker(fake_api, db_url, redis_url=None) as (app, url):
+        base = url.rsplit("/", 2)[0]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "/readyz") as r:
+                assert r.status == 200
+            real = app.engine
+            app.engine = create_engine(db_url.replace("127.0.0.1:5432", "127.0.0.1:1"))  # the server is gone
+            try:
+                async with http.get(base + "/readyz") as r:
+                    assert r.status == 503 and "database unreachable" in await r.text()
+                async with http.get(base + "/healthz") as r:
+                    assert r.status == 200
+            finally:
+                await app.engine.dispose()
+                app.engine = real
+            async with http.get(base + "/readyz") as r:
+                assert r.status == 200
