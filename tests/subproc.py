@@ -66,7 +66,7 @@ class BotProcess:
             sys.executable,
             "-m",
             "bot",
-            self.command,
+            *self.command.split(),
             env=self.env,
             cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL,

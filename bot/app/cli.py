@@ -33,7 +33,7 @@ def _settings(ctx: click.Context) -> Settings:
 def _configure_logging(settings: Settings) -> None:
     from bot.app.logs import configure
 
-    configure(settings.log_level, (settings.bot_token.get_secret_value(),) if settings.bot_token else ())
+    configure(settings.log_level, settings.secrets())
 
 
 def _with_repos(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -89,10 +89,12 @@ def run(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=1, help="worker processes on this machine (gunicorn)")
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Webhook mode: serve WEBHOOK_URL's path on WEBHOOK_LISTEN and work the update inbox; run one per worker (any
-    number on PostgreSQL, behind one URL); `run` (long polling) removes the webhook again."""
+def serve(ctx: click.Context, workers: int) -> None:
+    """Webhook mode: serve WEBHOOK_URL's path on WEBHOOK_LISTEN and work the update inbox; any number of workers on
+    PostgreSQL, on this machine (--workers, run by gunicorn) and others, behind one URL; one on SQLite. `run` (long
+    polling) removes the webhook again."""
     settings = _settings(ctx)
     if settings.bot_token is None:
         click.echo(NO_TOKEN, err=True)
@@ -105,6 +107,20 @@ def serve(ctx: click.Context) -> None:
             err=True,
         )
         ctx.exit(2)
+    if workers > 1:
+        if settings.database_url.startswith("sqlite"):
+            click.echo(
+                f"--workers {workers} on SQLite: SQLite has one writer and serves one worker; run several workers on "
+                "PostgreSQL (DATABASE_URL=postgresql+asyncpg://…), or one here without --workers",
+                err=True,
+            )
+            ctx.exit(2)
+        import os
+
+        from bot.app.gunicorn import command
+
+        args = command(workers, settings.webhook_listen)
+        os.execv(args[0], args)  # gunicorn takes over this process: it forks the workers and supervises them
     _configure_logging(settings)
     from bot.app.runtime import SqliteTaken
     from bot.app.runtime import serve as serve_bot

@@ -367,27 +367,40 @@ class App:
             await asyncio.sleep(every)
 
     async def serve(self) -> None:
-        """Webhook mode: listen for Telegram's POSTs (each update stored before the 200), take stored updates from
-        the inbox as one of any number of workers, and tell Telegram where to post (setWebhook, with the secret)."""
+        """Webhook mode on a port of its own: listen for Telegram's POSTs (each update stored before the 200), take
+        stored updates from the inbox as one of any number of workers, and tell Telegram where to post."""
+        self.web = web.AppRunner(await self.webhook_application(), access_log=None)
+        await self.web.setup()
+        host, _, port = self.settings.webhook_listen.rpartition(":")
+        site = web.TCPSite(self.web, host, int(port))
+        await site.start()
+        self.listening = site
+        await self.open_webhook()
+
+    async def webhook_application(self) -> web.Application:
+        """The worker's HTTP application (the webhook, /healthz, /readyz); served by `serve` or by gunicorn's
+        aiohttp worker (bot.app.gunicorn)."""
         s = self.settings
         if not s.webhook_url or s.webhook_secret is None:
             raise RuntimeError("serve needs WEBHOOK_URL and WEBHOOK_SECRET")
         if self.engine.dialect.name == "sqlite" and not await self.only_worker_on_sqlite():
-            raise SqliteTaken(
-                "another worker already serves this SQLite database: SQLite has one writer, so it serves one "
-                "process; run several workers on PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)"
-            )
+            raise SqliteTaken(SQLITE_ONE_WORKER)
         self.worker = InboxWorker(
-            self.inbox, self.run_claimed, self.set_aside_claimed, self.worker_id, s.updates_in_flight,
-            timedelta(seconds=s.webhook_lease_seconds), s.update_max_attempts,
-        )  # fmt: skip
+            self.inbox,
+            self.run_claimed,
+            self.set_aside_claimed,
+            self.worker_id,
+            s.updates_in_flight,
+            timedelta(seconds=s.webhook_lease_seconds),
+            s.update_max_attempts,
+        )
         receiver = WebhookReceiver(self.inbox, s.webhook_secret.get_secret_value(), self.worker.wake)
-        self.web = web.AppRunner(webhook_app(receiver, s.webhook_path(), self.readiness), access_log=None)
-        await self.web.setup()
-        host, _, port = s.webhook_listen.rpartition(":")
-        site = web.TCPSite(self.web, host, int(port))
-        await site.start()
-        self.listening = site
+        return webhook_app(receiver, s.webhook_path(), self.readiness)
+
+    async def open_webhook(self) -> None:
+        """Start taking work from the inbox and tell Telegram where to post (setWebhook, with the secret)."""
+        s = self.settings
+        assert self.worker is not None and s.webhook_secret is not None and s.webhook_url is not None
         self.background.append(asyncio.create_task(self.worker.run()))
         self.background.append(asyncio.create_task(self.inbox.listen(self.worker.wake)))
         await self.bot.set_webhook(
@@ -489,6 +502,12 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+SQLITE_ONE_WORKER = (
+    "SQLite serves one webhook worker (it has one writer) and another one already serves this database file; run "
+    "several workers on PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)"
+)
 
 
 class SqliteTaken(RuntimeError):

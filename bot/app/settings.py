@@ -118,6 +118,10 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:8081 or 0.0.0.0:8081")
         return value
 
+    def secrets(self) -> tuple[str, ...]:
+        """What no log line may show (the redacting formatter, bot.app.logs)."""
+        return tuple(s.get_secret_value() for s in (self.bot_token, self.webhook_secret) if s is not None)
+
     def webhook_path(self) -> str:
         """The path of WEBHOOK_URL, which this worker serves ("/" when it has none)."""
         from urllib.parse import urlsplit

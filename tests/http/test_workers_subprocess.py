@@ -17,7 +17,7 @@ from storage.models import InboxUpdate, OutboxMessage
 from storage.uow import transaction, unit_of_work
 from tests.fakebotapi import FakeBotAPI
 from tests.http.test_webhook_http import SECRET, free_port
-from tests.subproc import BotProcess, bot_env
+from tests.subproc import BotProcess, bot_env, cli
 
 PEOPLE, EACH = 10, 12
 
@@ -108,3 +108,47 @@ async def test_three_workers_lose_nothing_when_one_is_killed_and_another_restart
             if w.proc is not None:
                 await w.stop(signal.SIGTERM)
         await engine.dispose()
+
+
+async def test_serve_with_workers_runs_them_under_gunicorn_on_one_port(fake_api: FakeBotAPI, db_url: str) -> None:
+    """`serve --workers 2`: gunicorn forks two workers sharing the port; both take updates; SIGTERM stops them."""
+    if not db_url.startswith("postgresql"):
+        env = bot_env(fake_api, db_url, WEBHOOK_URL="https://bot.example.org/tg", WEBHOOK_SECRET=SECRET)
+        code, _out, err = await cli(env, "serve", "--workers", "2")
+        assert code == 2 and "PostgreSQL" in err  # refused, with the reason
+        return
+    port = free_port()
+    env = bot_env(
+        fake_api,
+        db_url,
+        WEBHOOK_URL="https://bot.example.org/tg",
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+    )
+    proc = BotProcess(env, command="serve --workers 2")
+    await proc.launch()
+    try:
+        await healthy(port, timeout=60)
+        fake_api.webhook_targets = [f"http://127.0.0.1:{port}/tg"]
+        people, each = 16, 4
+        for n in range(each):
+            for person in range(people):
+                await fake_api.send_text(9000 + person, "/start" if n % 2 else "/help")
+        engine = create_engine(db_url)
+        from storage.db import create_sessionmaker
+
+        sessions = create_sessionmaker(engine)
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                async with transaction(sessions) as s:
+                    rows = (await s.execute(select(InboxUpdate.leased_by, InboxUpdate.handled_at))).all()
+                if len(rows) == people * each and all(at is not None for _by, at in rows):
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.3)
+        finally:
+            await engine.dispose()
+        assert len({by for by, _at in rows}) == 2  # both of gunicorn's workers took updates
+    finally:
+        assert await proc.stop(signal.SIGTERM) == 0
