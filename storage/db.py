@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -199,3 +200,30 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def backup_sqlite(url: str, target: str) -> int:
+    """SQLite's online backup of the database at `url` into the file `target` (replaced): a consistent copy taken
+    page by page while others go on writing; returns the pages copied. The copy is a database file like any other:
+    restore it by pointing DATABASE_URL at it (or copying it in place while the bot is stopped)."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path == ":memory:":
+        raise ValueError(f"not a SQLite database file: {url}")
+    if not os.path.exists(path):
+        raise ValueError(f"no database at {path}")
+    copied = 0
+
+    def progress(_status: int, remaining: int, total: int) -> None:
+        nonlocal copied
+        copied = total - remaining
+
+    source = sqlite3.connect(path)
+    try:
+        target_conn = sqlite3.connect(target)
+        try:
+            source.backup(target_conn, pages=1024, progress=progress)
+        finally:
+            target_conn.close()
+    finally:
+        source.close()
+    return copied

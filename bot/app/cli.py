@@ -133,6 +133,26 @@ def serve(ctx: click.Context, workers: int) -> None:
 
 
 @main.command()
+@click.argument("target", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+def backup(ctx: click.Context, target: str) -> None:
+    """SQLite: copy the database to TARGET while the bot runs (SQLite's online backup: a consistent copy, the bot
+    goes on writing). PostgreSQL: use pg_dump (docs/operations.md)."""
+    settings = _settings(ctx)
+    if not settings.database_url.startswith("sqlite"):
+        click.echo("this database is PostgreSQL: back it up with pg_dump -Fc (see docs/operations.md)", err=True)
+        ctx.exit(2)
+    from storage.db import backup_sqlite
+
+    try:
+        pages = backup_sqlite(settings.database_url, target)
+    except (OSError, ValueError) as exc:
+        click.echo(f"backup failed: {exc}", err=True)
+        ctx.exit(1)
+    click.echo(f"backed up {pages} pages to {target}")
+
+
+@main.command()
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Upgrade the database schema to the newest revision."""
