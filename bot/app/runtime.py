@@ -227,6 +227,7 @@ class App:
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
         self.worker: InboxWorker | None = None  # webhook mode
         self.worker_id = worker_name()  # how this worker names itself in the leases it takes
+        self.sqlite_lease: str | None = None  # webhook mode on SQLite: the one worker's lease, given back at the stop
         self.web: web.AppRunner | None = None
         self.listening: web.TCPSite | None = None
 
@@ -438,6 +439,7 @@ class App:
 
         if not await take():
             return False
+        self.sqlite_lease = name
 
         async def renew() -> int:
             await take()
@@ -473,6 +475,12 @@ class App:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)  # stopped before the database closes
         self.background.clear()
+        if self.sqlite_lease is not None:  # a worker started right after this one may serve at once
+            try:
+                async with unit_of_work(self.sessionmaker) as repos:
+                    await repos.leases.release(self.sqlite_lease, self.worker_id)
+            except Exception:  # it runs out instead
+                log.exception("could not give back the SQLite serving lease")
         context: UpdateContextMiddleware = self.dp["update_context"]
         unfinished = await context.drain(SHUTDOWN_GRACE)
         if unfinished:

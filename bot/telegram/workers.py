@@ -40,17 +40,18 @@ class InboxWorker:
         self.name, self.limit, self.lease, self.max_runs = name, limit, lease, max_runs
         self.running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._stopping = False
         self.handled = 0
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             room = self.limit - len(self.running)
             taken: list[Claimed] = []
-            if room > 0:
+            if room > 0 and not self._stopping:
                 try:
                     taken = await self.inbox.claim(self.name, room, self.lease, utcnow())
                 except Exception:
@@ -79,6 +80,8 @@ class InboxWorker:
     async def stop(self, grace: float) -> int:
         """Let the updates at work finish (at most `grace` seconds), then give back what is left; returns how many
         did not finish (their transactions roll back; another worker runs them)."""
+        self._stopping = True  # takes nothing more
+        self.wake()
         left: set[asyncio.Task[None]] = set()
         if self.running:
             _done, left = await asyncio.wait(set(self.running), timeout=grace)

@@ -229,3 +229,13 @@ async def test_readiness_fails_while_the_database_is_unreachable(fake_api: FakeB
                 app.engine = real
             async with http.get(base + "/readyz") as r:
                 assert r.status == 200
+
+
+async def test_a_worker_restarted_on_sqlite_serves_at_once(fake_api: FakeBotAPI, db_url: str) -> None:
+    """The SQLite serving lease is given back at a graceful stop: the next process (another pid) may serve at once."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the SQLite serving lease")
+    async with worker(fake_api, db_url):
+        pass
+    async with worker(fake_api, db_url) as (app, _url):  # (another worker id: another process)
+        assert app.worker is not None
