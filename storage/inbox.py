@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, literal, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
@@ -152,6 +152,16 @@ class Inbox:
             )
             rows = sorted((int(r[0]), str(r[1]), int(r[2])) for r in result.all())
         return [Claimed(*row) for row in rows]
+
+    async def depth(self, now: datetime) -> tuple[int, float]:
+        """Stored updates not handled (nor set aside), and the age in seconds of the oldest of them (0: none)."""
+        t = InboxUpdate.__table__
+        q = select(func.count(), func.min(t.c.received_at)).where(
+            t.c.bot_id == self.bot_id, t.c.handled_at.is_(None), t.c.quarantined_at.is_(None)
+        )
+        async with transaction(self.sessionmaker) as s:
+            count, oldest = (await s.execute(q)).one()
+        return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0
 
     async def let_go(self, worker: str) -> int:
         """A worker that stops gracefully gives back what it took and did not run (another worker takes it now)."""

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
@@ -93,6 +93,11 @@ class OutboxStore:
             )
             rows = sorted((int(r[0]), r[1], str(r[2])) for r in result.all())
         return rows
+
+    async def depth(self) -> int:
+        """Answers stored and not sent (or sent and not forgotten yet)."""
+        async with transaction(self.sessionmaker) as s:
+            return int(await s.scalar(select(func.count()).select_from(T)) or 0)
 
     async def hold_until(self, ids: Sequence[int], at: datetime) -> None:
         """Keep rows the retry job could not send until `at` (then any process tries them again)."""

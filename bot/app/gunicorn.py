@@ -18,7 +18,11 @@ from bot.app.settings import SettingsError, load_settings
 
 
 def command(workers: int, listen: str) -> list[str]:
-    """The gunicorn command line `serve --workers N` runs."""
+    """The gunicorn command line `serve --workers N` runs; its workers share a fresh folder for their metrics."""
+    import os
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kuaibao-metrics-")
     return [
         sys.executable, "-m", "gunicorn", "bot.app.gunicorn:application",
         "--worker-class", "aiohttp.GunicornWebWorker", "--workers", str(workers), "--bind", listen,

@@ -26,7 +26,7 @@ from bot.app.settings import Settings
 from bot.domain import jsoncodec
 from bot.domain.clock import utcnow
 from bot.domain.roles import COMMAND_HELP
-from bot.telegram import polling
+from bot.telegram import metrics, polling
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.broadcast import Broadcaster
 from bot.telegram.i18n import Catalogs
@@ -396,7 +396,14 @@ class App:
             s.update_max_attempts,
         )
         receiver = WebhookReceiver(self.inbox, s.webhook_secret.get_secret_value(), self.worker.wake)
-        return webhook_app(receiver, s.webhook_path(), self.readiness)
+        return webhook_app(receiver, s.webhook_path(), self.readiness, metrics.exposition(self.refresh_gauges))
+
+    async def refresh_gauges(self) -> None:
+        """The database's side of /metrics, read at each scrape."""
+        waiting, oldest = await self.inbox.depth(utcnow())
+        metrics.INBOX_WAITING.set(waiting)
+        metrics.INBOX_OLDEST.set(oldest)
+        metrics.OUTBOX_WAITING.set(await self.outbox.depth())
 
     async def open_webhook(self) -> None:
         """Start taking work from the inbox and tell Telegram where to post (setWebhook, with the secret)."""

@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from bot.domain import jsoncodec
 from bot.domain.textsplit import split_text
+from bot.telegram import metrics
 from bot.telegram.limiter import Priority, SendLimiter
 from bot.telegram.session import result_unread
 
@@ -235,8 +236,11 @@ class Notifier:
             try:
                 # built without pydantic's validation (it cost a model per button): every call here is built by
                 # our code or replayed from the outbox as its own JSON, and Telegram checks what it gets
-                return await self.bot(_call_of(method, kwargs))
+                result = await self.bot(_call_of(method, kwargs))
+                metrics.SENDS.labels(priority.name).inc()
+                return result
             except TelegramRetryAfter as exc:
+                metrics.FLOOD_CONTROL.labels(priority.name).inc()
                 wait = float(exc.retry_after)
                 if self.limiter is not None and limited:
                     self.limiter.pause(chat_id, wait)  # every send to that chat waits, not just this one

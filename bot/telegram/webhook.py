@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain import jsoncodec
+from bot.telegram import metrics
 from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class WebhookReceiver:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self.secret):
             self.refused += 1
+            metrics.WEBHOOK_REFUSED.labels("secret").inc()
             log.warning("webhook request without the right secret from %s: refused", request.remote)
             return web.Response(status=401, text="unauthorized")
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -66,20 +68,25 @@ class WebhookReceiver:
             return self._bad(request, "no update_id")
         await self.inbox.record([(update_id, body.decode("utf-8"), sender_of(update))], notify=True)
         self.received += 1
+        metrics.UPDATES_RECEIVED.inc()
         self.on_stored()
         return web.json_response({})
 
     def _bad(self, request: web.Request, why: str) -> web.Response:
         self.refused += 1
+        metrics.WEBHOOK_REFUSED.labels("not an update").inc()
         log.warning("webhook body from %s is no update (%s): answered 400, not stored", request.remote, why)
         return web.Response(status=400, text=f"bad request: {why}")
 
 
 def webhook_app(
-    receiver: WebhookReceiver, path: str, ready: Callable[[], Awaitable[list[str]]] | None = None
+    receiver: WebhookReceiver,
+    path: str,
+    ready: Callable[[], Awaitable[list[str]]] | None = None,
+    render_metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None,
 ) -> web.Application:
-    """The HTTP application a worker serves: the webhook at `path`, /healthz (the process is up) and /readyz (what
-    `ready` finds wrong: 503 with the list, else 200)."""
+    """The HTTP application a worker serves: the webhook at `path`, /healthz (the process is up), /readyz (what
+    `ready` finds wrong: 503 with the list, else 200) and /metrics (Prometheus' text format)."""
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(path, receiver.handle)
 
@@ -92,6 +99,13 @@ def webhook_app(
             return web.Response(status=503, text="not ready: " + "; ".join(problems))
         return web.Response(text="ready")
 
+    async def metrics_page(_request: web.Request) -> web.Response:
+        if render_metrics is None:
+            return web.Response(status=404)
+        body, content_type = await render_metrics()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
     return app

@@ -18,6 +18,7 @@ from contextlib import suppress
 from datetime import timedelta
 
 from bot.domain.clock import utcnow
+from bot.telegram import metrics
 from storage.inbox import Claimed, Inbox
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class InboxWorker:
                     log.exception("could not take updates from the inbox; trying again")
             for claimed in taken:
                 if claimed.runs >= self.max_runs:  # its earlier runs took their process down: set it aside
+                    metrics.UPDATES_SET_ASIDE.inc()
                     await self.set_aside(claimed)
                     continue
                 task = asyncio.create_task(self._run(claimed))
@@ -72,7 +74,9 @@ class InboxWorker:
         try:
             await self.run_update(claimed)
             self.handled += 1
+            metrics.UPDATES_HANDLED.inc()
         except Exception:  # the error handler told the person; the update is marked handled with its error
+            metrics.UPDATES_FAILED.inc()
             log.exception("update %s failed", claimed.update_id)
         finally:
             self.wake()  # that person's next update may be waiting

@@ -239,3 +239,39 @@ async def test_a_worker_restarted_on_sqlite_serves_at_once(fake_api: FakeBotAPI,
         pass
     async with worker(fake_api, db_url) as (app, _url):  # (another worker id: another process)
         assert app.worker is not None
+
+
+def metric(text: str, name: str) -> float:
+    """A sample's value in Prometheus' text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_metrics_count_what_the_worker_did(fake_api: FakeBotAPI, db_url: str) -> None:
+    async with worker(fake_api, db_url) as (app, url):
+        fake_api.webhook_targets = [url]
+        await Harness(fake_api, app).seed()
+        base = url.rsplit("/", 2)[0]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "/metrics") as r:
+                assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+                before = await r.text()
+            await fake_api.send_text(1002, "/help")
+            await help_answers(fake_api, 1002, 1)
+            async with http.post(url, json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "no"}):
+                pass
+            await asyncio.sleep(0.2)
+            async with http.get(base + "/metrics") as r:
+                after = await r.text()
+        for name, grew in [
+            ("kuaibao_updates_received_total", 1),
+            ("kuaibao_updates_handled_total", 1),
+            ('kuaibao_webhook_refused_total{reason="secret"}', 1),
+        ]:
+            assert metric(after, name) - metric(before, name) == grew, name
+        assert metric(after, 'kuaibao_sends_total{priority="REPLY"}') > metric(
+            before, 'kuaibao_sends_total{priority="REPLY"}'
+        )
+        assert metric(after, "kuaibao_inbox_waiting") == 0 and "kuaibao_outbox_waiting" in after

@@ -150,5 +150,16 @@ async def test_serve_with_workers_runs_them_under_gunicorn_on_one_port(fake_api:
         finally:
             await engine.dispose()
         assert len({by for by, _at in rows}) == 2  # both of gunicorn's workers took updates
+        async with aiohttp.ClientSession() as http:  # any worker answers /metrics for both (multiprocess mode)
+            counted = 0.0
+            for _ in range(50):  # (a worker counts an update once its answers are out, just after the commit)
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    text = await r.text()
+                found = [line for line in text.splitlines() if line.startswith("kuaibao_updates_handled_total ")]
+                counted = float(found[0].split()[-1]) if found else 0.0
+                if counted >= people * each:
+                    break
+                await asyncio.sleep(0.1)
+            assert counted == people * each
     finally:
         assert await proc.stop(signal.SIGTERM) == 0
