@@ -404,6 +404,11 @@ class App:
         metrics.INBOX_WAITING.set(waiting)
         metrics.INBOX_OLDEST.set(oldest)
         metrics.OUTBOX_WAITING.set(await self.outbox.depth())
+        now = utcnow()
+        async with unit_of_work(self.sessionmaker) as repos:
+            due = [at for at in (await repos.deadlines.next_at(), await repos.deadlines.next_ack_at()) if at]
+            metrics.SCHEDULER_LAG.set(max(0.0, (now - min(due)).total_seconds()) if due else 0.0)
+            metrics.BROADCAST_QUEUED.set(await repos.warnings.queued_total())
 
     async def open_webhook(self) -> None:
         """Start taking work from the inbox and tell Telegram where to post (setWebhook, with the secret)."""

@@ -24,6 +24,14 @@ INBOX_OLDEST = Gauge(
     "kuaibao_inbox_oldest_seconds", "Age of the oldest stored update not handled yet", multiprocess_mode="mostrecent"
 )
 OUTBOX_WAITING = Gauge("kuaibao_outbox_waiting", "Answers stored and not sent yet", multiprocess_mode="mostrecent")
+SCHEDULER_LAG = Gauge(
+    "kuaibao_scheduler_lag_seconds",
+    "How late the most overdue clock action (reminder, escalation) is: 0 while the scheduler keeps up",
+    multiprocess_mode="mostrecent",
+)
+BROADCAST_QUEUED = Gauge(
+    "kuaibao_broadcast_queued", "Early-warning deliveries waiting to be sent", multiprocess_mode="mostrecent"
+)
 
 
 def registry() -> CollectorRegistry:

@@ -275,3 +275,4 @@ async def test_metrics_count_what_the_worker_did(fake_api: FakeBotAPI, db_url: s
             before, 'kuaibao_sends_total{priority="REPLY"}'
         )
         assert metric(after, "kuaibao_inbox_waiting") == 0 and "kuaibao_outbox_waiting" in after
+        assert metric(after, "kuaibao_scheduler_lag_seconds") == 0 and metric(after, "kuaibao_broadcast_queued") == 0
