@@ -229,7 +229,6 @@ class App:
         self.worker_id = worker_name()  # how this worker names itself in the leases it takes
         self.sqlite_lease: str | None = None  # webhook mode on SQLite: the one worker's lease, given back at the stop
         self.web: web.AppRunner | None = None
-        self.listening: web.TCPSite | None = None
 
     async def start(self, polling: bool = True) -> None:
         """Migrate, then what a crash left: with long polling (one process) every answer not sent and every update
@@ -375,7 +374,6 @@ class App:
         host, _, port = self.settings.webhook_listen.rpartition(":")
         site = web.TCPSite(self.web, host, int(port))
         await site.start()
-        self.listening = site
         await self.open_webhook()
 
     async def webhook_application(self) -> web.Application:
