@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, func, literal, or_, select, text, upda
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
-from storage.dialect import dialect_of, upsert_insert
+from storage.dialect import dialect_of, one_of, one_of_value, upsert_insert
 from storage.models import InboxUpdate
 from storage.uow import transaction
 
@@ -162,6 +162,26 @@ class Inbox:
         async with transaction(self.sessionmaker) as s:
             count, oldest = (await s.execute(q)).one()
         return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0
+
+    async def renew(self, worker: str, update_ids: Sequence[int], until: datetime) -> None:
+        """Keep holding the updates this worker is still running (a slow send is no death): their lease now runs to
+        `until`. A worker that died renews nothing, so its updates come free one lease after its last renewal."""
+        if not update_ids:
+            return
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            name = dialect_of(s).name
+            await s.execute(
+                update(t)
+                .where(
+                    t.c.bot_id == self.bot_id,
+                    t.c.leased_by == worker[:64],
+                    t.c.handled_at.is_(None),
+                    one_of(t.c.update_id, "ids", name),
+                )
+                .values(leased_until=until),
+                {"ids": one_of_value(list(update_ids), name)},
+            )
 
     async def let_go(self, worker: str) -> int:
         """A worker that stops gracefully gives back what it took and did not run (another worker takes it now)."""

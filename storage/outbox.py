@@ -5,9 +5,11 @@ then sent twice, which beats never). A row Telegram did not accept (a long outag
 the cap) stays, and the retry job sends it later; rows being sent right now are never retried.
 
 Several processes (webhook workers) share the table: a row is leased (`leased_until`) to the process that stored it
-for as long as its first send may take (SEND_MAX_WAIT and a margin), and the retry job of any process takes only rows
-whose lease ran out (or that their process gave back: `release`), leasing them in turn while it sends. So a row one
-process is still sending is never sent again by another's retry job or start-up pass."""
+while it sends it, the lease renewed every third of its length (`renew`; a send waiting on Telegram's limits is slow,
+not dead), and the retry job of any process takes only rows whose lease ran out (or that their process gave back:
+`release`), leasing them in turn while it sends. So a row one process is still sending is never sent again by
+another's retry job or start-up pass, and the rows of a process that died are sent by another one lease after its last
+renewal."""
 
 from __future__ import annotations
 
@@ -26,17 +28,18 @@ from storage.uow import transaction
 from storage.update import UpdateTx
 
 T = OutboxMessage.__table__
-HOLD = timedelta(minutes=6)  # the default SEND_MAX_WAIT (5 minutes) and a margin
+HOLD = timedelta(seconds=30)  # the default lease (WEBHOOK_LEASE_SECONDS)
 Row = tuple[int, datetime, str]  # a stored message: id, when it was stored, its payload
 
 
 class OutboxStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], hold: timedelta = HOLD) -> None:
         self.sessionmaker = sessionmaker
-        self.hold = hold  # how long the storing process keeps its rows to itself (its first send's longest wait)
+        self.hold = hold  # how long a process keeps its rows to itself after storing (or renewing) them
         self._released: list[int] = []  # given back (not accepted now): their lease is cleared at the next claim
         self._sent: list[int] = []
         self.in_flight: set[int] = set()  # stored by an update of this process, not sent yet
+        self.retrying: set[int] = set()  # taken by this process's retry job, being sent
         self._insert = insert(T).returning(T.c.id, sort_by_parameter_order=True)
 
     async def save(self, session: AsyncSession, payloads: Sequence[str]) -> list[int]:
@@ -93,6 +96,12 @@ class OutboxStore:
             )
             rows = sorted((int(r[0]), r[1], str(r[2])) for r in result.all())
         return rows
+
+    async def renew(self) -> int:
+        """Keep the rows this process is sending (every third of `hold`): their lease runs on from now."""
+        ids = sorted(self.in_flight | self.retrying)
+        await self.hold_until(ids, utcnow() + self.hold)
+        return len(ids)
 
     async def depth(self) -> int:
         """Answers stored and not sent (or sent and not forgotten yet)."""

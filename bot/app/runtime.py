@@ -171,7 +171,6 @@ OUTBOX_STALE = timedelta(minutes=30)
 OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
-OUTBOX_HOLD_MARGIN = timedelta(seconds=60)
 READY_TIMEOUT = 3.0  # seconds /readyz waits for the database or Redis
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
 RELEASED_EVERY = 10.0  # seconds between looks for updates an operator released from quarantine
@@ -195,8 +194,8 @@ class App:
         self.bot = build_bot(settings, self.in_flight)
         self.inbox = Inbox(self.sessionmaker, self.bot.id)
         self.bot.session.middleware(UpdateRecorder(self.inbox))
-        # a stored answer is its process's while its first send may wait (SEND_MAX_WAIT), then anyone's to retry
-        self.outbox = OutboxStore(self.sessionmaker, timedelta(seconds=settings.send_max_wait) + OUTBOX_HOLD_MARGIN)
+        # a stored answer is its process's while it sends it (the lease renewed), then anyone's to retry
+        self.outbox = OutboxStore(self.sessionmaker, timedelta(seconds=settings.webhook_lease_seconds))
         self.notifier = make_notifier(self.bot, self.sessionmaker, settings)
         self.courier = AlertCourier(self.catalogs, settings.tz, self.sessionmaker, self.notifier)
         self.dp = build_dispatcher(
@@ -248,6 +247,8 @@ class App:
         self.background.append(asyncio.create_task(self.repeat(self.prune_inbox, every=3600.0)))
         self.background.append(asyncio.create_task(self.repeat(self.replay_released, every=RELEASED_EVERY)))
         self.background.append(asyncio.create_task(self.repeat(self.outbox.forget_sent, every=2.0)))
+        renew_every = self.outbox.hold.total_seconds() / 3  # (the leases of the answers being sent)
+        self.background.append(asyncio.create_task(self.repeat(self.outbox.renew, every=renew_every)))
 
     async def retry_outbox(self, everything: bool = False) -> int:
         """Send what was committed to be sent and Telegram has not accepted: at start what the previous run
@@ -257,6 +258,13 @@ class App:
         now = utcnow()
         claimed = await self.outbox.claim(now, self.outbox.hold, everything)  # (leased to this process while sent)
         left = [row for row in claimed if row[0] not in busy]
+        self.outbox.retrying.update(row[0] for row in left)  # (its lease renewed while it is sent)
+        try:
+            return await self._send_claimed(left, now, everything)
+        finally:
+            self.outbox.retrying.clear()
+
+    async def _send_claimed(self, left: list[tuple[int, datetime, str]], now: datetime, everything: bool) -> int:
         sent, done, due, later = 0, [], 0, []
         for row_id, created_at, payload in left:
             if not everything and now - created_at < self.outbox_retry_after:
@@ -413,6 +421,7 @@ class App:
         s = self.settings
         assert self.worker is not None and s.webhook_secret is not None and s.webhook_url is not None
         self.background.append(asyncio.create_task(self.worker.run()))
+        self.background.append(asyncio.create_task(self.worker.renew()))
         self.background.append(asyncio.create_task(self.inbox.listen(self.worker.wake)))
         await self.bot.set_webhook(
             url=s.webhook_url,

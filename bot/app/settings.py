@@ -76,12 +76,13 @@ class Settings(BaseSettings):
     update_max_attempts: int = Field(default=3, ge=1, le=100)
     # Webhook mode (`python -m bot serve`): the public HTTPS URL Telegram posts to (its path is served), the secret
     # Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -), where this worker listens (behind the TLS proxy),
-    # how many connections Telegram may open at once, and how long a worker holds an update it took.
+    # how many connections Telegram may open at once, and how long a worker holds an update it took or an answer it
+    # is sending without renewing the lease (every third of it).
     webhook_url: str | None = Field(default=None)
     webhook_secret: SecretStr | None = Field(default=None)
     webhook_listen: str = Field(default="127.0.0.1:8081")
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
-    webhook_lease_seconds: float = Field(default=120.0, ge=5, le=3600)
+    webhook_lease_seconds: float = Field(default=30.0, ge=5, le=3600)
 
     @field_validator("bot_token")
     @classmethod

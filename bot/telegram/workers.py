@@ -2,8 +2,9 @@
 
 Each worker takes (storage.inbox.Inbox.claim) only the oldest update waiting of each person, none another worker holds:
 so one person's updates run one at a time, in the order Telegram numbered them, whichever worker received them, and
-different people's run in parallel, up to `limit` at once per worker. A take is a lease: a worker that dies (SIGKILL,
-a lost machine) lets go of its updates when the lease runs out, and another takes them; the update's transaction
+different people's run in parallel, up to `limit` at once per worker. A take is a lease, renewed every third of it
+while the update runs (a send that waits on Telegram's limits is slow, not dead): a worker that dies (SIGKILL, a lost
+machine) lets go of its updates one lease after its last renewal, and another takes them; the update's transaction
 takes it in the inbox with its effects (storage.update), so it is handled once even if two workers ran it. A worker
 is woken when an update is stored (here, or by another worker through PostgreSQL's NOTIFY) and when one of its
 updates finishes (that person's next may wait); it also looks every few seconds, so nothing waits on a lost wake-up.
@@ -40,6 +41,7 @@ class InboxWorker:
         self.inbox, self.run_update, self.set_aside = inbox, run_update, set_aside
         self.name, self.limit, self.lease, self.max_runs = name, limit, lease, max_runs
         self.running: set[asyncio.Task[None]] = set()
+        self.holding: dict[asyncio.Task[None], int] = {}  # each running update's id, its lease renewed
         self._wake = asyncio.Event()
         self._stopping = False
         self.handled = 0
@@ -64,11 +66,26 @@ class InboxWorker:
                     continue
                 task = asyncio.create_task(self._run(claimed))
                 self.running.add(task)
-                task.add_done_callback(self.running.discard)
+                self.holding[task] = claimed.update_id
+                task.add_done_callback(self._done)
             if taken and len(taken) == room:
                 continue  # there may be more waiting
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), LOOK_EVERY)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self.holding.pop(task, None)
+
+    async def renew(self) -> None:
+        """Every third of the lease: keep holding the updates still running here (also while a stop waits for them;
+        the task is cancelled when the worker is gone)."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                await self.inbox.renew(self.name, list(self.holding.values()), utcnow() + self.lease)
+            except Exception:  # the next renewal may get through before the lease runs out
+                log.exception("could not renew the leases of the updates being run")
 
     async def _run(self, claimed: Claimed) -> None:
         try:

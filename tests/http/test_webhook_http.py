@@ -183,19 +183,21 @@ async def test_a_second_worker_on_one_sqlite_database_is_refused(fake_api: FakeB
 
 
 async def test_an_answer_one_process_is_sending_is_not_sent_again_by_another(fake_api: FakeBotAPI, db_url: str) -> None:
-    """The outbox's lease: while worker A's send of an answer waits (flood control, a slow Telegram), the retry job
-    of process B leaves that answer alone; once A's send is through, it was sent once."""
-    async with worker(fake_api, db_url) as (a, url):
+    """The outbox's lease: while worker A's send of an answer waits (flood control, a slow Telegram) longer than the
+    lease, A renews it and the retry job of process B leaves that answer alone; once A's send is through, it was sent
+    once."""
+    async with worker(fake_api, db_url, webhook_lease_seconds=5) as (a, url):
         fake_api.webhook_targets = [url]
         await Harness(fake_api, a).seed()
         gate = fake_api.hold("sendMessage")
         await fake_api.send_text(1002, "/help")
         await fake_api.wait_for(lambda: fake_api.held >= 1)  # A is sending it right now
-        b = App(harness_settings(fake_api, db_url))
+        b = App(harness_settings(fake_api, db_url, webhook_lease_seconds=5))
         b.outbox_retry_after = timedelta(0)  # B would retry anything it may take at once
         try:
             await b.start(polling=False)  # a second process starts: no start-up pass over what A holds
             assert await b.retry_outbox() == 0
+            await asyncio.sleep(7)  # longer than the lease: A renewed it
             assert await b.retry_outbox(everything=False) == 0
             gate.set()
             await help_answers(fake_api, 1002, 1)

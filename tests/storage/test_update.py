@@ -11,6 +11,7 @@ import pytest
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from sqlalchemy import select, text
 
+from bot.domain.clock import utcnow
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 from storage.inbox import Inbox
@@ -206,3 +207,19 @@ async def test_an_update_two_processes_handle_at_once_is_written_once(sessionmak
         assert (await s.scalars(select(OutboxMessage.id))).all() == a_ids
     async with update_transaction(sessionmaker, inbox=second) as tx:
         assert (await tx.begin(21, row_key)).taken is False  # handled: never again
+
+
+async def test_a_worker_that_renews_keeps_its_update_and_a_dead_one_lets_go(sessionmaker) -> None:
+    """Inbox leases: a worker takes one person's oldest update only; while it renews, no other worker takes it (nor
+    that person's next); once it stops renewing (dead), the other takes it after the lease, counted as a second run."""
+    inbox = Inbox(sessionmaker, bot_id=1)
+    await inbox.record([(31, "{}", 7), (32, "{}", 7), (33, "{}", 8)])
+    lease, t0 = timedelta(seconds=30), utcnow()
+    taken = await inbox.claim("A", 10, lease, t0)
+    assert [c.update_id for c in taken] == [31, 33]  # 32 waits behind 31: the same person's
+    await inbox.renew("A", [31], t0 + timedelta(seconds=20) + lease)
+    # at 40 s A's lease on 33 (not renewed: A died while running it, say) ran out; 31 is held to 50 s
+    assert [c.update_id for c in await inbox.claim("B", 10, lease, t0 + timedelta(seconds=40))] == [33]
+    await inbox.renew("B", [31], t0 + timedelta(hours=1))  # a worker renews only what it holds
+    later = await inbox.claim("C", 10, lease, t0 + timedelta(seconds=51))  # A stopped renewing 31: C takes it
+    assert [(c.update_id, c.runs) for c in later] == [(31, 2)]
