@@ -7,6 +7,8 @@ the same steps with MemoryStorage (no durability). Figures are printed, never as
 
     python -m benchmarks.bench_report run                      # 2,000 reports, 200 reporters
     python -m benchmarks.bench_report run --reports 200 --reporters 20 --backends memory,sqlite
+    python -m benchmarks.bench_report run --backends postgresql,webhook1-postgresql,webhook3-postgresql
+                                                               # webhook workers (1 and 3) against polling
     python -m benchmarks.bench_report memory                   # RSS with 10,000 reports half filled in
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = -100900
+WEBHOOK_SECRET = "bench-secret"
 FIRST_USER = 500_000
 SCRIPT: list[tuple[str, str, Any]] = [
     ("start", "say", "/report"),
@@ -177,8 +180,8 @@ def baseline_dispatcher(storage: Any = None) -> Any:
     return dp
 
 
-async def serve(kind: str, api: str, db: str) -> None:
-    """Run one bot (ours or the baseline) until SIGTERM."""
+async def serve(kind: str, api: str, db: str, webhook: str = "") -> None:
+    """Run one bot (ours or the baseline) until SIGTERM; `webhook` (host:port): ours as a webhook worker there."""
     from tests.fakebotapi import TOKEN
 
     if kind in ("baseline", "naive"):
@@ -305,7 +308,8 @@ async def serve(kind: str, api: str, db: str) -> None:
             if name in vars(pg):
                 setattr(pg, name, _counted(getattr(pg, name), statements, getattr(pg, sql, sql), table, per_row=False))
 
-        atexit.register(lambda: Path(os.environ["KB_BENCH_SQL"]).write_text(_json.dumps(statements)))
+        out = Path(f"{os.environ['KB_BENCH_SQL']}.{os.getpid()}")  # one file per process (webhook workers)
+        atexit.register(lambda: out.write_text(_json.dumps(statements)))
 
     # The simulated reporters type without pause and every report alerts one group: Telegram's overall, per-chat
     # and per-group pacing would measure the platform's limits, not the bot, so they are opened wide here (the
@@ -317,20 +321,26 @@ async def serve(kind: str, api: str, db: str) -> None:
         "send_group_messages": 1000,
         "send_group_period": 1,
     }
-    await run(
-        load_settings(
-            {
-                "bot_token": TOKEN,
-                "bot_api_base": api,
-                "database_url": db,
-                "polling_timeout": 1,
-                "log_level": "WARNING",
-                **wide_open,
-            },
-            environ={},
-            env_file=None,
-        )
+    hook = {"webhook_url": "https://bench.example.org/tg", "webhook_secret": WEBHOOK_SECRET, "webhook_listen": webhook}
+    settings = load_settings(
+        {
+            "bot_token": TOKEN,
+            "bot_api_base": api,
+            "database_url": db,
+            "polling_timeout": 1,
+            "log_level": "WARNING",
+            **wide_open,
+            **(hook if webhook else {}),
+        },
+        environ={},
+        env_file=None,
     )
+    if webhook:
+        from bot.app.runtime import serve as serve_webhook
+
+        await serve_webhook(settings)
+    else:
+        await run(settings)
 
 
 def _counted(fn: Any, statements: Counter[str], sql: str, table: str, per_row: bool) -> Any:
@@ -433,7 +443,11 @@ async def start_bot(kind: str, db: str, env: dict[str, str]) -> tuple[Any, Any]:
 
     api = FakeBotAPI()
     await api.start()
-    proc = await asyncio.create_subprocess_exec(
+    return api, await bot_process(kind, api.base_url, db, env)
+
+
+async def bot_process(kind: str, api_url: str, db: str, env: dict[str, str], webhook: str = "") -> Any:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "benchmarks.bench_report",
@@ -441,13 +455,41 @@ async def start_bot(kind: str, db: str, env: dict[str, str]) -> tuple[Any, Any]:
         "--kind",
         kind,
         "--api",
-        api.base_url,
+        api_url,
         "--db",
         db,
+        *(["--webhook", webhook] if webhook else []),
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
     )
-    return api, proc
+
+
+async def start_workers(db: str, workers: int, env: dict[str, str]) -> tuple[Any, list[Any]]:
+    """The fake Bot API posting to `workers` webhook workers (each its own process and port, taken in turn as a load
+    balancer would), once every worker is up and the webhook is set."""
+    import aiohttp
+
+    from tests.fakebotapi import FakeBotAPI
+    from tests.http.test_webhook_http import free_port
+
+    api = FakeBotAPI()
+    await api.start()
+    ports = [free_port() for _ in range(workers)]
+    procs = []
+    for port in ports:
+        procs.append(await bot_process("ours", api.base_url, db, env, webhook=f"127.0.0.1:{port}"))
+        async with aiohttp.ClientSession() as http:
+            for _ in range(600):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+    api.webhook_targets = [f"http://127.0.0.1:{port}/tg" for port in ports]
+    await api.wait_for(lambda: api.webhook is not None, 60)
+    return api, procs
 
 
 async def start_profile(pid: int, folder: str, name: str) -> Any:
@@ -482,21 +524,28 @@ async def measure(
     tmp = tempfile.mkdtemp(prefix="kb-bench-")
     db = f"sqlite+aiosqlite:///{tmp}/bench.db"
     backend = "sqlite" if backend == "naive-sqlite" else backend
-    if backend == "postgresql":
+    workers = int(backend.removeprefix("webhook").split("-")[0]) if backend.startswith("webhook") else 0
+    if backend.endswith("postgresql"):
         db = await create_pg_database()
     if kind == "ours":
         await seed(db, reporters)
     extra = {"KB_BENCH_SQL": f"{tmp}/statements.json"}
     if stages:
         extra["KB_BENCH_STAGES"] = f"{tmp}/stages.json"
-    api, proc = await start_bot(kind, db, extra)
-    try:
+    if workers:
+        api, procs = await start_workers(db, workers, extra)
+    else:
+        api, proc = await start_bot(kind, db, extra)
+        procs = [proc]
         await api.wait_for(lambda: api.get_updates_calls > 0, 60)
+    proc = procs[0]
+    try:
         warm: dict[str, list[float]] = defaultdict(list)
         await reporter(api, FIRST_USER, 1, warm)  # warm-up, not measured
         lat: dict[str, list[float]] = defaultdict(list)
-        calls_before, cpu_before = len(api.calls), cpu_seconds(proc.pid)
-        pg = backend == "postgresql"
+        calls_before, cpu_before = len(api.calls), sum(cpu_seconds(p.pid) for p in procs)
+        posts_before = len(api.webhook_seconds)
+        pg = backend.endswith("postgresql")
         server_before, sessions_before = (server_cpu_seconds(), await pg_sessions(db)) if pg else (0.0, 0)
         spy = await start_profile(proc.pid, profile, f"{kind}-{backend}") if profile else None
         per = [reports // reporters + (1 if i < reports % reporters else 0) for i in range(reporters)]
@@ -517,7 +566,8 @@ async def measure(
         # receipt): work left for after the window would look like speed
         await api.wait_for(lambda: len(api.by_chat[GROUP]) >= reports + 1, 60)
         elapsed = time.perf_counter() - start
-        api_calls, cpu = len(api.calls) - calls_before, cpu_seconds(proc.pid) - cpu_before
+        api_calls, cpu = len(api.calls) - calls_before, sum(cpu_seconds(p.pid) for p in procs) - cpu_before
+        posts = api.webhook_seconds[posts_before:]
         server_cpu = server_cpu_seconds() - server_before if pg else 0.0
         sessions = await pg_sessions(db) - sessions_before - 1 if pg else 0  # not counting our own look
         methods = Counter(method for method, _ in api.calls[calls_before:])
@@ -526,15 +576,17 @@ async def measure(
             spy.send_signal(signal.SIGINT)
             await spy.wait()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        await proc.wait()
-        sql_file = Path(tmp) / "statements.json"
-        statements = Counter(json.loads(sql_file.read_text())) if sql_file.exists() else Counter()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            await p.wait()
+        statements = read_statements(Path(tmp))
         stage_seconds = read_stages(Path(tmp) / "stages.json")
         await api.stop()
-        if backend == "postgresql":
+        if backend.endswith("postgresql"):
             await drop_pg_database(db)
     return {
+        "posts": posts,
         "kind": kind,
         "backend": backend,
         "updates": sum(counts),
@@ -550,6 +602,14 @@ async def measure(
         "server_cpu": server_cpu,
         "sessions": sessions,
     }
+
+
+def read_statements(folder: Path) -> Counter[str]:
+    """The statements every process of a run counted (one file each: webhook workers), summed."""
+    statements: Counter[str] = Counter()
+    for sql_file in folder.glob("statements.json.*"):
+        statements.update(json.loads(sql_file.read_text()))
+    return statements
 
 
 def rss_kb(pid: int, field: str = "VmRSS") -> int:
@@ -651,6 +711,14 @@ def report(results: list[dict[str, Any]]) -> None:
                 for k, n in r["statements"].most_common(int(os.environ.get("KB_BENCH_TOP", "12")))
             )
             print(f"  {r['kind'] + '/' + r['backend']}: {total:.2f} SQL statements/update: {per}")
+    polling = next((r for r in results if r["kind"] == "ours" and r["backend"] == "postgresql"), None)
+    for r in results:
+        if r["posts"]:
+            against = f"; {r['ups'] / polling['ups']:.2f}x polling's updates/s" if polling else ""
+            print(
+                f"  ours/{r['backend']}: webhook POST to its 200 p50 {pct(r['posts'], 50):.1f} ms, "
+                f"p99 {pct(r['posts'], 99):.1f} ms over {len(r['posts'])} POSTs{against}"
+            )
     base = next((r for r in results if r["kind"] == "baseline"), None)
     if base:
         print()
@@ -723,9 +791,10 @@ def main() -> None:
     srv.add_argument("--kind", choices=["ours", "baseline", "naive"], required=True)
     srv.add_argument("--api", required=True)
     srv.add_argument("--db", required=True)
+    srv.add_argument("--webhook", default="", help="host:port: a webhook worker listening there (ours only)")
     args = parser.parse_args()
     if args.cmd == "serve":
-        asyncio.run(serve(args.kind, args.api, args.db))
+        asyncio.run(serve(args.kind, args.api, args.db, args.webhook))
     elif args.cmd == "memory":
         asyncio.run(main_memory(args))
     else:

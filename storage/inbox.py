@@ -13,11 +13,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, or_, select, text, update
+from sqlalchemy import Boolean, and_, bindparam, case, cast, delete, func, literal, null, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.clock import utcnow
+from storage import driversql
 from storage.dialect import dialect_of, one_of, one_of_value, upsert_insert
 from storage.models import InboxUpdate
 from storage.uow import transaction
@@ -47,6 +52,47 @@ class Quarantined:
     payload: str
 
 
+@cache
+def _receive(dialect_name: str) -> Any:
+    """INSERT one update, leased to the worker that received it when it may run now (see Inbox.receive); RETURNING
+    the holder. On PostgreSQL the values a CASE yields are cast: a parameter there has no type to infer."""
+    t = InboxUpdate.__table__
+    e = t.alias("e")
+    earlier = (
+        select(literal(1))
+        .where(
+            e.c.bot_id == bindparam("r_bot"),
+            e.c.sender_id == bindparam("r_sender"),
+            e.c.update_id < bindparam("r_update"),
+            e.c.handled_at.is_(None),
+            e.c.quarantined_at.is_(None),
+        )
+        .exists()
+    )
+    now = and_(bindparam("r_take", type_=Boolean), ~earlier)
+
+    def typed(param: str, column: Any) -> Any:
+        value = bindparam(param, type_=column.type)
+        return cast(value, column.type) if dialect_name == "postgresql" else value
+
+    insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    return (
+        insert(t)
+        .values(
+            bot_id=bindparam("r_bot"),
+            update_id=bindparam("r_update"),
+            payload=bindparam("r_payload"),
+            received_at=bindparam("r_at"),
+            sender_id=bindparam("r_sender"),
+            leased_until=case((now, typed("r_until", t.c.leased_until)), else_=null()),
+            leased_by=case((now, typed("r_worker", t.c.leased_by)), else_=null()),
+            attempts=case((now, 1), else_=0),
+        )
+        .on_conflict_do_nothing(index_elements=[t.c.bot_id, t.c.update_id])
+        .returning(t.c.leased_by)
+    )
+
+
 class Inbox:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], bot_id: int) -> None:
         self.sessionmaker = sessionmaker
@@ -64,10 +110,9 @@ class Inbox:
             .values(handled_at=bindparam("b_at"))
         )
 
-    async def record(self, updates: Sequence[tuple[int, str, int | None]], notify: bool = False) -> None:
-        """Store a fetched batch, (update id, payload, sender) each, in a transaction of its own; an update stored
-        before is left as it is. `notify` (webhook mode): on PostgreSQL, wake the workers listening for new updates
-        (NOTIFY INBOX_CHANNEL, delivered at the commit); any worker may run them, so they are not remembered here."""
+    async def record(self, updates: Sequence[tuple[int, str, int | None]]) -> None:
+        """Long polling: store a fetched batch, (update id, payload, sender) each, in a transaction of its own; an
+        update stored before is left as it is. (Webhook workers store each update with `receive`.)"""
         if not updates:
             return
         now = utcnow()
@@ -77,10 +122,33 @@ class Inbox:
         ]
         async with transaction(self.sessionmaker, urgent=True) as s:  # polling waits for it: before the updates
             await s.execute(self._insert, rows)
-            if notify and dialect_of(s).name == "postgresql":
+        self.recorded.update(i for i, _, _ in updates)
+
+    async def receive(
+        self, update_id: int, payload: str, sender: int | None, worker: str | None, until: datetime
+    ) -> bool:
+        """Webhook mode: store one update Telegram posted, and take it for `worker` at once (leased to `until`, its
+        first run counted) when its sender has no earlier update waiting; one statement, committed as it returns.
+        True: this worker holds it now and runs it. False: it waits for a worker's claim, because an earlier update of
+        the same person comes first (that update's worker takes it when done), the worker has no room (None), or it
+        was stored before (Telegram sent it again). Other workers are told with NOTIFY when it waits."""
+        values = {
+            "r_bot": self.bot_id,
+            "r_update": update_id,
+            "r_payload": payload,
+            "r_at": utcnow(),
+            "r_sender": sender,
+            "r_take": worker is not None,
+            "r_worker": (worker or "")[:64],
+            "r_until": until,
+        }
+        async with transaction(self.sessionmaker, urgent=True) as s:
+            name = dialect_of(s).name
+            rows = await driversql.run(s, _receive(name), values, alone=True)
+            taken = bool(rows) and rows[0][0] is not None
+            if not taken and name == "postgresql":
                 await s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
-        if not notify:
-            self.recorded.update(i for i, _, _ in updates)
+        return taken
 
     async def listen(self, on_new: Callable[[], None]) -> None:
         """PostgreSQL: call `on_new` whenever an update is stored (by any worker), until cancelled; the connection

@@ -184,6 +184,7 @@ class FakeBotAPI:
         self.webhook_targets: list[str] = []
         self.webhook_posts: list[tuple[int, int | str]] = []  # (update id, HTTP status or the error's name)
         self.webhook_accepted: list[int] = []  # update ids answered 2xx, in the order they were
+        self.webhook_seconds: list[float] = []  # each accepted POST's time from sending to the 2xx (benchmarks)
         self._webhook_task: asyncio.Task[None] | None = None
         self._webhook_round = itertools.count()
 
@@ -484,6 +485,7 @@ class FakeBotAPI:
                 url = targets[next(self._webhook_round) % len(targets)]
                 headers = {"X-Telegram-Bot-Api-Secret-Token": str(hook.get("secret_token", ""))}
                 status: int | str
+                began = time.perf_counter()
                 try:
                     async with http.post(url, json=update, headers=headers, timeout=aiohttp.ClientTimeout(10)) as r:
                         status = r.status
@@ -491,6 +493,7 @@ class FakeBotAPI:
                     status = type(exc).__name__
                 self.webhook_posts.append((update["update_id"], status))
                 if isinstance(status, int) and 200 <= status < 300:
+                    self.webhook_seconds.append(time.perf_counter() - began)
                     self.updates = [u for u in self.updates if u["update_id"] != update["update_id"]]
                     self.webhook_accepted.append(update["update_id"])
                 else:

@@ -401,7 +401,7 @@ class App:
             timedelta(seconds=s.webhook_lease_seconds),
             s.update_max_attempts,
         )
-        receiver = WebhookReceiver(self.inbox, s.webhook_secret.get_secret_value(), self.worker.wake)
+        receiver = WebhookReceiver(self.worker.receive, s.webhook_secret.get_secret_value())
         return webhook_app(receiver, s.webhook_path(), self.readiness, metrics.exposition(self.refresh_gauges))
 
     async def refresh_gauges(self) -> None:

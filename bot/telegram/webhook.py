@@ -17,7 +17,6 @@ from aiohttp import web
 
 from bot.domain import jsoncodec
 from bot.telegram import metrics
-from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +40,15 @@ def sender_of(update: Mapping[str, Any]) -> int | None:
     return None
 
 
-class WebhookReceiver:
-    """The webhook's HTTP handler: check the secret, store the update, answer 200; then `on_stored` wakes a worker."""
+Store = Callable[[int, str, int | None], Awaitable[None]]  # update id, the update as posted, its sender
 
-    def __init__(self, inbox: Inbox, secret: str, on_stored: Callable[[], None]) -> None:
-        self.inbox, self.secret, self.on_stored = inbox, secret.encode(), on_stored
+
+class WebhookReceiver:
+    """The webhook's HTTP handler: check the secret, `store` the update (the worker's receive: stored durably, and
+    taken to run when it may), answer 200."""
+
+    def __init__(self, store: Store, secret: str) -> None:
+        self.store, self.secret = store, secret.encode()
 
     async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -63,9 +66,8 @@ class WebhookReceiver:
         update_id = update.get("update_id") if isinstance(update, dict) else None
         if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
             return self._bad(request, "no update_id")
-        await self.inbox.record([(update_id, body.decode("utf-8"), sender_of(update))], notify=True)
+        await self.store(update_id, body.decode("utf-8"), sender_of(update))
         metrics.UPDATES_RECEIVED.inc()
-        self.on_stored()
         return web.json_response({})
 
     def _bad(self, request: web.Request, why: str) -> web.Response:

@@ -223,3 +223,20 @@ async def test_a_worker_that_renews_keeps_its_update_and_a_dead_one_lets_go(sess
     await inbox.renew("B", [31], t0 + timedelta(hours=1))  # a worker renews only what it holds
     later = await inbox.claim("C", 10, lease, t0 + timedelta(seconds=51))  # A stopped renewing 31: C takes it
     assert [(c.update_id, c.runs) for c in later] == [(31, 2)]
+
+
+async def test_a_received_update_is_taken_by_its_worker_unless_the_person_has_one_waiting(sessionmaker) -> None:
+    """Webhook mode's one statement: stored and taken by the worker that received it when it may run now; stored to
+    wait when the same person's earlier update is not handled yet, when the worker has no room, or stored before."""
+    inbox = Inbox(sessionmaker, bot_id=1)
+    until = utcnow() + timedelta(seconds=30)
+    assert await inbox.receive(41, '{"update_id": 41}', 7, "A", until) is True
+    assert await inbox.receive(42, '{"update_id": 42}', 7, "A", until) is False  # 41 (the same person's) runs
+    assert await inbox.receive(43, '{"update_id": 43}', 8, None, until) is False  # no room here
+    assert await inbox.receive(41, '{"update_id": 41}', 7, "B", until) is False  # Telegram sent it again
+    assert await inbox.receive(44, '{"update_id": 44}', None, "A", until) is True  # no person: nothing to wait for
+    async with transaction(sessionmaker) as s:
+        rows = (await s.execute(select(InboxUpdate.update_id, InboxUpdate.leased_by, InboxUpdate.attempts))).all()
+    assert sorted(tuple(r) for r in rows) == [(41, "A", 1), (42, None, 0), (43, None, 0), (44, "A", 1)]
+    taken = await inbox.claim("B", 10, timedelta(seconds=30), utcnow())
+    assert [c.update_id for c in taken] == [43]  # 42 waits behind 41 still
