@@ -109,6 +109,15 @@ def _prepared(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...])
     return found
 
 
+async def fetch(
+    driver: Any, statement: ClauseElement, dialect: Dialect, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Run a Core statement on an asyncpg connection of one's own (not a session's: storage.intake's pool), its
+    parameters and rows processed as `run` does; committed as it returns unless that connection is in a transaction."""
+    prepared = _prepared(statement, dialect, tuple(sorted(values)))
+    return prepared.rows(await driver.fetch(prepared.sql, *prepared.parameters(values)))
+
+
 def _connection(sync: Session) -> Any:
     """The session's pooled connection (its transaction begun), after the autoflush a query would run."""
     if sync.autoflush:

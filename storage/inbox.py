@@ -52,8 +52,24 @@ class Quarantined:
     payload: str
 
 
+def receive_values(
+    bot_id: int, update_id: int, payload: str, sender: int | None, worker: str | None, until: datetime, now: datetime
+) -> dict[str, Any]:
+    """receive_statement's parameters."""
+    return {
+        "r_bot": bot_id,
+        "r_update": update_id,
+        "r_payload": payload,
+        "r_at": now,
+        "r_sender": sender,
+        "r_take": worker is not None,
+        "r_worker": (worker or "")[:64],
+        "r_until": until,
+    }
+
+
 @cache
-def _receive(dialect_name: str) -> Any:
+def receive_statement(dialect_name: str) -> Any:
     """INSERT one update, leased to the worker that received it when it may run now (see Inbox.receive); RETURNING
     the holder. On PostgreSQL the values a CASE yields are cast: a parameter there has no type to infer."""
     t = InboxUpdate.__table__
@@ -132,23 +148,17 @@ class Inbox:
         True: this worker holds it now and runs it. False: it waits for a worker's claim, because an earlier update of
         the same person comes first (that update's worker takes it when done), the worker has no room (None), or it
         was stored before (Telegram sent it again). Other workers are told with NOTIFY when it waits."""
-        values = {
-            "r_bot": self.bot_id,
-            "r_update": update_id,
-            "r_payload": payload,
-            "r_at": utcnow(),
-            "r_sender": sender,
-            "r_take": worker is not None,
-            "r_worker": (worker or "")[:64],
-            "r_until": until,
-        }
+        values = receive_values(self.bot_id, update_id, payload, sender, worker, until, utcnow())
         async with transaction(self.sessionmaker, urgent=True) as s:
             name = dialect_of(s).name
-            rows = await driversql.run(s, _receive(name), values, alone=True)
+            rows = await driversql.run(s, receive_statement(name), values, alone=True)
             taken = bool(rows) and rows[0][0] is not None
             if not taken and name == "postgresql":
                 await s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
         return taken
+
+    async def close(self) -> None:
+        """(An Intake: the inbox's connections are the bot's.)"""
 
     async def listen(self, on_new: Callable[[], None]) -> None:
         """PostgreSQL: call `on_new` whenever an update is stored (by any worker), until cancelled; the connection

@@ -47,6 +47,7 @@ from bot.usecases.onboarding import set_aside_notices
 from storage.db import at_head, create_engine, create_sessionmaker, migrate
 from storage.fsm import SqlStorage
 from storage.inbox import Claimed, Inbox
+from storage.intake import Intake, PostgresIntake
 from storage.outbox import OutboxStore
 from storage.uow import unit_of_work
 
@@ -171,6 +172,7 @@ OUTBOX_STALE = timedelta(minutes=30)
 OUTBOX_STALE_NOTICE = timedelta(hours=24)
 OUTBOX_RETRY = 10.0  # seconds between tries of what Telegram did not accept
 OUTBOX_RETRY_AFTER = timedelta(seconds=5)  # a stored message younger than this may still be in its first send
+INTAKE_CONNECTIONS = 4  # a webhook worker's connections for storing what Telegram posts (PostgreSQL)
 READY_TIMEOUT = 3.0  # seconds /readyz waits for the database or Redis
 ALERT_RETRY = 20.0  # seconds between passes over due alert retries
 RELEASED_EVERY = 10.0  # seconds between looks for updates an operator released from quarantine
@@ -225,6 +227,7 @@ class App:
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
         self.worker: InboxWorker | None = None  # webhook mode
+        self.intake: Intake = self.inbox  # where webhook POSTs are stored
         self.worker_id = worker_name()  # how this worker names itself in the leases it takes
         self.sqlite_lease: str | None = None  # webhook mode on SQLite: the one worker's lease, given back at the stop
         self.web: web.AppRunner | None = None
@@ -392,6 +395,10 @@ class App:
             raise RuntimeError("serve needs WEBHOOK_URL and WEBHOOK_SECRET")
         if self.engine.dialect.name == "sqlite" and not await self.only_worker_on_sqlite():
             raise SqliteTaken(SQLITE_ONE_WORKER)
+        if self.engine.dialect.name == "postgresql":
+            # the webhook's POSTs store their update on connections of their own (storage.intake), so the 200 never
+            # waits for a connection behind the updates being run (SQLite: the writer's turn puts the inbox first)
+            self.intake = await PostgresIntake.open(self.engine.url, self.bot.id, INTAKE_CONNECTIONS)
         self.worker = InboxWorker(
             self.inbox,
             self.run_claimed,
@@ -400,6 +407,7 @@ class App:
             s.updates_in_flight,
             timedelta(seconds=s.webhook_lease_seconds),
             s.update_max_attempts,
+            self.intake,
         )
         receiver = WebhookReceiver(self.worker.receive, s.webhook_secret.get_secret_value())
         return webhook_app(receiver, s.webhook_path(), self.readiness, metrics.exposition(self.refresh_gauges))
@@ -510,6 +518,7 @@ class App:
             log.exception("could not forget the messages sent last")
         await context.held.close()
         await self.bot.session.close()
+        await self.intake.close()
         await self.engine.dispose()
 
 

@@ -26,6 +26,7 @@ from datetime import timedelta
 from bot.domain.clock import utcnow
 from bot.telegram import metrics
 from storage.inbox import Claimed, Inbox
+from storage.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ LOOK_EVERY = 2.0  # seconds: a worker looks for work this often even without a w
 # finished update wakes nobody (Telegram posts a person's next update once the previous was answered, which is
 # nearly always after it ran), and the claim statement is not spent on every update.
 WAITING_WORD = 30.0
+# A worker takes the updates it receives up to this many times `limit` (they wait for one of its `limit` slots, their
+# leases renewed): under a burst the receiving worker keeps them instead of handing each to a claim. The load balancer
+# spreads the POSTs; the claim takes what a full or dead worker left.
+BACKLOG = 4
 
 
 class InboxWorker:
@@ -47,10 +52,13 @@ class InboxWorker:
         limit: int,
         lease: timedelta,
         max_runs: int,
+        intake: Intake | None = None,
     ) -> None:
         self.inbox, self.run_update, self.set_aside = inbox, run_update, set_aside
+        self.intake = intake or inbox  # where received updates are stored (its own connections: never behind updates)
         self.name, self.limit, self.lease, self.max_runs = name, limit, lease, max_runs
-        self.running: set[asyncio.Task[None]] = set()
+        self.running: set[asyncio.Task[None]] = set()  # taken here: running, or waiting for a slot
+        self._slots = asyncio.Semaphore(limit)
         self.holding: dict[asyncio.Task[None], int] = {}  # each running update's id, its lease renewed
         self._wake = asyncio.Event()
         self._waiting_until = 0.0  # (monotonic) until when a finished update makes this worker look again
@@ -82,11 +90,11 @@ class InboxWorker:
 
     async def receive(self, update_id: int, payload: str, sender: int | None) -> None:
         """The webhook stored an update (before its 200): take it here when it may run now and there is room."""
-        room = not self._stopping and len(self.running) + self._receiving < self.limit
+        room = not self._stopping and len(self.running) + self._receiving < BACKLOG * self.limit
         self._receiving += room
         try:
             until = utcnow() + self.lease
-            taken = await self.inbox.receive(update_id, payload, sender, self.name if room else None, until)
+            taken = await self.intake.receive(update_id, payload, sender, self.name if room else None, until)
         finally:
             self._receiving -= room
         if taken:
@@ -120,7 +128,8 @@ class InboxWorker:
 
     async def _run(self, claimed: Claimed) -> None:
         try:
-            await self.run_update(claimed)
+            async with self._slots:
+                await self.run_update(claimed)
             self.handled += 1
             metrics.UPDATES_HANDLED.inc()
         except Exception:  # the error handler told the person; the update is marked handled with its error

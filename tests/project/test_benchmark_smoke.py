@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import create_pg_database, drop_pg_database
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.subprocess
+
+
+@pytest.fixture
+async def pg_available() -> None:
+    """PostgreSQL is there (the benchmark makes databases of its own), or the test is skipped (failed in CI)."""
+    await drop_pg_database(await create_pg_database())
 
 
 def test_benchmark_runs_and_prints_its_table() -> None:
@@ -38,6 +46,21 @@ def test_benchmark_runs_and_prints_its_table() -> None:
     assert "ratio ours/sqlite : baseline/memory" in proc.stdout
     assert "submit" in proc.stdout  # the per-step table
     assert "state + user load" in proc.stdout and "SQL statements per update" in proc.stdout  # the stage timers
+
+
+def test_benchmark_runs_webhook_workers_against_polling(pg_available: None) -> None:
+    """Webhook mode: two workers on PostgreSQL against polling, with the POST-to-200 percentiles."""
+    args = ["run", "--reports", "2", "--reporters", "2", "--stages", "0"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_report", *args, "--backends", "postgresql,webhook2-postgresql"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "ours/webhook2-postgresql" in proc.stdout and "webhook POST to its 200 p50" in proc.stdout
+    assert "x polling's updates/s" in proc.stdout
 
 
 def test_memory_benchmark_runs_and_prints_its_table() -> None:

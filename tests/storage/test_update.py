@@ -15,6 +15,7 @@ from bot.domain.clock import utcnow
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 from storage.inbox import Inbox
+from storage.intake import Intake, PostgresIntake
 from storage.models import FsmRecord, InboxUpdate, OutboxMessage, Unit
 from storage.outbox import OutboxStore
 from storage.uow import transaction
@@ -229,14 +230,45 @@ async def test_a_received_update_is_taken_by_its_worker_unless_the_person_has_on
     """Webhook mode's one statement: stored and taken by the worker that received it when it may run now; stored to
     wait when the same person's earlier update is not handled yet, when the worker has no room, or stored before."""
     inbox = Inbox(sessionmaker, bot_id=1)
+    engine = sessionmaker.kw["bind"]
+    intake: Intake = inbox  # SQLite: the inbox itself; PostgreSQL: a pool of its own (what webhook workers use)
+    if engine.dialect.name == "postgresql":
+        intake = await PostgresIntake.open(engine.url, 1, 2)
+    try:
+        await received_in_order(intake)
+    finally:
+        await intake.close()
+    async with transaction(sessionmaker) as s:
+        rows = (await s.execute(select(InboxUpdate.update_id, InboxUpdate.leased_by, InboxUpdate.attempts))).all()
+    assert sorted(tuple(r) for r in rows) == [(41, "A", 1), (42, None, 0), (43, None, 0), (44, "A", 1)]
+    taken = await inbox.claim("B", 10, timedelta(seconds=30), utcnow())
+    assert [c.update_id for c in taken] == [43]  # 42 waits behind 41 still
+
+
+async def received_in_order(inbox: Intake) -> None:
     until = utcnow() + timedelta(seconds=30)
     assert await inbox.receive(41, '{"update_id": 41}', 7, "A", until) is True
     assert await inbox.receive(42, '{"update_id": 42}', 7, "A", until) is False  # 41 (the same person's) runs
     assert await inbox.receive(43, '{"update_id": 43}', 8, None, until) is False  # no room here
     assert await inbox.receive(41, '{"update_id": 41}', 7, "B", until) is False  # Telegram sent it again
     assert await inbox.receive(44, '{"update_id": 44}', None, "A", until) is True  # no person: nothing to wait for
-    async with transaction(sessionmaker) as s:
-        rows = (await s.execute(select(InboxUpdate.update_id, InboxUpdate.leased_by, InboxUpdate.attempts))).all()
-    assert sorted(tuple(r) for r in rows) == [(41, "A", 1), (42, None, 0), (43, None, 0), (44, "A", 1)]
-    taken = await inbox.claim("B", 10, timedelta(seconds=30), utcnow())
-    assert [c.update_id for c in taken] == [43]  # 42 waits behind 41 still
+
+
+async def test_updates_received_together_are_taken_as_one_at_a_time_would_be(sessionmaker) -> None:
+    """PostgreSQL stores POSTs that arrive together in one statement: a person's second update in the batch waits
+    behind the first, and an update posted twice at once (Telegram's retry) is taken once."""
+    engine = sessionmaker.kw["bind"]
+    intake: Intake = Inbox(sessionmaker, bot_id=1)
+    if engine.dialect.name == "postgresql":
+        intake = await PostgresIntake.open(engine.url, 1, 2)
+    until = utcnow() + timedelta(seconds=30)
+    try:
+        results = await asyncio.gather(
+            intake.receive(51, "{}", 9, "A", until),
+            intake.receive(52, "{}", 9, "A", until),
+            intake.receive(51, "{}", 9, "A", until),
+            intake.receive(53, "{}", 10, "A", until),
+        )
+    finally:
+        await intake.close()
+    assert results == [True, False, False, True]
