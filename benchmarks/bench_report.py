@@ -544,6 +544,7 @@ async def measure(
         await reporter(api, FIRST_USER, 1, warm)  # warm-up, not measured
         lat: dict[str, list[float]] = defaultdict(list)
         calls_before, cpu_before = len(api.calls), sum(cpu_seconds(p.pid) for p in procs)
+        driver_before = time.process_time()  # this process: the fake Bot API (polled, or posting) and the reporters
         posts_before = len(api.webhook_seconds)
         pg = backend.endswith("postgresql")
         server_before, sessions_before = (server_cpu_seconds(), await pg_sessions(db)) if pg else (0.0, 0)
@@ -567,6 +568,7 @@ async def measure(
         await api.wait_for(lambda: len(api.by_chat[GROUP]) >= reports + 1, 60)
         elapsed = time.perf_counter() - start
         api_calls, cpu = len(api.calls) - calls_before, sum(cpu_seconds(p.pid) for p in procs) - cpu_before
+        driver_cpu = time.process_time() - driver_before
         posts = api.webhook_seconds[posts_before:]
         server_cpu = server_cpu_seconds() - server_before if pg else 0.0
         sessions = await pg_sessions(db) - sessions_before - 1 if pg else 0  # not counting our own look
@@ -587,6 +589,7 @@ async def measure(
             await drop_pg_database(db)
     return {
         "posts": posts,
+        "driver_cpu": driver_cpu,
         "kind": kind,
         "backend": backend,
         "updates": sum(counts),
@@ -679,13 +682,16 @@ def pct(values: list[float], q: float) -> float:
 
 def report(results: list[dict[str, Any]]) -> None:
     print(
-        f"\n{'run':<22}{'updates':>9}{'seconds':>9}{'updates/s':>11}{'bot CPU ms/update':>19}{'API calls/update':>18}"
+        f"\n{'run':<26}{'updates':>9}{'seconds':>9}{'updates/s':>11}{'bot CPU ms/update':>19}{'API calls/update':>18}"
+        f"{'driver CPU ms/update':>22}"
     )
     for r in results:
         print(
-            f"{r['kind'] + '/' + r['backend']:<22}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}"
+            f"{r['kind'] + '/' + r['backend']:<26}{r['updates']:>9}{r['seconds']:>9.1f}{r['ups']:>11.1f}"
             f"{r['cpu'] * 1000 / r['updates']:>19.2f}{r['calls'] / r['updates']:>18.2f}"
+            f"{r['driver_cpu'] * 1000 / r['updates']:>22.2f}"
         )
+    print("  (driver: this process, the fake Bot API and the reporters, on the same 2 cores as the bot)")
     for r in results:
         per = ", ".join(f"{m} {n / r['updates']:.2f}" for m, n in r["methods"].most_common())
         print(f"  {r['kind'] + '/' + r['backend']}: {per}")
