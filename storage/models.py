@@ -514,3 +514,77 @@ class DailySummary(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, local
     groups: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime]
+
+
+class LinkedUnit(Base):
+    """A linked unit (联动成员单位: police station, fire brigade, traffic squad, health centre, power supplier…): a unit
+    of the tree, or an outside agency given a unit of its own, that duty offices order out (bot.domain.dispatch). Its
+    liaisons (联络员) are its people with the liaison role; its duty group is the unit's bound group; at night its
+    duty staff are the roster's."""
+
+    __tablename__ = "linked_units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # police | fire | traffic | health | power | water | … (data)
+    tier: Mapped[str] = mapped_column(String(16))  # first (30 min) | other (40 min) (data/dispatch.toml)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DispatchOrder(Base):
+    """A dispatch order (派单, `LD-20261207-0001`): a duty office orders linked units out to an incident, with an
+    instruction and an optional meeting point. Each unit's part is a DispatchPart; the order's live board is one
+    message in the dispatching duty group, edited as the parts move."""
+
+    __tablename__ = "dispatch_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))  # the dispatching office
+    dispatcher_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    instruction: Mapped[str] = mapped_column(Text)
+    meeting_point: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    board_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    board_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DispatchPart(Base):
+    """One linked unit's part in an order, through its states (bot.domain.dispatch.State), each with its time. Its
+    clock: `next_at` is when the scheduler next acts on it (acceptance re-sent or escalated, a reminder before the
+    arrival deadline, 迟到 at it, the scene report owed), `done_until` the last moment acted on — the same claim as
+    the deadlines' and the alerts' acknowledgement, so it is restart-safe the same way."""
+
+    __tablename__ = "dispatch_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("dispatch_orders.id", ondelete="CASCADE"), index=True)
+    linked_unit_id: Mapped[int] = mapped_column(ForeignKey("linked_units.id", ondelete="RESTRICT"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="dispatched")
+    tier: Mapped[str] = mapped_column(String(16))  # as it was at the order (the unit's tier may change later)
+    dispatched_at: Mapped[datetime]
+    due_at: Mapped[datetime]  # arrival on scene
+    accepted_at: Mapped[datetime | None]
+    declined_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(500))
+    departed_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    arrival_latitude: Mapped[float | None]
+    arrival_longitude: Mapped[float | None]
+    distance_m: Mapped[float | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)  # 迟到: the arrival deadline passed before arrival
+    scene_report: Mapped[dict[str, Any] | None]
+    scene_reported_at: Mapped[datetime | None]
+    feedback: Mapped[dict[str, Any] | None]
+    done_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+    last_actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the order sent again unanswered
+    next_at: Mapped[datetime | None] = mapped_column(index=True)
+    done_until: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("order_id", "linked_unit_id"),)

@@ -51,6 +51,13 @@ class Action(StrEnum):
     WARNING_LIFT = "warning.lift"  # also withdraws what waits for approval
     WARNING_VIEW = "warning.view"  # /warnings, /warnstatus, the CAP file
     WARNING_RECEIVE = "warning.receive"  # 收到
+    # 联动 dispatch
+    DISPATCH_ORDER = "dispatch.order"  # order linked units out to an incident (the incident's unit is the target)
+    DISPATCH_ASSIGN = "dispatch.assign"  # name a linked unit in an order (the linked unit's unit is the target)
+    DISPATCH_RESPOND = "dispatch.respond"  # 接收, 无法执行, 已出发, 已到达, the scene report and feedback
+    DISPATCH_MANAGE = "dispatch.manage"  # close an order, add units to it (the dispatching unit is the target)
+    DISPATCH_VIEW = "dispatch.view"  # an order and its board
+    LINKED_MANAGE = "linked.manage"  # register a linked unit, change its kind or tier
     # administration
     GROUP_BIND = "group.bind"
     PERSON_MANAGE = "person.manage"  # deactivate, reactivate
@@ -68,6 +75,7 @@ def _g(roles: Iterable[Role] | None, scope: Scope) -> Grant:
 
 
 LEADERS = frozenset({Role.DUTY_LEADER, Role.ADMIN})
+RESPONDERS = DUTY_STAFF | {Role.LIAISON}  # a linked unit's people who answer its orders
 PUBLISHERS = frozenset({Role.PUBLISHER})
 WATCHERS = DUTY_STAFF | PUBLISHERS
 ADMINS = frozenset({Role.ADMIN})
@@ -93,6 +101,12 @@ POLICY: dict[Action, tuple[Grant, ...]] = {
     Action.WARNING_LIFT:     (_g(PUBLISHERS, Scope.SUBTREE),),
     Action.WARNING_VIEW:     (_g(WATCHERS, Scope.SUBTREE), _g(WATCHERS, Scope.REACHED)),
     Action.WARNING_RECEIVE:  (_g(None, Scope.OWN), _g(None, Scope.HERE)),
+    Action.DISPATCH_ORDER:   (_g(DUTY_STAFF, Scope.SUBTREE),),
+    Action.DISPATCH_ASSIGN:  (_g(DUTY_STAFF, Scope.SUBTREE),),
+    Action.DISPATCH_RESPOND: (_g(RESPONDERS, Scope.OWN_UNIT),),
+    Action.DISPATCH_MANAGE:  (_g(DUTY_STAFF, Scope.SUBTREE),),
+    Action.DISPATCH_VIEW:    (_g(WATCHERS, Scope.SUBTREE), _g(RESPONDERS, Scope.REACHED)),
+    Action.LINKED_MANAGE:    (_g(ADMINS, Scope.SUBTREE),),
     Action.GROUP_BIND:       (_g(ADMINS, Scope.SUBTREE),),
     Action.PERSON_MANAGE:    (_g(ADMINS, Scope.SUBTREE),),
     Action.INVITE_REVOKE:    (_g(ADMINS, Scope.SUBTREE),),

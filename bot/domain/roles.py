@@ -13,6 +13,7 @@ class Role(StrEnum):
     DUTY_LEADER = "duty_leader"
     PUBLISHER = "publisher"
     ADMIN = "admin"
+    LIAISON = "liaison"  # 联络员 of a linked unit: answers the dispatch orders to it
 
 
 DUTY_STAFF = frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN})
@@ -91,6 +92,7 @@ ROLE_NAMES: dict[Role, str] = {
     Role.DUTY_LEADER: N_("role.duty_leader"),
     Role.PUBLISHER: N_("role.publisher"),
     Role.ADMIN: N_("role.admin"),
+    Role.LIAISON: N_("role.liaison"),
 }
 
 

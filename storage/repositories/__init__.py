@@ -23,6 +23,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.counters import CounterRepo
 from storage.repositories.deadlines import DeadlineRepo, wake_at
 from storage.repositories.desk import DeskRepo
+from storage.repositories.dispatch import DispatchRepo
 from storage.repositories.drafts import DraftRepo
 from storage.repositories.groups import DutyGroupRepo
 from storage.repositories.incidents import IncidentRepo
@@ -63,6 +64,10 @@ class Repos:
     @cached_property
     def units(self) -> UnitRepo:
         return UnitRepo(self.session)
+
+    @cached_property
+    def dispatch(self) -> DispatchRepo:
+        return DispatchRepo(self.session)
 
     @cached_property
     def users(self) -> UserRepo:
