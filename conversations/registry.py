@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conversations.dispatch import DISPATCH_ORDER, FEEDBACK, SCENE_REPORT
 from conversations.final import FINAL_REPORT
 from conversations.flash import FLASH_REPORT
 from conversations.followup import FOLLOWUP_REPORT
@@ -11,5 +12,16 @@ from conversations.phone import PHONE_REPORT
 from conversations.warning import WARNING
 
 FORMS: dict[str, Form] = {
-    f.id: f for f in (INITIAL_REPORT, FLASH_REPORT, FOLLOWUP_REPORT, FINAL_REPORT, PHONE_REPORT, WARNING)
+    f.id: f
+    for f in (
+        INITIAL_REPORT,
+        FLASH_REPORT,
+        FOLLOWUP_REPORT,
+        FINAL_REPORT,
+        PHONE_REPORT,
+        WARNING,
+        DISPATCH_ORDER,
+        SCENE_REPORT,
+        FEEDBACK,
+    )
 }

@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import alerts, common, desk, forms, groups, onboarding, people, roster, stats, warnings
+from handlers import alerts, common, desk, dispatch, forms, groups, onboarding, people, roster, stats, warnings
 
 
 def setup() -> Router:
@@ -11,6 +11,7 @@ def setup() -> Router:
     root = Router(name="root")
     root.include_routers(
         forms.setup_fast(),
+        dispatch.setup(),  # (before onboarding: a live location's edits, while an arrival waits for it)
         onboarding.setup(),
         groups.setup(),
         warnings.setup(),

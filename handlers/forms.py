@@ -10,11 +10,13 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import DraftCb, FormCb, OpenCb
+from bot.telegram.dispatch import show_dispatched
 from bot.telegram.forms import FsmDrafts, show_turn, to_event
 from bot.telegram.i18n import Translator
 from bot.telegram.keyboards import incident_picker
 from bot.telegram.notifier import Outbox
 from bot.usecases.conversation import Turn
+from bot.usecases.dispatch import DispatchFiled
 from bot.usecases.drafts import DRAFT_STATES
 from bot.usecases.facade import UseCases
 from bot.usecases.reports import ReceiptPlace
@@ -43,11 +45,21 @@ async def _show(
     if isinstance(turn.filed, WarningFiled):  # its form's result is shown so (FormHooks.result)
         await show_filed(turn.filed, turn.summary, uc, out, chat_id, _, edit_message_id)
         return
+    if isinstance(turn.filed, DispatchFiled):
+        show_dispatched(turn.filed, out, chat_id, _, uc.config, edit_message_id)
+        return
     receipt_at = show_turn(turn, out, chat_id, _, uc.config.tz, form_id, token, edit_message_id)
     if turn.filed is not None and turn.filed.created:
         if receipt != (chat_id, receipt_at, _.locale):  # (a long receipt, a keyboard to close: a new message)
             await uc.record_receipt(turn.filed.report_id, chat_id, receipt_at, _.locale)
         alerts.after_filing(turn.filed, out, (chat_id, receipt_at, _.locale))
+
+
+async def show(
+    turn: Turn, uc: UseCases, out: Outbox, chat_id: int, _: Translator, alerts: AlertCourier, state: FSMContext
+) -> None:
+    """A turn of a form another router opened (dispatch's forms)."""
+    await _show(turn, uc, out, chat_id, _, alerts, *await _current(state))
 
 
 async def _current(state: FSMContext) -> tuple[str, str]:

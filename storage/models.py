@@ -551,6 +551,9 @@ class DispatchOrder(Base):
     closed_at: Mapped[datetime | None]
     board_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     board_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    draft_token: Mapped[str | None] = mapped_column(String(32))  # the form's: a repeated submit makes no new order
+
+    __table_args__ = (UniqueConstraint("dispatcher_id", "draft_token"),)
 
 
 class DispatchPart(Base):

@@ -176,6 +176,39 @@ def on_scene(distance: float | None, policy: DispatchPolicy) -> bool | None:
     return None if distance is None else distance <= policy.arrival_radius_m
 
 
+@dataclass(frozen=True)
+class ClockAction:
+    """What a part's clock does at a moment: `resend` the order (n-th time), tell the unit's duty leader and the
+    dispatcher it is `unanswered`, `remind` the liaison before the arrival deadline (n-th), mark it `late` (迟到) at
+    the deadline, or remind that the `scene_owed` report is due."""
+
+    at: datetime
+    kind: str
+    index: int = 0
+
+
+def clock_actions(
+    state: State,
+    dispatched_at: datetime,
+    due_at: datetime,
+    arrived_at: datetime | None,
+    policy: DispatchPolicy,
+) -> list[ClockAction]:
+    """Every action the part's clock may take in its present state, in time order (the caller keeps those after
+    the last moment it acted on: a state change drops what no longer applies, a restart repeats nothing)."""
+    actions: list[ClockAction] = []
+    if state is State.DISPATCHED:
+        for n in range(policy.accept_resends):
+            actions.append(ClockAction(dispatched_at + policy.accept * (n + 1), "resend", n))
+        actions.append(ClockAction(dispatched_at + policy.accept * (policy.accept_resends + 1), "unanswered"))
+    if state in BEFORE_ARRIVAL:
+        actions += [ClockAction(t, "remind", n) for n, t in enumerate(reminder_times(dispatched_at, due_at, policy))]
+        actions.append(ClockAction(due_at, "late"))
+    if state is State.ARRIVED and arrived_at is not None:
+        actions.append(ClockAction(arrived_at + policy.scene_report_after, "scene_owed"))
+    return sorted(actions, key=lambda a: a.at)
+
+
 # ---- assessment (管理考核) ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Part:

@@ -98,3 +98,12 @@ def pressed_on_its_message(query: CallbackQuery, bot_id: int) -> bool:
     if markup is None:
         return False
     return any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)
+
+
+class DispatchCb(CallbackData, prefix="v1x"):
+    """A button of a unit's dispatch order: its part, and the move (accept, decline, depart, arrive, scene, feedback,
+    a decline's reason code `r`, far: an arrival beyond the radius confirmed)."""
+
+    p: int
+    m: str
+    r: str = ""

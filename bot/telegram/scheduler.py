@@ -19,6 +19,7 @@ from bot.domain.clock import format_local
 from bot.domain.text import N_
 from bot.telegram.callbacks import OpenCb
 from bot.telegram.desk import due_label, summary_text
+from bot.telegram.dispatch import clock_message
 from bot.telegram.i18n import Catalogs, Translator
 from bot.telegram.keyboards import ack_keyboard
 from bot.telegram.limiter import Priority
@@ -29,6 +30,7 @@ from bot.telegram.warnings import receipt_notice
 from bot.usecases.common import Config
 from bot.usecases.deadlines import FORM_FOR_DUE
 from bot.usecases.desk import fire_daily_summaries, next_daily_summary
+from bot.usecases.dispatch import fire_dispatch, next_dispatch_step
 from bot.usecases.reminders import CLAIM_BATCH, DueItem, Notice, fire_due, next_due
 from bot.usecases.roster import fire_handover_checks, fire_shift_changes, next_handover_check, next_shift_change
 from bot.usecases.warnings import ReceiptNotice, fire_receipts, next_receipt_step
@@ -147,6 +149,7 @@ class Scheduler:
                     changes, more_changes = await fire_shift_changes(repos, moment, self.batch)
                     flags, more_flags = await fire_handover_checks(repos, moment, self.batch)
                     summaries = await fire_daily_summaries(repos, moment, self.config)
+                    orders, more_orders = await fire_dispatch(repos, moment, self.config.dispatch, self.batch)
                     messages = [self._render(n, moment) for n in fired.notices]
                     messages += [self._render_receipt(n, moment) for n in receipts]
                     default = self.catalogs.translator(self.catalogs.default_locale)
@@ -165,10 +168,11 @@ class Scheduler:
                         )
                         for d in summaries
                     ]
+                    messages += [clock_message(n, self._tr(n.locale), self.config.tz) for n in orders]
                     ids = await self.outbox.save(repos.session, [m.to_json() for m in messages])
                 rows += zip(ids, messages, strict=True)
-                more = fired.more or more_receipts or more_changes or more_flags
-                if fired.deadlines or fired.alerts or receipts or changes or flags or summaries:
+                more = fired.more or more_receipts or more_changes or more_flags or more_orders
+                if fired.deadlines or fired.alerts or receipts or changes or flags or summaries or orders:
                     self.ticks += 1
             accepted, left = await self._send(rows)
             sent += len(accepted)
@@ -198,6 +202,9 @@ class Scheduler:
         await asyncio.gather(*(one_chat(items) for items in by_chat.values()))
         return accepted, left
 
+    def _tr(self, locale: str | None) -> Translator:
+        return self.catalogs.translator(locale or self.catalogs.default_locale)
+
     def _render(self, notice: Notice, now: datetime) -> Outgoing:
         _ = self.catalogs.translator(notice.locale or self.catalogs.default_locale)
         return notice_message(notice, now, _, self.config.tz)
@@ -214,6 +221,7 @@ class Scheduler:
                 await next_shift_change(repos),
                 await next_handover_check(repos),
                 await next_daily_summary(repos, self.config.clock(), self.config),
+                await next_dispatch_step(repos),
             )
             times = [t for t in candidates if t is not None]
         return min(times) if times else None

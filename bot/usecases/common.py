@@ -11,6 +11,8 @@ from typing import Any
 from bot.domain.access import Action, Actor, Target, permits
 from bot.domain.clock import Clock, utcnow
 from bot.domain.clocks import Policy, load_policy
+from bot.domain.dispatch import DispatchPolicy
+from bot.domain.dispatch import load_policy as load_dispatch_policy
 from bot.domain.facts import casualty_figures
 from bot.domain.roles import Role
 from bot.domain.roster import DEFAULT_LIMITS, TableLimits
@@ -72,6 +74,7 @@ class Config:
     cap_sender: str = "kuaibao@localhost"  # CAP <sender> of this office's warnings
     summary_at: time | None = DEFAULT_SUMMARY_AT  # the daily summary's local time (None: no summary)
     table_limits: TableLimits = DEFAULT_LIMITS  # what an uploaded roster file may hold
+    dispatch: DispatchPolicy = field(default_factory=load_dispatch_policy)  # 联动: tiers, clocks, radius
 
 
 @dataclass(frozen=True)

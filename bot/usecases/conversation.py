@@ -17,6 +17,7 @@ from bot.domain.clock import format_local
 from bot.domain.text import N_
 from bot.usecases import warnings
 from bot.usecases.common import Config, Member, Refused
+from bot.usecases.dispatch import DispatchFiled
 from bot.usecases.filing import FILERS
 from bot.usecases.form_hooks import hooks_of, owed_written
 from bot.usecases.reports import Filed, ReceiptPlace
@@ -62,7 +63,7 @@ class Turn:
     say: str | None = None  # a message on its own (cancelled, nothing to continue)
     offer: DraftOffer | None = None
     owed_written: int | None = None  # the incident whose written report is owed: write that one, or a new report?
-    filed: Filed | warnings.WarningFiled | None = None
+    filed: Filed | warnings.WarningFiled | DispatchFiled | None = None
     summary: list[str] = field(default_factory=list)  # the filed answers, for the receipt
     quiet: bool = False  # nothing to show
 

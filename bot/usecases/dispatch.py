@@ -7,15 +7,17 @@ renders it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from bot.domain import dispatch as rules
 from bot.domain.access import Action
 from bot.domain.dispatch import DispatchPolicy, Move, MoveRefused, State
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
-from bot.usecases.common import AdminError, Config, Member, Refused, may, require_unit
+from bot.usecases.common import AdminError, Config, Member, Refused, duty_leaders, may, require_unit
 from storage.models import DispatchOrder, DispatchPart, Incident, LinkedUnit, Unit
 from storage.repositories import Repos
 
@@ -288,18 +290,327 @@ async def respond(
 
 
 def next_action_at(part: DispatchPart, policy: DispatchPolicy, now: datetime) -> datetime | None:
-    """When the part's clock next acts: the acceptance (re-sent, then escalated) while unanswered; the reminders
-    before the arrival deadline and 迟到 at it while on the way; the scene report owed after arriving."""
-    state = State(part.state)
-    if state in (State.DONE, State.DECLINED, State.WITHDRAWN):
-        return None
-    if state is State.DISPATCHED:
-        return part.dispatched_at + policy.accept * (part.resends + 1)
-    if state in rules.BEFORE_ARRIVAL:
-        moments = [*rules.reminder_times(part.dispatched_at, part.due_at, policy), part.due_at]
-        later = [m for m in moments if m > now]
-        return min(later) if later and not part.late else None
-    if state is State.ARRIVED and part.arrived_at is not None:
-        owed = part.arrived_at + policy.scene_report_after
-        return owed if owed > now else None
-    return None
+    """When the part's clock next acts (bot.domain.dispatch.clock_actions), after `now`."""
+    later = [
+        a.at
+        for a in rules.clock_actions(State(part.state), part.dispatched_at, part.due_at, part.arrived_at, policy)
+        if a.at > now
+    ]
+    return min(later, default=None)
+
+
+# ---- the clock -----------------------------------------------------------------------------------------------------
+@dataclass
+class ClockNotice:
+    """One message the clock sends: the order again (`resend`, with its buttons), `unanswered` or `late` (迟到) to the
+    dispatching group and the unit's duty leaders, a `remind`er or the `scene_owed` report to the unit's people."""
+
+    chat_id: int
+    kind: str
+    locale: str | None
+    part_id: int
+    order_number: str
+    incident_number: str
+    unit_name: str
+    due_at: datetime
+    instruction: str = ""
+    meeting_point: str | None = None
+
+
+async def fire_dispatch(
+    repos: Repos, now: datetime, policy: DispatchPolicy, batch: int
+) -> tuple[list[ClockNotice], bool]:
+    """Claim the parts whose clock is due by `now`, act on each once (a restart repeats nothing: `done_until`), and
+    say what to send; True when the batch was full (call again)."""
+    rows = await repos.dispatch.claim_due(now, batch)
+    notices: list[ClockNotice] = []
+    for part in rows:
+        actions = [
+            a
+            for a in rules.clock_actions(State(part.state), part.dispatched_at, part.due_at, part.arrived_at, policy)
+            if a.at <= now and (part.done_until is None or a.at > part.done_until)
+        ]
+        order = await repos.dispatch.order(part.order_id)
+        linked = await repos.dispatch.linked(part.linked_unit_id)
+        unit = await repos.units.get(linked.unit_id) if linked is not None else None
+        incident = await repos.incidents.get(order.incident_id) if order is not None else None
+        if order is None or unit is None or incident is None or order.state != "open":
+            part.next_at = None
+            continue
+
+        about = ClockNotice(0, "", None, part.id, order.number, incident.number, unit.name, part.due_at)
+        about.instruction, about.meeting_point = order.instruction, order.meeting_point
+
+        kinds = {a.kind for a in actions}
+        told: list[int] = []
+        if kinds & {"resend", "remind", "scene_owed"}:  # the unit's people (the latest of them says it best)
+            kind = "scene_owed" if "scene_owed" in kinds else "resend" if "resend" in kinds else "remind"
+            for recipient in await recipients(repos, unit, now):
+                notices.append(replace(about, chat_id=recipient.chat_id, kind=kind, locale=recipient.locale))
+                told.append(recipient.chat_id)
+            if "resend" in kinds:
+                part.resends += 1
+        for kind in ("unanswered", "late"):
+            if kind not in kinds:
+                continue
+            if kind == "late":
+                part.late = True
+            group = await repos.groups.for_unit(order.unit_id)
+            if group is not None:
+                notices.append(replace(about, chat_id=group.chat_id, kind=kind))
+                told.append(group.chat_id)
+            for leader in await duty_leaders(repos, unit.id, now):
+                if leader.active and leader.telegram_id not in told:
+                    notices.append(replace(about, chat_id=leader.telegram_id, kind=kind, locale=leader.locale))
+                    told.append(leader.telegram_id)
+        if actions:
+            await repos.audit.record(
+                "system",
+                "dispatch.clock",
+                "dispatch_part",
+                part.id,
+                after={"number": order.number, "unit": unit.name, "did": sorted(kinds), "told": told},
+            )
+        part.done_until = now
+        part.next_at = next_action_at(part, policy, now)
+    await repos.session.flush()
+    return notices, len(rows) >= batch
+
+
+async def next_dispatch_step(repos: Repos) -> datetime | None:
+    return await repos.dispatch.next_at()
+
+
+# ---- the forms' filers (bot.usecases.filing) -------------------------------------------------------------------
+@dataclass(frozen=True)
+class OrderCard:
+    """One unit's order as its message shows it (plain data; the adapter renders it in the reader's language)."""
+
+    part_id: int
+    order_number: str
+    incident_number: str
+    category: str
+    subtype: str | None
+    grade: str
+    place: str | None
+    lat: float | None
+    lon: float | None
+    instruction: str
+    meeting_point: str | None
+    dispatcher: str
+    dispatcher_phone: str | None
+    unit: str
+    tier: str
+    minutes: int
+    dispatched_at: datetime
+    due_at: datetime
+    state: str
+    late: bool
+    decline_reason: str | None
+    distance_m: float | None
+    order_open: bool
+
+
+@dataclass
+class DispatchFiled:
+    """What a dispatch form did: an order made (`cards`: one per unit, with where each goes), or a unit's scene
+    report or feedback recorded. `created` False: a repeated submit, nothing new."""
+
+    created: bool
+    kind: str  # order | scene | feedback
+    number: str
+    cards: list[tuple[OrderCard, list[Recipient]]] = field(default_factory=list)
+    board_chat_id: int | None = None  # the dispatching duty group (the board), when bound
+    order_id: int = 0
+    text: str = ""  # a scene report's or a feedback's answers, one line (for the dispatching group)
+
+
+async def order_card(repos: Repos, part: DispatchPart, policy: DispatchPolicy) -> OrderCard:
+    order = await repos.dispatch.order(part.order_id)
+    linked = await repos.dispatch.linked(part.linked_unit_id)
+    assert order is not None and linked is not None
+    incident = await repos.incidents.get(order.incident_id)
+    unit = await repos.units.get(linked.unit_id)
+    dispatcher = await repos.users.get(order.dispatcher_id)
+    assert incident is not None and unit is not None and dispatcher is not None
+    window = part.due_at - part.dispatched_at
+    return OrderCard(
+        part_id=part.id,
+        order_number=order.number,
+        incident_number=incident.number,
+        category=incident.category,
+        subtype=incident.subtype,
+        grade=incident.grade,
+        place=incident.place_text,
+        lat=incident.latitude,
+        lon=incident.longitude,
+        instruction=order.instruction,
+        meeting_point=order.meeting_point,
+        dispatcher=dispatcher.name,
+        dispatcher_phone=dispatcher.phone,
+        unit=unit.name,
+        tier=part.tier,
+        minutes=int(window.total_seconds() // 60),
+        dispatched_at=part.dispatched_at,
+        due_at=part.due_at,
+        state=part.state,
+        late=part.late,
+        decline_reason=part.decline_reason,
+        distance_m=part.distance_m,
+        order_open=order.state == "open",
+    )
+
+
+async def dispatch_start(repos: Repos, user: Member | None, number: str) -> tuple[dict[str, object], list[Candidate]]:
+    """What `/dispatch KB-…` opens its form with: the incident (subject) and the units this person may order out."""
+    incident = await incident_to_dispatch(repos, user, number)
+    assert user is not None
+    units = await candidates(repos, user)
+    if not units:
+        raise Refused(N_("dispatch.no_linked_units"))
+    return {"incident": incident.number, "incident_id": incident.id}, units
+
+
+async def submit_dispatch(
+    repos: Repos,
+    user: Member,
+    draft: Mapping[str, Any],
+    extras: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    receipt: object = None,
+) -> DispatchFiled:
+    """The order form, finished: the order once (a repeated submit of the same draft finds it)."""
+    token = str(draft["token"])
+    existing = await repos.dispatch.order_by_token(user.id, token)
+    if existing is not None:
+        return DispatchFiled(False, "order", existing.number, order_id=existing.id)
+    answers, subject = draft["answers"], draft.get("subject") or {}
+    chosen = [int(v) for v in (answers.get("units") or {}).get("selected") or [] if str(v).isdigit()]
+    now = config.clock()
+    ordered = await order_out(
+        repos,
+        user,
+        str(subject.get("incident", "")),
+        chosen,
+        str(answers.get("instruction") or ""),
+        answers.get("meeting_point"),
+        now,
+        config,
+        config.dispatch,
+    )
+    ordered.order.draft_token = token
+    group = await repos.groups.for_unit(ordered.order.unit_id)
+    filed = DispatchFiled(True, "order", ordered.order.number, order_id=ordered.order.id)
+    filed.board_chat_id = group.chat_id if group is not None else None
+    for part, _linked, _unit in ordered.parts:
+        filed.cards.append((await order_card(repos, part, config.dispatch), ordered.recipients[part.id]))
+    return filed
+
+
+async def _submit_answer(
+    repos: Repos, user: Member, draft: Mapping[str, Any], config: Config, step: Move, kind: str
+) -> DispatchFiled:
+    token = str(draft["token"])
+    part_id = int((draft.get("subject") or {}).get("part") or 0)
+    part = await repos.dispatch.part(part_id)
+    stored = (part.scene_report if step is Move.SCENE_REPORT else part.feedback) if part is not None else None
+    if part is not None and stored and stored.get("_token") == token:  # submitted before
+        order = await repos.dispatch.order(part.order_id)
+        return DispatchFiled(False, kind, order.number if order else "")
+    report = {k: str(v) for k, v in draft["answers"].items() if v is not None and not isinstance(v, dict)}
+    report["_token"] = token
+    done = await respond(repos, user, part_id, step, config.clock(), config.dispatch, report=report)
+    group = await repos.groups.for_unit(done.order.unit_id)
+    filed = DispatchFiled(True, kind, done.order.number, order_id=done.order.id)
+    filed.board_chat_id = group.chat_id if group is not None else None
+    filed.cards.append((await order_card(repos, done.part, config.dispatch), []))
+    filed.text = "；".join(v for k, v in report.items() if not k.startswith("_") and v)
+    return filed
+
+
+async def submit_scene(
+    repos: Repos,
+    user: Member,
+    draft: Mapping[str, Any],
+    extras: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    receipt: object = None,
+) -> DispatchFiled:
+    return await _submit_answer(repos, user, draft, config, Move.SCENE_REPORT, "scene")
+
+
+async def submit_feedback(
+    repos: Repos,
+    user: Member,
+    draft: Mapping[str, Any],
+    extras: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    receipt: object = None,
+) -> DispatchFiled:
+    return await _submit_answer(repos, user, draft, config, Move.FEEDBACK, "feedback")
+
+
+# ---- what a unit's button does (the adapter's one call) --------------------------------------------------------
+@dataclass
+class Answered:
+    """A move done: the unit's card now, the dispatcher to tell (a decline; an arrival), the dispatching group."""
+
+    card: OrderCard
+    state: State
+    confirm_far: bool = False
+    distance_m: float | None = None
+    dispatcher: Member | None = None
+    tell_dispatcher: bool = False
+    group_chat_id: int | None = None
+    reason: str | None = None
+
+
+MOVE_CODES = {
+    "accept": Move.ACCEPT,
+    "decline": Move.DECLINE,
+    "depart": Move.DEPART,
+    "arrive": Move.ARRIVE,
+}
+
+
+async def check_responder(repos: Repos, user: Member | None, part_id: int, config: Config) -> OrderCard:
+    part = await repos.dispatch.part(part_id)
+    linked = await repos.dispatch.linked(part.linked_unit_id) if part is not None else None
+    if part is None or linked is None:
+        raise Refused(N_("dispatch.gone"))
+    unit = await repos.units.get(linked.unit_id)
+    if user is None or unit is None or not await may(repos, user, Action.DISPATCH_RESPOND, unit_id=unit.id):
+        raise Refused(N_("dispatch.not_yours"), unit=unit.name if unit else "")
+    return await order_card(repos, part, config.dispatch)
+
+
+async def answer(
+    repos: Repos,
+    user: Member | None,
+    part_id: int,
+    step: str,
+    config: Config,
+    *,
+    reason: str | None = None,
+    location: tuple[float, float] | None = None,
+    far_confirmed: bool = False,
+) -> Answered:
+    move_ = MOVE_CODES.get(step)
+    if move_ is None:
+        raise Refused(N_("common.stale_button"))
+    now = config.clock()
+    done = await respond(
+        repos, user, part_id, move_, now, config.dispatch, reason=reason, location=location, far_confirmed=far_confirmed
+    )
+    card = await order_card(repos, done.part, config.dispatch)
+    out = Answered(card, done.state, done.confirm_far, done.part.distance_m, tell_dispatcher=done.tell_dispatcher)
+    if done.confirm_far and location is not None:
+        incident = await repos.incidents.get(done.order.incident_id)
+        if incident is not None and incident.latitude is not None and incident.longitude is not None:
+            out.distance_m = rules.distance_m(location[0], location[1], incident.latitude, incident.longitude)
+    if not done.confirm_far:
+        out.dispatcher = await repos.users.get(done.order.dispatcher_id)
+        group = await repos.groups.for_unit(done.order.unit_id)
+        out.group_chat_id = group.chat_id if group is not None else None
+        out.reason = done.part.decline_reason
+    return out

@@ -10,7 +10,7 @@ from bot.domain.access import Action
 from bot.domain.cap import CapMessage
 from bot.domain.stats import Period, Stats
 from bot.domain.text import N_
-from bot.usecases import alerts, desk, followups, onboarding, roster, stats, warnings
+from bot.usecases import alerts, desk, dispatch, followups, onboarding, roster, stats, warnings
 from bot.usecases.common import Config, Member, Refused, may
 from bot.usecases.conversation import DraftStore, FormSession
 from bot.usecases.reports import Acknowledged, acknowledge, filed_number, start_written
@@ -196,3 +196,15 @@ class UseCases:
         user = self._person()
         await self._require(Action.EXPORT)
         await stats.record_export(self.repos, f"tg:{user.telegram_id}", user.unit_id, period, fmt, via)
+
+    # ---- 联动 dispatch ----------------------------------------------------------------------------------------
+    async def dispatch_start(self, number: str) -> tuple[dict[str, Any], list[dispatch.Candidate]]:
+        return await dispatch.dispatch_start(self.repos, self._person(), number)
+
+    async def dispatch_answer(self, part_id: int, step: str, **kw: Any) -> dispatch.Answered:
+        """A unit's button: the move, its card as it is now, and whom to tell."""
+        return await dispatch.answer(self.repos, self.user, part_id, step, self.config, **kw)
+
+    async def dispatch_check(self, part_id: int) -> dispatch.OrderCard:
+        """The part's card, when this person may answer for its unit (a form about it opens then)."""
+        return await dispatch.check_responder(self.repos, self.user, part_id, self.config)

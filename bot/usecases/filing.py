@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from bot.usecases.common import Config, Member
+from bot.usecases.dispatch import DispatchFiled, submit_dispatch, submit_feedback, submit_scene
 from bot.usecases.followups import submit_final, submit_followup
 from bot.usecases.reports import Filed, ReceiptPlace, submit_flash, submit_initial_report, submit_phone
 from bot.usecases.warnings import WarningFiled, submit_warning
@@ -23,7 +24,7 @@ class Filer(Protocol):
         extras: Mapping[str, Mapping[str, Any]],
         config: Config,
         receipt: ReceiptPlace | None = None,
-    ) -> Awaitable[Filed | WarningFiled]: ...
+    ) -> Awaitable[Filed | WarningFiled | DispatchFiled]: ...
 
 
 FILERS: dict[str, Filer] = {
@@ -33,4 +34,7 @@ FILERS: dict[str, Filer] = {
     "followup_report": submit_followup,
     "final_report": submit_final,
     "warning": submit_warning,
+    "dispatch_order": submit_dispatch,
+    "dispatch_scene": submit_scene,
+    "dispatch_feedback": submit_feedback,
 }

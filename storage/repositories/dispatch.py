@@ -54,6 +54,12 @@ class DispatchRepo:
     async def order(self, order_id: int) -> DispatchOrder | None:
         return await self.s.get(DispatchOrder, order_id)
 
+    async def order_by_token(self, dispatcher_id: int, token: str) -> DispatchOrder | None:
+        q = select(DispatchOrder).where(
+            DispatchOrder.dispatcher_id == dispatcher_id, DispatchOrder.draft_token == token
+        )
+        return await self.s.scalar(q)
+
     async def order_by_number(self, number: str) -> DispatchOrder | None:
         return await self.s.scalar(select(DispatchOrder).where(DispatchOrder.number == number))
 

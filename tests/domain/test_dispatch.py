@@ -93,11 +93,10 @@ def test_assessment_against_hand_computed_figures() -> None:
         Part(1, State.EN_ROUTE, T0, due_first, accepted_at=at(3)),
         # unit 2 (tier other): arrived at exactly 40:00
         Part(2, State.SCENE_REPORTED, T0, due_other, accepted_at=T0, arrived_at=due_other),
-    ]  # fmt: skip
+    ]
     first, second = assess(parts)
-    assert (first.unit_id, first.orders, first.accepted, first.declined, first.arrived, first.on_time) == (
-        1, 4, 3, 1, 2, 1,
-    )  # fmt: skip
+    counted = (first.unit_id, first.orders, first.accepted, first.declined, first.arrived, first.on_time)
+    assert counted == (1, 4, 3, 1, 2, 1)
     assert first.on_time_rate == 0.5 and first.median_minutes == 27.5  # (20 + 35) / 2
     assert (second.orders, second.on_time, second.on_time_rate, second.median_minutes) == (1, 1, 1.0, 40.0)
     assert assess([]) == []

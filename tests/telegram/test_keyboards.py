@@ -41,7 +41,7 @@ def test_callback_data_of_every_screen_fits(form_id: str, locale: str) -> None:
                 assert len(data.encode()) <= 64, data
                 assert data == FormCb(f=form_id, t=draft["token"], s=view.step, a=b.action, v=b.value).pack()
                 seen += 1
-    assert seen > 20
+    assert seen >= 2 * len(screens)  # every screen has buttons (at least back and cancel), each checked
 
 
 def test_form_callback_refuses_what_pack_refuses() -> None:

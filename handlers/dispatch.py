@@ -1,0 +1,275 @@
+"""联动 dispatch in chat: `/dispatch KB-…` opens the order form; a unit's buttons on its order: 接收, 无法执行 (with a
+reason), 已出发, 已到达 (with a location: near, far and confirmed, or a live location entering the radius), then the
+scene report and the feedback forms. A refusal (not the unit's, stale) is the use case's: the press's popup."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from bot.telegram.alerts import AlertCourier
+from bot.telegram.callbacks import DispatchCb
+from bot.telegram.dispatch import (
+    DECLINE_REASONS,
+    LATE_MARK,
+    STATE_LABELS,
+    order_keyboard,
+    order_text,
+    reasons_keyboard,
+)
+from bot.telegram.forms import FsmDrafts
+from bot.telegram.i18n import Translator
+from bot.telegram.limiter import Priority
+from bot.telegram.notifier import Outbox
+from bot.usecases.dispatch import Answered
+from bot.usecases.facade import UseCases
+from handlers import forms
+from handlers.filters import PRIVATE, Magic, MayUse, Registered
+
+ARRIVE = "dispatch_arrive"  # waiting for the location of an arrival (data: the part, and a far place to confirm)
+
+
+async def cmd_dispatch(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
+    """/dispatch KB-…: the order form, with the linked units this person may order out."""
+    number = (command.args or "").strip().split(" ")[0]
+    if not number:
+        out.send(message.chat.id, _("dispatch.usage"))
+        return
+    subject, units = await uc.dispatch_start(number)
+    policy = uc.config.dispatch
+    labels = [
+        (
+            c.linked_id,
+            _(
+                "dispatch.unit_option",
+                kind=_(policy.kinds.get(c.kind, c.kind)),
+                name=c.name,
+                minutes=int(policy.arrival_window(c.tier).total_seconds() // 60) if c.tier in policy.tiers else "?",
+            ),
+        )
+        for c in units
+    ]
+    turn = await uc.forms(FsmDrafts(state), _).start("dispatch", base={"units": labels}, subject=subject)
+    if turn.view is not None:
+        about = _("dispatch.about", number=subject["incident"])
+        turn.lead = f"{about}\n{turn.lead}".strip()
+    await forms.show(turn, uc, out, message.chat.id, _, alerts, state)
+
+
+async def on_button(
+    query: CallbackQuery,
+    callback_data: DispatchCb,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
+    part, move = callback_data.p, callback_data.m
+    user_id = query.from_user.id
+    chat_id = query.message.chat.id if query.message else user_id
+    message_id = query.message.message_id if query.message else None
+    private = chat_id == user_id
+    if move in ("accept", "depart"):
+        answered = await uc.dispatch_answer(part, move)
+        out.answer_callback(query.id, _("dispatch.done", state=_(STATE_LABELS[answered.state.value])))
+        _redraw(out, chat_id, message_id, answered, _, uc)
+        _tell_group(out, answered, _, uc)
+        return
+    if move == "decline":
+        card = await uc.dispatch_check(part)
+        out.answer_callback(query.id)
+        out.send(chat_id, _("dispatch.decline_why", number=card.order_number), reply_markup=reasons_keyboard(part, _))
+        return
+    if move == "reason" and callback_data.r in DECLINE_REASONS:
+        reason = _.for_locale(uc.config.default_locale)(DECLINE_REASONS[callback_data.r])
+        answered = await uc.dispatch_answer(part, "decline", reason=reason)
+        out.answer_callback(query.id, _("dispatch.declined_done"))
+        _redraw(out, chat_id, message_id, answered, _, uc)
+        _tell_group(out, answered, _, uc)
+        dispatcher = answered.dispatcher
+        if dispatcher is not None and dispatcher.telegram_id != answered.group_chat_id:
+            tr = _.for_locale(dispatcher.locale or uc.config.default_locale)
+            text = tr(
+                "dispatch.declined_dispatcher",
+                number=answered.card.order_number,
+                unit=escape(answered.card.unit),
+                reason=escape(reason),
+                incident=answered.card.incident_number,
+            )
+            out.send(dispatcher.telegram_id, text, priority=Priority.ALERT)
+        return
+    if move in ("arrive", "far", "noloc", "scene", "feedback"):
+        card = await uc.dispatch_check(part)
+        if not private:  # a location, a form: in the private chat with the bot
+            out.answer_callback(query.id, _("dispatch.use_private"), show_alert=True)
+            again = _one_button(_("dispatch.continue"), query.data or "")
+            out.send(user_id, _("dispatch.continue_here", number=card.order_number), reply_markup=again)
+            return
+        out.answer_callback(query.id)
+        if move in ("scene", "feedback"):
+            await state.clear()
+            turn = await uc.forms(FsmDrafts(state), _).start(move, subject={"part": part, "number": card.order_number})
+            if turn.view is not None:
+                about = _("dispatch.form_about", number=card.order_number)
+                turn.lead = f"{about}\n{turn.lead}".strip()
+            await forms.show(turn, uc, out, chat_id, _, alerts, state)
+            return
+        if move == "arrive":
+            await state.set_state(ARRIVE)
+            await state.set_data({"part": part})
+            keyboard = ReplyKeyboardMarkup(
+                keyboard=[[KeyboardButton(text=_("dispatch.share_location"), request_location=True)]],
+                resize_keyboard=True,
+                one_time_keyboard=True,
+            )
+            out.send(chat_id, _("dispatch.where", number=card.order_number), reply_markup=keyboard)
+            noloc = InlineKeyboardMarkup(
+                inline_keyboard=[
+                    [
+                        InlineKeyboardButton(
+                            text=_("dispatch.no_location"), callback_data=DispatchCb(p=part, m="noloc").pack()
+                        )
+                    ]
+                ]
+            )
+            out.send(chat_id, _("dispatch.where_live"), reply_markup=noloc)
+            return
+        data = await state.get_data()
+        where = (data.get("lat"), data.get("lon")) if move == "far" and data.get("part") == part else (None, None)
+        if move == "far" and where[0] is None:
+            out.send(chat_id, _("common.stale_button"))
+            return
+        location = (float(where[0]), float(where[1])) if where[0] is not None else None  # type: ignore[arg-type]
+        answered = await uc.dispatch_answer(part, "arrive", location=location, far_confirmed=True)
+        await state.clear()
+        _arrived(out, chat_id, answered, _, uc)
+        return
+    out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
+
+
+async def on_location(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """The location of an arrival (a live location's first one too)."""
+    data = await state.get_data()
+    assert message.location is not None
+    part, where = int(data.get("part") or 0), (message.location.latitude, message.location.longitude)
+    answered = await uc.dispatch_answer(part, "arrive", location=where)
+    if answered.confirm_far:
+        await state.update_data(lat=where[0], lon=where[1])
+        if message.location.live_period:  # a live location: it checks in by itself once inside the radius
+            out.send(message.chat.id, _("dispatch.live_far", metres=round(answered.distance_m or 0)))
+            return
+        confirm = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=_("dispatch.far_yes"), callback_data=DispatchCb(p=part, m="far").pack())]
+            ]
+        )
+        out.send(
+            message.chat.id, _("dispatch.far_confirm", metres=round(answered.distance_m or 0)), reply_markup=confirm
+        )
+        return
+    await state.clear()
+    _arrived(out, message.chat.id, answered, _, uc)
+
+
+async def on_live_location(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """A live location moving: inside the radius it checks the unit in; outside, nothing is said (it keeps moving)."""
+    data = await state.get_data()
+    assert message.location is not None
+    part, where = int(data.get("part") or 0), (message.location.latitude, message.location.longitude)
+    answered = await uc.dispatch_answer(part, "arrive", location=where)
+    if answered.confirm_far:
+        await state.update_data(lat=where[0], lon=where[1])
+        return
+    await state.clear()
+    _arrived(out, message.chat.id, answered, _, uc)
+
+
+def _one_button(text: str, data: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text, callback_data=data)]])
+
+
+def _arrived(out: Outbox, chat_id: int, answered: Answered, _: Translator, uc: UseCases) -> None:
+    metres = (
+        _("dispatch.metres", metres=round(answered.card.distance_m))
+        if answered.card.distance_m is not None
+        else _("dispatch.no_distance")
+    )
+    late = f" {_(LATE_MARK)}" if answered.card.late else ""
+    out.send(chat_id, _("dispatch.arrived", distance=metres, late=late), reply_markup=ReplyKeyboardRemove())
+    out.send(chat_id, order_text(answered.card, _, uc.config.tz), reply_markup=order_keyboard(answered.card, _))
+    _tell_group(out, answered, _, uc)
+
+
+def _redraw(out: Outbox, chat_id: int, message_id: int | None, answered: Answered, _: Translator, uc: UseCases) -> None:
+    if message_id is not None:
+        out.edit(
+            chat_id,
+            message_id,
+            order_text(answered.card, _, uc.config.tz),
+            reply_markup=order_keyboard(answered.card, _),
+        )
+
+
+def _tell_group(out: Outbox, answered: Answered, _: Translator, uc: UseCases) -> None:
+    """The dispatching duty group hears each move (in the office's language)."""
+    if answered.group_chat_id is None:
+        return
+    tr = _.for_locale(uc.config.default_locale)
+    card = answered.card
+    extra = ""
+    if card.distance_m is not None and answered.state.value == "arrived":
+        extra = tr("dispatch.metres", metres=round(card.distance_m))
+    if card.decline_reason and answered.state.value == "declined":
+        extra = escape(card.decline_reason)
+    text = tr(
+        "dispatch.group_move",
+        number=card.order_number,
+        unit=escape(card.unit),
+        state=tr(STATE_LABELS[answered.state.value]),
+        late=f" {tr(LATE_MARK)}" if card.late else "",
+        extra=f"（{extra}）" if extra else "",
+    )
+    out.send(answered.group_chat_id, text, priority=Priority.ALERT)
+
+
+async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:
+    """A registered person who is not duty staff."""
+    out.send(message.chat.id, _("dispatch.not_allowed"))
+
+
+async def in_group(message: Message, _: Translator, out: Outbox) -> None:
+    """Orders are made in the private chat with the bot (the form is a conversation)."""
+    out.send(message.chat.id, _("dispatch.use_private_cmd"), reply_to_message_id=message.message_id)
+
+
+def setup() -> Router:
+    router = Router(name="dispatch")
+    router.message.register(cmd_dispatch, Command("dispatch"), PRIVATE, MayUse("dispatch"))
+    router.message.register(not_allowed, Command("dispatch"), PRIVATE, Registered())
+    router.message.register(in_group, Command("dispatch"), ~PRIVATE)
+    router.callback_query.register(on_button, DispatchCb.filter())
+    arriving = StateFilter(ARRIVE)
+    router.message.register(on_location, arriving, PRIVATE, Registered(), Magic(F.location))
+    router.edited_message.register(on_live_location, arriving, PRIVATE, Registered(), Magic(F.location))
+    return router

@@ -1,0 +1,139 @@
+"""联动 dispatch over real HTTP: a duty officer orders two linked units out to a filed incident; the units' chats get
+the order with its buttons; people of other units (a parent office, a sibling unit's, a stranger) are refused; one unit
+accepts and arrives with its location, then sends the scene report; the other declines with a reason and the
+dispatcher is told; the dispatching duty group hears every move."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.domain.dispatch import load_policy
+from bot.usecases.dispatch import add_linked_unit
+from bot.usecases.onboarding import add_user, bind_group
+from storage.models import AuditEntry, DispatchOrder, DispatchPart
+from tests.conftest import Harness
+from tests.http.test_report_http import COUNTY_GROUP, fill_until_review
+from tests.reporting import Reporter
+
+POLICE_GROUP = -100400
+POLICE_LIAISON, FIRE_LIAISON, SIBLING_LIAISON, SIBLING_OFFICER = 3001, 3002, 3003, 3004
+
+
+async def office(harness: Harness) -> str:
+    """The seeded office with the county's duty group, two linked units under the county and one under the sibling
+    county, and an incident filed by the county's reporter (at 31.23, 121.47)."""
+    await harness.seed()
+    policy = load_policy()
+    async with harness.repos() as r:
+        await bind_group(r, "test", COUNTY_GROUP, await r.units.by_code("county"), "县值班群", None)
+        await add_linked_unit(r, "test", "police", "police", "first", policy, "城关派出所", "county")
+        await add_linked_unit(r, "test", "fire", "fire", "other", policy, "县消防救援大队", "county")
+        await add_linked_unit(r, "test", "other_police", "police", "first", policy, "邻县派出所", "other")
+        await bind_group(r, "test", POLICE_GROUP, await r.units.by_code("police"), "派出所值班群", None)
+        await add_user(r, "test", POLICE_LIAISON, "派出所联络员", "police", ["liaison"], "13900000001")
+        await add_user(r, "test", FIRE_LIAISON, "消防联络员", "fire", ["liaison"], None)
+        await add_user(r, "test", SIBLING_LIAISON, "邻县联络员", "other_police", ["liaison"], None)
+        await add_user(r, "test", SIBLING_OFFICER, "邻县值班员", "other", ["duty_officer"], None)
+    reporter = Reporter(harness.api, 1002)
+    await fill_until_review(reporter)
+    done = await reporter.tap("提交")
+    found = re.search(r"KB-\d{8}-\d{4}", done)
+    assert found, done
+    return found.group(0)
+
+
+async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harness) -> None:
+    number = await office(harness)
+    api, officer = harness.api, Reporter(harness.api, 1004)  # the county's duty leader and officer
+
+    assert "用法" in await officer.say("/dispatch")
+    assert "没有找到" in await officer.say("/dispatch KB-20990101-0001")
+    screen = await officer.say(f"/dispatch {number}")
+    assert f"事件 {number} 联动派单" in screen
+    assert "邻县派出所" not in " ".join(officer.buttons())  # a sibling county's unit is not offered
+    await officer.tap("城关派出所")
+    await officer.tap("县消防救援大队")
+    await officer.tap("下一步")
+    await officer.say("封控现场，疏导交通 <注意> & 安全")
+    review = await officer.tap("跳过")
+    assert "城关派出所" in review and "封控现场，疏导交通 &lt;注意&gt; &amp; 安全" not in review  # shown as typed
+    done = await officer.tap("提交")
+    order_number = re.search(r"LD-\d{8}-\d{4}", done).group(0)
+    assert "已发出" in done
+
+    police_order = await api.wait_for(lambda: [m for m in api.in_chat(POLICE_GROUP) if order_number in m.text])
+    assert "到场时限：30 分钟" in police_order[0].text and "封控现场，疏导交通 <注意> & 安全" in police_order[0].text
+    assert [b["text"] for b in police_order[0].buttons()] == ["✅ 接收", "❌ 无法执行", "🚗 已出发", "📍 已到达"]
+    liaison_copy = await api.wait_for(lambda: [m for m in api.in_chat(POLICE_LIAISON) if order_number in m.text])
+    fire_copy = await api.wait_for(lambda: [m for m in api.in_chat(FIRE_LIAISON) if order_number in m.text])
+    assert "到场时限：40 分钟" in fire_copy[0].text
+    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "已发给" in m.text])
+
+    accept = police_order[0].button("接收")["callback_data"]
+    # the dispatching office, the city above it, a sibling county's officer and liaison, another unit's, a stranger
+    for who in (1004, 1003, SIBLING_OFFICER, SIBLING_LIAISON, FIRE_LIAISON, 9999):
+        answer = await api.answer_to(await api.press(who, police_order[0], accept))
+        assert "只有“城关派出所”的联络员或值班人员" in answer["text"], who
+    answer = await api.answer_to(await api.press(POLICE_LIAISON, police_order[0], accept))
+    assert answer["text"] == "已记录：已接收"
+    edited = await api.wait_for(
+        lambda: [m for m in api.in_chat(POLICE_GROUP) if m.method == "editMessageText" and "状态：已接收" in m.text]
+    )
+    assert [b["text"] for b in edited[-1].buttons()] == ["🚗 已出发", "📍 已到达", "❌ 无法执行"]
+    again = await api.answer_to(await api.press(POLICE_LIAISON, police_order[0], accept))  # no longer on the message
+    assert "此按钮已不在这条消息上" in again["text"]
+    copy = liaison_copy[0]  # the liaison's own copy still shows 接收: accepted already
+    again = await api.answer_to(await api.press(POLICE_LIAISON, copy, copy.button("接收")["callback_data"]))
+    assert "已处理过" in again["text"]
+    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "城关派出所 已接收" in m.text])
+
+    # the fire brigade cannot go: a reason, and the dispatcher hears it at once
+    fire = Reporter(api, FIRE_LIAISON)
+    assert "请选择无法执行的原因" in await fire.tap("无法执行")
+    await fire.tap("人员车辆均已出动")
+    told = await api.wait_for(lambda: [m for m in api.in_chat(1004) if "无法执行" in m.text and order_number in m.text])
+    assert "人员车辆均已出动" in told[-1].text and f"/dispatch {number}" in told[-1].text
+
+    # the police arrive: the location, at the incident's coordinates
+    police = Reporter(api, POLICE_LIAISON)
+    assert "请发送当前位置" in await police.tap("已到达")
+    arrived = await police.share_location(31.2301, 121.4700)
+    assert "已到达，距事发地 11 米" in arrived
+    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "城关派出所 已到达" in m.text])
+    await police.tap("现场反馈")
+    await police.say("两车相撞，道路单向通行")
+    await police.tap("跳过")
+    await police.tap("不需要")
+    done = await police.tap("提交")
+    assert "现场反馈已提交" in done
+    assert await api.wait_for(
+        lambda: [m for m in api.in_chat(COUNTY_GROUP) if "现场反馈" in m.text and "两车相撞" in m.text]
+    )
+
+    async with harness.repos() as r:
+        order = await r.session.scalar(select(DispatchOrder))
+        assert order.number == order_number and order.instruction == "封控现场，疏导交通 <注意> & 安全"
+        parts = {p.linked_unit_id: p for p in (await r.session.scalars(select(DispatchPart))).all()}
+        states = sorted((p.state, p.decline_reason) for p in parts.values())
+        assert states == [("declined", "人员车辆均已出动"), ("scene_reported", None)]
+        police_part = next(p for p in parts.values() if p.state == "scene_reported")
+        assert not police_part.late and 10 < police_part.distance_m < 12
+        assert police_part.scene_report["situation"] == "两车相撞，道路单向通行"
+        moves = (await r.session.scalars(select(AuditEntry.action).where(AuditEntry.entity == "dispatch_part"))).all()
+        assert sorted(moves) == ["dispatch.accept", "dispatch.arrive", "dispatch.decline", "dispatch.scene_report"]
+    assert liaison_copy
+
+
+async def test_dispatch_is_refused_to_who_may_not_and_in_groups(harness: Harness) -> None:
+    number = await office(harness)
+    api = harness.api
+    assert "只有值班人员可以联动派单" in await Reporter(api, 1002).say(f"/dispatch {number}")  # a reporter
+    assert "没有找到" in await Reporter(api, SIBLING_OFFICER).say(f"/dispatch {number}")  # another county's incident
+    before = len(api.in_chat(COUNTY_GROUP))
+    await api.send_text(1004, f"/dispatch {number}", chat_id=COUNTY_GROUP)
+    in_group = await api.settle(COUNTY_GROUP, before)
+    assert "请在与机器人的私聊中" in in_group[-1].text
+    async with harness.repos() as r:
+        assert await r.session.scalar(select(DispatchOrder)) is None
