@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.dispatch import Move, State, load_policy
 from bot.usecases.common import AdminError, Config, Refused
-from bot.usecases.dispatch import add_linked_unit, candidates, order_out, respond
+from bot.usecases.dispatch import add_linked_unit, candidates, fire_dispatch, order_out, respond
 from bot.usecases.onboarding import add_unit, add_user, bind_group
 from storage.models import AuditEntry, DispatchPart, Incident, User
 from storage.uow import unit_of_work
@@ -241,3 +241,47 @@ async def test_linked_units_are_registered_with_their_kind_and_tier(
             await add_linked_unit(r, "test", "nowhere", "water", "other", POLICY)
         water = await add_linked_unit(r, "test", "water", " Water ", "Other", POLICY, "县水务集团", "county")
         assert (water.kind, water.tier) == ("water", "other")
+
+
+async def test_the_parts_clock_resends_escalates_reminds_and_marks_late_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Tier "first" (30 min), acceptance 5 min with one resend: at 5 min the order goes again to the unit, at 10 min
+    the unit's duty leader and the dispatching group are told it is unanswered; once accepted, the liaison is reminded
+    at 15 and 24.9 minutes and at 30 minutes the part is 迟到, told to the group and the leader. Each exactly once,
+    whatever the scheduler's passes; a restart (a new pass over the same rows) repeats nothing."""
+    o = await office(sessionmaker)
+    async with unit_of_work(sessionmaker) as r:
+        await add_user(r, "test", 2009, "派出所带班", "police", ["duty_leader"], None)
+        ordered = await order(r, await person(r, o, "county_officer"), [o.police])
+        part_id = ordered.parts[0][0].id
+
+    async def tick(minutes: float) -> list[tuple[int, str]]:
+        async with unit_of_work(sessionmaker) as r:
+            notices, _more = await fire_dispatch(r, T0 + timedelta(minutes=minutes), POLICY, 100)
+        return sorted((n.chat_id, n.kind) for n in notices)
+
+    assert await tick(4.9) == []
+    resent = await tick(5)
+    assert resent == [(-100400, "resend"), (2005, "resend")]  # the unit's group and its liaison
+    assert await tick(5) == []  # the same moment again: nothing twice
+    assert await tick(10) == [(-100300, "unanswered"), (2009, "unanswered")]  # the dispatching group, the leader
+    async with unit_of_work(sessionmaker) as r:
+        await respond(r, await person(r, o, "police_liaison"), part_id, Move.ACCEPT, T0 + timedelta(minutes=11), POLICY)
+    assert await tick(14.9) == []
+    assert await tick(15) == [(-100400, "remind"), (2005, "remind")]
+    assert await tick(25) == [(-100400, "remind"), (2005, "remind")]
+    assert await tick(29.99) == []
+    assert await tick(30) == [(-100300, "late"), (2009, "late")]
+    assert await tick(60) == []  # nothing more until the unit arrives
+    async with unit_of_work(sessionmaker) as r:
+        part = await r.dispatch.part(part_id)
+        assert part.late and part.next_at is None and part.resends == 1
+        liaison = await person(r, o, "police_liaison")
+        done = await respond(r, liaison, part_id, Move.ARRIVE, T0 + timedelta(minutes=61), POLICY)
+        assert done.part.late and done.part.next_at == T0 + timedelta(minutes=76)
+    assert await tick(76) == [(-100400, "scene_owed"), (2005, "scene_owed")]
+    async with unit_of_work(sessionmaker) as r:
+        clock = (await r.session.scalars(select(AuditEntry).where(AuditEntry.action == "dispatch.clock"))).all()
+        did = [a.after["did"] for a in clock]
+        assert did == [["resend"], ["unanswered"], ["remind"], ["remind"], ["late"], ["scene_owed"]]
