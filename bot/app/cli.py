@@ -575,6 +575,49 @@ def import_cap(
         click.echo(f"{filed.number} published to {filed.recipients} recipients (the running bot sends it)")
 
 
+@admin.command("add-linked-unit")
+@click.option("--unit", "unit_code", required=True, help="The unit's code (a new one for an outside agency)")
+@click.option("--kind", required=True, help="police, fire, traffic, health, power, water, gas, telecom, other")
+@click.option("--tier", required=True, help="first (arrive within 30 min) or other (40 min)")
+@click.option("--name", default=None, help="An outside agency: the name of the unit made for it")
+@click.option("--parent", default=None, help="An outside agency: the code of the office that orders it out")
+@click.pass_context
+def add_linked_unit_cmd(
+    ctx: click.Context, unit_code: str, kind: str, tier: str, name: str | None, parent: str | None
+) -> None:
+    """Register a linked unit (联动成员单位) that duty offices order out with /dispatch."""
+    from bot.usecases.dispatch import add_linked_unit
+
+    settings = _settings(ctx)
+    policy = _config(settings).dispatch
+    linked = _with_repos(settings, lambda r: add_linked_unit(r, "cli", unit_code, kind, tier, policy, name, parent))
+    click.echo(f"linked unit {unit_code} registered ({linked.kind}, tier {linked.tier})")
+
+
+@admin.command("import-linked-units")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def import_linked_units_cmd(ctx: click.Context, path: str) -> None:
+    """Register linked units from a CSV or XLSX (columns: code, name, parent, kind, tier): every bad row is named;
+    with any, nothing is stored."""
+    from bot.usecases.common import AdminError
+    from bot.usecases.dispatch import import_linked_units
+
+    settings = _settings(ctx)
+    config = _config(settings)
+    with open(path, "rb") as f:
+        data = f.read()
+
+    async def work(repos: Any) -> Any:
+        result = await import_linked_units(repos, "cli", data, path.rsplit("/", 1)[-1], config)
+        if result.problems:
+            raise AdminError("nothing imported:\n" + "\n".join(result.problems))
+        return result
+
+    result = _with_repos(settings, work)
+    click.echo(f"{len(result.added)} linked units registered: {', '.join(result.added)}")
+
+
 @admin.command("import-roster")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context

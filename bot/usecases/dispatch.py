@@ -614,3 +614,70 @@ async def answer(
         out.group_chat_id = group.chat_id if group is not None else None
         out.reason = done.part.decline_reason
     return out
+
+
+# ---- linked units from a file (operators: python -m bot admin import-linked-units) ---------------------------------
+HEADERS = {  # a column's header (English or Chinese) -> its field
+    "code": "code", "单位代码": "code", "代码": "code",
+    "name": "name", "单位名称": "name", "名称": "name",
+    "parent": "parent", "上级单位": "parent", "上级单位代码": "parent",
+    "kind": "kind", "类别": "kind", "类型": "kind",
+    "tier": "tier", "分级": "tier", "响应分级": "tier",
+}  # fmt: skip
+
+
+@dataclass
+class LinkedImport:
+    added: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "line N: why", every bad row named; with any, nothing stored
+
+
+async def import_linked_units(repos: Repos, actor: str, data: bytes, filename: str, config: Config) -> LinkedImport:
+    """A CSV or XLSX of linked units (code, name, parent, kind, tier: a unit of the tree by its code, or an outside
+    agency given a unit of its own under `parent`). Every bad row is named with its line; with any, nothing is
+    stored (the transaction is the caller's: it rolls back)."""
+    from bot.domain.roster import RosterFileError, read_table
+
+    result = LinkedImport()
+    try:
+        rows = read_table(data, filename, config.table_limits)
+    except RosterFileError as exc:
+        result.problems.append(f"the file: {exc.args[0]} {exc.params}")
+        return result
+    if not rows:
+        result.problems.append("the file is empty")
+        return result
+    columns = {HEADERS.get(cell.strip().lower(), HEADERS.get(cell.strip(), "")): i for i, cell in enumerate(rows[0])}
+    missing = [c for c in ("code", "kind", "tier") if c not in columns]
+    if missing:
+        result.problems.append(
+            f"line 1: the header lacks {', '.join(missing)} (columns: code, name, parent, kind, tier)"
+        )
+        return result
+
+    def cell(row: list[str], name: str) -> str:
+        i = columns.get(name)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            linked = await add_linked_unit(
+                repos,
+                actor,
+                cell(row, "code"),
+                cell(row, "kind"),
+                cell(row, "tier"),
+                config.dispatch,
+                cell(row, "name") or None,
+                cell(row, "parent") or None,
+            )
+        except AdminError as exc:
+            result.problems.append(f"line {line}: {exc}")
+            continue
+        unit = await repos.units.get(linked.unit_id)
+        result.added.append(unit.code if unit else str(linked.unit_id))
+    if result.problems:
+        result.added.clear()
+    return result
