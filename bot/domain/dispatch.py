@@ -261,3 +261,30 @@ def assess(parts: Iterable[Part]) -> list[Assessment]:
             )
         )
     return out
+
+
+def states_as_mermaid() -> str:
+    """The order's states and the moves between them (MOVES) as a mermaid state diagram, for docs/dispatch.md."""
+    lines = ["stateDiagram-v2", f"    [*] --> {State.DISPATCHED.value}"]
+    for (before, step), after in MOVES.items():
+        lines.append(f"    {before.value} --> {after.value}: {step.value}")
+    for end in (State.DONE, State.DECLINED, State.WITHDRAWN):
+        lines.append(f"    {end.value} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def policy_table(policy: DispatchPolicy) -> str:
+    """The shipped policy as a markdown table, for docs/dispatch.md."""
+    rows = [
+        f"| tier `{tier}` | arrive within {int(window.total_seconds() // 60)} min of the order |"
+        for tier, window in policy.tiers.items()
+    ]
+    rows += [
+        f"| acceptance | {int(policy.accept.total_seconds() // 60)} min, re-sent {policy.accept_resends}×, "
+        "then the unit's duty leader and the dispatching group are told |",
+        f"| reminders | at {', '.join(f'{f:g}' for f in policy.reminders)} of the arrival window |",
+        f"| scene report | due {int(policy.scene_report_after.total_seconds() // 60)} min after arriving |",
+        f"| on scene | within {policy.arrival_radius_m:g} m of the incident's coordinates |",
+        f"| kinds | {', '.join(f'`{k}`' for k in policy.kinds)} |",
+    ]
+    return "| rule | value |\n|---|---|\n" + "\n".join(rows) + "\n"
