@@ -94,7 +94,6 @@ async def on_button(
         answered = await uc.dispatch_answer(part, move)
         out.answer_callback(query.id, _("dispatch.done", state=_(STATE_LABELS[answered.state.value])))
         _redraw(out, chat_id, message_id, answered, _, uc)
-        _tell_group(out, answered, _, uc)
         return
     if move == "decline":
         card = await uc.dispatch_check(part)
@@ -106,7 +105,6 @@ async def on_button(
         answered = await uc.dispatch_answer(part, "decline", reason=reason)
         out.answer_callback(query.id, _("dispatch.declined_done"))
         _redraw(out, chat_id, message_id, answered, _, uc)
-        _tell_group(out, answered, _, uc)
         dispatcher = answered.dispatcher
         if dispatcher is not None and dispatcher.telegram_id != answered.group_chat_id:
             tr = _.for_locale(dispatcher.locale or uc.config.default_locale)
@@ -218,7 +216,6 @@ def _arrived(out: Outbox, chat_id: int, answered: Answered, _: Translator, uc: U
     late = f" {_(LATE_MARK)}" if answered.card.late else ""
     out.send(chat_id, _("dispatch.arrived", distance=metres, late=late), reply_markup=ReplyKeyboardRemove())
     out.send(chat_id, order_text(answered.card, _, uc.config.tz), reply_markup=order_keyboard(answered.card, _))
-    _tell_group(out, answered, _, uc)
 
 
 def _redraw(out: Outbox, chat_id: int, message_id: int | None, answered: Answered, _: Translator, uc: UseCases) -> None:
@@ -229,28 +226,6 @@ def _redraw(out: Outbox, chat_id: int, message_id: int | None, answered: Answere
             order_text(answered.card, _, uc.config.tz),
             reply_markup=order_keyboard(answered.card, _),
         )
-
-
-def _tell_group(out: Outbox, answered: Answered, _: Translator, uc: UseCases) -> None:
-    """The dispatching duty group hears each move (in the office's language)."""
-    if answered.group_chat_id is None:
-        return
-    tr = _.for_locale(uc.config.default_locale)
-    card = answered.card
-    extra = ""
-    if card.distance_m is not None and answered.state.value == "arrived":
-        extra = tr("dispatch.metres", metres=round(card.distance_m))
-    if card.decline_reason and answered.state.value == "declined":
-        extra = escape(card.decline_reason)
-    text = tr(
-        "dispatch.group_move",
-        number=card.order_number,
-        unit=escape(card.unit),
-        state=tr(STATE_LABELS[answered.state.value]),
-        late=f" {tr(LATE_MARK)}" if card.late else "",
-        extra=f"（{extra}）" if extra else "",
-    )
-    out.send(answered.group_chat_id, text, priority=Priority.ALERT)
 
 
 async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:

@@ -551,6 +551,9 @@ class DispatchOrder(Base):
     closed_at: Mapped[datetime | None]
     board_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     board_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # when the board is next drawn (a move marks it, a few seconds on: moves close together make one edit; held a
+    # while by the process drawing it); None: drawn as it stands
+    board_due_at: Mapped[datetime | None] = mapped_column(index=True)
     draft_token: Mapped[str | None] = mapped_column(String(32))  # the form's: a repeated submit makes no new order
 
     __table_args__ = (UniqueConstraint("dispatcher_id", "draft_token"),)

@@ -29,6 +29,7 @@ from bot.domain.roles import COMMAND_HELP
 from bot.telegram import metrics, polling
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.broadcast import Broadcaster
+from bot.telegram.dispatch import BoardKeeper
 from bot.telegram.i18n import Catalogs
 from bot.telegram.isolation import SenderIsolation
 from bot.telegram.limiter import Limits, Priority, SendLimiter
@@ -224,6 +225,8 @@ class App:
             lease_ttl=settings.broadcast_lease_seconds,
         )
         self.dp["update_context"].on_broadcast = self.broadcaster.wake
+        self.boards = BoardKeeper(self.sessionmaker, self.catalogs, self.notifier, self.dp["update_context"].config)
+        self.dp["update_context"].on_board = self.boards.wake
         self.background: list[asyncio.Task[None]] = []
         self.outbox_retry_after = OUTBOX_RETRY_AFTER
         self.worker: InboxWorker | None = None  # webhook mode
@@ -244,6 +247,7 @@ class App:
         await set_commands(self.bot, self.catalogs)
         self.background.append(asyncio.create_task(self.scheduler.run()))
         self.background.append(asyncio.create_task(self.broadcaster.run()))
+        self.background.append(asyncio.create_task(self.boards.run()))
         self.background.append(asyncio.create_task(self.repeat(self.sweep_drafts, every=900.0)))
         self.background.append(asyncio.create_task(self.alert_retries()))
         self.background.append(asyncio.create_task(self.repeat(self.retry_outbox, every=OUTBOX_RETRY)))

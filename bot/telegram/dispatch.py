@@ -3,22 +3,32 @@ dispatcher's receipt. Plain data in (bot.usecases.dispatch), HTML out in the rea
 
 from __future__ import annotations
 
-from datetime import tzinfo
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, tzinfo
 from html import escape
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.clock import format_local
 from bot.domain.text import N_
 from bot.telegram.callbacks import DispatchCb
-from bot.telegram.i18n import Translator
+from bot.telegram.i18n import Catalogs, Translator
 from bot.telegram.limiter import Priority
-from bot.telegram.notifier import Outbox, Outgoing
+from bot.telegram.notifier import Notifier, Outbox, Outgoing
 from bot.telegram.presenters import category_text
 from bot.usecases.common import Config
-from bot.usecases.dispatch import ClockNotice, DispatchFiled, OrderCard
+from bot.usecases.dispatch import Board, ClockNotice, DispatchFiled, OrderCard, board_drawn, boards_due, next_board_at
 from conversations.addons import grade_label
 from conversations.formatting import map_link
+from storage.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+
+BOARD_LOOK = 5.0  # seconds: the keeper looks this often even without a wake-up (another process's moves)
 
 STATE_LABELS = {
     "dispatched": N_("dispatch.state.dispatched"),
@@ -152,7 +162,6 @@ def clock_message(notice: ClockNotice, _: Translator, tz: tzinfo) -> Outgoing:
 
 
 ANSWER_DONE = {"scene": N_("dispatch.scene_done"), "feedback": N_("dispatch.feedback_done")}
-ANSWER_GROUP = {"scene": N_("dispatch.group_scene"), "feedback": N_("dispatch.group_feedback")}
 LATE_MARK = N_("dispatch.late_mark")
 
 
@@ -161,7 +170,7 @@ def show_dispatched(
 ) -> None:
     """A dispatch form filed: the order to each unit's chats (in each reader's language, with its buttons) and its
     receipt to the dispatcher; or a unit's scene report or feedback, told to the dispatching duty group."""
-    tz, group_ = config.tz, _.for_locale(config.default_locale)
+    tz = config.tz
     if filed.kind == "order":
         if not filed.created:
             out.send(chat_id, _("dispatch.already_ordered", number=filed.number))
@@ -179,10 +188,6 @@ def show_dispatched(
                 out.send(recipient.chat_id, str(message.kwargs["text"]), priority=Priority.ALERT, **_markup(message))
             if not where:
                 out.send(chat_id, _("dispatch.nobody", unit=escape(card.unit)))
-        if filed.board_chat_id is not None and filed.board_chat_id != chat_id:
-            lines = [group_("dispatch.group_ordered", number=filed.number, units=escape("、".join(names)))]
-            lines.append(group_("dispatch.order.instruction", text=escape(filed.cards[0][0].instruction)))
-            out.send(filed.board_chat_id, "\n".join(lines), priority=Priority.ALERT)
         return
     if not filed.created:
         out.send(chat_id, _("dispatch.already_answered", number=filed.number))
@@ -194,11 +199,113 @@ def show_dispatched(
     else:
         out.send(chat_id, done)
     out.send(chat_id, order_text(card, _, tz), **_markup(order_message(chat_id, card, _, tz)))
-    if filed.board_chat_id is not None:
-        text = group_(ANSWER_GROUP[filed.kind], number=filed.number, unit=escape(card.unit), text=escape(filed.text))
-        out.send(filed.board_chat_id, text, priority=Priority.ALERT)
 
 
 def _markup(message: Outgoing) -> dict[str, object]:
     markup = message.kwargs.get("reply_markup")
     return {"reply_markup": markup} if markup is not None else {}
+
+
+# ---- the live board ------------------------------------------------------------------------------------------------
+def _at(moment: datetime | None, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%H:%M") if moment is not None else ""
+
+
+def board_text(board: Board, _: Translator, tz: tzinfo) -> str:
+    """One order's board: each unit's state with its times; late units marked; what they reported."""
+    lines = [
+        _("dispatch.board.title", number=board.number, incident=board.incident_number),
+        _("dispatch.order.instruction", text=escape(board.instruction)),
+    ]
+    if board.meeting_point:
+        lines.append(_("dispatch.order.meeting", place=escape(board.meeting_point)))
+    lines.append(_("dispatch.board.by", name=escape(board.dispatcher), at=_at(board.created_at, tz)))
+    for line in board.lines:
+        steps = [
+            f"{_(STATE_LABELS['accepted'])} {_at(line.accepted_at, tz)}" if line.accepted_at else "",
+            f"{_(STATE_LABELS['en_route'])} {_at(line.departed_at, tz)}" if line.departed_at else "",
+            f"{_(STATE_LABELS['arrived'])} {_at(line.arrived_at, tz)}" if line.arrived_at else "",
+        ]
+        state = _(STATE_LABELS.get(line.state, line.state))
+        mark = f" {_(LATE_MARK)}" if line.late else ""
+        lines.append(
+            _(
+                "dispatch.board.unit",
+                unit=escape(line.unit),
+                state=state,
+                late=mark,
+                due=_at(line.due_at, tz),
+                minutes=line.minutes,
+                steps=" · ".join(s for s in steps if s) or "—",
+            )
+        )
+        if line.distance_m is not None:
+            lines.append("    " + _("dispatch.metres", metres=round(line.distance_m)))
+        if line.decline_reason:
+            lines.append("    " + _("dispatch.order.reason", reason=escape(line.decline_reason)))
+        if line.scene:
+            lines.append("    " + _("dispatch.board.scene", text=escape(line.scene[:300])))
+        if line.feedback:
+            lines.append("    " + _("dispatch.board.feedback", text=escape(line.feedback[:300])))
+    if not board.open:
+        lines.append(_("dispatch.board.closed"))
+    return "\n".join(lines)
+
+
+class BoardKeeper:
+    """Draws the due boards (bot.usecases.dispatch.boards_due): edits a board's message in place, or sends it once
+    and records its id. Moves close together make one edit (BOARD_COALESCE), so a busy order stays within a group's
+    20 messages a minute; the notifier paces the rest. Runs in every process; a board is held by the one drawing it."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], catalogs: Catalogs, notifier: Notifier, config: Config
+    ) -> None:
+        self.sessionmaker, self.catalogs, self.notifier, self.config = sessionmaker, catalogs, notifier, config
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def draw_due(self) -> int:
+        async with unit_of_work(self.sessionmaker) as repos:
+            boards = await boards_due(repos, self.config.clock())
+        for board in boards:
+            try:
+                message_id = await self._draw(board)
+            except Exception:  # held a while, then drawn again (a flood, an outage)
+                log.exception("could not draw the board of %s", board.number)
+                continue
+            async with unit_of_work(self.sessionmaker) as repos:
+                await board_drawn(repos, board.order_id, message_id, board.held_until)
+        return len(boards)
+
+    async def _draw(self, board: Board) -> int | None:
+        _ = self.catalogs.translator(self.catalogs.default_locale)
+        text = board_text(board, _, self.config.tz)
+        if board.message_id is not None:
+            edit = {"chat_id": board.chat_id, "message_id": board.message_id, "text": text}
+            try:
+                await self.notifier.deliver(Outgoing("edit_message_text", edit, priority=Priority.ALERT))
+                return None
+            except TelegramBadRequest as exc:  # deleted from the group: post it anew
+                log.warning("board of %s could not be edited (%s); sending it again", board.number, exc)
+        sent = await self.notifier.deliver(
+            Outgoing("send_message", {"chat_id": board.chat_id, "text": text}, priority=Priority.ALERT)
+        )
+        return sent.message_id if isinstance(sent, Message) else None
+
+    async def run(self) -> None:
+        while True:
+            self._woken.clear()
+            try:
+                await self.draw_due()
+                async with unit_of_work(self.sessionmaker) as repos:
+                    nearest = await next_board_at(repos)
+            except Exception:
+                log.exception("drawing the boards failed; trying again shortly")
+                nearest = None
+            now = self.config.clock()
+            delay = BOARD_LOOK if nearest is None else min(BOARD_LOOK, max(0.0, (nearest - now).total_seconds()))
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), timeout=delay)

@@ -70,6 +70,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
         self.in_flight: set[asyncio.Task[Any]] = set()  # updates being handled, for a graceful stop
         self.on_timer: Callable[[datetime], None] | None = None  # an update committed a timer (the scheduler)
         self.on_broadcast: Callable[[], None] | None = None  # an update published a warning (the sender)
+        self.on_board: Callable[[], None] | None = None  # an update moved a dispatch order (its board)
 
     async def drain(self, timeout: float) -> int:
         """Wait (at most `timeout` seconds) for the updates being handled; returns how many did not finish."""
@@ -149,6 +150,7 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                         stored = await self.outbox_store.save_in(tx, [o.to_json() for o in durable])
                     timer = tx.info.get("wake_at")
                     broadcast = bool(tx.info.get("broadcast"))
+                    board = bool(tx.info.get("board"))
             except HandledElsewhere:  # another process took it first: nothing of this run was written or is sent
                 return UNHANDLED
             except Exception as exc:
@@ -161,6 +163,8 @@ class UpdateContextMiddleware(FSMContextMiddleware):
                 self.on_timer(timer)
             if broadcast and self.on_broadcast is not None:
                 self.on_broadcast()
+            if board and self.on_board is not None:
+                self.on_board()
             # Committed: now answer the person, still in their turn so their screens arrive in order.
             failed += await self.notifier.flush(outbox, only=lambda item: item.priority == Priority.REPLY)
         # The sender's next update may start now; what goes to others (alerts, administrators) follows.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain import dispatch as rules
@@ -19,7 +19,7 @@ from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
 from bot.usecases.common import AdminError, Config, Member, Refused, duty_leaders, may, require_unit
 from storage.models import DispatchOrder, DispatchPart, Incident, LinkedUnit, Unit
-from storage.repositories import Repos
+from storage.repositories import Repos, wake_at
 
 INSTRUCTION_MAX = 1000
 REASON_MAX = 500
@@ -178,7 +178,13 @@ async def order_out(
         )
         for linked, _unit in chosen
     ]
+    group = await repos.groups.for_unit(user.unit_id)
+    if group is not None:  # the live board: drawn at once in the dispatching duty group
+        order.board_chat_id, order.board_due_at = group.chat_id, now
     await repos.dispatch.add_order(order, parts)
+    for part in parts:
+        wake_at(repos.session, part.next_at)  # the scheduler: the acceptance clock
+    repos.session.info["board"] = True  # the board keeper: draw it now
     ordered = Ordered(order, incident, [(p, linked, unit) for p, (linked, unit) in zip(parts, chosen, strict=True)])
     for part, _linked, unit in ordered.parts:
         ordered.recipients[part.id] = await recipients(repos, unit, now)
@@ -280,6 +286,9 @@ async def respond(
         part.feedback, part.done_at = dict(report or {}), now
     part.state, part.last_actor_id = state.value, user.id
     part.next_at = next_action_at(part, policy, now)
+    wake_at(repos.session, part.next_at)
+    mark_board(order, now)
+    repos.session.info["board"] = True
     after: dict[str, object] = {"number": order.number, "unit": unit.name, "move": step.value, "state": state.value}
     if step is Move.DECLINE:
         after["reason"] = reason
@@ -355,6 +364,7 @@ async def fire_dispatch(
                 continue
             if kind == "late":
                 part.late = True
+                mark_board(order, now)
             group = await repos.groups.for_unit(order.unit_id)
             if group is not None:
                 notices.append(replace(about, chat_id=group.chat_id, kind=kind))
@@ -422,7 +432,6 @@ class DispatchFiled:
     cards: list[tuple[OrderCard, list[Recipient]]] = field(default_factory=list)
     board_chat_id: int | None = None  # the dispatching duty group (the board), when bound
     order_id: int = 0
-    text: str = ""  # a scene report's or a feedback's answers, one line (for the dispatching group)
 
 
 async def order_card(repos: Repos, part: DispatchPart, policy: DispatchPolicy) -> OrderCard:
@@ -524,7 +533,6 @@ async def _submit_answer(
     filed = DispatchFiled(True, kind, done.order.number, order_id=done.order.id)
     filed.board_chat_id = group.chat_id if group is not None else None
     filed.cards.append((await order_card(repos, done.part, config.dispatch), []))
-    filed.text = "；".join(v for k, v in report.items() if not k.startswith("_") and v)
     return filed
 
 
@@ -681,3 +689,124 @@ async def import_linked_units(repos: Repos, actor: str, data: bytes, filename: s
     if result.problems:
         result.added.clear()
     return result
+
+
+# ---- the live board (one message per order in the dispatching duty group) -----------------------------------------
+BOARD_COALESCE = timedelta(seconds=3)  # moves within this of each other make one edit (a group takes 20 a minute)
+BOARD_HOLD = timedelta(seconds=60)  # a process drawing a board holds it this long (then another may)
+
+
+def mark_board(order: DispatchOrder, now: datetime) -> None:
+    """A part moved: draw the order's board again soon (not at once: the next moves ride along)."""
+    if order.board_chat_id is None:
+        return
+    due = now + BOARD_COALESCE
+    order.board_due_at = due if order.board_due_at is None else min(order.board_due_at, due)
+
+
+@dataclass(frozen=True)
+class BoardLine:
+    unit: str
+    minutes: int
+    state: str
+    late: bool
+    due_at: datetime
+    accepted_at: datetime | None
+    departed_at: datetime | None
+    arrived_at: datetime | None
+    distance_m: float | None
+    decline_reason: str | None
+    scene: str | None
+    feedback: str | None
+
+
+@dataclass(frozen=True)
+class Board:
+    order_id: int
+    number: str
+    incident_number: str
+    instruction: str
+    meeting_point: str | None
+    dispatcher: str
+    created_at: datetime
+    open: bool
+    chat_id: int
+    message_id: int | None
+    held_until: datetime
+    lines: tuple[BoardLine, ...]
+
+
+def _answers_text(answers: Mapping[str, Any] | None) -> str | None:
+    """A scene report's or a feedback's typed answers, one line (a choice's code is left out: what it asks for is
+    typed in the field that follows it)."""
+    if not answers:
+        return None
+    typed = [str(v) for k, v in answers.items() if not str(k).startswith("_") and k not in CHOICES and v]
+    return "；".join(typed) or None
+
+
+CHOICES = frozenset({"reinforcement"})
+
+
+async def boards_due(repos: Repos, now: datetime, limit: int = 50) -> list[Board]:
+    """The boards to draw now, each held for this process a while (see BOARD_HOLD)."""
+    held = now + BOARD_HOLD
+    boards = []
+    for order in await repos.dispatch.claim_boards(now, held, limit):
+        incident = await repos.incidents.get(order.incident_id)
+        dispatcher = await repos.users.get(order.dispatcher_id)
+        if order.board_chat_id is None or incident is None or dispatcher is None:
+            order.board_due_at = None
+            continue
+        lines = []
+        for part in await repos.dispatch.parts_of(order.id):
+            linked = await repos.dispatch.linked(part.linked_unit_id)
+            unit = await repos.units.get(linked.unit_id) if linked is not None else None
+            lines.append(
+                BoardLine(
+                    unit=unit.name if unit else "?",
+                    minutes=int((part.due_at - part.dispatched_at).total_seconds() // 60),
+                    state=part.state,
+                    late=part.late or (State(part.state) in rules.BEFORE_ARRIVAL and now > part.due_at),
+                    due_at=part.due_at,
+                    accepted_at=part.accepted_at,
+                    departed_at=part.departed_at,
+                    arrived_at=part.arrived_at,
+                    distance_m=part.distance_m,
+                    decline_reason=part.decline_reason,
+                    scene=_answers_text(part.scene_report),
+                    feedback=_answers_text(part.feedback),
+                )
+            )
+        board = Board(
+            order_id=order.id,
+            number=order.number,
+            incident_number=incident.number,
+            instruction=order.instruction,
+            meeting_point=order.meeting_point,
+            dispatcher=dispatcher.name,
+            created_at=order.created_at,
+            open=order.state == "open",
+            chat_id=order.board_chat_id,
+            message_id=order.board_message_id,
+            held_until=held,
+            lines=tuple(lines),
+        )
+        boards.append(board)
+    return boards
+
+
+async def board_drawn(repos: Repos, order_id: int, message_id: int | None, held_until: datetime) -> None:
+    """The board is in the group as it stood (`message_id`: a new message's); drawn again only if a move came since
+    (it marked the board sooner than this process's hold)."""
+    order = await repos.dispatch.order(order_id)
+    if order is None:
+        return
+    if message_id is not None:
+        order.board_message_id = message_id
+    if order.board_due_at is not None and order.board_due_at >= held_until:
+        order.board_due_at = None
+
+
+async def next_board_at(repos: Repos) -> datetime | None:
+    return await repos.dispatch.next_board_at()

@@ -103,6 +103,25 @@ class DispatchRepo:
             q = q.where(DispatchPart.dispatched_at >= since)
         return (await self.s.scalars(q.order_by(DispatchPart.id))).all()
 
+    # ---- the boards ------------------------------------------------------------------------------------------------
+    async def claim_boards(self, now: datetime, hold: datetime, limit: int) -> Sequence[DispatchOrder]:
+        """Orders whose board is due, held until `hold` for this process (another skips them meanwhile)."""
+        q = (
+            select(DispatchOrder)
+            .where(DispatchOrder.board_due_at <= now)
+            .order_by(DispatchOrder.board_due_at, DispatchOrder.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        orders = (await self.s.scalars(q.execution_options(populate_existing=True))).all()
+        for order in orders:
+            order.board_due_at = hold
+        await self.s.flush()
+        return orders
+
+    async def next_board_at(self) -> datetime | None:
+        return await self.s.scalar(select(func.min(DispatchOrder.board_due_at)))
+
     # ---- the clock ------------------------------------------------------------------------------------------------
     async def claim_due(self, now: datetime, limit: int) -> Sequence[DispatchPart]:
         """Parts whose clock has an action due, locked like DeadlineRepo.claim_due."""

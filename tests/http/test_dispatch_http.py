@@ -69,7 +69,16 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
     liaison_copy = await api.wait_for(lambda: [m for m in api.in_chat(POLICE_LIAISON) if order_number in m.text])
     fire_copy = await api.wait_for(lambda: [m for m in api.in_chat(FIRE_LIAISON) if order_number in m.text])
     assert "到场时限：40 分钟" in fire_copy[0].text
-    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "已发给" in m.text])
+
+    def board(*parts: str) -> list:  # type: ignore[type-arg]
+        """The dispatching group's board as it is now, when it shows all of `parts`."""
+        now: dict[int, object] = {}
+        for m in api.in_chat(COUNTY_GROUP):
+            if f"派单看板 {order_number}" in m.text:
+                now[m.message_id] = m
+        return [m for m in now.values() if all(p in m.text for p in parts)]  # type: ignore[attr-defined]
+
+    assert await api.wait_for(lambda: board("城关派出所：已派单", "县消防救援大队：已派单"))
 
     accept = police_order[0].button("接收")["callback_data"]
     # the dispatching office, the city above it, a sibling county's officer and liaison, another unit's, a stranger
@@ -87,7 +96,7 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
     copy = liaison_copy[0]  # the liaison's own copy still shows 接收: accepted already
     again = await api.answer_to(await api.press(POLICE_LIAISON, copy, copy.button("接收")["callback_data"]))
     assert "已处理过" in again["text"]
-    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "城关派出所 已接收" in m.text])
+    assert await api.wait_for(lambda: board("城关派出所：已接收"))
 
     # the fire brigade cannot go: a reason, and the dispatcher hears it at once
     fire = Reporter(api, FIRE_LIAISON)
@@ -101,16 +110,18 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
     assert "请发送当前位置" in await police.tap("已到达")
     arrived = await police.share_location(31.2301, 121.4700)
     assert "已到达，距事发地 11 米" in arrived
-    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "城关派出所 已到达" in m.text])
+    assert await api.wait_for(lambda: board("城关派出所：已到达", "距事发地 11 米", "县消防救援大队：无法执行"))
     await police.tap("现场反馈")
     await police.say("两车相撞，道路单向通行")
     await police.tap("跳过")
     await police.tap("不需要")
     done = await police.tap("提交")
     assert "现场反馈已提交" in done
-    assert await api.wait_for(
-        lambda: [m for m in api.in_chat(COUNTY_GROUP) if "现场反馈" in m.text and "两车相撞" in m.text]
-    )
+    assert await api.wait_for(lambda: board("城关派出所：已现场反馈", "现场反馈：两车相撞，道路单向通行\n"))
+    boards = [m for m in api.in_chat(COUNTY_GROUP) if m.method == "sendMessage" and "派单看板" in m.text]
+    edits = [m for m in api.in_chat(COUNTY_GROUP) if m.method == "editMessageText" and "派单看板" in m.text]
+    assert len(boards) == 1 and 3 <= len(edits) <= 6  # one board, edited in place; moves close together coalesce
+    assert [m.text for m in api.in_chat(COUNTY_GROUP) if "派单" in m.text and "看板" not in m.text] == []
 
     async with harness.repos() as r:
         order = await r.session.scalar(select(DispatchOrder))

@@ -45,11 +45,13 @@ def upgrade() -> None:
         sa.Column("closed_at", WHEN, nullable=True),
         sa.Column("board_chat_id", sa.BigInteger(), nullable=True),
         sa.Column("board_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("board_due_at", WHEN, nullable=True),
         sa.Column("draft_token", sa.String(length=32), nullable=True),
         sa.UniqueConstraint("number"),
         sa.UniqueConstraint("dispatcher_id", "draft_token"),
     )
     op.create_index("ix_dispatch_orders_incident_id", "dispatch_orders", ["incident_id"])
+    op.create_index("ix_dispatch_orders_board_due_at", "dispatch_orders", ["board_due_at"])
     op.create_table(
         "dispatch_parts",
         sa.Column("id", sa.Integer(), primary_key=True),
