@@ -20,7 +20,7 @@ from aiogram.types import (
 )
 
 from bot.telegram.alerts import AlertCourier
-from bot.telegram.callbacks import DispatchCb
+from bot.telegram.callbacks import DispatchCb, OrderCb
 from bot.telegram.dispatch import (
     DECLINE_REASONS,
     LATE_MARK,
@@ -33,7 +33,7 @@ from bot.telegram.forms import FsmDrafts
 from bot.telegram.i18n import Translator
 from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Outbox
-from bot.usecases.dispatch import Answered
+from bot.usecases.dispatch import Answered, Candidate, OpenOrder
 from bot.usecases.facade import UseCases
 from handlers import forms
 from handlers.filters import PRIVATE, Magic, MayUse, Registered
@@ -56,19 +56,7 @@ async def cmd_dispatch(
         out.send(message.chat.id, _("dispatch.usage"))
         return
     subject, units = await uc.dispatch_start(number)
-    policy = uc.config.dispatch
-    labels = [
-        (
-            c.linked_id,
-            _(
-                "dispatch.unit_option",
-                kind=_(policy.kinds.get(c.kind, c.kind)),
-                name=c.name,
-                minutes=int(policy.arrival_window(c.tier).total_seconds() // 60) if c.tier in policy.tiers else "?",
-            ),
-        )
-        for c in units
-    ]
+    labels = _unit_labels(units, _, uc)
     turn = await uc.forms(FsmDrafts(state), _).start("dispatch", base={"units": labels}, subject=subject)
     if turn.view is not None:
         about = _("dispatch.about", number=subject["incident"])
@@ -228,6 +216,87 @@ def _redraw(out: Outbox, chat_id: int, message_id: int | None, answered: Answere
         )
 
 
+ORDERS_MAX = 20  # open orders /dispatches lists (the oldest first)
+
+
+async def cmd_dispatches(message: Message, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """/dispatches: the open orders of this person's unit and below, each with 关闭 and 增派."""
+    orders = await uc.dispatch_orders()
+    if not orders:
+        out.send(message.chat.id, _("dispatch.list_none"))
+        return
+    for order in orders[:ORDERS_MAX]:
+        out.send(message.chat.id, _open_order_text(order, _, uc), reply_markup=_order_buttons(order.order_id, _))
+    if len(orders) > ORDERS_MAX:
+        out.send(message.chat.id, _("notice.more", n=len(orders) - ORDERS_MAX))
+
+
+def _open_order_text(order: OpenOrder, _: Translator, uc: UseCases) -> str:
+    at = order.created_at.astimezone(uc.config.tz).strftime("%m-%d %H:%M")
+    lines = [_("dispatch.list_item", number=order.number, incident=order.incident_number, at=at)]
+    for unit, state, late in order.units:
+        mark = f" {_(LATE_MARK)}" if late else ""
+        lines.append(f"• {escape(unit)}：{_(STATE_LABELS.get(state, state))}{mark}")
+    return "\n".join(lines)
+
+
+def _order_buttons(order_id: int, _: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=_("dispatch.btn.add"), callback_data=OrderCb(o=order_id, a="add").pack()),
+                InlineKeyboardButton(text=_("dispatch.btn.close"), callback_data=OrderCb(o=order_id, a="close").pack()),
+            ]
+        ]
+    )
+
+
+async def on_order_button(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
+    """关闭: the order is closed, the parts not done withdrawn. 增派: the order form again, for more units."""
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    if callback_data.a == "close":
+        number = await uc.dispatch_close(callback_data.o)
+        out.answer_callback(query.id, _("dispatch.closed_done", number=number))
+        if query.message is not None:
+            out.edit(chat_id, query.message.message_id, _("dispatch.closed_done", number=number))
+        return
+    if callback_data.a == "add":
+        subject, known, units = await uc.dispatch_add_start(callback_data.o)
+        out.answer_callback(query.id)
+        base = {"units": _unit_labels(units, _, uc)}
+        turn = await uc.forms(FsmDrafts(state), _).start("dispatch", initial=known, base=base, subject=subject)
+        if turn.view is not None:
+            about = _("dispatch.add_about", number=subject["number"])
+            turn.lead = f"{about}\n{turn.lead}".strip()
+        await forms.show(turn, uc, out, chat_id, _, alerts, state)
+        return
+    out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
+
+
+def _unit_labels(units: list[Candidate], _: Translator, uc: UseCases) -> list[tuple[int, str]]:
+    policy = uc.config.dispatch
+    return [
+        (
+            c.linked_id,
+            _(
+                "dispatch.unit_option",
+                kind=_(policy.kinds.get(c.kind, c.kind)),
+                name=c.name,
+                minutes=int(policy.arrival_window(c.tier).total_seconds() // 60) if c.tier in policy.tiers else "?",
+            ),
+        )
+        for c in units
+    ]
+
+
 async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:
     """A registered person who is not duty staff."""
     out.send(message.chat.id, _("dispatch.not_allowed"))
@@ -243,6 +312,10 @@ def setup() -> Router:
     router.message.register(cmd_dispatch, Command("dispatch"), PRIVATE, MayUse("dispatch"))
     router.message.register(not_allowed, Command("dispatch"), PRIVATE, Registered())
     router.message.register(in_group, Command("dispatch"), ~PRIVATE)
+    router.message.register(cmd_dispatches, Command("dispatches"), PRIVATE, MayUse("dispatches"))
+    router.message.register(not_allowed, Command("dispatches"), PRIVATE, Registered())
+    router.message.register(in_group, Command("dispatches"), ~PRIVATE)
+    router.callback_query.register(on_order_button, OrderCb.filter())
     router.callback_query.register(on_button, DispatchCb.filter())
     arriving = StateFilter(ARRIVE)
     router.message.register(on_location, arriving, PRIVATE, Registered(), Magic(F.location))

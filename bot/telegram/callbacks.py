@@ -107,3 +107,10 @@ class DispatchCb(CallbackData, prefix="v1x"):
     p: int
     m: str
     r: str = ""
+
+
+class OrderCb(CallbackData, prefix="v1y"):
+    """The dispatcher's button on an open order in /dispatches: close it, or add units (增派)."""
+
+    o: int
+    a: str

@@ -133,9 +133,23 @@ async def order_out(
     now: datetime,
     config: Config,
     policy: DispatchPolicy,
+    into: int | None = None,
 ) -> Ordered:
-    """Make the order: its number (LD-…), one part per linked unit, each with its arrival clock by its tier."""
+    """Make the order: its number (LD-…), one part per linked unit, each with its arrival clock by its tier. `into`:
+    add units to this open order instead (its instruction and meeting point become the ones given)."""
     incident = await incident_to_dispatch(repos, user, incident_number)
+    existing = await repos.dispatch.order(into) if into is not None else None
+    if into is not None:
+        if existing is None or existing.incident_id != incident.id:
+            raise Refused(N_("dispatch.gone"))
+        if not await may(repos, user, Action.DISPATCH_MANAGE, unit_id=existing.unit_id):
+            raise Refused(N_("dispatch.gone"))
+        if existing.state != "open":
+            raise Refused(N_("dispatch.closed"), number=existing.number)
+        already = {p.linked_unit_id for p in await repos.dispatch.parts_of(existing.id)}
+        linked_ids = [i for i in linked_ids if i not in already]
+        if not linked_ids:
+            raise Refused(N_("dispatch.nothing_new"), number=existing.number)
     instruction = instruction.strip()
     if not instruction or len(instruction) > INSTRUCTION_MAX:
         raise Refused(N_("dispatch.instruction_bad"), most=INSTRUCTION_MAX)
@@ -153,18 +167,22 @@ async def order_out(
         if not await may(repos, user, Action.DISPATCH_ASSIGN, unit_id=unit.id):
             raise Refused(N_("dispatch.unit_not_allowed"), unit=unit.name)
         chosen.append((linked, unit))
-    day = now.astimezone(config.tz).strftime("%Y%m%d")
-    number = f"LD-{day}-{await repos.counters.next(f'LD{day[2:]}'):04d}"
-    order = DispatchOrder(
-        number=number,
-        incident_id=incident.id,
-        unit_id=user.unit_id,
-        dispatcher_id=user.id,
-        instruction=instruction,
-        meeting_point=meeting,
-        state="open",
-        created_at=now,
-    )
+    if existing is not None:
+        order, number = existing, existing.number
+        order.instruction, order.meeting_point = instruction, meeting
+    else:
+        day = now.astimezone(config.tz).strftime("%Y%m%d")
+        number = f"LD-{day}-{await repos.counters.next(f'LD{day[2:]}'):04d}"
+        order = DispatchOrder(
+            number=number,
+            incident_id=incident.id,
+            unit_id=user.unit_id,
+            dispatcher_id=user.id,
+            instruction=instruction,
+            meeting_point=meeting,
+            state="open",
+            created_at=now,
+        )
     parts = [
         DispatchPart(
             linked_unit_id=linked.id,
@@ -178,10 +196,14 @@ async def order_out(
         )
         for linked, _unit in chosen
     ]
-    group = await repos.groups.for_unit(user.unit_id)
-    if group is not None:  # the live board: drawn at once in the dispatching duty group
-        order.board_chat_id, order.board_due_at = group.chat_id, now
-    await repos.dispatch.add_order(order, parts)
+    if existing is None:
+        group = await repos.groups.for_unit(user.unit_id)
+        if group is not None:  # the live board: drawn at once in the dispatching duty group
+            order.board_chat_id, order.board_due_at = group.chat_id, now
+        await repos.dispatch.add_order(order, parts)
+    else:
+        await repos.dispatch.add_parts(order, parts)
+        mark_board(order, now)
     for part in parts:
         wake_at(repos.session, part.next_at)  # the scheduler: the acceptance clock
     repos.session.info["board"] = True  # the board keeper: draw it now
@@ -190,7 +212,7 @@ async def order_out(
         ordered.recipients[part.id] = await recipients(repos, unit, now)
     await repos.audit.record(
         f"tg:{user.telegram_id}",
-        "dispatch.order",
+        "dispatch.add" if existing is not None else "dispatch.order",
         "dispatch_order",
         order.id,
         after={
@@ -496,6 +518,7 @@ async def submit_dispatch(
     answers, subject = draft["answers"], draft.get("subject") or {}
     chosen = [int(v) for v in (answers.get("units") or {}).get("selected") or [] if str(v).isdigit()]
     now = config.clock()
+    into = int(subject["order"]) if subject.get("order") else None
     ordered = await order_out(
         repos,
         user,
@@ -506,8 +529,10 @@ async def submit_dispatch(
         now,
         config,
         config.dispatch,
+        into,
     )
-    ordered.order.draft_token = token
+    if into is None:
+        ordered.order.draft_token = token
     group = await repos.groups.for_unit(ordered.order.unit_id)
     filed = DispatchFiled(True, "order", ordered.order.number, order_id=ordered.order.id)
     filed.board_chat_id = group.chat_id if group is not None else None
@@ -810,3 +835,77 @@ async def board_drawn(repos: Repos, order_id: int, message_id: int | None, held_
 
 async def next_board_at(repos: Repos) -> datetime | None:
     return await repos.dispatch.next_board_at()
+
+
+# ---- the dispatcher's side: open orders, closing one, adding units ------------------------------------------------
+@dataclass(frozen=True)
+class OpenOrder:
+    order_id: int
+    number: str
+    incident_number: str
+    created_at: datetime
+    units: tuple[tuple[str, str, bool], ...]  # (unit, state, late)
+
+
+async def open_orders(repos: Repos, user: Member | None) -> list[OpenOrder]:
+    """`/dispatches`: the open orders of this person's unit and the units below it."""
+    if user is None:
+        raise Refused(N_("access.unregistered"))
+    subtree = units_with_descendants(await repos.units.tree(), [user.unit_id])
+    out = []
+    for order in await repos.dispatch.open_orders(subtree):
+        if not await may(repos, user, Action.DISPATCH_VIEW, unit_id=order.unit_id):
+            continue
+        incident = await repos.incidents.get(order.incident_id)
+        units = []
+        for part in await repos.dispatch.parts_of(order.id):
+            linked = await repos.dispatch.linked(part.linked_unit_id)
+            unit = await repos.units.get(linked.unit_id) if linked is not None else None
+            units.append((unit.name if unit else "?", part.state, part.late))
+        number = incident.number if incident else "?"
+        out.append(OpenOrder(order.id, order.number, number, order.created_at, tuple(units)))
+    return out
+
+
+async def close_order(repos: Repos, user: Member | None, order_id: int, now: datetime) -> DispatchOrder:
+    """The dispatcher closes an order: the parts not done are withdrawn (their clocks stop); the board says so."""
+    order = await repos.dispatch.order(order_id)
+    if order is None or not await may(repos, user, Action.DISPATCH_MANAGE, unit_id=order.unit_id):
+        raise Refused(N_("dispatch.gone"))
+    assert user is not None
+    if order.state != "open":
+        raise Refused(N_("dispatch.closed"), number=order.number)
+    withdrawn = []
+    for part in await repos.dispatch.parts_of(order.id):
+        if State(part.state) in rules.OPEN:
+            part.state, part.withdrawn_at, part.next_at = State.WITHDRAWN.value, now, None
+            withdrawn.append(part.id)
+    order.state, order.closed_at = "closed", now
+    mark_board(order, now)
+    repos.session.info["board"] = True
+    after = {"number": order.number, "withdrawn": withdrawn}
+    await repos.audit.record(f"tg:{user.telegram_id}", "dispatch.close", "dispatch_order", order.id, after=after)
+    return order
+
+
+async def add_start(
+    repos: Repos, user: Member | None, order_id: int
+) -> tuple[dict[str, object], dict[str, object], list[Candidate]]:
+    """增派: the order form again for an open order, its instruction and meeting point filled in, offering the units
+    not in it yet."""
+    order = await repos.dispatch.order(order_id)
+    if order is None or user is None or not await may(repos, user, Action.DISPATCH_MANAGE, unit_id=order.unit_id):
+        raise Refused(N_("dispatch.gone"))
+    if order.state != "open":
+        raise Refused(N_("dispatch.closed"), number=order.number)
+    incident = await repos.incidents.get(order.incident_id)
+    assert incident is not None
+    already = {p.linked_unit_id for p in await repos.dispatch.parts_of(order.id)}
+    units = [c for c in await candidates(repos, user) if c.linked_id not in already]
+    if not units:
+        raise Refused(N_("dispatch.nothing_new"), number=order.number)
+    subject = {"incident": incident.number, "incident_id": incident.id, "order": order.id, "number": order.number}
+    known: dict[str, object] = {"instruction": order.instruction}
+    if order.meeting_point:
+        known["meeting_point"] = order.meeting_point
+    return subject, known, units

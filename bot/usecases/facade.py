@@ -208,3 +208,14 @@ class UseCases:
     async def dispatch_check(self, part_id: int) -> dispatch.OrderCard:
         """The part's card, when this person may answer for its unit (a form about it opens then)."""
         return await dispatch.check_responder(self.repos, self.user, part_id, self.config)
+
+    async def dispatch_orders(self) -> list[dispatch.OpenOrder]:
+        return await dispatch.open_orders(self.repos, self.user)
+
+    async def dispatch_close(self, order_id: int) -> str:
+        return (await dispatch.close_order(self.repos, self.user, order_id, self.config.clock())).number
+
+    async def dispatch_add_start(
+        self, order_id: int
+    ) -> tuple[dict[str, Any], dict[str, Any], list[dispatch.Candidate]]:
+        return await dispatch.add_start(self.repos, self.user, order_id)

@@ -51,6 +51,12 @@ class DispatchRepo:
         await self.s.flush()
         return order
 
+    async def add_parts(self, order: DispatchOrder, parts: Sequence[DispatchPart]) -> None:
+        for part in parts:
+            part.order_id = order.id
+        self.s.add_all(parts)
+        await self.s.flush()
+
     async def order(self, order_id: int) -> DispatchOrder | None:
         return await self.s.get(DispatchOrder, order_id)
 

@@ -148,3 +148,47 @@ async def test_dispatch_is_refused_to_who_may_not_and_in_groups(harness: Harness
     assert "请在与机器人的私聊中" in in_group[-1].text
     async with harness.repos() as r:
         assert await r.session.scalar(select(DispatchOrder)) is None
+
+
+async def test_the_dispatcher_adds_units_then_closes_the_order(harness: Harness) -> None:
+    number = await office(harness)
+    api, officer = harness.api, Reporter(harness.api, 1004)
+    await officer.say(f"/dispatch {number}")
+    await officer.tap("城关派出所")
+    await officer.tap("下一步")
+    await officer.say("封控现场")
+    await officer.tap("跳过")
+    order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+
+    listing = await officer.say("/dispatches")
+    assert order_number in listing and "城关派出所：已派单" in listing
+    assert "没有进行中的派单" in await Reporter(api, SIBLING_OFFICER).say("/dispatches")  # a sibling county's
+    screen = await officer.tap("增派单位")
+    assert "增派单位" in screen and "城关派出所" not in " ".join(officer.buttons())  # only units not in it yet
+    await officer.tap("县消防救援大队")
+    prompt = await officer.tap("下一步")
+    assert "当前：封控现场" in prompt  # the order's instruction, to keep or change
+    await officer.say("封控现场，组织灭火")
+    await officer.tap("跳过")
+    done = await officer.tap("提交")
+    assert order_number in done and "县消防救援大队" in done
+    fire = await api.wait_for(lambda: [m for m in api.in_chat(FIRE_LIAISON) if order_number in m.text])
+    assert "封控现场，组织灭火" in fire[0].text
+
+    await officer.say("/dispatches")
+    close_screen = api.screen(1004)
+    close = close_screen.button("关闭")["callback_data"]
+    stranger = await api.answer_to(await api.press(SIBLING_OFFICER, close_screen, close))
+    assert "这条派单已不存在" in stranger["text"]
+    answer = await api.answer_to(await api.press(1004, close_screen, close))
+    assert "已关闭" in answer["text"]
+    async with harness.repos() as r:
+        order = await r.session.scalar(select(DispatchOrder))
+        parts = (await r.session.scalars(select(DispatchPart))).all()
+        assert order.state == "closed" and sorted(p.state for p in parts) == ["withdrawn", "withdrawn"]
+        assert all(p.next_at is None for p in parts)  # their clocks stopped
+    police = (await api.wait_for(lambda: [m for m in api.in_chat(POLICE_GROUP) if order_number in m.text]))[0]
+    late = await api.answer_to(await api.press(POLICE_LIAISON, police, police.button("接收")["callback_data"]))
+    assert "已关闭" in late["text"]
+    assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "派单已关闭" in m.text])
+    assert "没有进行中的派单" in await officer.say("/dispatches")
