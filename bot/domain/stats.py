@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from bot.domain.categories import CATEGORIES
 from bot.domain.clock import supported
+from bot.domain.dispatch import Assessment
 from bot.domain.grading import GRADE_ORDER, Grade
 
 MAX_DAYS = 3 * 366  # the longest range one question may cover (a three-year comparison)
@@ -230,3 +231,5 @@ class Stats:
     total: Tally
     units: list[Timeliness]
     timeliness: Timeliness
+    # 管理考核: per linked unit ordered out by the scope's offices in the period (its name and its figures)
+    dispatch: tuple[tuple[str, Assessment], ...] = ()

@@ -98,6 +98,24 @@ def stats_text(s: Stats, _: Translator) -> str:
             )
         if len(s.units) > UNITS_SHOWN:
             lines.append(_("notice.more", n=len(s.units) - UNITS_SHOWN))
+    if s.dispatch:  # 管理考核
+        lines += ["", _("stats.dispatch_title")]
+        for name, a in s.dispatch[:UNITS_SHOWN]:
+            rate = f"{a.on_time_rate * 100:.0f}%" if a.on_time_rate is not None else "—"
+            median = f"{a.median_minutes:.1f}" if a.median_minutes is not None else "—"
+            lines.append(
+                _(
+                    "stats.dispatch_line",
+                    unit=escape(name),
+                    orders=a.orders,
+                    accepted=a.accepted,
+                    declined=a.declined,
+                    rate=rate,
+                    median=median,
+                )
+            )
+        if len(s.dispatch) > UNITS_SHOWN:
+            lines.append(_("notice.more", n=len(s.dispatch) - UNITS_SHOWN))
     return "\n".join(lines)
 
 

@@ -21,6 +21,9 @@ from typing import Any, Protocol
 
 from bot.domain.categories import BY_CODE, subtype_label
 from bot.domain.clocks import DUE_LABELS, Due
+from bot.domain.dispatch import Assessment, assess
+from bot.domain.dispatch import Part as DispatchPartFacts
+from bot.domain.dispatch import State as DispatchState
 from bot.domain.facts import casualty_figures
 from bot.domain.grading import GRADE_LABELS, Grade
 from bot.domain.stats import GRADES, Period, Stats, tally_by_category, timeliness
@@ -36,10 +39,20 @@ from storage.repositories import Repos
 
 Tr = Callable[..., str]
 FORMATS = ("xlsx", "csv")
-SHEETS = ("incidents", "reports", "timeliness", "ledger", "table")
+SHEETS = ("incidents", "reports", "timeliness", "ledger", "table", "dispatch")
 SHEET_TITLES = {"incidents": N_("export.sheet.incidents"), "reports": N_("export.sheet.reports"),
                 "timeliness": N_("export.sheet.timeliness"), "ledger": N_("export.sheet.ledger"),
-                "table": N_("export.sheet.table")}  # fmt: skip
+                "table": N_("export.sheet.table"), "dispatch": N_("export.sheet.dispatch")}  # fmt: skip
+DISPATCH_COLS = (
+    N_("export.col.linked_unit"),
+    N_("export.col.orders"),
+    N_("export.col.accepted"),
+    N_("export.col.declined"),
+    N_("export.col.arrived"),
+    N_("export.col.on_time"),
+    N_("export.col.on_time_rate"),
+    N_("export.col.median_minutes"),
+)
 INCIDENT_COLS = (
     N_("export.col.number"),
     N_("export.col.unit"),
@@ -149,7 +162,29 @@ async def stats(repos: Repos, user: Member, period: Period, now: datetime) -> St
     counts = await repos.stats.deadline_counts(units, start, min(end, now))
     names = {u.id: u.name for u in all_units}
     rows, overall = timeliness(counts, names)
-    return Stats(period, names.get(user.unit_id, ""), categories, total, rows, overall)
+    scored = await assessments(repos, units, start, end)
+    return Stats(period, names.get(user.unit_id, ""), categories, total, rows, overall, scored)
+
+
+async def assessments(
+    repos: Repos, units: set[int] | None, start: datetime, end: datetime
+) -> tuple[tuple[str, Assessment], ...]:
+    """管理考核: each linked unit's orders from the scope's offices dispatched in [start, end), by its name."""
+    names: dict[int, str] = {}
+    parts = []
+    for part, name in await repos.dispatch.parts_ordered_by(units, start, end):
+        names[part.linked_unit_id] = name
+        parts.append(
+            DispatchPartFacts(
+                unit_id=part.linked_unit_id,
+                state=DispatchState(part.state),
+                dispatched_at=part.dispatched_at,
+                due_at=part.due_at,
+                accepted_at=part.accepted_at,
+                arrived_at=part.arrived_at,
+            )
+        )
+    return tuple((names[a.unit_id], a) for a in sorted(assess(parts), key=lambda a: names[a.unit_id]))
 
 
 # ---- exports ---------------------------------------------------------------------------------------------
@@ -478,6 +513,21 @@ async def write_export(
                 return list(values)
 
             await pump("table", header, [12, 16, 8, 6, 6, 6, 6, 8, 8, 8, 8, 14], table_rows(), table_cells)
+        if "dispatch" in wanted:  # 管理考核: one row per linked unit
+            scored = await assessments(repos, units, start, end)
+
+            async def dispatch_rows() -> AsyncIterator[Any]:
+                for row in scored:
+                    yield row
+
+            def dispatch_cells(row: Any) -> list[Any]:
+                name, a = row
+                rate = round(a.on_time_rate * 100, 1) if a.on_time_rate is not None else None
+                median = round(a.median_minutes, 1) if a.median_minutes is not None else None
+                return [name, a.orders, a.accepted, a.declined, a.arrived, a.on_time, rate, median]
+
+            header = [tr(k) for k in DISPATCH_COLS]
+            await pump("dispatch", header, [20, 8, 8, 8, 8, 8, 10, 10], dispatch_rows(), dispatch_cells)
     finally:
         sink.close()
     return Exported(path, written)

@@ -109,6 +109,23 @@ class DispatchRepo:
             q = q.where(DispatchPart.dispatched_at >= since)
         return (await self.s.scalars(q.order_by(DispatchPart.id))).all()
 
+    async def parts_ordered_by(
+        self, unit_ids: Iterable[int] | None, start: datetime, end: datetime
+    ) -> Sequence[tuple[DispatchPart, str]]:
+        """Every part of the orders these units made in [start, end) (None: every unit's), with its linked unit's
+        name: the assessment's input."""
+        q = (
+            select(DispatchPart, Unit.name)
+            .join(DispatchOrder, DispatchOrder.id == DispatchPart.order_id)
+            .join(LinkedUnit, LinkedUnit.id == DispatchPart.linked_unit_id)
+            .join(Unit, Unit.id == LinkedUnit.unit_id)
+            .where(DispatchPart.dispatched_at >= start, DispatchPart.dispatched_at < end)
+            .order_by(Unit.name, DispatchPart.id)
+        )
+        if unit_ids is not None:
+            q = q.where(DispatchOrder.unit_id.in_(list(unit_ids)))
+        return [(row[0], str(row[1])) for row in (await self.s.execute(q)).all()]
+
     # ---- the boards ------------------------------------------------------------------------------------------------
     async def claim_boards(self, now: datetime, hold: datetime, limit: int) -> Sequence[DispatchOrder]:
         """Orders whose board is due, held until `hold` for this process (another skips them meanwhile)."""

@@ -179,7 +179,7 @@ async def test_export_xlsx_in_chat_cell_by_cell(harness: Harness) -> None:
     name = "kuaibao-20260101-20260131.xlsx"
     upload = (await api.wait_for(lambda: [u for u in api.uploads if u[1] == name]))[0]
     book = openpyxl.load_workbook(io.BytesIO(upload[2]), read_only=True)
-    assert book.sheetnames == ["事件", "报告", "及时性", "值班台账", "分类统计表"]
+    assert book.sheetnames == ["事件", "报告", "及时性", "值班台账", "分类统计表", "联动考核"]
     incidents = list(book["事件"].iter_rows(values_only=True))
     assert incidents[0][:4] == ("事件编号", "单位", "类别", "类型")
     assert [row[0] for row in incidents[1:]] == ["KB-20260101-0001", "KB-20260102-0001", "KB-20260103-0001"]
@@ -227,7 +227,7 @@ async def test_export_csv_has_a_bom_and_busy_is_told(harness: Harness) -> None:
     upload = (await api.wait_for(lambda: [u for u in api.uploads if u[1] == name]))[0]
     archive = zipfile.ZipFile(io.BytesIO(upload[2]))
     assert sorted(archive.namelist()) == sorted(
-        f"{s}.csv" for s in ("incidents", "reports", "timeliness", "ledger", "table")
+        f"{s}.csv" for s in ("incidents", "reports", "timeliness", "ledger", "table", "dispatch")
     )
     raw = archive.read("incidents.csv")
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel opens the Chinese correctly

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app.settings import DEFAULT_LOCALES_DIR
 from bot.domain.dispatch import Move, State, load_policy
+from bot.domain.stats import Period
+from bot.telegram.i18n import Catalogs
 from bot.usecases.common import AdminError, Config, Refused
 from bot.usecases.dispatch import add_linked_unit, candidates, fire_dispatch, order_out, respond
 from bot.usecases.onboarding import add_unit, add_user, bind_group
+from bot.usecases.stats import stats, write_export
 from storage.models import AuditEntry, DispatchPart, Incident, User
 from storage.uow import unit_of_work
 
@@ -285,3 +291,47 @@ async def test_the_parts_clock_resends_escalates_reminds_and_marks_late_once(
         clock = (await r.session.scalars(select(AuditEntry).where(AuditEntry.action == "dispatch.clock"))).all()
         did = [a.after["did"] for a in clock]
         assert did == [["resend"], ["unanswered"], ["remind"], ["remind"], ["late"], ["scene_owed"]]
+
+
+async def test_the_assessment_in_stats_and_the_export_against_hand_computed_figures(
+    sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Police (tier first): three orders, arrivals at 20 and 35 minutes (one late), one declined; fire (other): one
+    order arriving at exactly 40:00. /stats' figures and the export's sheet say the same as the hand count."""
+    o = await office(sessionmaker)
+    async with unit_of_work(sessionmaker) as r:
+        officer = await person(r, o, "county_officer")
+        police_ids = [(await order(r, officer, [o.police])).parts[0][0].id for _ in range(3)]
+        fire_id = (await order(r, officer, [o.fire], "灭火")).parts[0][0].id
+    steps = [
+        ("police_liaison", police_ids[0], Move.ARRIVE, 20),
+        ("police_liaison", police_ids[1], Move.ACCEPT, 2),
+        ("police_liaison", police_ids[1], Move.ARRIVE, 35),
+        ("fire_liaison", fire_id, Move.ARRIVE, 40),
+    ]
+    for who, part_id, step, minutes in steps:
+        async with unit_of_work(sessionmaker) as r:
+            await respond(r, await person(r, o, who), part_id, step, T0 + timedelta(minutes=minutes), POLICY)
+    async with unit_of_work(sessionmaker) as r:
+        await respond(r, await person(r, o, "police_liaison"), police_ids[2], Move.DECLINE, T0, POLICY, reason="忙")
+    period = Period("range", T0 - timedelta(hours=1), T0 + timedelta(days=1))
+    async with unit_of_work(sessionmaker) as r:
+        figures = await stats(r, await person(r, o, "county_officer"), period, T0 + timedelta(hours=2))
+        sibling = await stats(r, await person(r, o, "other_officer"), period, T0 + timedelta(hours=2))
+    scored = {name: a for name, a in figures.dispatch}
+    police, fire = scored["城关派出所"], scored["县消防救援大队"]
+    assert (police.orders, police.accepted, police.declined, police.arrived, police.on_time) == (3, 2, 1, 2, 1)
+    assert police.on_time_rate == 0.5 and police.median_minutes == 27.5
+    assert (fire.orders, fire.arrived, fire.on_time, fire.median_minutes) == (1, 1, 1, 40.0)
+    assert sibling.dispatch == ()  # another county's figures do not include these orders
+    tr = Catalogs(DEFAULT_LOCALES_DIR, "zh_Hans").translator("zh_Hans")
+    async with unit_of_work(sessionmaker) as r:
+        county = await r.units.by_code("county")
+        path = tmp_path / "export.xlsx"
+        await write_export(
+            r, county.id, period.start, period.end, "xlsx", path, tr, CONFIG.tz, T0 + timedelta(hours=2), ["dispatch"]
+        )
+    sheet = openpyxl.load_workbook(path, read_only=True)["联动考核"]
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert rows[0][:3] == ["联动单位", "派单数", "接收"]
+    assert sorted(rows[1:]) == [["县消防救援大队", 1, 1, 0, 1, 1, 100, 40], ["城关派出所", 3, 2, 1, 2, 1, 50, 27.5]]
