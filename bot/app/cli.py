@@ -476,6 +476,7 @@ def _config(settings: Settings) -> Any:
         tz=settings.tz,
         default_locale=settings.default_locale,
         policy=settings.policy(),
+        dispatch=settings.dispatch_policy(),
         warnings=settings.warning_policy(),
         cap_sender=settings.cap_sender,
         summary_at=settings.summary_time(),

@@ -16,6 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.clocks import Policy, PolicyError, load_policy, parse_policy
+from bot.domain.dispatch import DispatchPolicy, DispatchPolicyError
+from bot.domain.dispatch import load_policy as load_dispatch_policy
 from bot.domain.locales import SUPPORTED_LOCALES
 from bot.domain.roster import TableLimits
 from bot.domain.warnings import RANK, WarningPolicy
@@ -64,6 +66,8 @@ class Settings(BaseSettings):
     cap_sender: str = Field(default="kuaibao@localhost", description="CAP <sender>: this office's identifier")
     # A deployment's own clock table (TOML, like bot/domain/data/clocks.toml); unset: the shipped one.
     clock_policy_file: Path | None = Field(default=None)
+    # A deployment's own 联动 dispatch policy (TOML, like bot/domain/data/dispatch.toml: tiers, clocks, radius, kinds).
+    dispatch_policy_file: Path | None = Field(default=None)
     # The daily summary (值班日报) posted to each duty group at this local time (HH:MM); "off" to send none.
     daily_summary_at: str = Field(default="08:00")
     # What an uploaded roster file may hold (bounded while it is read; every refusal names its limit).
@@ -164,6 +168,23 @@ class Settings(BaseSettings):
         except (PolicyError, UnicodeDecodeError) as exc:
             raise ValueError(f"{value}: {exc}") from None
         return value
+
+    @field_validator("dispatch_policy_file")
+    @classmethod
+    def _check_dispatch_policy(cls, value: Path | None) -> Path | None:
+        if value is None or not str(value).strip():
+            return None
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        try:
+            load_dispatch_policy(value)
+        except DispatchPolicyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def dispatch_policy(self) -> DispatchPolicy:
+        """The dispatch tiers and clocks this deployment keeps."""
+        return load_dispatch_policy(self.dispatch_policy_file) if self.dispatch_policy_file else load_dispatch_policy()
 
     @field_validator("warning_approval_levels")
     @classmethod

@@ -64,6 +64,17 @@ def test_a_deployment_clock_table_is_checked_at_start(tmp_path: Path) -> None:
         load_settings({"clock_policy_file": str(tmp_path / "missing.toml")}, environ={}, env_file=None)
 
 
+def test_a_deployments_dispatch_policy_is_checked_at_start(tmp_path: Path) -> None:
+    policy = tmp_path / "dispatch.toml"
+    shipped = (Path(__file__).resolve().parents[2] / "bot" / "domain" / "data" / "dispatch.toml").read_text("utf-8")
+    policy.write_text(shipped.replace('first = "30m"', 'first = "25m"'), encoding="utf-8")
+    s = load_settings({"dispatch_policy_file": str(policy)}, environ={}, env_file=None)
+    assert s.dispatch_policy().tiers["first"].total_seconds() == 25 * 60
+    policy.write_text(shipped.replace("arrival_radius_m = 500", "arrival_radius_m = 5"), encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"DISPATCH_POLICY_FILE: .*arrival_radius_m"):
+        load_settings({"dispatch_policy_file": str(policy)}, environ={}, env_file=None)
+
+
 def test_token_is_never_shown() -> None:
     s = load_settings({"bot_token": "123456:" + "A" * 30}, environ={}, env_file=None)
     assert "AAAA" not in repr(s) and "AAAA" not in str(s.bot_token)
