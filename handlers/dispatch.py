@@ -20,7 +20,7 @@ from aiogram.types import (
 )
 
 from bot.telegram.alerts import AlertCourier
-from bot.telegram.callbacks import DispatchCb, OrderCb
+from bot.telegram.callbacks import DispatchCb, IncidentDispatchCb, OrderCb
 from bot.telegram.dispatch import (
     DECLINE_REASONS,
     LATE_MARK,
@@ -62,6 +62,34 @@ async def cmd_dispatch(
         about = _("dispatch.about", number=subject["incident"])
         turn.lead = f"{about}\n{turn.lead}".strip()
     await forms.show(turn, uc, out, message.chat.id, _, alerts, state)
+
+
+async def on_incident_button(
+    query: CallbackQuery,
+    callback_data: IncidentDispatchCb,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+) -> None:
+    """🚨 联动派单 under an alert: the order form, in the private chat (pressed in the group: a message there to go
+    on with; someone who may not order units out for the incident gets the refusal as the press's popup)."""
+    subject, units = await uc.dispatch_start(callback_data.n)
+    user_id = query.from_user.id
+    if query.message is not None and query.message.chat.id != user_id:
+        out.answer_callback(query.id, _("dispatch.use_private"), show_alert=True)
+        go_on = _one_button(_("dispatch.continue"), query.data or "")
+        out.send(user_id, _("dispatch.continue_incident", number=subject["incident"]), reply_markup=go_on)
+        return
+    out.answer_callback(query.id)
+    turn = await uc.forms(FsmDrafts(state), _).start(
+        "dispatch", base={"units": _unit_labels(units, _, uc)}, subject=subject
+    )
+    if turn.view is not None:
+        about = _("dispatch.about", number=subject["incident"])
+        turn.lead = f"{about}\n{turn.lead}".strip()
+    await forms.show(turn, uc, out, user_id, _, alerts, state)
 
 
 async def on_button(
@@ -316,6 +344,7 @@ def setup() -> Router:
     router.message.register(not_allowed, Command("dispatches"), PRIVATE, Registered())
     router.message.register(in_group, Command("dispatches"), ~PRIVATE)
     router.callback_query.register(on_order_button, OrderCb.filter())
+    router.callback_query.register(on_incident_button, IncidentDispatchCb.filter())
     router.callback_query.register(on_button, DispatchCb.filter())
     arriving = StateFilter(ARRIVE)
     router.message.register(on_location, arriving, PRIVATE, Registered(), Magic(F.location))

@@ -92,7 +92,7 @@ class AlertCourier:
             chat_id,
             message_id,
             alert_text(card, self.group_, self.tz),
-            reply_markup=ack_keyboard(alert_id, self.group_, card.status == "open"),
+            reply_markup=ack_keyboard(alert_id, self.group_, card.status == "open", card.number),
         )
 
     # ---- delivering ------------------------------------------------------------------------------
@@ -166,7 +166,9 @@ class AlertCourier:
             kwargs: dict[str, Any] = {
                 "chat_id": chat_id,
                 "text": alert_text(delivery.card, self.group_, self.tz),
-                "reply_markup": ack_keyboard(delivery.alert_id, self.group_, delivery.card.status == "open"),
+                "reply_markup": ack_keyboard(
+                    delivery.alert_id, self.group_, delivery.card.status == "open", delivery.card.number
+                ),
             }
             return await self.notifier.deliver(Outgoing("send_message", kwargs, priority=Priority.ALERT))
         captions = [

@@ -114,3 +114,10 @@ class OrderCb(CallbackData, prefix="v1y"):
 
     o: int
     a: str
+
+
+class IncidentDispatchCb(CallbackData, prefix="v1z"):
+    """🚨 联动派单 under an incident's duty-group alert: open the order form for that incident (its number; in the
+    private chat)."""
+
+    n: str

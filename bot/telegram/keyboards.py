@@ -9,7 +9,7 @@ from typing import Any
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.locales import SUPPORTED_LOCALES
-from bot.telegram.callbacks import AckCb, DraftCb, HandledCb, LangCb, OpenCb, form_callback
+from bot.telegram.callbacks import AckCb, DraftCb, HandledCb, IncidentDispatchCb, LangCb, OpenCb, form_callback
 from bot.telegram.i18n import Translator
 from bot.telegram.presenters import category_text
 from bot.usecases.followups import OpenIncident
@@ -48,12 +48,19 @@ def draft_offer(token: str, _: Translator, instead: str = "", instead_title: str
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def ack_keyboard(alert_id: int, _: Translator, open_incident: bool = True) -> InlineKeyboardMarkup:
-    """Under a duty-group alert: acknowledge it; while the incident is open, mark it handled."""
+def ack_keyboard(
+    alert_id: int, _: Translator, open_incident: bool = True, number: str | None = None
+) -> InlineKeyboardMarkup:
+    """Under a duty-group alert: acknowledge it; while the incident is open, mark it handled or order linked units out
+    (联动派单: the incident's `number`, when the caller knows it)."""
     row = [InlineKeyboardButton(text=_("button.acknowledge"), callback_data=AckCb(alert=alert_id).pack())]
+    rows = [row]
     if open_incident:
         row.append(InlineKeyboardButton(text=_("button.handled"), callback_data=HandledCb(alert=alert_id).pack()))
-    return InlineKeyboardMarkup(inline_keyboard=[row])
+        if number is not None:
+            dispatch = IncidentDispatchCb(n=number).pack()
+            rows.append([InlineKeyboardButton(text=_("button.dispatch"), callback_data=dispatch)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def languages() -> InlineKeyboardMarkup:

@@ -71,7 +71,7 @@ def notice_message(notice: Notice, now: datetime, _: Translator, tz: tzinfo) -> 
         if notice.mention:
             lines.append(_("ack.mention", who=_mentions(notice)))
         text = "\n".join(lines) + "\n\n" + alert_text(notice.card, _, tz)
-        markup = ack_keyboard(notice.alert_id or 0, _, notice.card.status == "open")
+        markup = ack_keyboard(notice.alert_id or 0, _, notice.card.status == "open", notice.card.number)
         return Outgoing(
             "send_message", {"chat_id": notice.chat_id, "text": text, "reply_markup": markup}, priority=Priority.ALERT
         )

@@ -192,3 +192,20 @@ async def test_the_dispatcher_adds_units_then_closes_the_order(harness: Harness)
     assert "已关闭" in late["text"]
     assert await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "派单已关闭" in m.text])
     assert "没有进行中的派单" in await officer.say("/dispatches")
+
+
+async def test_the_alerts_dispatch_button_opens_the_order_in_private_for_duty_staff_only(harness: Harness) -> None:
+    number = await office(harness)
+    api = harness.api
+    alert = (await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if number in m.text and m.buttons()]))[0]
+    press = alert.button("联动派单")["callback_data"]
+    refused = await api.answer_to(await api.press(1002, alert, press))  # the reporter: not duty staff
+    assert "没有找到您可以派单的事件" in refused["text"]
+    told = await api.answer_to(await api.press(1004, alert, press))
+    assert "私聊" in told["text"]
+    go_on = await api.wait_for(lambda: [m for m in api.in_chat(1004) if "开始联动派单" in m.text])
+    screen = Reporter(api, 1004)
+    opened = "\n".join(
+        s.text for s in await screen._after(api.press(1004, go_on[-1], go_on[-1].button("继续")["callback_data"]))
+    )
+    assert f"事件 {number} 联动派单" in opened and "城关派出所" in " ".join(screen.buttons())
