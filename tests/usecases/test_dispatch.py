@@ -22,7 +22,7 @@ from bot.usecases.common import AdminError, Config, Refused
 from bot.usecases.dispatch import add_linked_unit, candidates, fire_dispatch, order_out, respond
 from bot.usecases.onboarding import add_unit, add_user, bind_group
 from bot.usecases.stats import stats, write_export
-from storage.models import AuditEntry, DispatchPart, Incident, User
+from storage.models import AuditEntry, DispatchPart, Incident, Shift, User
 from storage.uow import unit_of_work
 
 POLICY = load_policy()
@@ -335,3 +335,38 @@ async def test_the_assessment_in_stats_and_the_export_against_hand_computed_figu
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert rows[0][:3] == ["联动单位", "派单数", "接收"]
     assert sorted(rows[1:]) == [["县消防救援大队", 1, 1, 0, 1, 1, 100, 40], ["城关派出所", 3, 2, 1, 2, 1, 50, 27.5]]
+
+
+async def test_a_night_order_goes_to_the_staff_the_roster_has_on_duty(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """At 23:00 the fire brigade's order goes to its liaison and to whoever its roster has on duty then (a night
+    shift's leader and officer, registered users of the brigade); the day shift's people are not woken."""
+    o = await office(sessionmaker)
+    night = T0 + timedelta(hours=13)  # 23:00 in Shanghai
+    async with unit_of_work(sessionmaker) as r:
+        fire = await r.units.by_code("fire")
+        leader = await add_user(r, "test", 2101, "夜班带班", "fire", ["duty_leader"], None)
+        officer_ = await add_user(r, "test", 2102, "夜班值班员", "fire", ["duty_officer"], None)
+        day = await add_user(r, "test", 2103, "白班值班员", "fire", ["duty_officer"], None)
+
+        def shift(start: datetime, hours: int, leaders: list[User], officers: list[User]) -> Shift:
+            def who(people: list[User]) -> list[dict[str, object]]:
+                return [{"name": p.name, "phone": None, "user_id": p.id} for p in people]
+
+            end = start + timedelta(hours=hours)
+            return Shift(
+                unit_id=fire.id,
+                kind="primary",
+                starts_at=start,
+                ends_at=end,
+                leaders=who(leaders),
+                officers=who(officers),
+            )
+
+        await r.roster.replace([shift(T0, 10, [], [day]), shift(T0 + timedelta(hours=10), 14, [leader], [officer_])])
+        ordered = await order_out(
+            r, await person(r, o, "county_officer"), "KB-20261207-0001", [o.fire], "灭火", None, night, CONFIG, POLICY
+        )
+        chats = {x.chat_id for x in ordered.recipients[ordered.parts[0][0].id]}
+    assert chats == {2007, 2101, 2102}  # the liaison and the night shift (no duty group bound for the brigade)
