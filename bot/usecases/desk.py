@@ -34,6 +34,31 @@ TIMELINE_ACTIONS = {
 }
 
 
+async def dispatch_events(repos: Repos, incident_id: int) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """The incident's 联动 orders in its timeline: each order, and each unit's answers with their times."""
+    events: list[tuple[datetime, str, dict[str, Any]]] = []
+    for order in await repos.dispatch.orders_of_incident(incident_id):
+        names = []
+        for part in await repos.dispatch.parts_of(order.id):
+            linked = await repos.dispatch.linked(part.linked_unit_id)
+            unit = await repos.units.get(linked.unit_id) if linked is not None else None
+            name = unit.name if unit else "?"
+            names.append(name)
+            for at, msgid in (
+                (part.accepted_at, N_("timeline.dispatch_accepted")),
+                (part.declined_at, N_("timeline.dispatch_declined")),
+                (part.arrived_at, N_("timeline.dispatch_arrived")),
+                (part.scene_reported_at, N_("timeline.dispatch_scene")),
+                (part.done_at, N_("timeline.dispatch_done")),
+            ):
+                if at is not None:
+                    values: dict[str, Any] = {"order": order.number, "unit": name, "reason": part.decline_reason or ""}
+                    values["late"] = part.late and msgid == "timeline.dispatch_arrived"
+                    events.append((at, msgid, values))
+        events.append((order.created_at, N_("timeline.dispatch"), {"order": order.number, "units": "、".join(names)}))
+    return events
+
+
 @dataclass(frozen=True)
 class Page:
     kind: str  # status | overdue | mine
@@ -127,6 +152,7 @@ async def timeline(repos: Repos, user: Member, number: str, root: int | None = N
             if d is not None:
                 values.update(due=d.due, seq=d.seq)
             events.append((entry.at, msgid, values))
+    events += await dispatch_events(repos, incident.id)
     events.sort(key=lambda e: e[0])
     facts = incident.facts()
     info = {

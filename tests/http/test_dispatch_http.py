@@ -123,6 +123,14 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
     assert len(boards) == 1 and 3 <= len(edits) <= 6  # one board, edited in place; moves close together coalesce
     assert [m.text for m in api.in_chat(COUNTY_GROUP) if "派单" in m.text and "看板" not in m.text] == []
 
+    timeline = await officer.say(f"/incident {number}")
+    assert f"联动派单 {order_number}：城关派出所、县消防救援大队" in timeline
+    assert (
+        "城关派出所 接收派单" in timeline
+        and "县消防救援大队 无法执行派单" in timeline
+        and "人员车辆均已出动" in timeline
+    )
+    assert "城关派出所 到达现场" in timeline and "城关派出所 现场反馈" in timeline
     async with harness.repos() as r:
         order = await r.session.scalar(select(DispatchOrder))
         assert order.number == order_number and order.instruction == "封控现场，疏导交通 <注意> & 安全"
