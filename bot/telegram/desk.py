@@ -226,6 +226,11 @@ def summary_text(s: DailySummary, _: Translator) -> str:
         _("summary.reports", n=f["reports"]),
         _("summary.acks", alerts=f["alerts"], acknowledged=f["acknowledged"]),
         _("summary.warnings", issued=f["warnings"], active=f["active_warnings"]),
+    ]
+    ordered = f.get("dispatch") or {}
+    if ordered.get("units"):
+        lines.append(_("summary.dispatch", **ordered))
+    lines += [
         "",
         _("summary.now", open=f["open"], overdue=f["overdue"], unacknowledged=f["unacknowledged"]),
         _("summary.more"),

@@ -5,6 +5,7 @@ it; a person who only reports sees their own incidents; a sibling unit sees noth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -253,9 +254,20 @@ async def fire_daily_summaries(repos: Repos, now: datetime, config: Config) -> l
         figures["unacknowledged"], _numbers = await repos.desk.unacknowledged(units, 0)
         # the warnings the group's unit may see: issued by it or below, or addressed to it (bot.domain.access)
         figures["active_warnings"] = sum(1 for w in active if w.unit_id in units or group.unit_id in w.reached)
+        figures["dispatch"] = day_dispatch(await repos.dispatch.parts_ordered_by(units, start, end))
         out.append(DailySummary(group.chat_id, names.get(group.unit_id, ""), day, figures))
     await repos.audit.record("system", "summary.post", "day", day, after={"groups": len(groups)})
     return out
+
+
+def day_dispatch(parts: Sequence[tuple[Any, str]]) -> dict[str, int]:
+    """The day's 联动 orders in a summary: units ordered out, arrived, arrived late, declined."""
+    return {
+        "units": len(parts),
+        "arrived": sum(1 for p, _name in parts if p.arrived_at is not None),
+        "late": sum(1 for p, _name in parts if p.late),
+        "declined": sum(1 for p, _name in parts if p.state == "declined"),
+    }
 
 
 async def next_daily_summary(repos: Repos, now: datetime, config: Config) -> datetime | None:

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app.settings import DEFAULT_LOCALES_DIR
 from bot.domain.dispatch import Move, State, load_policy
 from bot.domain.stats import Period
+from bot.telegram.desk import summary_text
 from bot.telegram.i18n import Catalogs
 from bot.usecases.common import AdminError, Config, Refused
+from bot.usecases.desk import fire_daily_summaries
 from bot.usecases.dispatch import add_linked_unit, candidates, fire_dispatch, order_out, respond
 from bot.usecases.onboarding import add_unit, add_user, bind_group
 from bot.usecases.stats import stats, write_export
@@ -370,3 +372,19 @@ async def test_a_night_order_goes_to_the_staff_the_roster_has_on_duty(
         )
         chats = {x.chat_id for x in ordered.recipients[ordered.parts[0][0].id]}
     assert chats == {2007, 2101, 2102}  # the liaison and the night shift (no duty group bound for the brigade)
+
+
+async def test_the_daily_summary_counts_the_days_orders(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    o = await office(sessionmaker)
+    async with unit_of_work(sessionmaker) as r:
+        officer = await person(r, o, "county_officer")
+        police = (await order(r, officer, [o.police])).parts[0][0].id
+        await order(r, officer, [o.fire], "灭火")
+        await respond(r, await person(r, o, "police_liaison"), police, Move.ARRIVE, T0 + timedelta(minutes=31), POLICY)
+    next_morning = datetime(2026, 12, 8, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+    async with unit_of_work(sessionmaker) as r:
+        summaries = await fire_daily_summaries(r, next_morning, CONFIG)
+    county = next(s for s in summaries if s.chat_id == -100300)
+    assert county.figures["dispatch"] == {"units": 2, "arrived": 1, "late": 1, "declined": 0}
+    tr = Catalogs(DEFAULT_LOCALES_DIR, "zh_Hans").translator("zh_Hans")
+    assert "联动派单：派出单位 2 个次，到场 1，迟到 1，无法执行 0" in summary_text(county, tr)
