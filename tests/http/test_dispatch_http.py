@@ -6,6 +6,7 @@ dispatcher is told; the dispatching duty group hears every move."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,7 +14,8 @@ from bot.domain.dispatch import load_policy
 from bot.usecases.dispatch import add_linked_unit
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import AuditEntry, DispatchOrder, DispatchPart
-from tests.conftest import Harness
+from tests.conftest import Harness, running
+from tests.fakebotapi import FakeBotAPI
 from tests.http.test_report_http import COUNTY_GROUP, fill_until_review
 from tests.reporting import Reporter
 
@@ -217,3 +219,37 @@ async def test_the_alerts_dispatch_button_opens_the_order_in_private_for_duty_st
         s.text for s in await screen._after(api.press(1004, go_on[-1], go_on[-1].button("继续")["callback_data"]))
     )
     assert f"事件 {number} 联动派单" in opened and "城关派出所" in " ".join(screen.buttons())
+
+
+async def test_an_order_survives_a_restart_its_buttons_and_its_clock(fake_api: FakeBotAPI, db_url: str) -> None:
+    """The bot stops with an order unanswered and starts again: the unit's old message still works, and the clock
+    (the order re-sent at 5 minutes, 迟到 at 30) comes due once from the database, not from memory."""
+    async with running(fake_api, db_url) as first:
+        number = await office(first)
+        officer = Reporter(fake_api, 1004)
+        await officer.say(f"/dispatch {number}")
+        await officer.tap("城关派出所")
+        await officer.tap("下一步")
+        await officer.say("封控现场")
+        await officer.tap("跳过")
+        order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+        async with first.repos() as r:
+            part = await r.session.scalar(select(DispatchPart))
+            ordered_at, part_id = part.dispatched_at, part.id
+    sent = await fake_api.wait_for(lambda: [m for m in fake_api.in_chat(POLICE_GROUP) if order_number in m.text])
+    order_message = sent[0]
+    async with running(fake_api, db_url) as second:  # another process, as after a restart
+        assert await second.app.scheduler.tick(ordered_at + timedelta(minutes=5)) >= 2  # re-sent: group and liaison
+        resent = [m for m in fake_api.in_chat(POLICE_LIAISON) if "尚未接收" in m.text]
+        assert len(resent) == 1 and order_number in resent[0].text
+        await second.app.scheduler.tick(ordered_at + timedelta(minutes=5))
+        assert len([m for m in fake_api.in_chat(POLICE_LIAISON) if "尚未接收" in m.text]) == 1  # not twice
+        accept = order_message.button("接收")["callback_data"]
+        answer = await fake_api.answer_to(await fake_api.press(POLICE_LIAISON, order_message, accept))
+        assert answer["text"] == "已记录：已接收"
+        await second.app.scheduler.tick(ordered_at + timedelta(minutes=30))
+        late = await fake_api.wait_for(lambda: [m for m in fake_api.in_chat(COUNTY_GROUP) if "仍未报到达" in m.text])
+        assert order_number in late[-1].text
+        async with second.repos() as r:
+            part = await r.dispatch.part(part_id)
+            assert part.state == "accepted" and part.late and part.resends == 1
