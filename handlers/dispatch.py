@@ -325,6 +325,27 @@ def _unit_labels(units: list[Candidate], _: Translator, uc: UseCases) -> list[tu
     ]
 
 
+async def cmd_linked(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """/linked: the linked units this administrator manages; /linked add CODE KIND TIER [PARENT NAME]: register one."""
+    words = (command.args or "").split()
+    if words and words[0] == "add":
+        added = await uc.add_linked(words[1:])
+        out.send(message.chat.id, _("linked.added", **_linked_values(added, _, uc)))
+        return
+    units = await uc.linked_units()
+    lines = [_("linked.title")] + [_("linked.item", **_linked_values(c, _, uc)) for c in units]
+    if not units:
+        lines.append(_("linked.none"))
+    lines.append(_("linked.usage"))
+    out.send(message.chat.id, "\n".join(lines))
+
+
+def _linked_values(c: Candidate, _: Translator, uc: UseCases) -> dict[str, object]:
+    policy = uc.config.dispatch
+    minutes = int(policy.arrival_window(c.tier).total_seconds() // 60) if c.tier in policy.tiers else "?"
+    return {"name": escape(c.name), "kind": _(policy.kinds.get(c.kind, c.kind)), "tier": c.tier, "minutes": minutes}
+
+
 async def not_allowed(message: Message, _: Translator, out: Outbox) -> None:
     """A registered person who is not duty staff."""
     out.send(message.chat.id, _("dispatch.not_allowed"))
@@ -344,6 +365,7 @@ def setup() -> Router:
     router.message.register(not_allowed, Command("dispatches"), PRIVATE, Registered())
     router.message.register(in_group, Command("dispatches"), ~PRIVATE)
     router.callback_query.register(on_order_button, OrderCb.filter())
+    router.message.register(cmd_linked, Command("linked"), PRIVATE, MayUse("linked"))
     router.callback_query.register(on_incident_button, IncidentDispatchCb.filter())
     router.callback_query.register(on_button, DispatchCb.filter())
     arriving = StateFilter(ARRIVE)

@@ -909,3 +909,40 @@ async def add_start(
     if order.meeting_point:
         known["meeting_point"] = order.meeting_point
     return subject, known, units
+
+
+# ---- administrators in chat: /linked --------------------------------------------------------------------------------
+async def linked_units_of(repos: Repos, user: Member | None) -> list[Candidate]:
+    """`/linked`: the linked units an administrator manages (their unit's and below), active or not."""
+    if user is None or not await may(repos, user, Action.LINKED_MANAGE, unit_id=user.unit_id):
+        raise Refused(N_("common.not_permitted"))
+    subtree = units_with_descendants(await repos.units.tree(), [user.unit_id])
+    return [
+        Candidate(linked.id, unit.id, unit.name, linked.kind, linked.tier)
+        for linked, unit in await repos.dispatch.linked_in(subtree)
+    ]
+
+
+async def add_linked_in_chat(repos: Repos, user: Member | None, words: list[str], policy: DispatchPolicy) -> Candidate:
+    """`/linked add CODE KIND TIER [PARENT NAME…]`: an administrator registers a unit of their tree as a linked unit,
+    or makes one for an outside agency under PARENT (a unit they manage)."""
+    if user is None or len(words) < 3:
+        raise Refused(N_("linked.usage"))
+    code, kind, tier = words[0], words[1], words[2]
+    parent_code, name = (words[3], " ".join(words[4:])) if len(words) >= 5 else (None, None)
+    existing = await repos.units.by_code(code)
+    where = existing.id if existing is not None else None
+    if where is None and parent_code is not None:
+        parent = await repos.units.by_code(parent_code)
+        where = parent.id if parent is not None else None
+    if where is None:
+        raise Refused(N_("linked.unknown_unit"), code=code[:32])
+    if not await may(repos, user, Action.LINKED_MANAGE, unit_id=where):
+        raise Refused(N_("common.not_permitted"))
+    try:
+        linked = await add_linked_unit(repos, f"tg:{user.telegram_id}", code, kind, tier, policy, name, parent_code)
+    except AdminError as exc:
+        raise Refused(N_("linked.refused"), why=str(exc)) from None
+    unit = await repos.units.get(linked.unit_id)
+    assert unit is not None
+    return Candidate(linked.id, unit.id, unit.name, linked.kind, linked.tier)

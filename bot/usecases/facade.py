@@ -219,3 +219,9 @@ class UseCases:
         self, order_id: int
     ) -> tuple[dict[str, Any], dict[str, Any], list[dispatch.Candidate]]:
         return await dispatch.add_start(self.repos, self.user, order_id)
+
+    async def linked_units(self) -> list[dispatch.Candidate]:
+        return await dispatch.linked_units_of(self.repos, self.user)
+
+    async def add_linked(self, words: list[str]) -> dispatch.Candidate:
+        return await dispatch.add_linked_in_chat(self.repos, self.user, words, self.config.dispatch)

@@ -253,3 +253,18 @@ async def test_an_order_survives_a_restart_its_buttons_and_its_clock(fake_api: F
         async with second.repos() as r:
             part = await r.dispatch.part(part_id)
             assert part.state == "accepted" and part.late and part.resends == 1
+
+
+async def test_an_administrator_lists_and_registers_linked_units_in_chat(harness: Harness) -> None:
+    await office(harness)
+    admin = Reporter(harness.api, 1001)  # the city's administrator
+    listing = await admin.say("/linked")
+    assert "城关派出所：公安，first（30 分钟到场）" in listing  # the city's tree
+    assert "邻县派出所" not in listing  # the other county is no part of it
+    added = await admin.say("/linked add water water other county 县水务集团")
+    assert "已登记联动单位：县水务集团（供水，40 分钟到场）" in added
+    assert "未登记" in await admin.say("/linked add water water other county 县水务集团")  # already
+    assert "没有代码为 nowhere 的单位" in await admin.say("/linked add nowhere water other")
+    async with harness.repos() as r:
+        water = await r.units.by_code("water")
+        assert water is not None and (await r.units.get(water.parent_id)).code == "county"
