@@ -268,3 +268,44 @@ async def test_an_administrator_lists_and_registers_linked_units_in_chat(harness
     async with harness.repos() as r:
         water = await r.units.by_code("water")
         assert water is not None and (await r.units.get(water.parent_id)).code == "county"
+
+
+async def test_many_moves_at_once_make_few_board_edits_and_the_board_ends_true(harness: Harness) -> None:
+    """Six units answer within a second or two: the board is edited a few times, not once per move (a group takes
+    20 messages a minute), and its last edit shows every unit as it stands."""
+    number = await office(harness)
+    api = harness.api
+    policy = load_policy()
+    async with harness.repos() as r:
+        for n in range(4):
+            await add_linked_unit(r, "test", f"extra{n}", "health", "other", policy, f"卫生院{n}", "county")
+            await add_user(r, "test", 3100 + n, f"卫生院{n}联络员", f"extra{n}", ["liaison"], None)
+    officer = Reporter(api, 1004)
+    await officer.say(f"/dispatch {number}")
+    for name in ("城关派出所", "县消防救援大队", "卫生院0", "卫生院1", "卫生院2", "卫生院3"):
+        await officer.tap(name)
+    await officer.tap("下一步")
+    await officer.say("全力救援")
+    await officer.tap("跳过")
+    order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+    liaisons = [POLICE_LIAISON, FIRE_LIAISON, 3100, 3101, 3102, 3103]
+    copies = [
+        (await api.wait_for(lambda uid=uid: [m for m in api.in_chat(uid) if order_number in m.text]))[0]
+        for uid in liaisons
+    ]
+    drawn = await api.wait_for(lambda: [m for m in api.in_chat(COUNTY_GROUP) if "派单看板" in m.text])
+    before = len(drawn)
+    for uid, copy in zip(liaisons, copies, strict=True):  # twelve moves, as fast as the presses go
+        await api.answer_to(await api.press(uid, copy, copy.button("接收")["callback_data"]))
+    for uid in liaisons:
+        screen = api.screen(uid)
+        await api.answer_to(await api.press(uid, screen, screen.button("已出发")["callback_data"]))
+
+    def final() -> list:  # type: ignore[type-arg]
+        boards = [m for m in api.in_chat(COUNTY_GROUP) if "派单看板" in m.text]
+        return boards if boards and boards[-1].text.count("：已出发") == 6 else []
+
+    boards = await api.wait_for(final, timeout=20)
+    edits = len(boards) - before
+    assert 1 <= edits <= 6  # twelve moves, a handful of edits
+    assert len([m for m in boards if m.method == "sendMessage"]) == 1
