@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.telegram.callbacks import PageCb
+from bot.telegram.callbacks import IncidentDispatchCb, PageCb
 from bot.telegram.desk import ledger_text, page_text, pager, timeline_text
 from bot.telegram.i18n import Translator
 from bot.telegram.notifier import Outbox
@@ -45,7 +45,14 @@ async def cmd_incident(message: Message, command: CommandObject, uc: UseCases, _
         out.send(message.chat.id, _("desk.incident_usage"))
         return
     found = await uc.incident_timeline(number)
-    out.send(message.chat.id, timeline_text(found, uc.config.clock(), _, uc.config.tz))
+    text = timeline_text(found, uc.config.clock(), _, uc.config.tz)
+    incident = str(found.incident["number"])
+    if found.incident["status"] != "closed" and await uc.may_dispatch(incident):  # 🚨 联动派单
+        button = InlineKeyboardButton(text=_("button.dispatch"), callback_data=IncidentDispatchCb(n=incident).pack())
+        markup = InlineKeyboardMarkup(inline_keyboard=[[button]])
+        out.send(message.chat.id, text, reply_markup=markup)
+        return
+    out.send(message.chat.id, text)
 
 
 async def cmd_ledger(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:

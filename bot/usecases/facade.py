@@ -225,3 +225,11 @@ class UseCases:
 
     async def add_linked(self, words: list[str]) -> dispatch.Candidate:
         return await dispatch.add_linked_in_chat(self.repos, self.user, words, self.config.dispatch)
+
+    async def may_dispatch(self, number: str) -> bool:
+        """Whether this person may order linked units out to this incident now (the 🚨 button under /incident)."""
+        try:
+            await dispatch.incident_to_dispatch(self.repos, self.user, number)
+        except Refused:
+            return False
+        return True

@@ -127,6 +127,9 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
 
     timeline = await officer.say(f"/incident {number}")
     assert f"联动派单 {order_number}：城关派出所、县消防救援大队" in timeline
+    assert officer.buttons() == ["🚨 联动派单"]  # duty staff may order more units out from here
+    await Reporter(api, 1002).say(f"/incident {number}")
+    assert not api.in_chat(1002)[-1].buttons()  # the reporter sees the timeline, no button
     assert (
         "城关派出所 接收派单" in timeline
         and "县消防救援大队 无法执行派单" in timeline
