@@ -248,10 +248,15 @@ ORDERS_MAX = 20  # open orders /dispatches lists (the oldest first)
 
 
 async def cmd_dispatches(message: Message, uc: UseCases, _: Translator, out: Outbox) -> None:
-    """/dispatches: the open orders of this person's unit and below, each with 关闭 and 增派."""
+    """/dispatches: the open orders of this person's unit and below, each with 关闭 and 增派; for a linked unit's
+    people, the orders their unit received and has not finished, each with its buttons."""
+    received = await uc.dispatch_received()
+    for card in received[:ORDERS_MAX]:
+        out.send(message.chat.id, order_text(card, _, uc.config.tz), reply_markup=order_keyboard(card, _))
     orders = await uc.dispatch_orders()
     if not orders:
-        out.send(message.chat.id, _("dispatch.list_none"))
+        if not received:
+            out.send(message.chat.id, _("dispatch.list_none"))
         return
     for order in orders[:ORDERS_MAX]:
         out.send(message.chat.id, _open_order_text(order, _, uc), reply_markup=_order_buttons(order.order_id, _))

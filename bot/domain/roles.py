@@ -29,7 +29,7 @@ COMMANDS: dict[str, frozenset[Role] | None] = {
     "final": frozenset({Role.REPORTER, Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
     "reopen": frozenset({Role.DUTY_LEADER, Role.ADMIN}),
     "dispatch": frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
-    "dispatches": frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
+    "dispatches": frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN, Role.LIAISON}),
     "duty": None,
     "handover": frozenset({Role.DUTY_OFFICER, Role.DUTY_LEADER, Role.ADMIN}),
     "status": None,

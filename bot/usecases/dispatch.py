@@ -946,3 +946,18 @@ async def add_linked_in_chat(repos: Repos, user: Member | None, words: list[str]
     unit = await repos.units.get(linked.unit_id)
     assert unit is not None
     return Candidate(linked.id, unit.id, unit.name, linked.kind, linked.tier)
+
+
+async def orders_received(repos: Repos, user: Member | None, policy: DispatchPolicy) -> list[OrderCard]:
+    """`/dispatches` for a linked unit's own people: its parts still open, as their order messages (with buttons)."""
+    if user is None:
+        return []
+    linked = await repos.dispatch.linked_of_unit(user.unit_id)
+    if linked is None or not await may(repos, user, Action.DISPATCH_RESPOND, unit_id=user.unit_id):
+        return []
+    cards = []
+    for part in await repos.dispatch.parts_for_linked([linked.id]):
+        order = await repos.dispatch.order(part.order_id)
+        if order is not None and order.state == "open" and State(part.state) in rules.OPEN:
+            cards.append(await order_card(repos, part, policy))
+    return cards

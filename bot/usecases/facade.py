@@ -233,3 +233,6 @@ class UseCases:
         except Refused:
             return False
         return True
+
+    async def dispatch_received(self) -> list[dispatch.OrderCard]:
+        return await dispatch.orders_received(self.repos, self.user, self.config.dispatch)

@@ -175,6 +175,9 @@ async def test_the_dispatcher_adds_units_then_closes_the_order(harness: Harness)
 
     listing = await officer.say("/dispatches")
     assert order_number in listing and "城关派出所：已派单" in listing
+    received = await Reporter(api, POLICE_LIAISON).say("/dispatches")  # the unit's own open orders, with buttons
+    assert order_number in received and "接收" in " ".join(Reporter(api, POLICE_LIAISON).buttons())
+    assert "没有进行中的派单" in await Reporter(api, FIRE_LIAISON).say("/dispatches")  # nothing for the brigade yet
     assert "没有进行中的派单" in await Reporter(api, SIBLING_OFFICER).say("/dispatches")  # a sibling county's
     screen = await officer.tap("增派单位")
     assert "增派单位" in screen and "城关派出所" not in " ".join(officer.buttons())  # only units not in it yet
