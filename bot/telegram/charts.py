@@ -26,6 +26,9 @@ class ChartData:
     grade_labels: dict[str, str]  # grade code -> label
     units: list[tuple[str, float | None, str]] = field(default_factory=list)  # (unit, on-time rate, note)
     empty: str = ""
+    # 管理考核: each linked unit's on-time arrival rate (name, rate, note: orders and median minutes)
+    dispatch: list[tuple[str, float | None, str]] = field(default_factory=list)
+    dispatch_title: str = ""
 
 
 @cache
@@ -40,23 +43,29 @@ def cjk_family() -> str:
 
 
 def render_chart(data: ChartData, family: str | None = None) -> bytes:
-    """A PNG: incidents by category (bars stacked by grade) above the on-time rate per unit."""
+    """A PNG: incidents by category (bars stacked by grade) above the on-time rate per unit, and the linked units'
+    on-time arrival rate (when any was ordered out)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     with _lock:
         families = [family or cjk_family(), "DejaVu Sans"]
         rows = max(1, len(data.categories))
-        units = data.units[:12]
-        height = 2.2 + 0.45 * rows + (0.45 * len(units) + 1.2 if units else 0)
+        units, linked = data.units[:12], data.dispatch[:12]
+        panels = [len(p) for p in (units, linked) if p]
+        height = 2.2 + 0.45 * rows + sum(0.45 * n + 1.2 for n in panels)
         fig = Figure(figsize=(7.2, height), dpi=150)
         FigureCanvasAgg(fig)
         fig.suptitle(data.title, fontsize=13, fontfamily=families)
-        grid = fig.add_gridspec(2 if units else 1, 1, height_ratios=[rows + 1.5, len(units) + 1.5] if units else [1])
+        grid = fig.add_gridspec(1 + len(panels), 1, height_ratios=[rows + 1.5, *(n + 1.5 for n in panels)])
         ax = fig.add_subplot(grid[0])
         _counts(ax, data, families)
+        at = 1
         if units:
-            _rates(fig.add_subplot(grid[1]), data, units, families)
+            _rates(fig.add_subplot(grid[at]), data.rate_title, units, families)
+            at += 1
+        if linked:
+            _rates(fig.add_subplot(grid[at]), data.dispatch_title, linked, families)
         fig.tight_layout(rect=(0, 0, 1, 0.96))
         out = io.BytesIO()
         fig.savefig(out, format="png")
@@ -90,8 +99,8 @@ def _counts(ax: Any, data: ChartData, families: list[str]) -> None:
     _style(ax, families)
 
 
-def _rates(ax: Any, data: ChartData, units: list[tuple[str, float | None, str]], families: list[str]) -> None:
-    ax.set_title(data.rate_title, fontsize=11, fontfamily=families, loc="left")
+def _rates(ax: Any, title: str, units: list[tuple[str, float | None, str]], families: list[str]) -> None:
+    ax.set_title(title, fontsize=11, fontfamily=families, loc="left")
     names = [u[0][:14] for u in units][::-1]
     rates = [(u[1] or 0.0) * 100 for u in units][::-1]
     colours = ["#1a9641" if r >= 95 else "#fdae61" if r >= 80 else "#d7191c" for r in rates]

@@ -134,7 +134,17 @@ def chart_data(s: Stats, _: Translator) -> ChartData:
         grade_labels={g: grade_label(g, _) for g in GRADES},
         units=units,
         empty=_("stats.no_incidents"),
+        dispatch=[
+            (name, a.on_time_rate, _("stats.chart_dispatch_note", orders=a.orders, median=_median(a.median_minutes)))
+            for name, a in s.dispatch
+            if a.orders
+        ],
+        dispatch_title=_("stats.chart_dispatch"),
     )
+
+
+def _median(minutes: float | None) -> str:
+    return f"{minutes:.1f}" if minutes is not None else "—"
 
 
 class Exporter:

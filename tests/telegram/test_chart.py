@@ -35,3 +35,21 @@ def test_chinese_labels_render_with_no_missing_glyph() -> None:
 def test_the_check_would_catch_a_font_without_chinese() -> None:
     _png, missing = missing_glyphs(DATA, family="DejaVu Sans")  # no CJK glyphs: every Chinese character is a box
     assert missing and any("DejaVu Sans" in m for m in missing)
+
+
+def test_the_linked_units_panel_renders_and_makes_the_chart_taller() -> None:
+    from dataclasses import replace
+
+    with_dispatch = replace(
+        DATA,
+        dispatch=[("城关派出所", 0.5, "派单 4，中位 27.5 分钟"), ("县消防救援大队", None, "派单 1，中位 — 分钟")],
+        dispatch_title="联动单位按时到场率",
+    )
+    png, missing = missing_glyphs(with_dispatch)
+    assert missing == [] and png.startswith(b"\x89PNG")
+    import struct
+
+    def height(image: bytes) -> int:
+        return int(struct.unpack(">I", image[20:24])[0])  # the PNG header's height
+
+    assert height(png) > height(render_chart(DATA))
