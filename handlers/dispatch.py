@@ -158,15 +158,7 @@ async def on_button(
                 one_time_keyboard=True,
             )
             out.send(chat_id, _("dispatch.where", number=card.order_number), reply_markup=keyboard)
-            noloc = InlineKeyboardMarkup(
-                inline_keyboard=[
-                    [
-                        InlineKeyboardButton(
-                            text=_("dispatch.no_location"), callback_data=DispatchCb(p=part, m="noloc").pack()
-                        )
-                    ]
-                ]
-            )
+            noloc = _one_button(_("dispatch.no_location"), DispatchCb(p=part, m="noloc").pack())
             out.send(chat_id, _("dispatch.where_live"), reply_markup=noloc)
             return
         data = await state.get_data()
@@ -182,41 +174,39 @@ async def on_button(
     out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
 
 
-async def on_location(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox) -> None:
-    """The location of an arrival (a live location's first one too)."""
+async def _arrive_at(message: Message, state: FSMContext, uc: UseCases) -> tuple[int, tuple[float, float], Answered]:
+    """An arrival at the location this message carries (a far one is kept for the unit to confirm)."""
     data = await state.get_data()
     assert message.location is not None
     part, where = int(data.get("part") or 0), (message.location.latitude, message.location.longitude)
     answered = await uc.dispatch_answer(part, "arrive", location=where)
     if answered.confirm_far:
         await state.update_data(lat=where[0], lon=where[1])
-        if message.location.live_period:  # a live location: it checks in by itself once inside the radius
-            out.send(message.chat.id, _("dispatch.live_far", metres=round(answered.distance_m or 0)))
-            return
-        confirm = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=_("dispatch.far_yes"), callback_data=DispatchCb(p=part, m="far").pack())]
-            ]
-        )
-        out.send(
-            message.chat.id, _("dispatch.far_confirm", metres=round(answered.distance_m or 0)), reply_markup=confirm
-        )
+    else:
+        await state.clear()
+    return part, where, answered
+
+
+async def on_location(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox) -> None:
+    """The location of an arrival (a live location's first one too)."""
+    part, _where, answered = await _arrive_at(message, state, uc)
+    if not answered.confirm_far:
+        _arrived(out, message.chat.id, answered, _, uc)
         return
-    await state.clear()
-    _arrived(out, message.chat.id, answered, _, uc)
+    metres = round(answered.distance_m or 0)
+    assert message.location is not None
+    if message.location.live_period:  # a live location: it checks in by itself once inside the radius
+        out.send(message.chat.id, _("dispatch.live_far", metres=metres))
+        return
+    confirm = _one_button(_("dispatch.far_yes"), DispatchCb(p=part, m="far").pack())
+    out.send(message.chat.id, _("dispatch.far_confirm", metres=metres), reply_markup=confirm)
 
 
 async def on_live_location(message: Message, state: FSMContext, uc: UseCases, _: Translator, out: Outbox) -> None:
     """A live location moving: inside the radius it checks the unit in; outside, nothing is said (it keeps moving)."""
-    data = await state.get_data()
-    assert message.location is not None
-    part, where = int(data.get("part") or 0), (message.location.latitude, message.location.longitude)
-    answered = await uc.dispatch_answer(part, "arrive", location=where)
-    if answered.confirm_far:
-        await state.update_data(lat=where[0], lon=where[1])
-        return
-    await state.clear()
-    _arrived(out, message.chat.id, answered, _, uc)
+    _part, _where, answered = await _arrive_at(message, state, uc)
+    if not answered.confirm_far:
+        _arrived(out, message.chat.id, answered, _, uc)
 
 
 def _one_button(text: str, data: str) -> InlineKeyboardMarkup:

@@ -771,6 +771,18 @@ class FakeBotAPI:
     async def send_location(self, user_id: int, lat: float, lon: float) -> dict[str, Any]:
         return await self.send_extra(user_id, {"location": {"latitude": lat, "longitude": lon}})
 
+    async def share_live_location(self, user_id: int, lat: float, lon: float, period: int = 900) -> dict[str, Any]:
+        """A live location: its first message; `move_live_location` then edits it as Telegram does."""
+        location = {"latitude": lat, "longitude": lon, "live_period": period}
+        return await self.send_extra(user_id, {"location": location})
+
+    async def move_live_location(self, user_id: int, first: dict[str, Any], lat: float, lon: float) -> dict[str, Any]:
+        """The live location moved: an edited_message of the first one, with the new place."""
+        message = dict(first["message"])
+        message["location"] = dict(message["location"], latitude=lat, longitude=lon)
+        message["edit_date"] = int(time.time())
+        return await self.push({"edited_message": message})
+
     async def send_photo(self, user_id: int, file_id: str, caption: str | None = None) -> dict[str, Any]:
         photo = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280, "height": 960}]
         extra: dict[str, Any] = {"photo": photo}

@@ -315,3 +315,32 @@ async def test_many_moves_at_once_make_few_board_edits_and_the_board_ends_true(h
     edits = len(boards) - before
     assert 1 <= edits <= 6  # twelve moves, a handful of edits
     assert len([m for m in boards if m.method == "sendMessage"]) == 1
+
+
+async def test_a_live_location_checks_the_unit_in_once_inside_the_radius(harness: Harness) -> None:
+    number = await office(harness)
+    api, officer = harness.api, Reporter(harness.api, 1004)
+    await officer.say(f"/dispatch {number}")
+    await officer.tap("城关派出所")
+    await officer.tap("下一步")
+    await officer.say("封控现场")
+    await officer.tap("跳过")
+    order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+    police = Reporter(api, POLICE_LIAISON)
+    await api.wait_for(lambda: [m for m in api.in_chat(POLICE_LIAISON) if order_number in m.text])
+    await police.tap("接收")
+    assert "请发送当前位置" in await police.tap("已到达")
+    before = len(api.in_chat(POLICE_LIAISON))
+    first = await api.share_live_location(POLICE_LIAISON, 31.25, 121.47)  # about 2.2 km north
+    far = await api.settle(POLICE_LIAISON, before)
+    assert "进入现场范围后将自动报到" in far[-1].text
+    async with harness.repos() as r:
+        assert (await r.session.scalar(select(DispatchPart))).arrived_at is None
+    before = len(api.in_chat(POLICE_LIAISON))
+    await api.move_live_location(POLICE_LIAISON, first, 31.235, 121.47)  # still 550 m away: nothing said
+    await api.move_live_location(POLICE_LIAISON, first, 31.2320, 121.47)  # 220 m: inside the 500 m radius
+    arrived = await api.settle(POLICE_LIAISON, before)
+    assert "已到达，距事发地 222 米" in "\n".join(m.text for m in arrived)
+    async with harness.repos() as r:
+        part = await r.session.scalar(select(DispatchPart))
+        assert part.state == "arrived" and 215 < part.distance_m < 230
