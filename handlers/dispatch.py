@@ -4,9 +4,10 @@ scene report and the feedback forms. A refusal (not the unit's, stale) is the us
 
 from __future__ import annotations
 
+import io
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -19,6 +20,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot.domain.roster import size_text
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import DispatchCb, IncidentDispatchCb, OrderCb
 from bot.telegram.dispatch import (
@@ -320,8 +322,28 @@ def _unit_labels(units: list[Candidate], _: Translator, uc: UseCases) -> list[tu
     ]
 
 
-async def cmd_linked(message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox) -> None:
-    """/linked: the linked units this administrator manages; /linked add CODE KIND TIER [PARENT NAME]: register one."""
+async def cmd_linked(
+    message: Message, command: CommandObject, uc: UseCases, _: Translator, out: Outbox, bot: Bot
+) -> None:
+    """/linked: the linked units this administrator manages; /linked add CODE KIND TIER [PARENT NAME]: register one;
+    a CSV or XLSX sent with the caption /linked: register them all (every bad row named; with any, none)."""
+    if message.document is not None:
+        document, limit = message.document, uc.config.table_limits.max_bytes
+        if (document.file_size or 0) > limit:  # refused before a byte is downloaded
+            out.send(message.chat.id, _("roster.error.too_big", limit=size_text(limit)))
+            return
+        buffer = io.BytesIO()
+        await bot.download(document, destination=buffer)
+        result = await uc.import_linked(buffer.getvalue(), document.file_name or "linked.csv")
+        if result.problems:
+            lines = [_("linked.import_failed")]
+            for line, msgid, params, _english in result.problems[:30]:
+                escaped = {k: escape(str(v)) for k, v in params.items()}
+                lines.append((_("linked.line", n=line) if line else "") + _(msgid, **escaped))
+            out.send(message.chat.id, "\n".join(lines))
+        else:
+            out.send(message.chat.id, _("linked.imported", n=len(result.added), codes=escape("、".join(result.added))))
+        return
     words = (command.args or "").split()
     if words and words[0] == "add":
         added = await uc.add_linked(words[1:])

@@ -659,8 +659,9 @@ class FakeBotAPI:
         file_name: str,
         content: bytes,
         mime: str = "text/xml",
+        caption: str | None = None,
     ) -> dict[str, Any]:
-        """A person sends a file (kept for getFile and the download)."""
+        """A person sends a file (kept for getFile and the download), with a caption (a command: its entity)."""
         file_id = f"doc{len(self.files) + 1}"
         self.files[file_id] = content
         document = {
@@ -670,7 +671,12 @@ class FakeBotAPI:
             "mime_type": mime,
             "file_size": len(content),
         }
-        return await self.send_extra(user_id, {"document": document})
+        extra: dict[str, Any] = {"document": document}
+        if caption:
+            extra["caption"] = caption
+            if caption.startswith("/"):
+                extra["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": len(caption.split()[0])}]
+        return await self.send_extra(user_id, extra)
 
     async def m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id, user_id = int(params["chat_id"]), int(params["user_id"])

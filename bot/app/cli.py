@@ -612,7 +612,7 @@ def import_linked_units_cmd(ctx: click.Context, path: str) -> None:
     async def work(repos: Any) -> Any:
         result = await import_linked_units(repos, "cli", data, path.rsplit("/", 1)[-1], config)
         if result.problems:
-            raise AdminError("nothing imported:\n" + "\n".join(result.problems))
+            raise AdminError("nothing imported:\n" + "\n".join(text for *_rest, text in result.problems))
         return result
 
     result = _with_repos(settings, work)

@@ -17,7 +17,7 @@ from bot.domain.access import Action
 from bot.domain.dispatch import DispatchPolicy, Move, MoveRefused, State
 from bot.domain.text import N_
 from bot.domain.units import units_with_descendants
-from bot.usecases.common import AdminError, Config, Member, Refused, duty_leaders, may, require_unit
+from bot.usecases.common import AdminError, Config, Member, Refused, duty_leaders, may
 from storage.models import DispatchOrder, DispatchPart, Incident, LinkedUnit, Unit
 from storage.repositories import Repos, wake_at
 
@@ -66,7 +66,47 @@ class Responded:
     tell_dispatcher: bool = False  # declined: the dispatcher is told at once and offered other units
 
 
+class LinkedError(AdminError):
+    """A linked unit refused: English for the operator's CLI (str), a catalog id and values for the chat."""
+
+    def __init__(self, text: str, msgid: str, **params: Any) -> None:
+        super().__init__(text)
+        self.msgid, self.params = msgid, params
+
+
 # ---- linked units ------------------------------------------------------------------------------------------------
+async def check_linked_unit(
+    repos: Repos,
+    unit_code: str,
+    kind: str,
+    tier: str,
+    policy: DispatchPolicy,
+    name: str | None = None,
+    parent_code: str | None = None,
+) -> tuple[Unit | None, Unit | None]:
+    """What add_linked_unit would refuse, refused before anything is written (LinkedError); the unit (None: one to
+    make for an outside agency) and the parent it would go under."""
+    kind, tier = kind.strip().lower(), tier.strip().lower()
+    if kind not in policy.kinds:
+        kinds = ", ".join(policy.kinds)
+        raise LinkedError(f"unknown kind {kind!r} (kinds: {kinds})", N_("linked.err.kind"), kind=kind, kinds=kinds)
+    if tier not in policy.tiers:
+        tiers = ", ".join(policy.tiers)
+        raise LinkedError(f"unknown tier {tier!r} (tiers: {tiers})", N_("linked.err.tier"), tier=tier, tiers=tiers)
+    unit = await repos.units.by_code(unit_code.strip())
+    parent = None
+    if unit is None:
+        if not name or not name.strip():
+            text = f"unknown unit {unit_code!r}: name one (and its parent) to make it for an outside agency"
+            raise LinkedError(text, N_("linked.unknown_unit"), code=unit_code)
+        parent = await repos.units.by_code(parent_code.strip()) if parent_code else None
+        if parent_code and parent is None:
+            raise LinkedError(f"unknown parent unit {parent_code!r}", N_("linked.err.parent"), code=parent_code)
+    elif await repos.dispatch.linked_of_unit(unit.id) is not None:
+        raise LinkedError(f"unit {unit.code!r} is a linked unit already", N_("linked.err.already"), code=unit.code)
+    return unit, parent
+
+
 async def add_linked_unit(
     repos: Repos,
     actor: str,
@@ -79,22 +119,14 @@ async def add_linked_unit(
 ) -> LinkedUnit:
     """Register a linked unit (operators: the CLI and the import). A unit of the tree is named by its code; an outside
     agency is given a unit of its own (`name`, under `parent_code`: the office that orders it out)."""
-    kind, tier = kind.strip().lower(), tier.strip().lower()
-    if kind not in policy.kinds:
-        raise AdminError(f"unknown kind {kind!r} (kinds: {', '.join(policy.kinds)})")
-    if tier not in policy.tiers:
-        raise AdminError(f"unknown tier {tier!r} (tiers: {', '.join(policy.tiers)})")
-    unit = await repos.units.by_code(unit_code.strip())
+    unit, parent = await check_linked_unit(repos, unit_code, kind, tier, policy, name, parent_code)
     if unit is None:
-        if not name or not name.strip():
-            raise AdminError(f"unknown unit {unit_code!r}: name one (and its parent) to make it for an outside agency")
-        parent = await require_unit(repos, parent_code, "parent unit") if parent_code else None
+        assert name is not None
         unit = await repos.units.add(unit_code.strip(), name.strip(), parent.id if parent else None)
         await repos.audit.record(
             actor, "unit.add", "unit", unit.id, after={"code": unit.code, "name": unit.name, "parent": parent_code}
         )
-    if await repos.dispatch.linked_of_unit(unit.id) is not None:
-        raise AdminError(f"unit {unit.code!r} is a linked unit already")
+    kind, tier = kind.strip().lower(), tier.strip().lower()
     linked = await repos.dispatch.add_linked(unit.id, kind, tier)
     await repos.audit.record(
         actor, "linked.add", "linked_unit", linked.id, after={"unit": unit.code, "kind": kind, "tier": tier}
@@ -662,57 +694,67 @@ HEADERS = {  # a column's header (English or Chinese) -> its field
 @dataclass
 class LinkedImport:
     added: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # "line N: why", every bad row named; with any, nothing stored
+    # every bad row: (line, catalog id, values, the English for the CLI); with any, nothing stored
+    problems: list[tuple[int, str, dict[str, Any], str]] = field(default_factory=list)
 
 
-async def import_linked_units(repos: Repos, actor: str, data: bytes, filename: str, config: Config) -> LinkedImport:
+async def import_linked_units(
+    repos: Repos, actor: str, data: bytes, filename: str, config: Config, user: Member | None = None
+) -> LinkedImport:
     """A CSV or XLSX of linked units (code, name, parent, kind, tier: a unit of the tree by its code, or an outside
     agency given a unit of its own under `parent`). Every bad row is named with its line; with any, nothing is
-    stored (the transaction is the caller's: it rolls back)."""
+    stored (the caller's transaction rolls back). `user` (an administrator in chat; the CLI passes none): only units
+    they manage, or outside agencies under one."""
     from bot.domain.roster import RosterFileError, read_table
 
     result = LinkedImport()
     try:
         rows = read_table(data, filename, config.table_limits)
     except RosterFileError as exc:
-        result.problems.append(f"the file: {exc.args[0]} {exc.params}")
+        result.problems.append((0, str(exc.args[0]), dict(exc.params), f"the file: {exc.args[0]} {exc.params}"))
         return result
-    if not rows:
-        result.problems.append("the file is empty")
-        return result
-    columns = {HEADERS.get(cell.strip().lower(), HEADERS.get(cell.strip(), "")): i for i, cell in enumerate(rows[0])}
+    columns = (
+        {HEADERS.get(c.strip().lower(), HEADERS.get(c.strip(), "")): i for i, c in enumerate(rows[0])} if rows else {}
+    )
     missing = [c for c in ("code", "kind", "tier") if c not in columns]
     if missing:
-        result.problems.append(
-            f"line 1: the header lacks {', '.join(missing)} (columns: code, name, parent, kind, tier)"
-        )
+        text = f"line 1: the header lacks {', '.join(missing)} (columns: code, name, parent, kind, tier)"
+        result.problems.append((1, N_("linked.err.header"), {"missing": ", ".join(missing)}, text))
         return result
 
     def cell(row: list[str], name: str) -> str:
         i = columns.get(name)
         return row[i].strip() if i is not None and i < len(row) else ""
 
-    for line, row in enumerate(rows[1:], start=2):
+    good: list[tuple[str, str, str, str | None, str | None]] = []
+    seen: set[str] = set()
+    for line, row in enumerate(rows[1:], start=2):  # every row checked first: nothing is written unless all pass
         if not any(c.strip() for c in row):
             continue
-        try:
-            linked = await add_linked_unit(
-                repos,
-                actor,
-                cell(row, "code"),
-                cell(row, "kind"),
-                cell(row, "tier"),
-                config.dispatch,
-                cell(row, "name") or None,
-                cell(row, "parent") or None,
-            )
-        except AdminError as exc:
-            result.problems.append(f"line {line}: {exc}")
+        code, parent = cell(row, "code"), cell(row, "parent") or None
+        kind, tier, name = cell(row, "kind"), cell(row, "tier"), cell(row, "name") or None
+        if code in seen:
+            result.problems.append((line, N_("linked.err.twice"), {"code": code}, f"line {line}: {code} twice"))
             continue
-        unit = await repos.units.get(linked.unit_id)
-        result.added.append(unit.code if unit else str(linked.unit_id))
+        seen.add(code)
+        if user is not None:
+            existing = await repos.units.by_code(code)
+            where = existing or (await repos.units.by_code(parent) if parent else None)
+            if where is not None and not await may(repos, user, Action.LINKED_MANAGE, unit_id=where.id):
+                text = f"line {line}: {code} is not a unit you manage"
+                result.problems.append((line, N_("linked.err.not_yours"), {"code": code}, text))
+                continue
+        try:
+            await check_linked_unit(repos, code, kind, tier, config.dispatch, name, parent)
+        except LinkedError as exc:
+            result.problems.append((line, exc.msgid, dict(exc.params), f"line {line}: {exc}"))
+            continue
+        good.append((code, kind, tier, name, parent))
     if result.problems:
-        result.added.clear()
+        return result
+    for code, kind, tier, name, parent in good:
+        await add_linked_unit(repos, actor, code, kind, tier, config.dispatch, name, parent)
+        result.added.append(code)
     return result
 
 
@@ -941,8 +983,8 @@ async def add_linked_in_chat(repos: Repos, user: Member | None, words: list[str]
         raise Refused(N_("common.not_permitted"))
     try:
         linked = await add_linked_unit(repos, f"tg:{user.telegram_id}", code, kind, tier, policy, name, parent_code)
-    except AdminError as exc:
-        raise Refused(N_("linked.refused"), why=str(exc)) from None
+    except LinkedError as exc:
+        raise Refused(exc.msgid, **exc.params) from None
     unit = await repos.units.get(linked.unit_id)
     assert unit is not None
     return Candidate(linked.id, unit.id, unit.name, linked.kind, linked.tier)

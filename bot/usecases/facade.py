@@ -236,3 +236,9 @@ class UseCases:
 
     async def dispatch_received(self) -> list[dispatch.OrderCard]:
         return await dispatch.orders_received(self.repos, self.user, self.config.dispatch)
+
+    async def import_linked(self, data: bytes, filename: str) -> dispatch.LinkedImport:
+        user = self._person()
+        return await dispatch.import_linked_units(
+            self.repos, f"tg:{user.telegram_id}", data, filename, self.config, user
+        )

@@ -344,3 +344,24 @@ async def test_a_live_location_checks_the_unit_in_once_inside_the_radius(harness
     async with harness.repos() as r:
         part = await r.session.scalar(select(DispatchPart))
         assert part.state == "arrived" and 215 < part.distance_m < 230
+
+
+async def test_an_administrator_sends_a_linked_unit_file(harness: Harness) -> None:
+    await office(harness)
+    api = harness.api
+    bad = (
+        "单位代码,单位名称,上级单位,类别,分级\nwater,县水务集团,county,water,other\ngas,县燃气公司,county,coal,other\n"
+    )
+    before = len(api.in_chat(1001))
+    await api.send_document(1001, "联动单位.csv", bad.encode(), mime="text/csv", caption="/linked")
+    answer = "\n".join(m.text for m in await api.settle(1001, before))
+    assert "未登记任何单位" in answer and "第 3 行：类别“coal”不存在" in answer
+    async with harness.repos() as r:
+        assert await r.units.by_code("water") is None  # nothing of the file
+    good = "code,name,parent,kind,tier\nwater,县水务集团,county,water,other\n"
+    before = len(api.in_chat(1001))
+    await api.send_document(1001, "linked.csv", good.encode(), mime="text/csv", caption="/linked")
+    assert "已登记 1 个联动单位：water" in "\n".join(m.text for m in await api.settle(1001, before))
+    before = len(api.in_chat(1004))
+    await api.send_document(1004, "linked.csv", good.encode(), mime="text/csv", caption="/linked")  # not an admin
+    assert "已登记" not in "\n".join(m.text for m in await api.settle(1004, before))
