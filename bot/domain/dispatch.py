@@ -48,6 +48,7 @@ class DispatchPolicy:
     accept_resends: int = 1
     reminders: tuple[float, ...] = (0.5, 0.83)
     scene_report_after: timedelta = timedelta(minutes=15)
+    feedback_after: timedelta = timedelta(hours=2)
 
     def arrival_window(self, tier: str) -> timedelta:
         try:
@@ -91,6 +92,7 @@ def load_policy(path: Path = DEFAULT_DISPATCH_FILE) -> DispatchPolicy:
         accept_resends=resends,
         reminders=tuple(sorted(reminders)),
         scene_report_after=_duration(raw.get("scene_report_after", "15m"), "scene_report_after"),
+        feedback_after=_duration(raw.get("feedback_after", "2h"), "feedback_after"),
     )
 
 
@@ -180,7 +182,7 @@ def on_scene(distance: float | None, policy: DispatchPolicy) -> bool | None:
 class ClockAction:
     """What a part's clock does at a moment: `resend` the order (n-th time), tell the unit's duty leader and the
     dispatcher it is `unanswered`, `remind` the liaison before the arrival deadline (n-th), mark it `late` (迟到) at
-    the deadline, or remind that the `scene_owed` report is due."""
+    the deadline, or remind that the `scene_owed` report or the `feedback_owed` is due."""
 
     at: datetime
     kind: str
@@ -193,6 +195,7 @@ def clock_actions(
     due_at: datetime,
     arrived_at: datetime | None,
     policy: DispatchPolicy,
+    scene_reported_at: datetime | None = None,
 ) -> list[ClockAction]:
     """Every action the part's clock may take in its present state, in time order (the caller keeps those after
     the last moment it acted on: a state change drops what no longer applies, a restart repeats nothing)."""
@@ -206,6 +209,8 @@ def clock_actions(
         actions.append(ClockAction(due_at, "late"))
     if state is State.ARRIVED and arrived_at is not None:
         actions.append(ClockAction(arrived_at + policy.scene_report_after, "scene_owed"))
+    if state is State.SCENE_REPORTED and scene_reported_at is not None:
+        actions.append(ClockAction(scene_reported_at + policy.feedback_after, "feedback_owed"))
     return sorted(actions, key=lambda a: a.at)
 
 
@@ -284,6 +289,8 @@ def policy_table(policy: DispatchPolicy) -> str:
         "then the unit's duty leader and the dispatching group are told |",
         f"| reminders | at {', '.join(f'{f:g}' for f in policy.reminders)} of the arrival window |",
         f"| scene report | due {int(policy.scene_report_after.total_seconds() // 60)} min after arriving |",
+        f"| handling feedback | asked for {int(policy.feedback_after.total_seconds() // 60)} min after the scene "
+        "report |",
         f"| on scene | within {policy.arrival_radius_m:g} m of the incident's coordinates |",
         f"| kinds | {', '.join(f'`{k}`' for k in policy.kinds)} |",
     ]

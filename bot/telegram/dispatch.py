@@ -133,6 +133,7 @@ CLOCK_TITLES = {
     "remind": N_("dispatch.clock.remind"),
     "late": N_("dispatch.clock.late"),
     "scene_owed": N_("dispatch.clock.scene_owed"),
+    "feedback_owed": N_("dispatch.clock.feedback_owed"),
 }
 
 
@@ -147,8 +148,13 @@ def clock_message(notice: ClockNotice, _: Translator, tz: tzinfo) -> Outgoing:
     if notice.kind == "resend":
         text += "\n" + _("dispatch.order.instruction", text=escape(notice.instruction))
     kwargs: dict[str, object] = {"chat_id": notice.chat_id, "text": text}
-    if notice.kind in ("resend", "remind", "scene_owed"):
-        moves = {"resend": ("accept", "decline"), "remind": ("arrive",), "scene_owed": ("scene",)}[notice.kind]
+    if notice.kind in ("resend", "remind", "scene_owed", "feedback_owed"):
+        moves = {
+            "resend": ("accept", "decline"),
+            "remind": ("arrive",),
+            "scene_owed": ("scene",),
+            "feedback_owed": ("feedback",),
+        }[notice.kind]
         labels = dict(pair for state in BUTTONS.values() for pair in state)
         kwargs["reply_markup"] = InlineKeyboardMarkup(
             inline_keyboard=[

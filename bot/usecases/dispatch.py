@@ -356,7 +356,9 @@ def next_action_at(part: DispatchPart, policy: DispatchPolicy, now: datetime) ->
     """When the part's clock next acts (bot.domain.dispatch.clock_actions), after `now`."""
     later = [
         a.at
-        for a in rules.clock_actions(State(part.state), part.dispatched_at, part.due_at, part.arrived_at, policy)
+        for a in rules.clock_actions(
+            State(part.state), part.dispatched_at, part.due_at, part.arrived_at, policy, part.scene_reported_at
+        )
         if a.at > now
     ]
     return min(later, default=None)
@@ -390,7 +392,9 @@ async def fire_dispatch(
     for part in rows:
         actions = [
             a
-            for a in rules.clock_actions(State(part.state), part.dispatched_at, part.due_at, part.arrived_at, policy)
+            for a in rules.clock_actions(
+                State(part.state), part.dispatched_at, part.due_at, part.arrived_at, policy, part.scene_reported_at
+            )
             if a.at <= now and (part.done_until is None or a.at > part.done_until)
         ]
         order = await repos.dispatch.order(part.order_id)
@@ -406,10 +410,10 @@ async def fire_dispatch(
 
         kinds = {a.kind for a in actions}
         told: list[int] = []
-        if kinds & {"resend", "remind", "scene_owed"}:  # the unit's people (the latest of them says it best)
-            kind = "scene_owed" if "scene_owed" in kinds else "resend" if "resend" in kinds else "remind"
+        if kinds & {"resend", "remind", "scene_owed", "feedback_owed"}:  # the unit's people (the latest says it best)
+            owed = next(k for k in ("feedback_owed", "scene_owed", "resend", "remind") if k in kinds)
             for recipient in await recipients(repos, unit, now):
-                notices.append(replace(about, chat_id=recipient.chat_id, kind=kind, locale=recipient.locale))
+                notices.append(replace(about, chat_id=recipient.chat_id, kind=owed, locale=recipient.locale))
                 told.append(recipient.chat_id)
             if "resend" in kinds:
                 part.resends += 1

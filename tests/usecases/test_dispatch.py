@@ -290,9 +290,15 @@ async def test_the_parts_clock_resends_escalates_reminds_and_marks_late_once(
         assert done.part.late and done.part.next_at == T0 + timedelta(minutes=76)
     assert await tick(76) == [(-100400, "scene_owed"), (2005, "scene_owed")]
     async with unit_of_work(sessionmaker) as r:
+        liaison = await person(r, o, "police_liaison")
+        seen = {"situation": "两车相撞"}
+        await respond(r, liaison, part_id, Move.SCENE_REPORT, T0 + timedelta(minutes=80), POLICY, report=seen)
+    assert await tick(199) == []
+    assert await tick(200) == [(-100400, "feedback_owed"), (2005, "feedback_owed")]  # 2 h after the scene report
+    async with unit_of_work(sessionmaker) as r:
         clock = (await r.session.scalars(select(AuditEntry).where(AuditEntry.action == "dispatch.clock"))).all()
         did = [a.after["did"] for a in clock]
-        assert did == [["resend"], ["unanswered"], ["remind"], ["remind"], ["late"], ["scene_owed"]]
+        assert did == [["resend"], ["unanswered"], ["remind"], ["remind"], ["late"], ["scene_owed"], ["feedback_owed"]]
 
 
 async def test_the_assessment_in_stats_and_the_export_against_hand_computed_figures(
