@@ -133,7 +133,8 @@ async def on_button(
                 reason=escape(reason),
                 incident=answered.card.incident_number,
             )
-            out.send(dispatcher.telegram_id, text, priority=Priority.ALERT)
+            other = _one_button(tr("dispatch.btn.add"), OrderCb(o=answered.card.order_id, a="add").pack())
+            out.send(dispatcher.telegram_id, text, priority=Priority.ALERT, reply_markup=other)  # offered others
         return
     if move in ("arrive", "far", "noloc", "scene", "feedback"):
         card = await uc.dispatch_check(part)

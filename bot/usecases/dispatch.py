@@ -455,6 +455,7 @@ class OrderCard:
     """One unit's order as its message shows it (plain data; the adapter renders it in the reader's language)."""
 
     part_id: int
+    order_id: int
     order_number: str
     incident_number: str
     category: str
@@ -503,6 +504,7 @@ async def order_card(repos: Repos, part: DispatchPart, policy: DispatchPolicy) -
     window = part.due_at - part.dispatched_at
     return OrderCard(
         part_id=part.id,
+        order_id=order.id,
         order_number=order.number,
         incident_number=incident.number,
         category=incident.category,

@@ -32,6 +32,7 @@ async def office(harness: Harness) -> str:
         await bind_group(r, "test", COUNTY_GROUP, await r.units.by_code("county"), "县值班群", None)
         await add_linked_unit(r, "test", "police", "police", "first", policy, "城关派出所", "county")
         await add_linked_unit(r, "test", "fire", "fire", "other", policy, "县消防救援大队", "county")
+        await add_linked_unit(r, "test", "traffic", "traffic", "first", policy, "县交警大队", "county")
         await add_linked_unit(r, "test", "other_police", "police", "first", policy, "邻县派出所", "other")
         await bind_group(r, "test", POLICE_GROUP, await r.units.by_code("police"), "派出所值班群", None)
         await add_user(r, "test", POLICE_LIAISON, "派出所联络员", "police", ["liaison"], "13900000001")
@@ -106,6 +107,16 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
     await fire.tap("人员车辆均已出动")
     told = await api.wait_for(lambda: [m for m in api.in_chat(1004) if "无法执行" in m.text and order_number in m.text])
     assert "人员车辆均已出动" in told[-1].text and f"/dispatch {number}" in told[-1].text
+    # offered other units at once: the dispatcher sends the traffic squad instead
+    screen = await officer._after(api.press(1004, told[-1], told[-1].button("增派单位")["callback_data"]))
+    assert "增派单位" in "\n".join(m.text for m in screen) and officer.buttons()[0].endswith(
+        "县交警大队（30 分钟到场）"
+    )
+    await officer.tap("县交警大队")
+    await officer.tap("下一步")
+    await officer.tap("保持不变")
+    await officer.tap("跳过")
+    assert "县交警大队" in await officer.tap("提交")
 
     # the police arrive: the location, at the incident's coordinates
     police = Reporter(api, POLICE_LIAISON)
@@ -141,7 +152,7 @@ async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harne
         assert order.number == order_number and order.instruction == "封控现场，疏导交通 <注意> & 安全"
         parts = {p.linked_unit_id: p for p in (await r.session.scalars(select(DispatchPart))).all()}
         states = sorted((p.state, p.decline_reason) for p in parts.values())
-        assert states == [("declined", "人员车辆均已出动"), ("scene_reported", None)]
+        assert states == [("declined", "人员车辆均已出动"), ("dispatched", None), ("scene_reported", None)]
         police_part = next(p for p in parts.values() if p.state == "scene_reported")
         assert not police_part.late and 10 < police_part.distance_m < 12
         assert police_part.scene_report["situation"] == "两车相撞，道路单向通行"
@@ -269,7 +280,7 @@ async def test_an_administrator_lists_and_registers_linked_units_in_chat(harness
     assert "邻县派出所" not in listing  # the other county is no part of it
     added = await admin.say("/linked add water water other county 县水务集团")
     assert "已登记联动单位：县水务集团（供水，40 分钟到场）" in added
-    assert "未登记" in await admin.say("/linked add water water other county 县水务集团")  # already
+    assert "单位 water 已是联动单位" in await admin.say("/linked add water water other county 县水务集团")
     assert "没有代码为 nowhere 的单位" in await admin.say("/linked add nowhere water other")
     async with harness.repos() as r:
         water = await r.units.by_code("water")
