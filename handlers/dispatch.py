@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from html import escape
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -21,6 +22,7 @@ from aiogram.types import (
 )
 
 from bot.domain.roster import size_text
+from bot.domain.text import N_
 from bot.telegram.alerts import AlertCourier
 from bot.telegram.callbacks import DispatchCb, IncidentDispatchCb, OrderCb
 from bot.telegram.dispatch import (
@@ -37,6 +39,7 @@ from bot.telegram.limiter import Priority
 from bot.telegram.notifier import Outbox
 from bot.usecases.dispatch import Answered, Candidate, OpenOrder
 from bot.usecases.facade import UseCases
+from conversations.formatting import join
 from handlers import forms
 from handlers.filters import PRIVATE, Magic, MayUse, Registered
 
@@ -58,12 +61,28 @@ async def cmd_dispatch(
         out.send(message.chat.id, _("dispatch.usage"))
         return
     subject, units = await uc.dispatch_start(number)
-    labels = _unit_labels(units, _, uc)
-    turn = await uc.forms(FsmDrafts(state), _).start("dispatch", base={"units": labels}, subject=subject)
+    await _order_form(subject, units, message.chat.id, state, uc, _, out, alerts)
+
+
+async def _order_form(
+    subject: dict[str, Any],
+    units: list[Candidate],
+    chat_id: int,
+    state: FSMContext,
+    uc: UseCases,
+    _: Translator,
+    out: Outbox,
+    alerts: AlertCourier,
+    known: dict[str, Any] | None = None,
+    about: str = N_("dispatch.about"),
+) -> None:
+    """The order form for an incident (`known`: answers it starts with, adding units to an order)."""
+    base = {"units": _unit_labels(units, _, uc)}
+    turn = await uc.forms(FsmDrafts(state), _).start("dispatch", initial=known, base=base, subject=subject)
     if turn.view is not None:
-        about = _("dispatch.about", number=subject["incident"])
-        turn.lead = f"{about}\n{turn.lead}".strip()
-    await forms.show(turn, uc, out, message.chat.id, _, alerts, state)
+        lead = _(about, number=subject.get("number") or subject["incident"])
+        turn.lead = f"{lead}\n{turn.lead}".strip()
+    await forms.show(turn, uc, out, chat_id, _, alerts, state)
 
 
 async def on_incident_button(
@@ -85,13 +104,7 @@ async def on_incident_button(
         out.send(user_id, _("dispatch.continue_incident", number=subject["incident"]), reply_markup=go_on)
         return
     out.answer_callback(query.id)
-    turn = await uc.forms(FsmDrafts(state), _).start(
-        "dispatch", base={"units": _unit_labels(units, _, uc)}, subject=subject
-    )
-    if turn.view is not None:
-        about = _("dispatch.about", number=subject["incident"])
-        turn.lead = f"{about}\n{turn.lead}".strip()
-    await forms.show(turn, uc, out, user_id, _, alerts, state)
+    await _order_form(subject, units, user_id, state, uc, _, out, alerts)
 
 
 async def on_button(
@@ -297,12 +310,7 @@ async def on_order_button(
     if callback_data.a == "add":
         subject, known, units = await uc.dispatch_add_start(callback_data.o)
         out.answer_callback(query.id)
-        base = {"units": _unit_labels(units, _, uc)}
-        turn = await uc.forms(FsmDrafts(state), _).start("dispatch", initial=known, base=base, subject=subject)
-        if turn.view is not None:
-            about = _("dispatch.add_about", number=subject["number"])
-            turn.lead = f"{about}\n{turn.lead}".strip()
-        await forms.show(turn, uc, out, chat_id, _, alerts, state)
+        await _order_form(subject, units, chat_id, state, uc, _, out, alerts, known, N_("dispatch.add_about"))
         return
     out.answer_callback(query.id, _("common.stale_button"), show_alert=True)
 
@@ -343,7 +351,7 @@ async def cmd_linked(
                 lines.append((_("linked.line", n=line) if line else "") + _(msgid, **escaped))
             out.send(message.chat.id, "\n".join(lines))
         else:
-            out.send(message.chat.id, _("linked.imported", n=len(result.added), codes=escape("、".join(result.added))))
+            out.send(message.chat.id, _("linked.imported", n=len(result.added), codes=escape(join(result.added, _))))
         return
     words = (command.args or "").split()
     if words and words[0] == "add":

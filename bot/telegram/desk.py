@@ -167,8 +167,8 @@ def _event(msgid: str, v: dict[str, Any], _: Translator) -> str:
         return _(msgid, who=escape(str(v.get("who", ""))), unit=escape(str(v.get("unit", ""))))
     if msgid.startswith("timeline.dispatch"):
         late = _("dispatch.late_mark") if v.get("late") else ""
-        text = {k: escape(str(v.get(k, ""))) for k in ("order", "unit", "units", "reason")}
-        return _(msgid, late=late, **text)
+        text = {k: escape(str(v.get(k, ""))) for k in ("order", "unit", "reason")}
+        return _(msgid, late=late, units=escape(join([str(u) for u in v.get("units") or []], _)), **text)
     due = due_label(str(v.get("due", "")), int(v.get("seq") or 0), _) if v.get("due") else ""
     step = v.get("step")
     grade = v.get("grade")

@@ -23,7 +23,7 @@ from bot.telegram.presenters import category_text
 from bot.usecases.common import Config
 from bot.usecases.dispatch import Board, ClockNotice, DispatchFiled, OrderCard, board_drawn, boards_due, next_board_at
 from conversations.addons import grade_label
-from conversations.formatting import map_link
+from conversations.formatting import join, map_link
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def show_dispatched(
             out.send(chat_id, _("dispatch.already_ordered", number=filed.number))
             return
         names = [card.unit for card, _where in filed.cards]
-        receipt = _("dispatch.ordered", number=filed.number, units=escape("、".join(names)))
+        receipt = _("dispatch.ordered", number=filed.number, units=escape(join(names, _)))
         if edit_message_id is not None:
             out.edit(chat_id, edit_message_id, receipt)
         else:

@@ -56,7 +56,7 @@ async def dispatch_events(repos: Repos, incident_id: int) -> list[tuple[datetime
                     values: dict[str, Any] = {"order": order.number, "unit": name, "reason": part.decline_reason or ""}
                     values["late"] = part.late and msgid == "timeline.dispatch_arrived"
                     events.append((at, msgid, values))
-        events.append((order.created_at, N_("timeline.dispatch"), {"order": order.number, "units": "、".join(names)}))
+        events.append((order.created_at, N_("timeline.dispatch"), {"order": order.number, "units": names}))
     return events
 
 

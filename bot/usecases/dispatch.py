@@ -815,7 +815,7 @@ def _answers_text(answers: Mapping[str, Any] | None) -> str | None:
     if not answers:
         return None
     typed = [str(v) for k, v in answers.items() if not str(k).startswith("_") and k not in CHOICES and v]
-    return "；".join(typed) or None
+    return " / ".join(typed) or None
 
 
 CHOICES = frozenset({"reinforcement"})
