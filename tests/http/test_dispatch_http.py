@@ -47,6 +47,19 @@ async def office(harness: Harness) -> str:
     return found.group(0)
 
 
+async def order_out_by(officer: Reporter, number: str, units: list[str], instruction: str) -> str:
+    """The order form filled in by a duty officer (no meeting point); the order's number."""
+    await officer.say(f"/dispatch {number}")
+    for name in units:
+        await officer.tap(name)
+    await officer.tap("下一步")
+    await officer.say(instruction)
+    await officer.tap("跳过")
+    found = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交"))
+    assert found, "no order number"
+    return found.group(0)
+
+
 async def test_an_order_goes_out_and_each_unit_answers_for_itself(harness: Harness) -> None:
     number = await office(harness)
     api, officer = harness.api, Reporter(harness.api, 1004)  # the county's duty leader and officer
@@ -177,12 +190,7 @@ async def test_dispatch_is_refused_to_who_may_not_and_in_groups(harness: Harness
 async def test_the_dispatcher_adds_units_then_closes_the_order(harness: Harness) -> None:
     number = await office(harness)
     api, officer = harness.api, Reporter(harness.api, 1004)
-    await officer.say(f"/dispatch {number}")
-    await officer.tap("城关派出所")
-    await officer.tap("下一步")
-    await officer.say("封控现场")
-    await officer.tap("跳过")
-    order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+    order_number = await order_out_by(officer, number, ["城关派出所"], "封控现场")
 
     listing = await officer.say("/dispatches")
     assert order_number in listing and "城关派出所：已派单" in listing
@@ -244,12 +252,7 @@ async def test_an_order_survives_a_restart_its_buttons_and_its_clock(fake_api: F
     async with running(fake_api, db_url) as first:
         number = await office(first)
         officer = Reporter(fake_api, 1004)
-        await officer.say(f"/dispatch {number}")
-        await officer.tap("城关派出所")
-        await officer.tap("下一步")
-        await officer.say("封控现场")
-        await officer.tap("跳过")
-        order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+        order_number = await order_out_by(officer, number, ["城关派出所"], "封控现场")
         async with first.repos() as r:
             part = await r.session.scalar(select(DispatchPart))
             ordered_at, part_id = part.dispatched_at, part.id
@@ -298,13 +301,8 @@ async def test_many_moves_at_once_make_few_board_edits_and_the_board_ends_true(h
             await add_linked_unit(r, "test", f"extra{n}", "health", "other", policy, f"卫生院{n}", "county")
             await add_user(r, "test", 3100 + n, f"卫生院{n}联络员", f"extra{n}", ["liaison"], None)
     officer = Reporter(api, 1004)
-    await officer.say(f"/dispatch {number}")
-    for name in ("城关派出所", "县消防救援大队", "卫生院0", "卫生院1", "卫生院2", "卫生院3"):
-        await officer.tap(name)
-    await officer.tap("下一步")
-    await officer.say("全力救援")
-    await officer.tap("跳过")
-    order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+    units = ["城关派出所", "县消防救援大队", "卫生院0", "卫生院1", "卫生院2", "卫生院3"]
+    order_number = await order_out_by(officer, number, units, "全力救援")
     liaisons = [POLICE_LIAISON, FIRE_LIAISON, 3100, 3101, 3102, 3103]
     copies = [
         (await api.wait_for(lambda uid=uid: [m for m in api.in_chat(uid) if order_number in m.text]))[0]
@@ -331,12 +329,7 @@ async def test_many_moves_at_once_make_few_board_edits_and_the_board_ends_true(h
 async def test_a_live_location_checks_the_unit_in_once_inside_the_radius(harness: Harness) -> None:
     number = await office(harness)
     api, officer = harness.api, Reporter(harness.api, 1004)
-    await officer.say(f"/dispatch {number}")
-    await officer.tap("城关派出所")
-    await officer.tap("下一步")
-    await officer.say("封控现场")
-    await officer.tap("跳过")
-    order_number = re.search(r"LD-\d{8}-\d{4}", await officer.tap("提交")).group(0)
+    order_number = await order_out_by(officer, number, ["城关派出所"], "封控现场")
     police = Reporter(api, POLICE_LIAISON)
     await api.wait_for(lambda: [m for m in api.in_chat(POLICE_LIAISON) if order_number in m.text])
     await police.tap("接收")
