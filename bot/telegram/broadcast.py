@@ -49,6 +49,7 @@ WINDOW = 64  # sends in flight at once, at least; more at higher rates (one seco
 FLUSH_EVERY = 0.25  # seconds between writes of answers (and the bound on duplicates after a kill)
 PROGRESS_EVERY = 3.0  # seconds between edits of a publisher's progress message
 PROGRESS_TRIES = 5  # a progress edit that fails is tried again at the next edit, this many times in all
+PROGRESS_RETRY = 0.5  # seconds: with nothing else to do, a failed progress edit is tried again this soon
 STOP_WAIT = 2.0  # seconds a stop waits for the sends in flight (answered ones are recorded, not sent again)
 IDLE_POLL = 2.0  # with nothing queued: look again this often (another process may have published)
 MAX_ATTEMPTS = 4  # tries of a row (each with the notifier's own retries inside) before it is marked failed
@@ -196,7 +197,7 @@ class Broadcaster:
     async def _idle_wait(self) -> float:
         async with unit_of_work(self.sessionmaker) as repos:
             retry = await repos.warnings.next_retry_at()
-        wait = IDLE_POLL
+        wait = IDLE_POLL if not self._touched else PROGRESS_RETRY  # a failed progress edit waits to be tried again
         if retry is not None:
             wait = min(wait, max(0.05, (retry - self.config.clock()).total_seconds()))
         return wait
