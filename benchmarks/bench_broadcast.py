@@ -50,6 +50,7 @@ async def measure(backend: str, people: int, groups: int, scale: float, reporter
     (the fake Bot API) and the reporters, and publishes the warning in the database."""
     import signal
 
+    from bot.app.sandbox.botapi import FakeBotAPI
     from bot.app.settings import load_settings
     from bot.usecases.common import Config
     from bot.usecases.onboarding import add_unit, add_user
@@ -59,7 +60,6 @@ async def measure(backend: str, people: int, groups: int, scale: float, reporter
     from tests.broadcasting import people as person_ids
     from tests.broadcasting import publish, seed_recipients
     from tests.conftest import create_pg_database, drop_pg_database
-    from tests.fakebotapi import FakeBotAPI
     from tests.subproc import BotProcess, bot_env
 
     db = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='kb-bcast-')}/bench.db"

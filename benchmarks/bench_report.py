@@ -182,7 +182,7 @@ def baseline_dispatcher(storage: Any = None) -> Any:
 
 async def serve(kind: str, api: str, db: str, webhook: str = "") -> None:
     """Run one bot (ours or the baseline) until SIGTERM; `webhook` (host:port): ours as a webhook worker there."""
-    from tests.fakebotapi import TOKEN
+    from bot.app.sandbox.botapi import TOKEN
 
     if kind in ("baseline", "naive"):
         from aiogram import Bot
@@ -439,7 +439,7 @@ async def reporter(api: Any, uid: int, reports: int, lat: dict[str, list[float]]
 
 async def start_bot(kind: str, db: str, env: dict[str, str]) -> tuple[Any, Any]:
     """The fake Bot API, and a bot (ours or the baseline) long-polling it as its own process."""
-    from tests.fakebotapi import FakeBotAPI
+    from bot.app.sandbox.botapi import FakeBotAPI
 
     api = FakeBotAPI()
     await api.start()
@@ -469,7 +469,7 @@ async def start_workers(db: str, workers: int, env: dict[str, str]) -> tuple[Any
     balancer would), once every worker is up and the webhook is set."""
     import aiohttp
 
-    from tests.fakebotapi import FakeBotAPI
+    from bot.app.sandbox.botapi import FakeBotAPI
     from tests.http.test_webhook_http import free_port
 
     api = FakeBotAPI()

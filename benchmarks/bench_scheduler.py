@@ -152,6 +152,7 @@ def cpu() -> float:
 
 async def measure(backend: str, kind: str, pending: int, due: int, window: float, idle: float) -> dict[str, Any]:
     from bot.app.runtime import make_notifier
+    from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
     from bot.app.settings import load_settings
     from bot.telegram.i18n import Catalogs
     from bot.telegram.scheduler import Scheduler
@@ -159,7 +160,6 @@ async def measure(backend: str, kind: str, pending: int, due: int, window: float
     from storage.db import create_engine, create_sessionmaker
     from storage.outbox import OutboxStore
     from tests.conftest import create_pg_database, drop_pg_database
-    from tests.fakebotapi import TOKEN, FakeBotAPI
 
     db = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='kb-sched-')}/bench.db"
     if backend == "postgresql":

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app.runtime import App
+from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
 from bot.app.settings import load_settings
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.uow import unit_of_work
-from tests.fakebotapi import TOKEN, FakeBotAPI
 
 PG_ADMIN_URL = os.environ.get("KUAIBAO_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("KUAIBAO_REQUIRE_PG") == "1"

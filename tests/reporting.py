@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakebotapi import FakeBotAPI, Sent
+from bot.app.sandbox.botapi import FakeBotAPI, Sent
 
 
 class Reporter:

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.fakebotapi import TOKEN, FakeBotAPI
+from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 NO_TOKEN = (
     "BOT_TOKEN is not set: talk to @BotFather in Telegram (https://t.me/BotFather, /newbot) to get one.\n"
-    "Put it in the environment (export BOT_TOKEN=123456:ABC...) or in a .env file here (BOT_TOKEN=...)."
+    "Put it in the environment (export BOT_TOKEN=123456:ABC...) or in a .env file here (BOT_TOKEN=...).\n"
+    "To try Kuaibao without Telegram or a token: python -m bot sandbox (a web page on http://127.0.0.1:8080)."
 )
 
 
@@ -86,6 +87,40 @@ def run(ctx: click.Context) -> None:
     from bot.app.runtime import run as run_bot
 
     asyncio.run(run_bot(settings))
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="the page's port (default SANDBOX_PORT)")
+@click.option("--empty", is_flag=True, help="start with no office (set one up as an operator would)")
+@click.option("--reset", is_flag=True, help="forget the sandbox's database and chats first")
+@click.option("--scenario", default=None, help="a drill to play: a YAML file, or the name of one that ships")
+@click.pass_context
+def sandbox(ctx: click.Context, port: int | None, empty: bool, reset: bool, scenario: str | None) -> None:
+    """Try Kuaibao without Telegram: a Bot API stand-in, the real bot and a web page on 127.0.0.1 where you play
+    every role (docs/sandbox.md). Its own database (SANDBOX_DATABASE, ./sandbox.db) and clock, which the page moves."""
+    settings = _settings(ctx)
+    from bot.app.sandbox.drills import ScenarioError, find, load
+
+    drill = None
+    if scenario is not None:
+        try:
+            drill = load(find(scenario))
+        except ScenarioError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(2)
+    _configure_logging(settings)
+    from bot.app.sandbox.runner import Sandbox, run
+
+    box = Sandbox(settings, port=port or settings.sandbox_port, empty=empty, reset=reset, scenario=drill)
+
+    def ready(url: str) -> None:
+        click.echo(f"Kuaibao sandbox: open {url} in a browser (Ctrl-C stops it; --reset starts over)", err=False)
+
+    try:
+        asyncio.run(run(box, ready))
+    except OSError as exc:
+        click.echo(f"the sandbox could not start: {exc} (another port: --port or SANDBOX_PORT)", err=True)
+        ctx.exit(1)
 
 
 @main.command()

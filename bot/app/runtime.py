@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 import handlers
 from bot.app.settings import Settings
 from bot.domain import jsoncodec
-from bot.domain.clock import utcnow
+from bot.domain.clock import Clock, utcnow
 from bot.domain.roles import COMMAND_HELP
 from bot.telegram import metrics, polling
 from bot.telegram.alerts import AlertCourier
@@ -88,12 +88,16 @@ def build_dispatcher(
     outbox_store: OutboxStore | None = None,
     courier: AlertCourier | None = None,
     in_flight: InFlight | None = None,
+    clock: Clock = utcnow,
 ) -> Dispatcher:
+    """The dispatcher with its middlewares and handlers; `clock`: the bot's time (the use cases, the scheduler: the
+    sandbox passes one it can move; a bot in production keeps the real one)."""
     storage, isolation = SqlStorage(sessionmaker), build_isolation(settings)
     # aiogram's FSM middleware is replaced by ours, which runs the state inside the update's transaction
     dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
-    dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier))
+    dp.workflow_data.update(alerts=courier or AlertCourier(catalogs, settings.tz, sessionmaker, notifier, clock))
     config = Config(
+        clock=clock,
         tz=settings.tz,
         default_locale=settings.default_locale,
         policy=settings.policy(),
@@ -189,8 +193,9 @@ SQLITE_LEASE = timedelta(seconds=30)
 class App:
     """Everything a running bot holds; also used by the tests to run the real thing in-process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = utcnow) -> None:
         self.settings = settings
+        self.clock = clock  # the bot's time: what the use cases, the scheduler and the broadcaster read
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.sessionmaker = create_sessionmaker(self.engine)
         self.catalogs = Catalogs(settings.locales_dir, settings.default_locale)
@@ -201,7 +206,7 @@ class App:
         # a stored answer is its process's while it sends it (the lease renewed), then anyone's to retry
         self.outbox = OutboxStore(self.sessionmaker, timedelta(seconds=settings.webhook_lease_seconds))
         self.notifier = make_notifier(self.bot, self.sessionmaker, settings)
-        self.courier = AlertCourier(self.catalogs, settings.tz, self.sessionmaker, self.notifier)
+        self.courier = AlertCourier(self.catalogs, settings.tz, self.sessionmaker, self.notifier, clock)
         self.dp = build_dispatcher(
             settings,
             self.sessionmaker,
@@ -211,6 +216,7 @@ class App:
             self.outbox,
             self.courier,
             self.in_flight,
+            clock,
         )
         self.scheduler = Scheduler(
             self.sessionmaker, self.catalogs, self.notifier, self.outbox, self.dp["update_context"].config
@@ -347,7 +353,7 @@ class App:
     async def sweep_drafts(self, now: datetime | None = None) -> int:
         """Expire report drafts untouched for DRAFT_TTL_DAYS, with a notice to the reporter."""
         async with unit_of_work(self.sessionmaker) as repos:
-            notices = await expire_drafts(repos, now or utcnow(), timedelta(days=self.settings.draft_ttl_days))
+            notices = await expire_drafts(repos, now or self.clock(), timedelta(days=self.settings.draft_ttl_days))
         out = Outbox()
         for say in notices:
             out.send(say.chat_id, say_text(say, self.catalogs, self.settings.tz))
@@ -359,7 +365,7 @@ class App:
     async def redeliver_alerts(self, now: datetime | None = None, everything: bool = False) -> int:
         """Send again the parts of duty-group alerts Telegram has not accepted yet (crash, outage, bot
         removed); `everything` at start, for what a crash cut off."""
-        return await self.courier.retry_due(now or utcnow(), everything)
+        return await self.courier.retry_due(now or self.clock(), everything)
 
     async def alert_retries(self) -> None:
         """At start every undelivered alert (what a crash cut off), then the due ones every ALERT_RETRY."""

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     webhook_listen: str = Field(default="127.0.0.1:8081")
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
     webhook_lease_seconds: float = Field(default=30.0, ge=5, le=3600)
+    # `python -m bot sandbox`: where its page listens (127.0.0.1 only) and its own database file
+    sandbox_port: int = Field(default=8080, ge=1, le=65535)
+    sandbox_database: Path = Field(default=Path("./sandbox.db"))
 
     @field_validator("bot_token")
     @classmethod

@@ -23,7 +23,7 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.clock import utcnow
+from bot.domain.clock import Clock, utcnow
 from bot.telegram.forms import EDITABLE_MAX, NEXT_FORM, receipt_lines, status_lines
 from bot.telegram.i18n import Catalogs
 from bot.telegram.keyboards import ack_keyboard, receipt_markup
@@ -54,9 +54,15 @@ class AlertCourier:
     language); injected into the handlers and run by the retry job."""
 
     def __init__(
-        self, catalogs: Catalogs, tz: tzinfo, sessionmaker: async_sessionmaker[AsyncSession], notifier: Notifier
+        self,
+        catalogs: Catalogs,
+        tz: tzinfo,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        notifier: Notifier,
+        clock: Clock = utcnow,
     ) -> None:
         self.catalogs, self.tz, self.sessionmaker, self.notifier = catalogs, tz, sessionmaker, notifier
+        self.clock = clock  # the bot's time (Config.clock): when an alert reached its group
         self.group_ = catalogs.translator(catalogs.default_locale)
         self.busy: set[int] = set()  # alerts being delivered by this process right now
 
@@ -146,7 +152,7 @@ class AlertCourier:
                 first = sent[0] if isinstance(sent, list) and sent else sent
                 if not isinstance(first, Message):
                     return error, AlertStatus(title or str(chat_id), "retrying", error=error)
-                now = utcnow()
+                now = self.clock()
                 if part.kind == "text":
                     text_id, sent_at, chat_id = first.message_id, now, first.chat.id  # (a migrated group's new id)
                     title = title or first.chat.title
@@ -254,7 +260,7 @@ class AlertCourier:
         text = None
         if receipt.message_id is not None and form is not None:
             draft = {"answers": receipt.answers, "base": {}, "subject": None}
-            summary = summary_lines(Engine(form), draft, Context(utcnow(), self.tz, _))
+            summary = summary_lines(Engine(form), draft, Context(self.clock(), self.tz, _))
             text = "\n".join([*lines, "", *summary])
         if text is not None and len(text) <= EDITABLE_MAX:
             markup = (

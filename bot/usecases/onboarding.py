@@ -337,3 +337,21 @@ async def set_aside_notices(repos: Repos, telegram_id: int | None, chat_id: int 
                 Say(admin.telegram_id, N_("inbox.set_aside_admin"), {"who": who, "update": update_id}, admin.locale)
             )
     return out
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    chat_id: int
+    title: str | None
+    unit_code: str
+    unit_name: str
+
+
+async def list_groups(repos: Repos) -> list[GroupRow]:
+    """Every bound duty group with its unit (the operator's view: the sandbox's panes)."""
+    units = {u.id: u for u in await repos.units.all()}
+    return [
+        GroupRow(g.chat_id, g.title, units[g.unit_id].code, units[g.unit_id].name)
+        for g in await repos.groups.all()
+        if g.unit_id in units
+    ]

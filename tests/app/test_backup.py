@@ -15,10 +15,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from bot.app.cli import main
+from bot.app.sandbox.botapi import FakeBotAPI
 from bot.usecases.onboarding import add_unit
 from storage.models import Incident
 from tests.conftest import REQUIRE_PG, create_pg_database, drop_pg_database, running
-from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
 
 

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import event, func, select
 
 from bot.app.runtime import App
+from bot.app.sandbox.botapi import FakeBotAPI
 from storage.db import create_engine, create_sessionmaker
 from storage.models import DutyGroup, WarningDelivery
 from storage.uow import unit_of_work
 from tests.broadcasting import groups, people, publish, seed_recipients
 from tests.conftest import Harness, running
-from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
 
 BULLETIN = "暴雨"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from bot.telegram.limiter import Limits, Priority, SendLimiter
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import Alert, AlertPart, Incident, OutboxMessage, Report
 from tests.conftest import Harness, running
-from tests.fakebotapi import FakeBotAPI
 from tests.http.test_report_http import fill_until_review
 from tests.reporting import Reporter
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from bot.domain.clock import utcnow
 from bot.telegram.scheduler import Scheduler
 from storage.models import Deadline, Incident
 from tests.conftest import Harness, running
-from tests.fakebotapi import FakeBotAPI
 from tests.http.test_clocks_http import CITY_GROUP, COUNTY_GROUP, file_county_report, texts
 from tests.http.test_report_http import fill_until_review
 from tests.reporting import Reporter

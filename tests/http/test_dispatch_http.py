@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from bot.domain.dispatch import load_policy
 from bot.usecases.dispatch import add_linked_unit
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import AuditEntry, DispatchOrder, DispatchPart
 from tests.conftest import Harness, running
-from tests.fakebotapi import FakeBotAPI
 from tests.http.test_report_http import COUNTY_GROUP, fill_until_review
 from tests.reporting import Reporter
 

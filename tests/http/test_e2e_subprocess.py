@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from tests.fakebotapi import BOT_USERNAME, FakeBotAPI
+from bot.app.sandbox.botapi import BOT_USERNAME, FakeBotAPI
 from tests.subproc import BotProcess, bot_env, cli
 
 pytestmark = pytest.mark.subprocess

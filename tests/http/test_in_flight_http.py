@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from tests.conftest import running
-from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
 
 

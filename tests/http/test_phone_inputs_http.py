@@ -10,9 +10,9 @@ from typing import Any
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from sqlalchemy import select
 
+from bot.app.sandbox.botapi import BOT_ID, FakeBotAPI
 from storage.models import FsmRecord, Report
 from tests.conftest import Harness
-from tests.fakebotapi import BOT_ID, FakeBotAPI
 from tests.reporting import Reporter
 
 UID = 1002

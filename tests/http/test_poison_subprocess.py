@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakebotapi import TOKEN, FakeBotAPI
+from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
 from tests.hostile import csv_rows
 from tests.subproc import BotProcess, bot_env, cli
 

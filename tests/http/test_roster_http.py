@@ -13,11 +13,11 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from bot.usecases.common import duty_leaders
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import Handover, Shift
 from tests.conftest import Harness
-from tests.fakebotapi import FakeBotAPI
 from tests.http.test_clocks_http import file_county_report
 from tests.reporting import Reporter
 from tests.subproc import bot_env, cli

@@ -13,9 +13,9 @@ from pathlib import Path
 import openpyxl
 from sqlalchemy import select
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from storage.models import AuditEntry, Deadline, Incident, Report, Unit, User
 from tests.conftest import Harness
-from tests.fakebotapi import FakeBotAPI
 from tests.reporting import Reporter
 from tests.subproc import bot_env, cli
 

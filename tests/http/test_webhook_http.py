@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.app.runtime import App
+from bot.app.sandbox.botapi import FakeBotAPI
 from storage.db import create_engine
 from storage.models import InboxUpdate
 from storage.uow import transaction
 from tests.conftest import Harness, harness_settings
-from tests.fakebotapi import FakeBotAPI
 
 SECRET = "s3cret_-token"
 

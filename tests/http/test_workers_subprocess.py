@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.sandbox.botapi import FakeBotAPI, Sent
 from bot.usecases.onboarding import add_unit, add_user, bind_group
 from storage.db import create_engine, create_sessionmaker, migrate
 from storage.models import InboxUpdate, Incident, Report, User
 from storage.uow import transaction, unit_of_work
-from tests.fakebotapi import FakeBotAPI, Sent
 from tests.http.test_webhook_http import SECRET, free_port
 from tests.reporting import Reporter
 from tests.subproc import BotProcess, bot_env, cli

@@ -8,10 +8,10 @@ import pytest
 from aiogram import Bot
 
 from bot.app.runtime import build_bot, make_notifier
+from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
 from bot.app.settings import load_settings
 from bot.telegram.notifier import Notifier, Outbox
 from tests.conftest import Harness
-from tests.fakebotapi import TOKEN, FakeBotAPI
 
 
 @pytest.fixture

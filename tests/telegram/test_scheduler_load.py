@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.sandbox.botapi import FakeBotAPI
 from bot.domain.clock import utcnow
 from bot.telegram.scheduler import Scheduler
 from bot.usecases.onboarding import bind_group
@@ -16,7 +17,6 @@ from storage.db import create_engine, create_sessionmaker
 from storage.models import Alert, AlertPart, AuditEntry, Deadline, Incident, Report
 from storage.outbox import OutboxStore
 from tests.conftest import Harness, running
-from tests.fakebotapi import FakeBotAPI
 from tests.http.test_clocks_http import COUNTY_GROUP
 
 FIRST = 300000

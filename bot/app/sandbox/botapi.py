@@ -1,21 +1,27 @@
-"""A fake Telegram Bot API server over real HTTP (aiohttp), for tests and benchmarks.
+"""A Telegram Bot API stand-in over real HTTP (aiohttp): the server the tests, the benchmarks and the sandbox
+(`python -m bot sandbox`) run the real bot against, with no token and no internet. Documented in docs/sandbox.md.
 
-The real bot reaches it through BOT_API_BASE. It keeps every chat's messages (with edits applied),
-validates what Telegram validates (text length after entity parsing, HTML well-formedness,
-callback_data ≤ 64 bytes), lets a test inject user updates, and fails on demand with 429, 403,
+The bot reaches it through BOT_API_BASE, as it would reach Telegram or a local Bot API server. It keeps every chat's
+messages (with edits applied), validates what Telegram validates (text length after entity parsing, HTML
+well-formedness, callback_data ≤ 64 bytes), takes what people do as updates (`send_text`, `press`, `send_location`,
+`share_live_location`, `send_photo`, `send_document`…) for getUpdates or a webhook, tells its listeners about every
+change a chat shows (`listen`: the sandbox page's live view), and, for tests, fails on demand with 429, 403,
 migrate_to_chat_id, "message is too long" and 5xx.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import itertools
 import json
+import logging
 import re
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -176,6 +182,10 @@ class FakeBotAPI:
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and the download
         self.broken_downloads: set[str] = set()  # file ids whose download fails (getFile still answers)
         self.uploads: list[tuple[str, str, bytes]] = []  # (field, file name, content) the bot uploaded
+        self.timestamp: Callable[[], float] = time.time  # the messages' dates (the sandbox's clock can be moved)
+        self.file_names: dict[str, str] = {}  # file_id -> the name it was uploaded or sent with
+        # who is told of each change a chat shows: {"kind": "new"|"edit"|"delete"|"answer", ...} (the sandbox page)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         # webhook mode, as Telegram does it: setWebhook's URL gets each update POSTed with the secret; any non-2xx
         # answer or timeout is retried; one person's next update only after their previous one was accepted;
         # getUpdates answers 409 while a webhook is set. `webhook_targets`: where the POSTs really go (a load
@@ -189,13 +199,37 @@ class FakeBotAPI:
         self._webhook_round = itertools.count()
 
     # ---- server -------------------------------------------------------------------------------
-    async def start(self) -> str:
+    def dump_state(self) -> dict[str, Any]:
+        """What the chats hold, to start again where a run stopped (the sandbox keeps it beside its database)."""
+        return {
+            "update_id": next(self._update_ids),
+            "message_ids": {str(c): next(n) for c, n in self._message_ids.items()},
+            "messages": {str(c): list(ms.values()) for c, ms in self.messages.items()},
+            "files": {f: base64.b64encode(b).decode() for f, b in self.files.items()},
+            "file_names": self.file_names,
+            "titles": {str(c): t for c, t in self.titles.items()},
+            "chat_admins": {str(c): sorted(a) for c, a in self.chat_admins.items()},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._update_ids = itertools.count(int(state.get("update_id", 1)))
+        for chat, start in state.get("message_ids", {}).items():
+            self._message_ids[int(chat)] = itertools.count(int(start))
+        for chat, ms in state.get("messages", {}).items():
+            self.messages[int(chat)] = {int(m["message_id"]): m for m in ms}
+        self.files.update({f: base64.b64decode(b) for f, b in state.get("files", {}).items()})
+        self.file_names.update(state.get("file_names", {}))
+        self.titles.update({int(c): t for c, t in state.get("titles", {}).items()})
+        for chat, admins in state.get("chat_admins", {}).items():
+            self.chat_admins[int(chat)] = set(admins)
+
+    async def start(self, port: int = 0) -> str:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -224,8 +258,11 @@ class FakeBotAPI:
         params: dict[str, Any] = {}
         for key, value in raw.items():
             if not isinstance(value, str):
-                params[key] = f"upload:{getattr(value, 'filename', 'file')}"
-                self.uploads.append((key, str(getattr(value, "filename", "file")), value.file.read()))
+                name, content = str(getattr(value, "filename", "file")), value.file.read()
+                self.uploads.append((key, name, content))
+                file_id = f"up{len(self.files) + 1}"  # kept like a file Telegram stores: getFile, the page shows it
+                self.files[file_id], self.file_names[file_id] = content, name
+                params[key] = file_id
             elif key in STRING_FIELDS:
                 params[key] = value
             else:
@@ -341,6 +378,18 @@ class FakeBotAPI:
         if event is not None:
             event.set()
 
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener` with every change a chat shows, as it happens (a new message, by the bot or a person; an
+        edit; a deletion; a callback query's answer). Listeners must not block."""
+        self.listeners.append(listener)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's bug never breaks the bot's call
+                logging.getLogger(__name__).exception("a Bot API listener failed")
+
     async def wait_chat(self, chat_id: int, predicate: Any, timeout: float = 30.0) -> Any:
         """Wait for predicate() after something new in one chat (cheap with thousands of chats)."""
         deadline = time.monotonic() + timeout
@@ -397,7 +446,7 @@ class FakeBotAPI:
     def _new_message(self, chat_id: int, extra: dict[str, Any]) -> dict[str, Any]:
         msg = {
             "message_id": next(self._message_ids[chat_id]),
-            "date": int(time.time()),
+            "date": int(self.timestamp()),
             "chat": self.chat(chat_id),
             "from": self.bot_user(),
             **extra,
@@ -406,6 +455,12 @@ class FakeBotAPI:
         return msg
 
     async def _record(self, method: str, msg: dict[str, Any], raw: str, params: dict[str, Any]) -> None:
+        if self.listeners:
+            kind = "edit" if method.startswith("edit") else "new"
+            event_msg = copy.deepcopy(msg)
+            if kind == "new" and params.get("reply_markup"):  # a reply keyboard (or its removal) travels with it
+                event_msg["reply_markup"] = params["reply_markup"]
+            self._emit({"kind": kind, "message": event_msg})
         self._add(
             Sent(
                 method,
@@ -575,7 +630,7 @@ class FakeBotAPI:
         msg.pop("reply_markup", None)
         if markup:
             msg["reply_markup"] = markup
-        msg["edit_date"] = int(time.time())
+        msg["edit_date"] = int(self.timestamp())
         await self._record("editMessageText", msg, raw, params)
         return msg
 
@@ -591,10 +646,12 @@ class FakeBotAPI:
     async def m_deleteMessage(self, params: dict[str, Any]) -> bool:
         self._existing(params)
         del self.messages[int(params["chat_id"])][int(params["message_id"])]
+        self._emit({"kind": "delete", "chat_id": int(params["chat_id"]), "message_id": int(params["message_id"])})
         return True
 
     async def m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         self.callback_answers[str(params["callback_query_id"])] = params
+        self._emit({"kind": "answer", **params})
         async with self._changed:
             self._changed.notify_all()
         return True
@@ -619,7 +676,10 @@ class FakeBotAPI:
 
     async def m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         doc = params["document"]
-        return await self._media("sendDocument", params, "document", {"file_id": doc, "file_unique_id": f"u{doc}"})
+        value = {"file_id": doc, "file_unique_id": f"u{doc}"}
+        if doc in self.file_names:
+            value["file_name"] = self.file_names[doc]
+        return await self._media("sendDocument", params, "document", value)
 
     async def m_sendVideo(self, params: dict[str, Any]) -> dict[str, Any]:
         v = params["video"]
@@ -660,10 +720,12 @@ class FakeBotAPI:
         content: bytes,
         mime: str = "text/xml",
         caption: str | None = None,
+        chat_id: int | None = None,
+        **user_kw: Any,
     ) -> dict[str, Any]:
         """A person sends a file (kept for getFile and the download), with a caption (a command: its entity)."""
         file_id = f"doc{len(self.files) + 1}"
-        self.files[file_id] = content
+        self.files[file_id], self.file_names[file_id] = content, file_name
         document = {
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",
@@ -676,7 +738,7 @@ class FakeBotAPI:
             extra["caption"] = caption
             if caption.startswith("/"):
                 extra["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": len(caption.split()[0])}]
-        return await self.send_extra(user_id, extra)
+        return await self.send_extra(user_id, extra, chat_id, **user_kw)
 
     async def m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
@@ -749,6 +811,9 @@ class FakeBotAPI:
     async def push(self, update: dict[str, Any]) -> dict[str, Any]:
         update["update_id"] = next(self._update_ids)
         self.updates.append(update)
+        if self.listeners and ("message" in update or "edited_message" in update):
+            kind = "new" if "message" in update else "edit"
+            self._emit({"kind": kind, "message": copy.deepcopy(update.get("message") or update["edited_message"])})
         async with self._changed:
             self._changed.notify_all()
         return update
@@ -757,7 +822,7 @@ class FakeBotAPI:
         chat_id = chat_id if chat_id is not None else user_id
         return {
             "message_id": next(self._message_ids[chat_id]),
-            "date": int(time.time()),
+            "date": int(self.timestamp()),
             "chat": self.chat(chat_id),
             "from": self.user(user_id, **user_kw),
             **extra,
@@ -774,27 +839,42 @@ class FakeBotAPI:
     ) -> dict[str, Any]:
         return await self.push({"message": self._user_message(user_id, chat_id, extra, **user_kw)})
 
-    async def send_location(self, user_id: int, lat: float, lon: float) -> dict[str, Any]:
-        return await self.send_extra(user_id, {"location": {"latitude": lat, "longitude": lon}})
+    async def send_location(
+        self, user_id: int, lat: float, lon: float, chat_id: int | None = None, **user_kw: Any
+    ) -> dict[str, Any]:
+        return await self.send_extra(user_id, {"location": {"latitude": lat, "longitude": lon}}, chat_id, **user_kw)
 
-    async def share_live_location(self, user_id: int, lat: float, lon: float, period: int = 900) -> dict[str, Any]:
+    async def share_live_location(
+        self, user_id: int, lat: float, lon: float, period: int = 900, chat_id: int | None = None, **user_kw: Any
+    ) -> dict[str, Any]:
         """A live location: its first message; `move_live_location` then edits it as Telegram does."""
         location = {"latitude": lat, "longitude": lon, "live_period": period}
-        return await self.send_extra(user_id, {"location": location})
+        return await self.send_extra(user_id, {"location": location}, chat_id, **user_kw)
 
     async def move_live_location(self, user_id: int, first: dict[str, Any], lat: float, lon: float) -> dict[str, Any]:
         """The live location moved: an edited_message of the first one, with the new place."""
         message = dict(first["message"])
         message["location"] = dict(message["location"], latitude=lat, longitude=lon)
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.timestamp())
         return await self.push({"edited_message": message})
 
-    async def send_photo(self, user_id: int, file_id: str, caption: str | None = None) -> dict[str, Any]:
+    async def send_photo(
+        self,
+        user_id: int,
+        file_id: str,
+        caption: str | None = None,
+        content: bytes | None = None,
+        chat_id: int | None = None,
+        **user_kw: Any,
+    ) -> dict[str, Any]:
+        """A person sends a photo (`content`: its bytes, kept for getFile and the page; else a file id only)."""
+        if content is not None:
+            self.files[file_id] = content
         photo = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280, "height": 960}]
         extra: dict[str, Any] = {"photo": photo}
         if caption:
             extra["caption"] = caption
-        return await self.send_extra(user_id, extra)
+        return await self.send_extra(user_id, extra, chat_id, **user_kw)
 
     async def send_sticker(self, user_id: int) -> dict[str, Any]:
         sticker = {
@@ -830,7 +910,7 @@ class FakeBotAPI:
             or self.messages[sent.chat_id].get(sent.message_id)
             or {
                 "message_id": sent.message_id,
-                "date": int(time.time()),
+                "date": int(self.timestamp()),
                 "chat": self.chat(sent.chat_id),
                 "text": "x",
             }

@@ -1,0 +1,186 @@
+"""The sandbox in one process: start, play a drill, keep the chats at the stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.app.runtime import App
+from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
+from bot.app.sandbox.clock import MovableClock
+from bot.app.sandbox.drills import Player, Scenario
+from bot.app.sandbox.seed import ADMIN, GROUPS, seed_office
+from bot.app.sandbox.web import SandboxPage
+from bot.app.settings import Settings
+from bot.usecases.onboarding import list_groups, list_users
+from storage.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox (the CLI runs one until Ctrl-C; the tests start and stop theirs)."""
+
+    settings: Settings
+    port: int = 8080
+    empty: bool = False
+    reset: bool = False
+    scenario: Scenario | None = None
+    api: FakeBotAPI = field(default_factory=FakeBotAPI)
+    clock: MovableClock = field(default_factory=MovableClock)
+    app: App | None = None
+    page: SandboxPage | None = None
+    player: Player | None = None
+    url: str = ""
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _web: web.AppRunner | None = None
+
+    @property
+    def database(self) -> Path:
+        return Path(self.settings.sandbox_database)
+
+    @property
+    def state_file(self) -> Path:
+        return self.database.with_name(self.database.name + ".chats.json")
+
+    def _wipe(self) -> None:
+        for path in (self.database, Path(f"{self.database}-wal"), Path(f"{self.database}-shm"), self.state_file):
+            path.unlink(missing_ok=True)
+
+    async def start(self) -> str:
+        if self.reset:
+            self._wipe()
+        state: dict[str, Any] = {}
+        if self.state_file.is_file() and self.database.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        self.clock.offset = timedelta(seconds=float(state.get("clock_offset", 0)))
+        self.api.timestamp = self.clock.timestamp
+        self.api.load_state(state.get("api", {}))
+        base = await self.api.start()
+        settings = self.settings.model_copy(
+            update={
+                "bot_token": SecretStr(TOKEN),
+                "bot_api_base": base,
+                "database_url": f"sqlite+aiosqlite:///{self.database}",
+                "redis_url": None,
+                "polling_timeout": 2,
+                "webhook_url": None,
+            }
+        )
+        self.app = app = App(settings, clock=self.clock)
+        for wake in (app.scheduler.wake, app.broadcaster.wake, app.boards.wake):
+            self.clock.listeners.append(_ignoring(wake))
+        await app.start()
+        fresh = await self._is_fresh()
+        if fresh and not self.empty and (self.scenario is None or self.scenario.office == "seeded"):
+            await seed_office(app.sessionmaker, app.dp["update_context"].config)
+            app.broadcaster.wake()
+        for chat_id, _unit, title in GROUPS:
+            self.api.titles.setdefault(chat_id, title)
+            self.api.chat_admins[chat_id].add(ADMIN)
+        strangers = {int(k): str(v) for k, v in state.get("strangers", {}).items()}
+        self.page = page = SandboxPage(
+            self.api, self.clock, app.catalogs, app.sessionmaker, settings.tz, app.scheduler.next_due, strangers
+        )
+        page.log.load(state.get("log", {}))
+        self._web = web.AppRunner(page.application(), access_log=None)
+        await self._web.setup()
+        site = web.TCPSite(self._web, "127.0.0.1", self.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self._tasks.append(asyncio.create_task(app.poll()))
+        if self.scenario is not None:
+            await page.personas("zh_Hans")  # learn the names
+            self.player = await self._player(self.scenario)
+            self._tasks.append(asyncio.create_task(self.player.play()))
+        return self.url
+
+    async def _is_fresh(self) -> bool:
+        assert self.app is not None
+        async with unit_of_work(self.app.sessionmaker) as repos:
+            return not await repos.units.all()
+
+    async def _player(self, scenario: Scenario) -> Player:
+        assert self.app is not None and self.page is not None
+        async with unit_of_work(self.app.sessionmaker) as repos:
+            users = await list_users(repos, None)
+            groups = await list_groups(repos)
+        names = {u.name: u.telegram_id for u in users} | {str(u.telegram_id): u.telegram_id for u in users}
+        chats: dict[str, int] = {}
+        for g in groups:
+            chats.update({g.unit_code: g.chat_id, str(g.chat_id): g.chat_id})
+            if g.title:
+                chats[g.title] = g.chat_id
+        page = self.page
+        return Player(
+            scenario,
+            self.api,
+            self.clock,
+            names,
+            chats,
+            page.log.keyboards,
+            lambda text: page.log.publish({"kind": "note", "text": text}),
+        )
+
+    async def stop(self) -> None:
+        await self.api.interrupt_polls()
+        if self.app is not None:
+            with contextlib.suppress(Exception):
+                await self.app.dp.stop_polling()
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._web is not None:
+            await self._web.cleanup()
+        if self.app is not None:
+            await self.app.close()
+        self.save()
+        await self.api.stop()
+
+    def save(self) -> None:
+        """Keep the chats beside the database, so the next start shows them (`--reset` forgets both)."""
+        if self.page is None:
+            return
+        state = {
+            "clock_offset": self.clock.offset.total_seconds(),
+            "api": self.api.dump_state(),
+            "log": self.page.log.dump(),
+            "strangers": {str(k): v for k, v in self.page.strangers.items()},
+        }
+        try:
+            self.state_file.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+        except OSError:
+            log.exception("could not keep the sandbox's chats in %s", self.state_file)
+
+
+def _ignoring(wake: Callable[..., None]) -> Callable[[Any], None]:
+    return lambda _now: wake()
+
+
+async def run(sandbox: Sandbox, say: Callable[[str], None]) -> None:
+    """Until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        url = await sandbox.start()
+        say(url)
+        await stop.wait()
+    finally:
+        await sandbox.stop()

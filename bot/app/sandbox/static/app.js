@@ -1,0 +1,455 @@
+/* Kuaibao sandbox page: one person plays every role. Plain JS, no build step. Every text the bot or a person sent
+   is put in with textContent (never as HTML). */
+"use strict";
+
+const LANG = (navigator.languages && navigator.languages[0]) || navigator.language || "zh-CN";
+const BOUNDS = { south: 30.9, north: 31.5, west: 121.1, east: 121.8 }; // the built-in map's area (offline)
+const PLACES = [
+  { name: "东城县 江堤3号闸口", lat: 31.2304, lon: 121.4737 },
+  { name: "东城县 G205国道", lat: 31.1852, lon: 121.5521 },
+  { name: "西山县 矿区", lat: 31.3621, lon: 121.2043 },
+  { name: "滨江市 市政府", lat: 31.2001, lon: 121.3402 },
+];
+
+const state = {
+  strings: {}, personas: [], chats: {}, keyboards: {}, commands: [], bot: null,
+  current: null, actor: null, unread: {}, live: {}, mapMode: null, mapPoint: null,
+};
+
+const $ = (id) => document.getElementById(id);
+const t = (key) => state.strings[key] || key;
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+async function api(path, body) {
+  const response = await fetch(`${path}?lang=${encodeURIComponent(LANG)}`, {
+    method: "POST",
+    headers: body instanceof FormData ? {} : { "Content-Type": "application/json" },
+    body: body instanceof FormData ? body : JSON.stringify({ lang: LANG, ...body }),
+  });
+  let answer = {};
+  try { answer = await response.json(); } catch (e) { answer = { ok: false, error: String(response.status) }; }
+  if (!response.ok || answer.ok === false) { toast(answer.error || String(response.status)); return null; }
+  return answer;
+}
+
+function toast(text) {
+  const box = $("toast");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 2600);
+}
+
+function popup(text) {
+  $("alert-text").textContent = text;
+  $("alert-dialog").hidden = false;
+}
+
+// ---- personas ---------------------------------------------------------------------------------------
+function persona(id) { return state.personas.find((p) => p.id === id); }
+function people() { return state.personas.filter((p) => p.kind === "person"); }
+
+function renderPersonas() {
+  for (const [listId, kind] of [["people", "person"], ["groups", "group"]]) {
+    const list = $(listId);
+    list.replaceChildren();
+    for (const p of state.personas.filter((x) => x.kind === kind)) {
+      const unread = state.unread[p.id] || 0;
+      const item = el("li", {
+        "data-persona": String(p.id),
+        class: [p.id === state.current ? "current" : "", p.active === false ? "inactive" : ""].join(" ").trim(),
+        onclick: () => openChat(p.id),
+      }, el("span", { class: "name", text: p.name }), el("span", { class: "detail", text: p.detail || "" }));
+      if (unread) item.append(el("span", { class: "badge", text: String(unread) }));
+      list.append(item);
+    }
+  }
+}
+
+function openChat(id) {
+  state.current = id;
+  state.unread[id] = 0;
+  const p = persona(id);
+  if (p && p.kind === "person") state.actor = id;
+  if (!state.actor && people().length) state.actor = people()[0].id;
+  localStorage.setItem("kuaibao.current", String(id));
+  $("layout").classList.add("in-chat");
+  closeMenus();
+  renderPersonas();
+  renderChat();
+  $("composer-input").focus();
+}
+
+function actor() {
+  const p = persona(state.current);
+  if (p && p.kind === "person") return p.id;
+  return state.actor;
+}
+
+// ---- the chat ---------------------------------------------------------------------------------------
+function renderChat() {
+  const p = persona(state.current);
+  const box = $("messages");
+  box.replaceChildren();
+  $("empty-chat").textContent = p ? "" : t("choose_chat");
+  $("composer").hidden = !p;
+  if (!p) { $("chat-name").textContent = ""; $("acting").hidden = true; $("reply-keyboard").hidden = true; return; }
+  $("chat-name").textContent = p.kind === "person" ? `${p.name} · ${t("private_chat")}` : p.name;
+  const acting = $("acting");
+  acting.hidden = p.kind !== "group";
+  if (p.kind === "group") {
+    const select = $("acting-select");
+    select.replaceChildren(...people().map((x) => el("option", { value: String(x.id), text: x.name })));
+    select.value = String(state.actor);
+  }
+  const messages = state.chats[String(p.id)] || [];
+  for (const m of messages) box.append(...renderMessage(m));
+  renderKeyboard();
+  box.scrollTop = box.scrollHeight;
+}
+
+function isBot(m) { return m.from && state.bot && m.from.id === state.bot.id; }
+
+function renderMessage(m) {
+  const mine = !isBot(m) && m.from && m.from.id === actor();
+  const bubble = el("div", { class: mine ? "msg mine" : "msg", "data-message": String(m.message_id) });
+  const group = persona(state.current) && persona(state.current).kind === "group";
+  if (!mine && (group || !isBot(m))) {
+    const who = isBot(m) ? (state.bot.first_name || "Kuaibao") : ((persona(m.from.id) || {}).name || m.from.first_name);
+    bubble.append(el("div", { class: "from", text: who }));
+  }
+  if (m.photo) {
+    const file = m.photo[m.photo.length - 1].file_id;
+    bubble.append(el("img", { src: `/api/file/${encodeURIComponent(file)}`, alt: "photo", loading: "lazy" }));
+  }
+  if (m.document) {
+    bubble.append(el("a", {
+      href: `/api/file/${encodeURIComponent(m.document.file_id)}`, download: m.document.file_name || "file",
+      text: `📄 ${m.document.file_name || m.document.file_id}`,
+    }));
+  }
+  if (m.location) bubble.append(renderPlace(m));
+  const text = m.text || m.caption;
+  if (text) bubble.append(el("div", { class: "text", text }));
+  if (m.sticker) bubble.append(el("div", { class: "text", text: m.sticker.emoji || "🙂" }));
+  const when = new Date((m.edit_date || m.date) * 1000);
+  const stamp = when.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" });
+  bubble.append(el("div", { class: "meta", text: m.edit_date ? `${t("edited")} ${stamp}` : stamp }));
+  const parts = [bubble];
+  const rows = (m.reply_markup || {}).inline_keyboard;
+  if (rows && rows.length) {
+    const ikb = el("div", { class: "ikb" });
+    for (const row of rows) {
+      const line = el("div", { class: "row" });
+      for (const b of row) {
+        const button = el("button", { type: "button", text: b.text, "data-button": b.text });
+        if (b.callback_data) button.addEventListener("click", () => press(m, b, button));
+        else if (b.url) button.addEventListener("click", () => toast(b.url));
+        else button.disabled = true;
+        line.append(button);
+      }
+      ikb.append(line);
+    }
+    parts.push(el("div", { class: mine ? "ikb-wrap mine" : "ikb-wrap" }, ikb));
+  }
+  return parts;
+}
+
+function renderPlace(m) {
+  const loc = m.location;
+  const box = el("div", { class: "place" });
+  const map = el("div", { class: "mini-map" });
+  const x = ((loc.longitude - BOUNDS.west) / (BOUNDS.east - BOUNDS.west)) * 100;
+  const y = ((BOUNDS.north - loc.latitude) / (BOUNDS.north - BOUNDS.south)) * 100;
+  if (x >= 0 && x <= 100 && y >= 0 && y <= 100) {
+    const pin = el("span", { text: "📍" });
+    pin.style.left = `${x}%`;
+    pin.style.top = `${y}%`;
+    map.append(pin);
+  }
+  box.append(map, el("div", {
+    text: `${loc.live_period ? "📡 " + t("live_location") : "📍"} ${loc.latitude.toFixed(5)}, ${loc.longitude.toFixed(5)}`,
+  }));
+  if (loc.live_period && m.from && m.from.id === actor()) {
+    box.append(el("button", { type: "button", class: "move", text: t("move_location"),
+      onclick: () => openMap({ mode: "move", message: m.message_id }) }));
+  }
+  return box;
+}
+
+function renderKeyboard() {
+  const box = $("reply-keyboard");
+  const markup = state.keyboards[String(state.current)];
+  box.replaceChildren();
+  if (!markup || !markup.keyboard) { box.hidden = true; return; }
+  for (const row of markup.keyboard) {
+    const line = el("div", { class: "row" });
+    for (const b of row) {
+      const label = typeof b === "string" ? b : b.text;
+      const button = el("button", { type: "button", text: label });
+      if (b.request_location) button.addEventListener("click", () => openMap({ mode: "location" }));
+      else button.addEventListener("click", () => sendText(label));
+      line.append(button);
+    }
+    box.append(line);
+  }
+  box.hidden = false;
+}
+
+// ---- what a person does -----------------------------------------------------------------------------
+function where() { return { as: actor(), chat: state.current }; }
+
+async function sendText(text) {
+  if (!text.trim() || !actor()) return;
+  closeMenus();
+  await api("/api/act", { action: "text", text, ...where() });
+}
+
+async function press(m, b, button) {
+  button.disabled = true;
+  const answer = await api("/api/act", { action: "press", message_id: m.message_id, data: b.callback_data, ...where() });
+  button.disabled = false;
+  if (answer && answer.text) (answer.alert ? popup : toast)(answer.text);
+}
+
+async function upload(kind, input) {
+  const file = input.files && input.files[0];
+  input.value = "";
+  if (!file) return;
+  const form = new FormData();
+  form.append("as", String(actor()));
+  form.append("chat", String(state.current));
+  form.append("kind", kind);
+  form.append("lang", LANG);
+  form.append("file", file, file.name);
+  closeMenus();
+  await api("/api/upload", form);
+}
+
+function closeMenus() {
+  $("commands-menu").hidden = true;
+  $("attach-menu").hidden = true;
+}
+
+function renderCommands() {
+  const menu = $("commands-menu");
+  menu.replaceChildren(...state.commands.map((c) => el("button", { type: "button", onclick: () => sendText(`/${c.command}`) },
+    el("span", { class: "cmd", text: `/${c.command}` }), el("span", { text: c.description }))));
+}
+
+// ---- the map (offline: a drawn area and preset places) -----------------------------------------------
+function drawMap() {
+  const svg = $("map");
+  const ns = "http://www.w3.org/2000/svg";
+  const add = (tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  for (let i = 1; i < 6; i++) add("line", { x1: i * 50, y1: 0, x2: i * 50, y2: 200, stroke: "#c5dbbd" });
+  for (let i = 1; i < 4; i++) add("line", { x1: 0, y1: i * 50, x2: 300, y2: i * 50, stroke: "#c5dbbd" });
+  add("path", { d: "M0,120 C60,100 110,140 160,115 S250,80 300,95", stroke: "#7fb3e6", "stroke-width": 8, fill: "none" });
+  add("line", { x1: 130, y1: 0, x2: 130, y2: 200, stroke: "#b9a98f", "stroke-dasharray": "4 3" });
+  add("text", { x: 40, y: 30, fill: "#5d6b5a", "font-size": 12 }, "西山县");
+  add("text", { x: 210, y: 30, fill: "#5d6b5a", "font-size": 12 }, "东城县");
+  for (const place of PLACES) {
+    const [x, y] = toXY(place.lat, place.lon);
+    add("circle", { cx: x, cy: y, r: 3, fill: "#5d6b5a" });
+  }
+  add("text", { id: "map-pin", x: -20, y: -20, "font-size": 18, "text-anchor": "middle" }, "📍");
+  svg.addEventListener("click", (event) => {
+    const box = svg.getBoundingClientRect();
+    const x = ((event.clientX - box.left) / box.width) * 300;
+    const y = ((event.clientY - box.top) / box.height) * 200;
+    const lat = BOUNDS.north - (y / 200) * (BOUNDS.north - BOUNDS.south);
+    const lon = BOUNDS.west + (x / 300) * (BOUNDS.east - BOUNDS.west);
+    pick(lat, lon);
+  });
+  $("map-places").replaceChildren(...PLACES.map((p) => el("button", { type: "button", text: p.name,
+    onclick: () => pick(p.lat, p.lon) })));
+}
+
+function toXY(lat, lon) {
+  return [((lon - BOUNDS.west) / (BOUNDS.east - BOUNDS.west)) * 300, ((BOUNDS.north - lat) / (BOUNDS.north - BOUNDS.south)) * 200];
+}
+
+function pick(lat, lon) {
+  state.mapPoint = { lat: Number(lat.toFixed(5)), lon: Number(lon.toFixed(5)) };
+  const [x, y] = toXY(lat, lon);
+  const pin = $("map-pin");
+  pin.setAttribute("x", String(x));
+  pin.setAttribute("y", String(y));
+  $("map-coords").textContent = `${state.mapPoint.lat}, ${state.mapPoint.lon}`;
+  $("map-send").disabled = false;
+}
+
+function openMap(mode) {
+  closeMenus();
+  state.mapMode = mode;
+  state.mapPoint = null;
+  $("map-title").textContent = mode.mode === "live" ? t("live_location") : mode.mode === "move" ? t("move_location") : t("pick_place");
+  $("map-coords").textContent = t("offline");
+  $("map-send").disabled = true;
+  $("map-dialog").hidden = false;
+}
+
+async function sendPlace() {
+  const mode = state.mapMode;
+  const point = state.mapPoint;
+  $("map-dialog").hidden = true;
+  if (!mode || !point) return;
+  if (mode.mode === "move") await api("/api/act", { action: "move", message_id: mode.message, ...point, ...where() });
+  else await api("/api/act", { action: mode.mode === "live" ? "live" : "location", ...point, ...where() });
+}
+
+// ---- live updates -----------------------------------------------------------------------------------
+function apply(event) {
+  if (event.kind === "clock") { showClock(event); return; }
+  if (event.kind === "note") { showNote(event.text); return; }
+  if (event.kind === "answer") return; // shown by the press that asked
+  let chat;
+  if (event.kind === "delete") {
+    chat = String(event.chat_id);
+    state.chats[chat] = (state.chats[chat] || []).filter((m) => m.message_id !== event.message_id);
+  } else {
+    const m = event.message;
+    chat = String(m.chat.id);
+    const list = state.chats[chat] || (state.chats[chat] = []);
+    const at = list.findIndex((x) => x.message_id === m.message_id);
+    if (at >= 0) list[at] = m; else list.push(m);
+    if ("keyboard" in event) {
+      if (event.keyboard) state.keyboards[chat] = event.keyboard; else delete state.keyboards[chat];
+    }
+    if (event.kind === "new" && String(state.current) !== chat && isBot(m)) {
+      state.unread[Number(chat)] = (state.unread[Number(chat)] || 0) + 1;
+      renderPersonas();
+    }
+    if (!persona(Number(chat)) && Number(chat) < 0) refreshPersonas();
+  }
+  if (String(state.current) === chat) renderChat();
+}
+
+function showClock(clock) {
+  $("clock").textContent = clock.local;
+  $("clock").title = clock.offset ? `+${Math.round(clock.offset / 60)} min` : "";
+}
+
+function showNote(text) {
+  const banner = $("banner");
+  banner.textContent = text;
+  banner.hidden = false;
+}
+
+async function refreshPersonas() {
+  const response = await fetch(`/api/state?lang=${encodeURIComponent(LANG)}`);
+  const fresh = await response.json();
+  state.personas = fresh.personas;
+  renderPersonas();
+}
+
+function listen() {
+  const source = new EventSource("/api/events");
+  source.onmessage = (message) => apply(JSON.parse(message.data));
+  source.onerror = () => {
+    source.close();
+    setTimeout(() => load().then(listen), 1500); // the sandbox restarted, or this page fell behind: reload the state
+  };
+}
+
+async function load() {
+  const response = await fetch(`/api/state?lang=${encodeURIComponent(LANG)}`);
+  const fresh = await response.json();
+  Object.assign(state, {
+    strings: fresh.strings, personas: fresh.personas, chats: fresh.chats, keyboards: fresh.keyboards,
+    commands: fresh.commands, bot: fresh.bot,
+  });
+  document.documentElement.lang = fresh.locale === "en" ? "en" : "zh-Hans";
+  document.title = t("title");
+  $("title").textContent = t("title");
+  $("people-title").textContent = t("people");
+  $("groups-title").textContent = t("groups");
+  $("add-person").textContent = `+ ${t("add_person")}`;
+  $("acting-label").textContent = t("acting_as");
+  $("composer-input").placeholder = t("type_message");
+  $("send").title = t("send");
+  $("commands").title = t("commands");
+  $("attach").title = t("attach");
+  $("attach-photo").textContent = `🖼 ${t("photo")}`;
+  $("attach-file").textContent = `📄 ${t("file")}`;
+  $("attach-location").textContent = `📍 ${t("location")}`;
+  $("attach-live").textContent = `📡 ${t("live_location")}`;
+  $("clock-10m").textContent = t("plus_10m");
+  $("clock-1h").textContent = t("plus_1h");
+  $("clock-next").textContent = t("next_deadline");
+  $("map-cancel").textContent = t("cancel");
+  $("map-send").textContent = t("send_here");
+  $("back").title = t("back");
+  showClock(fresh.clock);
+  renderCommands();
+  const saved = Number(localStorage.getItem("kuaibao.current"));
+  if (!state.current && saved && persona(saved)) state.current = saved;
+  if (!state.actor) state.actor = (persona(state.current) && persona(state.current).kind === "person") ? state.current : (people()[0] || {}).id;
+  renderPersonas();
+  renderChat();
+  if (state.current) $("layout").classList.add("in-chat");
+}
+
+function wire() {
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("composer-input");
+    const text = input.value;
+    input.value = "";
+    sendText(text);
+  });
+  $("composer-input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+  $("commands").addEventListener("click", () => { $("attach-menu").hidden = true; $("commands-menu").hidden = !$("commands-menu").hidden; });
+  $("attach").addEventListener("click", () => { $("commands-menu").hidden = true; $("attach-menu").hidden = !$("attach-menu").hidden; });
+  $("attach-photo").addEventListener("click", () => $("photo-input").click());
+  $("attach-file").addEventListener("click", () => $("file-input").click());
+  $("photo-input").addEventListener("change", () => upload("photo", $("photo-input")));
+  $("file-input").addEventListener("change", () => upload("document", $("file-input")));
+  $("attach-location").addEventListener("click", () => openMap({ mode: "location" }));
+  $("attach-live").addEventListener("click", () => openMap({ mode: "live" }));
+  $("map-cancel").addEventListener("click", () => { $("map-dialog").hidden = true; });
+  $("map-send").addEventListener("click", sendPlace);
+  $("alert-ok").addEventListener("click", () => { $("alert-dialog").hidden = true; });
+  $("back").addEventListener("click", () => { $("layout").classList.remove("in-chat"); });
+  $("acting-select").addEventListener("change", (event) => { state.actor = Number(event.target.value); renderChat(); });
+  for (const id of ["clock-10m", "clock-1h", "clock-next"]) {
+    $(id).addEventListener("click", async () => {
+      const answer = await api("/api/act", { action: "clock", step: $(id).dataset.step });
+      if (answer) showClock(answer.clock);
+    });
+  }
+  $("add-person").addEventListener("click", async () => {
+    const name = window.prompt(t("add_person_name"));
+    if (!name) return;
+    const answer = await api("/api/act", { action: "person", name });
+    if (answer) { await refreshPersonas(); openChat(answer.id); }
+  });
+  drawMap();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  wire();
+  load().then(listen);
+});
