@@ -13,6 +13,7 @@
       - {advance: 10m}                      # the bot's clock moves on (nobody did anything for 10 minutes)
       - {at: 2h}                            # the bot's clock moves to 2 hours after the drill began
       - {pause: 5}                          # real seconds
+      - {as: 张带班, say: "/dispatch {incident}"}   # {incident}: the newest incident number the bot showed
 
 Every step is checked when the file is read (a bad step is named with its number, nothing plays); while it plays, a
 step that cannot be done (no such button) is shown on the page and the drill stops there."""
@@ -23,6 +24,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +42,7 @@ SCENARIOS = Path(__file__).with_name("scenarios")
 ACTIONS = ("say", "tap", "location", "live", "photo")
 KEYS = {"as", "chat", "say", "tap", "location", "live", "photo", "note", "advance", "at", "pause"}
 SETTLE_TIMEOUT = 15.0
+INCIDENT = re.compile(r"KB-\d{8}-\d{4}")
 # a 1×1 PNG: the picture a drill's photo step sends
 PICTURE = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -145,6 +148,7 @@ class Player:
     ) -> None:
         self.scenario, self.api, self.clock, self.keyboards = scenario, api, clock, keyboards
         self.names, self.chats = names, chats  # a person's name -> id; a group's title or unit code -> chat id
+        self.called = {tid: name for name, tid in names.items() if not name.isdigit()}
         self.say = say  # shows a caption on the page: say(text)
         self.began = clock()
         self.done = asyncio.Event()
@@ -202,19 +206,29 @@ class Player:
         chat = self._chat(step, who)
         before = len(self.api.in_chat(chat))
         if "say" in raw:
-            await self.api.send_text(who, str(raw["say"]), chat_id=chat)
+            await self.api.send_text(who, self._fill(step, str(raw["say"])), chat_id=chat, name=self.called.get(who))
         elif "tap" in raw:
             await self._tap(step, who, chat, str(raw["tap"]))
         elif "location" in raw:
-            await self.api.send_location(who, *raw["location"], chat_id=chat)
+            await self.api.send_location(who, *raw["location"], chat_id=chat, name=self.called.get(who))
         elif "live" in raw:
-            await self.api.share_live_location(who, *raw["live"], chat_id=chat)
+            await self.api.share_live_location(who, *raw["live"], chat_id=chat, name=self.called.get(who))
         elif "photo" in raw:
             file_id = f"ph{len(self.api.files) + 1}"
             self.api.file_names[file_id] = str(raw["photo"])
-            await self.api.send_photo(who, file_id, None, PICTURE, chat_id=chat)
+            await self.api.send_photo(who, file_id, None, PICTURE, chat_id=chat, name=self.called.get(who))
         with contextlib.suppress(AssertionError):  # some steps are answered by nothing new (a silent group)
             await self.api.settle(chat, before, quiet=0.3, timeout=SETTLE_TIMEOUT)
+
+    def _fill(self, step: Step, text: str) -> str:
+        """{incident}: the newest incident number (KB-…) the bot showed anyone."""
+        if "{incident}" not in text:
+            return text
+        for sent in reversed(self.api.sent):
+            found = INCIDENT.search(sent.text)
+            if found:
+                return text.replace("{incident}", found.group(0))
+        raise ScenarioError(f"step {step.number}: no incident yet for {{incident}}")
 
     async def _tap(self, step: Step, who: int, chat: int, label: str) -> None:
         for message in sorted(self.api.messages.get(chat, {}).values(), key=lambda m: -m["message_id"]):
@@ -226,7 +240,7 @@ class Player:
                             {
                                 "callback_query": {
                                     "id": query,
-                                    "from": self.api.user(who),
+                                    "from": self.api.user(who, self.called.get(who)),
                                     "message": message,
                                     "chat_instance": str(chat),
                                     "data": button["callback_data"],
@@ -239,6 +253,6 @@ class Player:
             for button in row:
                 text = button if isinstance(button, str) else button.get("text", "")
                 if label in text:  # a reply keyboard's button types its label
-                    await self.api.send_text(who, text, chat_id=chat)
+                    await self.api.send_text(who, text, chat_id=chat, name=self.called.get(who))
                     return
         raise ScenarioError(f"step {step.number}: no button {label!r} in that chat")

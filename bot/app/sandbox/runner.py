@@ -44,6 +44,7 @@ class Sandbox:
     page: SandboxPage | None = None
     player: Player | None = None
     url: str = ""
+    office: str = ""  # seeded | empty: what the database was made as (kept beside it)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _web: web.AppRunner | None = None
 
@@ -84,10 +85,14 @@ class Sandbox:
         for wake in (app.scheduler.wake, app.broadcaster.wake, app.boards.wake):
             self.clock.listeners.append(_ignoring(wake))
         await app.start()
-        fresh = await self._is_fresh()
-        if fresh and not self.empty and (self.scenario is None or self.scenario.office == "seeded"):
-            await seed_office(app.sessionmaker, app.dp["update_context"].config)
-            app.broadcaster.wake()
+        # the office is made once, in a new database: a sandbox started --empty stays as its user made it
+        self.office = str(state.get("office") or "")
+        if not self.office and await self._is_fresh():
+            wanted = "empty" if self.empty or (self.scenario and self.scenario.office == "empty") else "seeded"
+            if wanted == "seeded":
+                await seed_office(app.sessionmaker, app.dp["update_context"].config)
+                app.broadcaster.wake()
+            self.office = wanted
         for chat_id, _unit, title in GROUPS:
             self.api.titles.setdefault(chat_id, title)
             self.api.chat_admins[chat_id].add(ADMIN)
@@ -96,6 +101,7 @@ class Sandbox:
             self.api, self.clock, app.catalogs, app.sessionmaker, settings.tz, app.scheduler.next_due, strangers
         )
         page.log.load(state.get("log", {}))
+        await page.personas(app.catalogs.default_locale)  # who may act
         self._web = web.AppRunner(page.application(), access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, "127.0.0.1", self.port)
@@ -104,7 +110,6 @@ class Sandbox:
         self.url = f"http://127.0.0.1:{port}"
         self._tasks.append(asyncio.create_task(app.poll()))
         if self.scenario is not None:
-            await page.personas("zh_Hans")  # learn the names
             self.player = await self._player(self.scenario)
             self._tasks.append(asyncio.create_task(self.player.play()))
         return self.url
@@ -157,6 +162,7 @@ class Sandbox:
         if self.page is None:
             return
         state = {
+            "office": self.office,
             "clock_offset": self.clock.offset.total_seconds(),
             "api": self.api.dump_state(),
             "log": self.page.log.dump(),

@@ -214,6 +214,7 @@ class SandboxPage:
                 "bot": self.api.bot_user(),
                 "commands": self.commands(locale),
                 "clock": self.clock_view(),
+                "timezone": getattr(self.tz, "key", None),  # the office's: the times the page shows
                 **self.log.dump(),
             },
             dumps=lambda o: json.dumps(o, ensure_ascii=False),
@@ -242,11 +243,13 @@ class SandboxPage:
         return response
 
     # ---- what a person does ---------------------------------------------------------------------
-    def _person(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async def _person(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         try:
             who = int(body["as"])
         except (KeyError, TypeError, ValueError):
             raise Refusal("sandbox.error.no_person") from None
+        if who not in self.names:
+            await self.personas(self.catalogs.default_locale)  # registered since (an invite, the CLI)
         if who not in self.names:
             raise Refusal("sandbox.error.no_person")
         locale = page_locale(str(body.get("lang") or ""))
@@ -292,7 +295,9 @@ class SandboxPage:
             self.strangers[tid] = name
             self.names[tid] = name
             return web.json_response({"ok": True, "id": tid})
-        who, user = self._person(body)
+        if action not in ("text", "press", "location", "live", "move"):
+            raise Refusal("sandbox.error.bad_request")
+        who, user = await self._person(body)
         chat = self._chat(body, who)
         if action == "text":
             text = str(body.get("text") or "")
@@ -361,7 +366,7 @@ class SandboxPage:
         if upload is None or isinstance(upload, str):
             raise Refusal("sandbox.error.bad_request")
         body = {k: v for k, v in form.items() if isinstance(v, str)}
-        who, user = self._person(body)
+        who, user = await self._person(body)
         chat = self._chat(body, who)
         content = upload.file.read()
         if len(content) > UPLOAD_MAX:

@@ -1,0 +1,255 @@
+"""The sandbox without a browser: the command without a token names it, the seeded office is real rows made by the
+use cases, --empty and --reset, the page's API refuses bad input with a localized answer and loses nothing, the
+clock moves the bot's deadlines (and only the sandbox's), the shipped drills play to their end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.app.runtime import App
+from bot.app.sandbox import drills
+from bot.app.sandbox.runner import Sandbox
+from bot.domain.clock import utcnow
+from storage.models import (
+    Acknowledgement,
+    DispatchPart,
+    DutyGroup,
+    Incident,
+    Shift,
+    Unit,
+    User,
+    Warning,
+    WarningDelivery,
+)
+from storage.uow import unit_of_work
+from tests.sandbox.conftest import sandbox_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def count(box: Sandbox, model: type) -> int:
+    assert box.app is not None
+    async with unit_of_work(box.app.sessionmaker) as repos:
+        return int(await repos.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def post(box: Sandbox, body: Any, lang: str = "zh-CN") -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.post(f"{box.url}/api/act?lang={lang}", json=body) as r:
+        return r.status, await r.json()
+
+
+def test_run_without_a_token_names_the_sandbox(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "BotFather" in done.stderr and "python -m bot sandbox" in done.stderr
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = readme.split("```sh", 1)[1].split("```", 1)[0]
+    assert "-m bot run" in first
+    front = readme.split("```sh", 3)[2].split("## ", 1)[0]  # what follows the two commands
+    assert "-m bot sandbox" in front and "docs/sandbox.md" in front
+
+
+async def test_the_seeded_office_is_made_of_real_rows(sandbox: Sandbox) -> None:
+    assert await count(sandbox, Unit) == 4  # the city, two counties, the fire brigade (a linked unit)
+    assert await count(sandbox, User) == 9
+    assert await count(sandbox, DutyGroup) == 3
+    assert sandbox.app is not None
+    async with unit_of_work(sandbox.app.sessionmaker) as repos:
+        now = utcnow()
+        running = await repos.session.scalar(
+            select(func.count()).select_from(Shift).where(Shift.starts_at <= now, Shift.ends_at > now)
+        )
+        assert running == 2  # the city's and the east county's shifts cover now
+        warning = await repos.session.scalar(select(Warning))
+        assert warning is not None and warning.level == "blue" and warning.state == "published"
+    # the blue warning reaches every person and group of the city, as the broadcaster sends it
+    api = sandbox.api
+    await api.wait_for(lambda: all(any("蓝色" in s.text for s in api.in_chat(c)) for c in (1001, 1003, -1001002)))
+    assert await count(sandbox, WarningDelivery) >= 12
+
+
+async def test_empty_starts_blank_and_reset_starts_over(tmp_path: Path) -> None:
+    box = Sandbox(sandbox_settings(tmp_path), port=0, empty=True)
+    await box.start()
+    try:
+        assert await count(box, User) == 0
+        status, answer = await post(box, {"action": "text", "as": 1001, "text": "/start"})
+        assert status == 400 and "没有这个人" in answer["error"]  # nobody to act as yet
+        status, answer = await post(box, {"action": "person", "name": "新同事"})
+        assert status == 200
+        stranger = answer["id"]
+        await post(box, {"action": "text", "as": stranger, "text": "/start"})
+        shown = await box.api.wait_for(lambda: box.api.in_chat(stranger))
+        assert "注册" in shown[-1].text or "邀请" in shown[-1].text  # an unregistered person is told how to join
+    finally:
+        await box.stop()
+    # the chats are kept beside the database: the next start shows them; --reset forgets both
+    again = Sandbox(sandbox_settings(tmp_path), port=0)
+    await again.start()
+    try:
+        assert again.page is not None and again.page.log.chats.get(stranger)
+        assert await count(again, User) == 0  # not seeded over what was there
+    finally:
+        await again.stop()
+    fresh = Sandbox(sandbox_settings(tmp_path), port=0, reset=True)
+    await fresh.start()
+    try:
+        assert fresh.page is not None and not fresh.page.log.chats.get(stranger)
+        assert await count(fresh, User) == 9
+    finally:
+        await fresh.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"action": "text", "as": 1001, "text": "x" * 4097}, "过长"),
+        ({"action": "text", "as": 1001, "text": "   "}, "空"),
+        ({"action": "text", "as": 424242, "text": "hi"}, "没有这个人"),
+        ({"action": "text", "as": 1001, "chat": 1003, "text": "hi"}, "无效"),  # someone else's private chat
+        ({"action": "location", "as": 1001, "lat": 91, "lon": 0}, "无效"),
+        ({"action": "location", "as": 1001, "lat": "north", "lon": 0}, "无效"),
+        ({"action": "press", "as": 1001, "message_id": 99999, "data": "x"}, "不存在"),
+        ({"action": "clock", "step": "-1h"}, "无效"),
+        ({"action": "launch"}, "无效"),
+        (["not", "a", "mapping"], "无效"),
+    ],
+)
+async def test_bad_requests_get_a_clear_answer_and_change_nothing(
+    sandbox: Sandbox, body: Any, words: str
+) -> None:
+    before = len(sandbox.api.updates), sandbox.clock.offset
+    status, answer = await post(sandbox, body)
+    assert status == 400 and words in answer["error"], answer
+    assert (len(sandbox.api.updates), sandbox.clock.offset) == before
+
+
+async def test_answers_are_english_for_an_english_page(sandbox: Sandbox) -> None:
+    status, answer = await post(sandbox, {"action": "text", "as": 1001, "text": ""}, lang="en-US")
+    assert status == 400 and answer["error"] == "The message is empty."
+
+
+async def test_a_huge_upload_is_refused_and_a_good_one_arrives(sandbox: Sandbox) -> None:
+    async with aiohttp.ClientSession() as http:
+        form = aiohttp.FormData()
+        form.add_field("as", "1001")
+        form.add_field("kind", "document")
+        form.add_field("file", b"x" * (21 * 1024 * 1024), filename="big.bin")
+        async with http.post(f"{sandbox.url}/api/upload?lang=zh-CN", data=form) as r:
+            assert r.status == 413 and "过大" in (await r.json())["error"]
+        form = aiohttp.FormData()
+        form.add_field("as", "1001")
+        form.add_field("kind", "document")
+        form.add_field("file", "单位,开始\n".encode(), filename="值班表.csv", content_type="text/csv")
+        async with http.post(f"{sandbox.url}/api/upload", data=form) as r:
+            assert r.status == 200
+    shown = await sandbox.api.wait_for(
+        lambda: [m for m in sandbox.page.log.chats.get(1001, {}).values() if m.get("document")]  # type: ignore[union-attr]
+    )
+    async with aiohttp.ClientSession() as http, http.get(f"{sandbox.url}/api/file/{shown[0]['document']['file_id']}") as r:
+        assert await r.read() == "单位,开始\n".encode()
+
+
+async def test_the_clock_moves_the_bots_deadlines(sandbox: Sandbox) -> None:
+    """The scheduler reads the moved clock: the blue warning's receipt reminder (30 min) comes at once."""
+    api = sandbox.api
+    await api.wait_for(lambda: any("蓝色" in s.text for s in api.in_chat(1001)))
+    status, answer = await post(sandbox, {"action": "clock", "step": "1h"})
+    assert status == 200 and answer["clock"]["offset"] == 3600
+    await api.wait_for(lambda: any("请确认收到预警" in s.text for s in api.in_chat(1001)), timeout=15)
+    status, answer = await post(sandbox, {"action": "clock", "step": "next"})
+    assert status == 200 and answer["clock"]["offset"] > 3600
+
+
+def test_production_never_moves_its_clock() -> None:
+    """The bot `run` and `serve` build keeps the real clock: only the sandbox passes one of its own."""
+    import inspect
+
+    assert inspect.signature(App).parameters["clock"].default is utcnow
+    cli = (ROOT / "bot" / "app" / "cli.py").read_text(encoding="utf-8")
+    runtime = (ROOT / "bot" / "app" / "runtime.py").read_text(encoding="utf-8")
+    assert "MovableClock" not in cli + runtime and "App(settings)" in runtime
+
+
+async def test_the_events_stream_shows_what_a_chat_shows(sandbox: Sandbox) -> None:
+    await sandbox.api.wait_for(lambda: any("蓝色" in s.text for s in sandbox.api.in_chat(1003)))
+    async with aiohttp.ClientSession() as http, http.get(f"{sandbox.url}/api/events") as stream:
+        await stream.content.readline()  # the greeting
+        await post(sandbox, {"action": "text", "as": 1003, "text": "/status"})
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(10):
+            while not any(e["message"]["from"].get("is_bot") for e in seen):
+                line = (await stream.content.readline()).decode()
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    if event.get("kind") == "new" and event["message"]["chat"]["id"] == 1003:
+                        seen.append(event)
+    assert seen[0]["kind"] == "new" and seen[0]["message"]["text"] == "/status"  # the person's own message first
+
+
+@pytest.mark.parametrize("name", ["initial-report", "unacknowledged-alert"])
+async def test_the_shipped_drills_play_to_their_end(tmp_path: Path, name: str) -> None:
+    scenario = drills.load(drills.find(name))
+    scenario.pace = 0.0
+    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario)
+    await box.start()
+    try:
+        assert box.player is not None
+        await asyncio.wait_for(box.player.done.wait(), timeout=240)
+        assert box.player.failed is None
+        assert await count(box, Incident) == 1
+        assert await count(box, Acknowledgement) == 1
+        if name == "initial-report":
+            assert any("第1次续报" in s.text for s in box.api.in_chat(1001))  # reminded, two days on
+        else:
+            city = [s.text for s in box.api.in_chat(-1001001)]
+            assert any("KB-" in t for t in city)  # escalated to the city's duty group
+            assert box.app is not None
+            async with unit_of_work(box.app.sessionmaker) as repos:
+                part = await repos.session.scalar(select(DispatchPart))
+                assert part is not None and part.state == "accepted"
+    finally:
+        await box.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("steps: []", "a list of steps"),
+        ("steps:\n  - {say: hi}", "needs as:"),
+        ("steps:\n  - {as: x, say: hi, tap: y}", "one of"),
+        ("steps:\n  - {advance: soon}", "not a duration"),
+        ("steps:\n  - {as: x, location: [100, 0]}", "[latitude, longitude]"),
+        ("steps:\n  - {as: x, shout: hi}", "unknown keys"),
+        ("office: town\nsteps:\n  - {note: hi}", "seeded or empty"),
+        ("steps: [unclosed", "YAML"),
+    ],
+)
+def test_a_bad_scenario_is_refused_by_step_before_anything_plays(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "drill.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(drills.ScenarioError, match=None) as refused:
+        drills.load(path)
+    assert words in str(refused.value)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "sandbox", "--scenario", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and words in done.stderr
+    assert not (tmp_path / "sandbox.db").exists()
