@@ -114,7 +114,9 @@ def sandbox(ctx: click.Context, port: int | None, empty: bool, reset: bool, scen
     box = Sandbox(settings, port=port or settings.sandbox_port, empty=empty, reset=reset, scenario=drill)
 
     def ready(url: str) -> None:
-        click.echo(f"Kuaibao sandbox: open {url} in a browser (Ctrl-C stops it; --reset starts over)", err=False)
+        click.echo(f"Kuaibao sandbox: open {url} in a browser (Ctrl-C stops it; --reset starts over)")
+        if drill is not None:
+            click.echo(f"the drill «{drill.title}» starts when the page is opened")
 
     try:
         asyncio.run(run(box, ready))

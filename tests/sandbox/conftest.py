@@ -16,6 +16,7 @@ from bot.app.sandbox.runner import Sandbox
 from bot.app.settings import load_settings
 
 CHROMIUM = os.environ.get("KUAIBAO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).is_file()
 REQUIRE_BROWSER = os.environ.get("KUAIBAO_REQUIRE_BROWSER") == "1"
 # the flags this machine's closed network needs (no background connections), headless, as root in CI
 CHROMIUM_ARGS = [
@@ -49,7 +50,7 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).is_file():
+    if not HAVE_CHROMIUM:
         if REQUIRE_BROWSER:
             raise AssertionError(f"Chromium is required here (KUAIBAO_REQUIRE_BROWSER=1) and not at {CHROMIUM}")
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; CI installs it)")

@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.app.sandbox import drills
 from bot.app.sandbox.runner import Sandbox
 from storage.models import Acknowledgement, Alert, Incident, Report
 from storage.uow import unit_of_work
+from tests.sandbox.conftest import sandbox_settings
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "sandbox"
 PHONE = {"width": 390, "height": 844}
@@ -231,3 +233,27 @@ async def test_callback_popups_live_location_and_files_show_in_the_page(sandbox:
     await p.say("/export")
     assert p.errors == []
     await context.close()
+
+
+async def test_a_drill_starts_when_the_page_opens_and_plays_in_it(browser: Any, tmp_path: Path) -> None:
+    scenario = drills.load(drills.find("unacknowledged-alert"))
+    scenario.pace = 0.2
+    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario)
+    await box.start()
+    try:
+        await asyncio.sleep(1.5)
+        assert box.player is not None and not box.api.in_chat(1001)[1:]  # nothing played before anyone watches
+        context = await browser.new_context(locale="zh-CN", viewport=DESK)
+        p = Page(await context.new_page())
+        await p.page.goto(box.url)
+        await p.open("滨江市应急值班群")
+        await p.page.wait_for_function(
+            "document.querySelector('#banner').innerText.includes('演练结束')", timeout=180_000
+        )
+        assert box.player.failed is None
+        assert "滨江市消防救援支队" in await p.text() or "收到" in await p.text()
+        await p.shot("05-drill.png")
+        assert p.errors == []
+        await context.close()
+    finally:
+        await box.stop()

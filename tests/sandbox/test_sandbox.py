@@ -128,9 +128,7 @@ async def test_empty_starts_blank_and_reset_starts_over(tmp_path: Path) -> None:
         (["not", "a", "mapping"], "无效"),
     ],
 )
-async def test_bad_requests_get_a_clear_answer_and_change_nothing(
-    sandbox: Sandbox, body: Any, words: str
-) -> None:
+async def test_bad_requests_get_a_clear_answer_and_change_nothing(sandbox: Sandbox, body: Any, words: str) -> None:
     before = len(sandbox.api.updates), sandbox.clock.offset
     status, answer = await post(sandbox, body)
     assert status == 400 and words in answer["error"], answer
@@ -159,7 +157,8 @@ async def test_a_huge_upload_is_refused_and_a_good_one_arrives(sandbox: Sandbox)
     shown = await sandbox.api.wait_for(
         lambda: [m for m in sandbox.page.log.chats.get(1001, {}).values() if m.get("document")]  # type: ignore[union-attr]
     )
-    async with aiohttp.ClientSession() as http, http.get(f"{sandbox.url}/api/file/{shown[0]['document']['file_id']}") as r:
+    address = f"{sandbox.url}/api/file/{shown[0]['document']['file_id']}"
+    async with aiohttp.ClientSession() as http, http.get(address) as r:
         assert await r.read() == "单位,开始\n".encode()
 
 
@@ -204,7 +203,7 @@ async def test_the_events_stream_shows_what_a_chat_shows(sandbox: Sandbox) -> No
 async def test_the_shipped_drills_play_to_their_end(tmp_path: Path, name: str) -> None:
     scenario = drills.load(drills.find(name))
     scenario.pace = 0.0
-    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario)
+    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario, drill_waits=False)
     await box.start()
     try:
         assert box.player is not None

@@ -172,13 +172,17 @@ class Player:
             return self.chats[str(chat)]
         raise ScenarioError(f"step {step.number}: no chat {chat!r}")
 
-    async def play(self) -> None:
+    async def play(self, watched: asyncio.Event | None = None) -> None:
+        """Play every step in order (after `watched` is set: a page opened, so someone sees it from the start)."""
+        if watched is not None:
+            await watched.wait()
+            await asyncio.sleep(1.0)  # the page loads what is there first
         try:
             self.say(f"▶ {self.scenario.title}")
             for step in self.scenario.steps:
                 await asyncio.sleep(self.scenario.pace)
                 await self.step(step)
-            self.say("■")
+            self.say(f"■ {self.scenario.title}")
         except ScenarioError as exc:
             self.failed = str(exc)
             self.say(f"⚠ {exc}")

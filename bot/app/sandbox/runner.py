@@ -38,6 +38,7 @@ class Sandbox:
     empty: bool = False
     reset: bool = False
     scenario: Scenario | None = None
+    drill_waits: bool = True  # a drill starts once a page is open (the tests play theirs at once)
     api: FakeBotAPI = field(default_factory=FakeBotAPI)
     clock: MovableClock = field(default_factory=MovableClock)
     app: App | None = None
@@ -111,7 +112,8 @@ class Sandbox:
         self._tasks.append(asyncio.create_task(app.poll()))
         if self.scenario is not None:
             self.player = await self._player(self.scenario)
-            self._tasks.append(asyncio.create_task(self.player.play()))
+            watched = page.opened if self.drill_waits else None
+            self._tasks.append(asyncio.create_task(self.player.play(watched)))
         return self.url
 
     async def _is_fresh(self) -> bool:

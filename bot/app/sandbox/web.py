@@ -69,6 +69,11 @@ class ChatLog:
                 else:
                     self.keyboards.pop(chat, None)
                 event = {**event, "keyboard": self.keyboards.get(chat)}
+            elif kind == "new" and not message.get("from", {}).get("is_bot"):
+                shown = self.keyboards.get(chat)
+                if shown and shown.get("one_time_keyboard"):  # used once: hidden, as Telegram's apps do
+                    del self.keyboards[chat]
+                    event = {**event, "keyboard": None}
             self.chats.setdefault(chat, {})[int(message["message_id"])] = message
             event = {**event, "message": message}
         elif kind == "delete":
@@ -118,6 +123,7 @@ class SandboxPage:
         self.log = ChatLog()
         self.strangers = strangers  # people the page added who are not registered (yet): telegram id -> name
         self.names: dict[int, str] = {}
+        self.opened = asyncio.Event()  # a page is watching (a drill waits for it)
         api.listen(self.log.on_event)
         clock.listeners.append(lambda now: self.log.publish({"kind": "clock", **self.clock_view()}))
 
@@ -163,6 +169,10 @@ class SandboxPage:
             groups = await list_groups(repos)
             unit_names = {u.code: u.name for u in await repos.units.all()}
         people = []
+        for u in users:  # the office's administrators administer the sandbox's groups (so /bindgroup works there)
+            if "admin" in u.roles and u.active:
+                for chat_id in self.api.titles:
+                    self.api.chat_admins[chat_id].add(u.telegram_id)
         sep = ", " if locale == "en" else "、"
         for u in sorted(users, key=_rank):
             roles = sep.join(_(f"role.{r}") for r in sorted(u.roles, key=_role_rank))
@@ -227,6 +237,7 @@ class SandboxPage:
         await response.prepare(request)
         queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_MAX)
         self.log.pages.add(queue)
+        self.opened.set()
         try:
             await response.write(b": hello\n\n")
             while queue in self.log.pages:
@@ -247,11 +258,11 @@ class SandboxPage:
         try:
             who = int(body["as"])
         except (KeyError, TypeError, ValueError):
-            raise Refusal("sandbox.error.no_person") from None
+            raise Refusal(N_("sandbox.error.no_person")) from None
         if who not in self.names:
             await self.personas(self.catalogs.default_locale)  # registered since (an invite, the CLI)
         if who not in self.names:
-            raise Refusal("sandbox.error.no_person")
+            raise Refusal(N_("sandbox.error.no_person"))
         locale = page_locale(str(body.get("lang") or ""))
         return who, {"name": self.names[who], "language_code": language_code(locale)}
 
@@ -260,9 +271,9 @@ class SandboxPage:
         try:
             chat = int(body.get("chat") or who)
         except (TypeError, ValueError):
-            raise Refusal("sandbox.error.bad_request") from None
+            raise Refusal(N_("sandbox.error.bad_request")) from None
         if chat > 0 and chat != who:  # a private chat is the person's own with the bot
-            raise Refusal("sandbox.error.bad_request")
+            raise Refusal(N_("sandbox.error.bad_request"))
         return chat
 
     @staticmethod
@@ -270,25 +281,25 @@ class SandboxPage:
         try:
             value = float(body[key])
         except (KeyError, TypeError, ValueError):
-            raise Refusal("sandbox.error.bad_request") from None
+            raise Refusal(N_("sandbox.error.bad_request")) from None
         if not low <= value <= high:
-            raise Refusal("sandbox.error.bad_request")
+            raise Refusal(N_("sandbox.error.bad_request"))
         return value
 
     async def act(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError):
-            raise Refusal("sandbox.error.bad_request") from None
+            raise Refusal(N_("sandbox.error.bad_request")) from None
         if not isinstance(body, dict):
-            raise Refusal("sandbox.error.bad_request")
+            raise Refusal(N_("sandbox.error.bad_request"))
         action = body.get("action")
         if action == "clock":
             return web.json_response({"ok": True, "clock": await self.move_clock(str(body.get("step")))})
         if action == "person":
             name = str(body.get("name") or "").strip()[:64]
             if not name:
-                raise Refusal("sandbox.error.bad_request")
+                raise Refusal(N_("sandbox.error.bad_request"))
             tid = 90_000 + len(self.strangers) + 1
             while tid in self.names:
                 tid += 1
@@ -296,22 +307,22 @@ class SandboxPage:
             self.names[tid] = name
             return web.json_response({"ok": True, "id": tid})
         if action not in ("text", "press", "location", "live", "move"):
-            raise Refusal("sandbox.error.bad_request")
+            raise Refusal(N_("sandbox.error.bad_request"))
         who, user = await self._person(body)
         chat = self._chat(body, who)
         if action == "text":
             text = str(body.get("text") or "")
             if not text.strip():
-                raise Refusal("sandbox.error.empty")
+                raise Refusal(N_("sandbox.error.empty"))
             if len(text) > TEXT_MAX:
-                raise Refusal("sandbox.error.too_long", limit=TEXT_MAX)
+                raise Refusal(N_("sandbox.error.too_long"), limit=TEXT_MAX)
             await self.api.send_text(who, text, chat_id=chat, **user)
             return web.json_response({"ok": True})
         if action == "press":
             message = self.api.messages.get(chat, {}).get(int(body.get("message_id") or 0))
             data = str(body.get("data") or "")
             if message is None or not data:
-                raise Refusal("sandbox.error.gone")
+                raise Refusal(N_("sandbox.error.gone"))
             query = f"cq{secrets.token_hex(6)}"
             await self.api.push(
                 {
@@ -343,34 +354,34 @@ class SandboxPage:
             lon = self._number(body, "lon", -180, 180)
             first = self.log.chats.get(chat, {}).get(int(body.get("message_id") or 0))
             if first is None or "location" not in first or first.get("from", {}).get("id") != who:
-                raise Refusal("sandbox.error.gone")
+                raise Refusal(N_("sandbox.error.gone"))
             await self.api.move_live_location(who, {"message": first}, lat, lon)
             return web.json_response({"ok": True})
-        raise Refusal("sandbox.error.bad_request")
+        raise Refusal(N_("sandbox.error.bad_request"))
 
     async def move_clock(self, step: str) -> dict[str, Any]:
         if step == "next":
             due = await self.next_due()
             if due is None:
-                raise Refusal("sandbox.error.nothing_due")
+                raise Refusal(N_("sandbox.error.nothing_due"))
             self.clock.advance_to(due + timedelta(seconds=1))
         elif step in STEPS:
             self.clock.advance(STEPS[step])
         else:
-            raise Refusal("sandbox.error.bad_request")
+            raise Refusal(N_("sandbox.error.bad_request"))
         return self.clock_view()
 
     async def upload(self, request: web.Request) -> web.Response:
         form = await request.post()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise Refusal("sandbox.error.bad_request")
+            raise Refusal(N_("sandbox.error.bad_request"))
         body = {k: v for k, v in form.items() if isinstance(v, str)}
         who, user = await self._person(body)
         chat = self._chat(body, who)
         content = upload.file.read()
         if len(content) > UPLOAD_MAX:
-            raise Refusal("sandbox.error.too_large")
+            raise Refusal(N_("sandbox.error.too_large"))
         name = Path(str(upload.filename or "file")).name[:128] or "file"
         caption = str(body.get("caption") or "")[:1024] or None
         mime = str(upload.content_type or "application/octet-stream")

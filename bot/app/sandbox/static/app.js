@@ -448,6 +448,7 @@ function wire() {
     if (answer) { await refreshPersonas(); openChat(answer.id); }
   });
   drawMap();
+  window.addEventListener("focus", () => { refreshPersonas(); }); // people registered meanwhile (the CLI, invites)
 }
 
 document.addEventListener("DOMContentLoaded", () => {
