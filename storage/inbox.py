@@ -285,6 +285,14 @@ class Inbox:
                     .values(attempts=t.c.attempts + 1, error=error[:500])
                 )
 
+    async def last_update_id(self) -> int:
+        """The highest update id stored for this bot (0: none): where a Bot API stand-in that lost its count goes on
+        from, so its updates are not taken for ones already handled (the sandbox)."""
+        t = InboxUpdate.__table__
+        async with transaction(self.sessionmaker) as s:
+            found = await s.scalar(select(func.max(t.c.update_id)).where(t.c.bot_id == self.bot_id))
+        return int(found or 0)
+
     async def pending(self, released: bool = False) -> list[tuple[int, str, int]]:
         """Updates stored but never handled (a crash cut them off) nor set aside, oldest first: (update id, payload,
         how many runs of it were cut off so far). `released`: only those an operator released from quarantine."""

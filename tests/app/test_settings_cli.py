@@ -80,14 +80,15 @@ def test_token_is_never_shown() -> None:
     assert "AAAA" not in repr(s) and "AAAA" not in str(s.bot_token)
 
 
-def test_run_without_token_exits_2_with_two_lines(tmp_path: Path) -> None:
+def test_run_without_token_exits_2_saying_how_to_get_one_and_how_to_try_it_without(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 2 and "@BotFather" in lines[0] and "BOT_TOKEN" in lines[1]
+    assert len(lines) == 3 and "@BotFather" in lines[0] and "BOT_TOKEN" in lines[1]
+    assert "python -m bot sandbox" in lines[2]  # no token, no Telegram: the sandbox
 
 
 def test_serve_without_its_url_and_secret_exits_2_saying_what_to_set(tmp_path: Path) -> None:

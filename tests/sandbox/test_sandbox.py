@@ -199,6 +199,7 @@ async def test_the_events_stream_shows_what_a_chat_shows(sandbox: Sandbox) -> No
     assert seen[0]["kind"] == "new" and seen[0]["message"]["text"] == "/status"  # the person's own message first
 
 
+@pytest.mark.timeout(400)  # a whole drill, on a loaded machine
 @pytest.mark.parametrize("name", ["initial-report", "unacknowledged-alert"])
 async def test_the_shipped_drills_play_to_their_end(tmp_path: Path, name: str) -> None:
     scenario = drills.load(drills.find(name))
@@ -252,3 +253,60 @@ def test_a_bad_scenario_is_refused_by_step_before_anything_plays(tmp_path: Path,
     )
     assert done.returncode == 2 and words in done.stderr
     assert not (tmp_path / "sandbox.db").exists()
+
+
+async def test_after_a_crash_that_lost_the_chats_the_bot_still_answers(tmp_path: Path) -> None:
+    """Killed before the chats were written: the stand-in numbers its updates after the ones the bot handled, which
+    the bot would otherwise take for ones it saw already (and answer nothing)."""
+    box = Sandbox(sandbox_settings(tmp_path), port=0)
+    await box.start()
+    try:
+        for _ in range(3):
+            await post(box, {"action": "text", "as": 1003, "text": "/status"})
+        await box.api.wait_for(lambda: len([s for s in box.api.in_chat(1003) if "未结事件" in s.text]) >= 3, timeout=20)
+    finally:
+        await box.stop()
+    box.state_file.unlink()  # as if it had been killed before ever writing it
+    again = Sandbox(sandbox_settings(tmp_path), port=0)
+    await again.start()
+    try:
+        await post(again, {"action": "text", "as": 1003, "text": "/help"})
+        shown = await again.api.wait_for(lambda: [s for s in again.api.in_chat(1003) if "/status" in s.text])
+        assert shown
+    finally:
+        await again.stop()
+
+
+async def test_an_uploaded_page_is_only_ever_downloaded(sandbox: Sandbox) -> None:
+    async with aiohttp.ClientSession() as http:
+        form = aiohttp.FormData()
+        form.add_field("as", "1001")
+        form.add_field("kind", "photo")  # claimed to be a photo, but it is HTML
+        form.add_field("file", b"<script>alert(1)</script>", filename="x.html", content_type="text/html")
+        async with http.post(f"{sandbox.url}/api/upload", data=form) as r:
+            assert r.status == 200
+        assert sandbox.page is not None
+        sent = await sandbox.api.wait_for(
+            lambda: [m for m in sandbox.page.log.chats.get(1001, {}).values() if m.get("document")]  # type: ignore[union-attr]
+        )
+        async with http.get(f"{sandbox.url}/api/file/{sent[0]['document']['file_id']}") as r:
+            assert r.headers["Content-Type"] == "application/octet-stream"
+            assert r.headers["Content-Disposition"].startswith("attachment")
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_taken_port_is_named(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "sandbox", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    assert done.returncode == 1 and "could not start" in done.stderr and "--port" in done.stderr

@@ -211,6 +211,16 @@ class FakeBotAPI:
             "chat_admins": {str(c): sorted(a) for c, a in self.chat_admins.items()},
         }
 
+    def number_messages_from(self, first: Callable[[], int]) -> None:
+        """A chat seen for the first time numbers its messages from first() (the sandbox: the time in seconds, so
+        after a run whose counts were lost the bot's stored message ids never point at a newer message)."""
+        self._message_ids.default_factory = lambda: itertools.count(first())
+
+    def continue_after(self, update_id: int) -> None:
+        """Number the next update after `update_id` at least (a bot remembers the ids it handled)."""
+        current = next(self._update_ids)
+        self._update_ids = itertools.count(max(current, update_id + 1))
+
     def load_state(self, state: dict[str, Any]) -> None:
         self._update_ids = itertools.count(int(state.get("update_id", 1)))
         for chat, start in state.get("message_ids", {}).items():

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +28,7 @@ from bot.usecases.onboarding import list_groups, list_users
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
+KEEP_EVERY = 5.0  # seconds between writes of the chats while they change
 
 
 @dataclass
@@ -68,9 +70,14 @@ class Sandbox:
         if self.state_file.is_file() and self.database.is_file():
             with contextlib.suppress(ValueError, OSError):
                 state = json.loads(self.state_file.read_text(encoding="utf-8"))
-        self.clock.offset = timedelta(seconds=float(state.get("clock_offset", 0)))
+        try:
+            self.clock.offset = timedelta(seconds=max(0.0, float(state.get("clock_offset", 0))))
+            self.api.load_state(state.get("api", {}))
+        except (KeyError, TypeError, ValueError, AttributeError):  # a damaged file: the chats start empty
+            log.warning("%s could not be read; the chats start empty", self.state_file)
+            state, self.api, self.clock.offset = {}, FakeBotAPI(), timedelta(0)
         self.api.timestamp = self.clock.timestamp
-        self.api.load_state(state.get("api", {}))
+        self.api.number_messages_from(lambda: int(time.time()))
         base = await self.api.start()
         settings = self.settings.model_copy(
             update={
@@ -86,6 +93,7 @@ class Sandbox:
         for wake in (app.scheduler.wake, app.broadcaster.wake, app.boards.wake):
             self.clock.listeners.append(_ignoring(wake))
         await app.start()
+        self.api.continue_after(await app.inbox.last_update_id())  # (the chats' file may be older than the database)
         # the office is made once, in a new database: a sandbox started --empty stays as its user made it
         self.office = str(state.get("office") or "")
         if not self.office and await self._is_fresh():
@@ -101,7 +109,10 @@ class Sandbox:
         self.page = page = SandboxPage(
             self.api, self.clock, app.catalogs, app.sessionmaker, settings.tz, app.scheduler.next_due, strangers
         )
-        page.log.load(state.get("log", {}))
+        try:
+            page.log.load(state.get("log", {}))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("%s: the chats could not be read; they start empty", self.state_file)
         await page.personas(app.catalogs.default_locale)  # who may act
         self._web = web.AppRunner(page.application(), access_log=None)
         await self._web.setup()
@@ -110,11 +121,22 @@ class Sandbox:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
         self._tasks.append(asyncio.create_task(app.poll()))
+        self._tasks.append(asyncio.create_task(self._keep()))
         if self.scenario is not None:
             self.player = await self._player(self.scenario)
             watched = page.opened if self.drill_waits else None
             self._tasks.append(asyncio.create_task(self.player.play(watched)))
         return self.url
+
+    async def _keep(self) -> None:
+        """Write the chats every few seconds when they changed: a sandbox killed (not stopped) loses at most these
+        seconds of them (its database loses nothing)."""
+        saved = self.page.log.changes if self.page else 0
+        while True:
+            await asyncio.sleep(KEEP_EVERY)
+            if self.page is not None and self.page.log.changes != saved:
+                saved = self.page.log.changes
+                self.save()
 
     async def _is_fresh(self) -> bool:
         assert self.app is not None
@@ -171,7 +193,9 @@ class Sandbox:
             "strangers": {str(k): v for k, v in self.page.strangers.items()},
         }
         try:
-            self.state_file.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+            temporary = self.state_file.with_name(self.state_file.name + ".tmp")
+            temporary.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+            temporary.replace(self.state_file)  # whole or not at all
         except OSError:
             log.exception("could not keep the sandbox's chats in %s", self.state_file)
 

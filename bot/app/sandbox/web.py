@@ -35,6 +35,7 @@ UPLOAD_MAX = 20 * 1024 * 1024  # the largest file a bot may download from Telegr
 ANSWER_WAIT = 5.0  # seconds a button press waits for the bot's answer (its popup)
 STEPS = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1)}
 ROLE_ORDER = ("reporter", "duty_officer", "duty_leader", "publisher", "admin", "liaison")
+IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 QUEUE_MAX = 1000  # events a slow page may fall behind before it is dropped (it reconnects and reloads)
 
 
@@ -55,8 +56,10 @@ class ChatLog:
     chats: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     keyboards: dict[int, dict[str, Any]] = field(default_factory=dict)
     pages: set[asyncio.Queue[str]] = field(default_factory=set)
+    changes: int = 0  # how many changes it saw (the sandbox keeps the chats when this moves)
 
     def on_event(self, event: dict[str, Any]) -> None:
+        self.changes += 1
         kind = event["kind"]
         if kind in ("new", "edit"):
             message = dict(event["message"])
@@ -96,7 +99,7 @@ class ChatLog:
 
     def load(self, data: dict[str, Any]) -> None:
         self.chats = {int(c): {int(m["message_id"]): m for m in ms} for c, ms in data.get("chats", {}).items()}
-        self.keyboards = {int(c): k for c, k in data.get("keyboards", {}).items()}
+        self.keyboards = {int(c): dict(k) for c, k in data.get("keyboards", {}).items()}
 
 
 class Refusal(Exception):
@@ -399,9 +402,18 @@ class SandboxPage:
         if content is None:
             raise web.HTTPNotFound()
         name = self.api.file_names.get(file_id, file_id)
-        kind = "image/png" if name.lower().endswith(".png") else None
-        headers = {"Content-Disposition": f"inline; filename*=UTF-8''{_quote(name)}"}
-        return web.Response(body=content, content_type=kind or _guess(name), headers=headers)
+        kind = _guess(name)
+        if file_id.startswith("ph") and kind not in IMAGES:  # a photo sent without a picture's name
+            kind = "image/jpeg"
+        # pictures are shown; anything else (HTML included) is only ever downloaded, never run by the page's origin
+        shown = "inline" if kind in IMAGES else "attachment"
+        headers = {
+            "Content-Disposition": f"{shown}; filename*=UTF-8''{_quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return web.Response(
+            body=content, content_type=kind if kind in IMAGES else "application/octet-stream", headers=headers
+        )
 
 
 def _role_rank(role: str) -> int:
@@ -454,4 +466,5 @@ PAGE_STRINGS = {
     "offline": N_("sandbox.offline"),
     "choose_chat": N_("sandbox.choose_chat"),
     "back": N_("sandbox.back"),
+    "disconnected": N_("sandbox.disconnected"),
 }

@@ -32,11 +32,17 @@ function el(tag, attrs, ...children) {
 }
 
 async function api(path, body) {
-  const response = await fetch(`${path}?lang=${encodeURIComponent(LANG)}`, {
-    method: "POST",
-    headers: body instanceof FormData ? {} : { "Content-Type": "application/json" },
-    body: body instanceof FormData ? body : JSON.stringify({ lang: LANG, ...body }),
-  });
+  let response;
+  try {
+    response = await fetch(`${path}?lang=${encodeURIComponent(LANG)}`, {
+      method: "POST",
+      headers: body instanceof FormData ? {} : { "Content-Type": "application/json" },
+      body: body instanceof FormData ? body : JSON.stringify({ lang: LANG, ...body }),
+    });
+  } catch (e) {
+    toast(t("disconnected")); // the sandbox stopped: nothing was sent
+    return null;
+  }
   let answer = {};
   try { answer = await response.json(); } catch (e) { answer = { ok: false, error: String(response.status) }; }
   if (!response.ok || answer.ok === false) { toast(answer.error || String(response.status)); return null; }
@@ -355,10 +361,14 @@ function showNote(text) {
 }
 
 async function refreshPersonas() {
-  const response = await fetch(`/api/state?lang=${encodeURIComponent(LANG)}`);
-  const fresh = await response.json();
-  state.personas = fresh.personas;
-  renderPersonas();
+  try {
+    const response = await fetch(`/api/state?lang=${encodeURIComponent(LANG)}`);
+    const fresh = await response.json();
+    state.personas = fresh.personas;
+    renderPersonas();
+  } catch (e) {
+    showNote(t("disconnected"));
+  }
 }
 
 function listen() {
@@ -366,12 +376,23 @@ function listen() {
   source.onmessage = (message) => apply(JSON.parse(message.data));
   source.onerror = () => {
     source.close();
-    setTimeout(() => load().then(listen), 1500); // the sandbox restarted, or this page fell behind: reload the state
+    setTimeout(connect, 1500); // the sandbox restarted, or this page fell behind: load everything again
   };
+}
+
+function connect() {
+  load().then(() => {
+    if ($("banner").textContent === t("disconnected")) $("banner").hidden = true;
+    listen();
+  }, () => {
+    showNote(t("disconnected"));
+    setTimeout(connect, 3000);
+  });
 }
 
 async function load() {
   const response = await fetch(`/api/state?lang=${encodeURIComponent(LANG)}`);
+  if (!response.ok) throw new Error(String(response.status));
   const fresh = await response.json();
   Object.assign(state, {
     strings: fresh.strings, personas: fresh.personas, chats: fresh.chats, keyboards: fresh.keyboards,
@@ -453,5 +474,5 @@ function wire() {
 
 document.addEventListener("DOMContentLoaded", () => {
   wire();
-  load().then(listen);
+  connect();
 });
