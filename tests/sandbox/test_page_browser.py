@@ -251,7 +251,8 @@ async def test_a_drill_starts_when_the_page_opens_and_plays_in_it(browser: Any, 
         await p.page.goto(box.url)
         await p.open("滨江市应急值班群")
         await p.page.wait_for_function(
-            "document.querySelector('#banner').innerText.startsWith('■')", timeout=180_000  # the drill's end
+            "document.querySelector('#banner').innerText.startsWith('■')",
+            timeout=180_000,  # the drill's end
         )
         assert box.player.failed is None
         assert "滨江市消防救援支队" in await p.text() or "收到" in await p.text()
