@@ -109,6 +109,9 @@ def sandbox(ctx: click.Context, port: int | None, empty: bool, reset: bool, scen
             click.echo(str(exc), err=True)
             ctx.exit(2)
     _configure_logging(settings)
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a newcomer's first screen: the page's address, not DDL
     from bot.app.sandbox.runner import Sandbox, run
 
     box = Sandbox(settings, port=port or settings.sandbox_port, empty=empty, reset=reset, scenario=drill)

@@ -80,10 +80,14 @@ class Page:
             await self.page.locator("#reply-keyboard button", has_text=label).first.click()
         await self.settle(before)
 
-    async def place(self, name: str, live: bool = False) -> None:
+    async def place(self, name: str, live: bool = False, keyboard: bool = False) -> None:
+        """A place from the map: through 📎 (a location or a live one), or the reply keyboard's 📍 button."""
         before = await self.events()
-        await self.page.click("#attach")
-        await self.page.click("#attach-live" if live else "#attach-location")
+        if keyboard:
+            await self.page.locator("#reply-keyboard button").first.click()
+        else:
+            await self.page.click("#attach")
+            await self.page.click("#attach-live" if live else "#attach-location")
         await self.page.locator("#map-places button", has_text=name).click()
         await self.page.click("#map-send")
         await self.settle(before)
@@ -125,7 +129,8 @@ async def test_a_report_through_the_page_reaches_the_group_is_acknowledged_and_r
     assert "蓝色" in await p.text()
     await p.say("/report")
     await p.tap("30分钟前")
-    await p.place("东城县 江堤3号闸口")
+    assert await p.page.locator("#reply-keyboard").is_visible()  # the form's 📍 button, as a reply keyboard
+    await p.place("东城县 江堤3号闸口", keyboard=True)
     assert "31.2304" in await p.text()
     await p.say("东城县江堤 3 号闸口")
     await p.tap("现场人员")
@@ -210,7 +215,9 @@ async def test_the_page_is_english_for_an_english_browser_and_fits_a_phone(sandb
     await context.close()
 
 
-async def test_callback_popups_live_location_and_files_show_in_the_page(sandbox: Sandbox, browser: Any) -> None:
+async def test_callback_popups_live_location_and_files_show_in_the_page(
+    sandbox: Sandbox, browser: Any, tmp_path: Path
+) -> None:
     context = await browser.new_context(locale="zh-CN", viewport=DESK)
     p = Page(await context.new_page())
     await p.page.goto(sandbox.url)
@@ -230,9 +237,18 @@ async def test_callback_popups_live_location_and_files_show_in_the_page(sandbox:
     await p.page.wait_for_function(f"Number(document.body.dataset.events) > {before}")
     await p.page.wait_for_function("document.querySelector('#messages').innerText.includes('31.36210')")
     assert await p.page.locator("#messages .msg", has_text="实时位置").count() == 1
-    # a file the bot sends (an export) is a link the page serves
-    await p.open("张带班")
-    await p.say("/export")
+    # a file chosen on the page reaches the bot (a roster with a bad row: the bot names the row)
+    await p.open("陈管理")
+    roster = tmp_path / "值班表.csv"
+    roster.write_text(
+        "单位,开始,结束,角色,姓名\neast,2026-13-01 08:00,2026-12-02 08:00,值班员,周县值\n", encoding="utf-8"
+    )
+    before = await p.events()
+    await p.page.click("#attach")
+    await p.page.set_input_files("#file-input", str(roster))
+    await p.settle(before, quiet=1.0)
+    assert await p.page.locator("#messages a", has_text="值班表.csv").count() == 1
+    assert "第 2 行" in await p.text() or "第2行" in await p.text()
     assert p.errors == []
     await context.close()
 

@@ -310,3 +310,34 @@ def test_a_taken_port_is_named(tmp_path: Path) -> None:
             timeout=90,
         )
     assert done.returncode == 1 and "could not start" in done.stderr and "--port" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Host": "evil.example:8080"}, {"Origin": "http://evil.example"}],
+)
+async def test_another_site_cannot_act_through_the_page(sandbox: Sandbox, headers: dict[str, str]) -> None:
+    """A page of another site (a form posted across origins) or a name that points here (DNS rebinding) is
+    refused before anything is sent as anyone."""
+    before = len(sandbox.api.updates)
+    async with aiohttp.ClientSession() as http:
+        body = {"action": "text", "as": 1001, "text": "/report"}
+        async with http.post(f"{sandbox.url}/api/act", json=body, headers=headers) as r:
+            assert r.status == 403
+    assert len(sandbox.api.updates) == before
+
+
+async def test_a_message_the_bot_deletes_leaves_the_page(sandbox: Sandbox) -> None:
+    assert sandbox.page is not None
+    log = sandbox.page.log
+    shown = await sandbox.api.wait_for(lambda: list(log.chats.get(1001, {}).values()))
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    log.pages.add(queue)
+    gone = shown[0]["message_id"]
+    async with aiohttp.ClientSession() as http:
+        address = f"{sandbox.api.base_url}/bot{sandbox.api.token}/deleteMessage"
+        async with http.post(address, json={"chat_id": 1001, "message_id": gone}) as r:
+            assert (await r.json())["ok"]
+    assert gone not in log.chats[1001]
+    event = json.loads(await asyncio.wait_for(queue.get(), 5))
+    assert event == {"kind": "delete", "chat_id": 1001, "message_id": gone}

@@ -35,6 +35,7 @@ UPLOAD_MAX = 20 * 1024 * 1024  # the largest file a bot may download from Telegr
 ANSWER_WAIT = 5.0  # seconds a button press waits for the bot's answer (its popup)
 STEPS = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1)}
 ROLE_ORDER = ("reporter", "duty_officer", "duty_leader", "publisher", "admin", "liaison")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 QUEUE_MAX = 1000  # events a slow page may fall behind before it is dropped (it reconnects and reloads)
 
@@ -132,7 +133,7 @@ class SandboxPage:
 
     # ---- the application ------------------------------------------------------------------------
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=UPLOAD_MAX + 64 * 1024, middlewares=[self._refusals])
+        app = web.Application(client_max_size=UPLOAD_MAX + 64 * 1024, middlewares=[self._local_only, self._refusals])
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, show_index=False)
         app.router.add_get("/api/state", self.state)
@@ -141,6 +142,16 @@ class SandboxPage:
         app.router.add_post("/api/upload", self.upload)
         app.router.add_get("/api/file/{file_id}", self.file)
         return app
+
+    @web.middleware
+    async def _local_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Only this machine's pages: a request naming another host (DNS rebinding) or sent by another site's page
+        (a form posted across origins) is refused before it acts as anyone."""
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+        origin = request.headers.get("Origin")
+        if host not in LOCAL_HOSTS or (origin is not None and origin != f"{request.scheme}://{request.host}"):
+            return web.Response(status=403, text="the sandbox answers pages of 127.0.0.1 only")
+        return await handler(request)  # type: ignore[no-any-return]
 
     @web.middleware
     async def _refusals(self, request: web.Request, handler: Any) -> web.StreamResponse:
