@@ -209,8 +209,13 @@ async def test_the_page_is_english_for_an_english_browser_and_fits_a_phone(sandb
     await p.settle(before)
     assert "/overdue" in await p.text()  # the bot's answer, in English for an English phone
     assert "Commands" in await p.text() or "commands" in await p.text()
+    before = await p.events()
+    await p.page.locator("#messages a.cmd-link", has_text="/duty").last.click()  # a command in a message is tapped
+    await p.settle(before)
+    assert (await p.page.locator("#messages .msg.mine").last.inner_text()).startswith("/duty")
     width = await p.page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]  # nothing wider than the phone
+    await p.shot("06-english-phone.png")
     assert p.errors == []
     await context.close()
 

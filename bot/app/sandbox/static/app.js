@@ -147,7 +147,7 @@ function renderMessage(m) {
   }
   if (m.location) bubble.append(renderPlace(m));
   const text = m.text || m.caption;
-  if (text) bubble.append(el("div", { class: "text", text }));
+  if (text) bubble.append(el("div", { class: "text" }, commandLinks(text)));
   if (m.sticker) bubble.append(el("div", { class: "text", text: m.sticker.emoji || "🙂" }));
   const when = new Date((m.edit_date || m.date) * 1000);
   const stamp = when.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: state.timezone });
@@ -170,6 +170,24 @@ function renderMessage(m) {
     parts.push(el("div", { class: mine ? "ikb-wrap mine" : "ikb-wrap" }, ikb));
   }
   return parts;
+}
+
+// /commands in a message can be tapped, as in Telegram's apps: they are sent as the person now acting
+function commandLinks(text) {
+  const part = document.createDocumentFragment();
+  const found = /(^|\s)(\/[a-z][a-z0-9_]{0,31})(?=$|[\s.,:;)）。，：])/g;
+  let at = 0;
+  let match;
+  while ((match = found.exec(text)) !== null) {
+    const start = match.index + match[1].length;
+    part.append(document.createTextNode(text.slice(at, start)));
+    const command = match[2];
+    part.append(el("a", { class: "cmd-link", href: "#", text: command,
+      onclick: (event) => { event.preventDefault(); sendText(command); } }));
+    at = start + command.length;
+  }
+  part.append(document.createTextNode(text.slice(at)));
+  return part;
 }
 
 function renderPlace(m) {
