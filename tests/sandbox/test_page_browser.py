@@ -106,6 +106,15 @@ class Page:
         await self.page.screenshot(path=str(SHOTS / name))
 
 
+async def visit(browser: Any, url: str, locale: str, viewport: dict[str, int]) -> tuple[Any, Page]:
+    """A browser of this language and screen size opens the page and waits for the people to be listed."""
+    context = await browser.new_context(locale=locale, viewport=viewport)
+    p = Page(await context.new_page())
+    await p.page.goto(url)
+    await p.page.wait_for_selector("#personas li[data-persona]")
+    return context, p
+
+
 async def incident_of(box: Sandbox) -> Incident:
     assert box.app is not None
     async with unit_of_work(box.app.sessionmaker) as repos:
@@ -118,10 +127,7 @@ async def incident_of(box: Sandbox) -> Incident:
 async def test_a_report_through_the_page_reaches_the_group_is_acknowledged_and_reminded(
     sandbox: Sandbox, browser: Any, tmp_path: Path
 ) -> None:
-    context = await browser.new_context(locale="zh-CN", viewport=PHONE)
-    p = Page(await context.new_page())
-    await p.page.goto(sandbox.url)
-    await p.page.wait_for_selector("#personas li[data-persona='1001']")
+    context, p = await visit(browser, sandbox.url, "zh-CN", PHONE)
     assert await p.page.inner_text("#title") == "快报沙盒"
 
     # the reporter's private chat: the blue warning the office published is there, with its button
@@ -194,10 +200,7 @@ async def test_a_report_through_the_page_reaches_the_group_is_acknowledged_and_r
 
 
 async def test_the_page_is_english_for_an_english_browser_and_fits_a_phone(sandbox: Sandbox, browser: Any) -> None:
-    context = await browser.new_context(locale="en-US", viewport=PHONE)
-    p = Page(await context.new_page())
-    await p.page.goto(sandbox.url)
-    await p.page.wait_for_selector("#personas li[data-persona='1003']")
+    context, p = await visit(browser, sandbox.url, "en-US", PHONE)
     assert await p.page.inner_text("#title") == "Kuaibao sandbox"
     assert "duty officer" in await p.page.inner_text("#personas")
     await p.open("李值班")
@@ -223,10 +226,7 @@ async def test_the_page_is_english_for_an_english_browser_and_fits_a_phone(sandb
 async def test_callback_popups_live_location_and_files_show_in_the_page(
     sandbox: Sandbox, browser: Any, tmp_path: Path
 ) -> None:
-    context = await browser.new_context(locale="zh-CN", viewport=DESK)
-    p = Page(await context.new_page())
-    await p.page.goto(sandbox.url)
-    await p.page.wait_for_selector("#personas li[data-persona='1005']")
+    context, p = await visit(browser, sandbox.url, "zh-CN", DESK)
     # a stale button: the bot's popup shows
     await p.open("王小报")
     await p.tap("收到")  # the warning's receipt: the bot answers with a popup
@@ -267,9 +267,7 @@ async def test_a_drill_starts_when_the_page_opens_and_plays_in_it(browser: Any, 
     try:
         await asyncio.sleep(1.5)
         assert box.player is not None and not box.api.in_chat(1001)[1:]  # nothing played before anyone watches
-        context = await browser.new_context(locale="zh-CN", viewport=DESK)
-        p = Page(await context.new_page())
-        await p.page.goto(box.url)
+        context, p = await visit(browser, box.url, "zh-CN", DESK)
         await p.open("滨江市应急值班群")
         await p.page.wait_for_function(
             "document.querySelector('#banner').innerText.startsWith('■')",

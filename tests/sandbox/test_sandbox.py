@@ -72,7 +72,7 @@ async def test_the_seeded_office_is_made_of_real_rows(sandbox: Sandbox) -> None:
         running = await repos.session.scalar(
             select(func.count()).select_from(Shift).where(Shift.starts_at <= now, Shift.ends_at > now)
         )
-        assert running == 2  # the city's and the east county's shifts cover now
+        assert running == 3  # the city's and both counties' shifts cover now
         warning = await repos.session.scalar(select(Warning))
         assert warning is not None and warning.level == "blue" and warning.state == "published"
     # the blue warning reaches every person and group of the city, as the broadcaster sends it
@@ -234,7 +234,18 @@ async def test_the_shipped_drills_play_to_their_end(tmp_path: Path, name: str) -
         ("steps:\n  - {advance: soon}", "not a duration"),
         ("steps:\n  - {as: x, location: [100, 0]}", "[latitude, longitude]"),
         ("steps:\n  - {as: x, shout: hi}", "unknown keys"),
-        ("office: town\nsteps:\n  - {note: hi}", "seeded or empty"),
+        ("office: town\nsteps:\n  - {note: hi}", "seeded, empty or a mapping"),
+        ("office: {units: []}\nsteps:\n  - {note: hi}", "units is a list"),
+        ("office: {units: [{code: a, name: A, parent: b}]}\nsteps:\n  - {note: hi}", "not a unit listed before"),
+        (
+            "office: {units: [{code: a, name: A}], people: [{id: 1, name: X, unit: a, roles: [boss]}]}\n"
+            "steps:\n  - {note: hi}",
+            "roles is a list of",
+        ),
+        (
+            "office: {units: [{code: a, name: A}], groups: [{id: 5, unit: a, title: G}]}\nsteps: [{note: hi}]",
+            "negative",
+        ),
         ("steps: [unclosed", "YAML"),
     ],
 )
@@ -341,3 +352,40 @@ async def test_a_message_the_bot_deletes_leaves_the_page(sandbox: Sandbox) -> No
     assert gone not in log.chats[1001]
     event = json.loads(await asyncio.wait_for(queue.get(), 5))
     assert event == {"kind": "delete", "chat_id": 1001, "message_id": gone}
+
+
+async def test_a_drill_may_bring_an_office_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "town.yaml"
+    path.write_text(
+        """
+title: 乡镇值班演练
+office:
+  units:
+    - {code: county, name: 临江县应急管理局}
+    - {code: town, name: 清水镇, parent: county}
+  people:
+    - {id: 501, name: 镇信息员, unit: town, roles: [reporter]}
+    - {id: 502, name: 镇值班员, unit: town, roles: [duty_officer], phone: "13900000502"}
+    - {id: 503, name: 县带班, unit: county, roles: [duty_leader, admin]}
+  groups:
+    - {id: -2002, unit: town, title: 清水镇值班群}
+steps:
+  - {as: 镇值班员, say: /duty}
+""",
+        encoding="utf-8",
+    )
+    scenario = drills.load(path)
+    scenario.pace = 0.0
+    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario, drill_waits=False)
+    await box.start()
+    try:
+        assert box.player is not None
+        await asyncio.wait_for(box.player.done.wait(), timeout=60)
+        assert box.player.failed is None
+        assert await count(box, User) == 3 and await count(box, DutyGroup) == 1
+        assert await count(box, Warning) == 0  # no publisher, no warning
+        answer = [s.text for s in box.api.in_chat(502)]
+        assert any("镇值班员" in t for t in answer), answer  # on duty now, by the roster the office was given
+        assert 503 in box.api.chat_admins[-2002]  # its administrator administers its group
+    finally:
+        await box.stop()

@@ -1,7 +1,7 @@
 """Drills (演练): a scenario file (YAML) that plays itself in the sandbox, for training. Its format (docs/sandbox.md):
 
     title: 暴雨初报演练            # shown on the page
-    office: seeded               # or empty
+    office: seeded               # or empty, or an office of its own (units, people, groups, linked: docs/sandbox.md)
     pace: 1.5                    # real seconds between steps (default 1.5)
     steps:
       - note: 东城县信息员报告一起交通事故   # a caption on the page
@@ -34,6 +34,7 @@ import yaml
 
 from bot.app.sandbox.botapi import FakeBotAPI
 from bot.app.sandbox.clock import MovableClock
+from bot.app.sandbox.seed import Office, OfficeError, office_from
 from bot.domain.durations import parse_duration
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class Step:
 @dataclass
 class Scenario:
     title: str
-    office: str = "seeded"
+    office: str | Office = "seeded"
     pace: float = 1.5
     steps: list[Step] = field(default_factory=list)
 
@@ -93,9 +94,17 @@ def load(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: cannot be read as YAML: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list) or not raw["steps"]:
         raise ScenarioError(f"{path}: a scenario is a mapping with a title and a list of steps")
-    scenario = Scenario(title=str(raw.get("title") or path.stem), office=str(raw.get("office") or "seeded"))
-    if scenario.office not in ("seeded", "empty"):
-        raise ScenarioError(f"{path}: office is seeded or empty, not {scenario.office!r}")
+    scenario = Scenario(title=str(raw.get("title") or path.stem))
+    office = raw.get("office") or "seeded"
+    if isinstance(office, dict):
+        try:
+            scenario.office = office_from(office)
+        except OfficeError as exc:
+            raise ScenarioError(f"{path}: office: {exc}") from None
+    elif office in ("seeded", "empty"):
+        scenario.office = str(office)
+    else:
+        raise ScenarioError(f"{path}: office is seeded, empty or a mapping of units, people and groups, not {office!r}")
     try:
         scenario.pace = float(raw.get("pace", 1.5))
     except (TypeError, ValueError):

@@ -21,7 +21,7 @@ from bot.app.runtime import App
 from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
 from bot.app.sandbox.clock import MovableClock
 from bot.app.sandbox.drills import Player, Scenario
-from bot.app.sandbox.seed import ADMIN, GROUPS, seed_office
+from bot.app.sandbox.seed import SEEDED, Office, seed_office
 from bot.app.sandbox.web import SandboxPage
 from bot.app.settings import Settings
 from bot.usecases.onboarding import list_groups, list_users
@@ -96,15 +96,15 @@ class Sandbox:
         self.api.continue_after(await app.inbox.last_update_id())  # (the chats' file may be older than the database)
         # the office is made once, in a new database: a sandbox started --empty stays as its user made it
         self.office = str(state.get("office") or "")
+        wanted = self.scenario.office if self.scenario is not None else "empty" if self.empty else "seeded"
+        office = wanted if isinstance(wanted, Office) else SEEDED
         if not self.office and await self._is_fresh():
-            wanted = "empty" if self.empty or (self.scenario and self.scenario.office == "empty") else "seeded"
-            if wanted == "seeded":
-                await seed_office(app.sessionmaker, app.dp["update_context"].config)
+            if wanted != "empty":
+                await seed_office(app.sessionmaker, app.dp["update_context"].config, office)
                 app.broadcaster.wake()
-            self.office = wanted
-        for chat_id, _unit, title in GROUPS:
+            self.office = "empty" if wanted == "empty" else "seeded"
+        for chat_id, _unit, title in office.groups:  # (an empty office has the seeded one's groups, unbound)
             self.api.titles.setdefault(chat_id, title)
-            self.api.chat_admins[chat_id].add(ADMIN)
         strangers = {int(k): str(v) for k, v in state.get("strangers", {}).items()}
         self.page = page = SandboxPage(
             self.api, self.clock, app.catalogs, app.sessionmaker, settings.tz, app.scheduler.next_due, strangers

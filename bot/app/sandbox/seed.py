@@ -1,15 +1,19 @@
 """The sandbox's office, made through the same use cases an operator's commands and an administrator's messages
-use (no SQL of its own): a city with two counties, a person for every role, the duty groups, a roster covering now
-and the next shift, a linked unit with its liaison, and a published blue warning."""
+use (no SQL of its own): units, linked units, people, duty groups, a roster covering now and the next shift, and a
+published blue warning. The seeded office (a city with two counties, a person for every role) is `SEEDED`; a drill
+may describe its own (`office_from`, docs/sandbox.md)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.roles import Role
 from bot.usecases.common import Config
 from bot.usecases.dispatch import add_linked_unit
 from bot.usecases.onboarding import add_unit, add_user, bind_group_by_code
@@ -18,6 +22,7 @@ from bot.usecases.warnings import submit_warning
 from storage.uow import unit_of_work
 
 ACTOR = "sandbox"
+ROLES = frozenset(r.value for r in Role)
 
 
 @dataclass(frozen=True)
@@ -26,43 +31,135 @@ class Person:
     name: str
     unit: str
     roles: tuple[str, ...]
-    phone: str
+    phone: str | None = None
 
 
-UNITS = (("city", "滨江市应急管理局", None), ("east", "东城县应急管理局", "city"), ("west", "西山县应急管理局", "city"))
-PEOPLE = (
-    Person(1001, "王小报", "east", ("reporter",), "13800000001"),
-    Person(1002, "周县值", "east", ("duty_officer", "reporter"), "13800000002"),
-    Person(1003, "李值班", "city", ("duty_officer",), "13800000003"),
-    Person(1004, "张带班", "city", ("duty_leader",), "13800000004"),
-    Person(1005, "赵发布", "city", ("publisher",), "13800000005"),
-    Person(1006, "陈管理", "city", ("admin", "duty_leader"), "13800000006"),
-    Person(1007, "吴接班", "city", ("duty_officer",), "13800000007"),
-    Person(1008, "郑西山", "west", ("reporter", "duty_officer"), "13800000008"),
-    Person(1009, "孙联络", "fire", ("liaison",), "13800000009"),
+@dataclass(frozen=True)
+class Linked:
+    code: str
+    name: str
+    kind: str
+    tier: str
+    parent: str
+
+
+@dataclass(frozen=True)
+class Office:
+    units: tuple[tuple[str, str, str | None], ...]  # code, name, parent code
+    people: tuple[Person, ...]
+    groups: tuple[tuple[int, str, str], ...]  # chat id, unit code, title
+    linked: tuple[Linked, ...] = ()
+    warning: bool = True  # a blue warning published by the first publisher, to the whole office
+
+
+SEEDED = Office(
+    units=(
+        ("city", "滨江市应急管理局", None),
+        ("east", "东城县应急管理局", "city"),
+        ("west", "西山县应急管理局", "city"),
+    ),
+    people=(
+        Person(1001, "王小报", "east", ("reporter",), "13800000001"),
+        Person(1002, "周县值", "east", ("duty_officer", "reporter"), "13800000002"),
+        Person(1003, "李值班", "city", ("duty_officer",), "13800000003"),
+        Person(1004, "张带班", "city", ("duty_leader",), "13800000004"),
+        Person(1005, "赵发布", "city", ("publisher",), "13800000005"),
+        Person(1006, "陈管理", "city", ("admin", "duty_leader"), "13800000006"),
+        Person(1007, "吴接班", "city", ("duty_officer",), "13800000007"),
+        Person(1008, "郑西山", "west", ("reporter", "duty_officer"), "13800000008"),
+        Person(1009, "孙联络", "fire", ("liaison",), "13800000009"),
+    ),
+    groups=(
+        (-1001001, "city", "滨江市应急值班群"),
+        (-1001002, "east", "东城县应急值班群"),
+        (-1001003, "west", "西山县应急值班群"),
+    ),
+    linked=(Linked("fire", "滨江市消防救援支队", "fire", "first", "city"),),
 )
-GROUPS = (
-    (-1001001, "city", "滨江市应急值班群"),
-    (-1001002, "east", "东城县应急值班群"),
-    (-1001003, "west", "西山县应急值班群"),
-)
-ADMIN = 1006  # administers the groups (getChatMember answers "administrator" for them)
 
 
-def roster_csv(now: datetime, config: Config) -> bytes:
-    """This shift (08:00 to 08:00, local) and the next, for the city and the east county."""
+class OfficeError(ValueError):
+    pass
+
+
+def office_from(raw: Mapping[str, Any]) -> Office:
+    """An office described in a drill: units, people, groups and linked units; every entry checked here, with what
+    is wrong (the use cases check again when it is made)."""
+    units, people, groups, linked = [], [], [], []
+    codes: set[str] = set()
+    for i, u in enumerate(_entries(raw, "units", required=True), 1):
+        code, name = _text(u, "code", f"units {i}"), _text(u, "name", f"units {i}")
+        parent = u.get("parent")
+        if parent is not None and str(parent) not in codes:
+            raise OfficeError(f"units {i}: parent {parent!r} is not a unit listed before it")
+        codes.add(code)
+        units.append((code, name, None if parent is None else str(parent)))
+    for i, u in enumerate(_entries(raw, "linked"), 1):
+        code = _text(u, "code", f"linked {i}")
+        parent = _text(u, "parent", f"linked {i}")
+        if parent not in codes:
+            raise OfficeError(f"linked {i}: parent {parent!r} is not one of the units")
+        codes.add(code)
+        linked.append(Linked(code, _text(u, "name", f"linked {i}"), _text(u, "kind", f"linked {i}"),
+                             str(u.get("tier") or "first"), parent))  # fmt: skip
+    ids: set[int] = set()
+    for i, p in enumerate(_entries(raw, "people"), 1):
+        where = f"people {i}"
+        tid = p.get("id")
+        if not isinstance(tid, int) or tid <= 0 or tid in ids:
+            raise OfficeError(f"{where}: id is a positive number of its own (a Telegram user id)")
+        roles = p.get("roles")
+        if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
+            raise OfficeError(f"{where}: roles is a list of {', '.join(sorted(ROLES))}")
+        unit = _text(p, "unit", where)
+        if unit not in codes:
+            raise OfficeError(f"{where}: unit {unit!r} is not one of the units")
+        ids.add(tid)
+        phone = p.get("phone")
+        people.append(Person(tid, _text(p, "name", where), unit, tuple(roles), None if phone is None else str(phone)))
+    for i, g in enumerate(_entries(raw, "groups"), 1):
+        chat = g.get("id")
+        if not isinstance(chat, int) or chat >= 0:
+            raise OfficeError(f"groups {i}: id is a negative number (a group chat id)")
+        unit = _text(g, "unit", f"groups {i}")
+        if unit not in codes:
+            raise OfficeError(f"groups {i}: unit {unit!r} is not one of the units")
+        groups.append((chat, unit, _text(g, "title", f"groups {i}")))
+    return Office(tuple(units), tuple(people), tuple(groups), tuple(linked), bool(raw.get("warning", False)))
+
+
+def _entries(raw: Mapping[str, Any], key: str, required: bool = False) -> list[Mapping[str, Any]]:
+    found = raw.get(key) or []
+    if not isinstance(found, list) or (required and not found) or not all(isinstance(e, dict) for e in found):
+        raise OfficeError(f"office: {key} is a list of mappings" + (" (at least one)" if required else ""))
+    return found
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str | int) or not str(value).strip():
+        raise OfficeError(f"{where}: {key} is missing")
+    return str(value).strip()
+
+
+def roster_csv(office: Office, now: datetime, config: Config) -> bytes | None:
+    """This shift (08:00 to 08:00, local) and the next, for every unit with duty officers or leaders: the first of
+    each on now, the second (or the first again) on the next."""
     local = now.astimezone(config.tz)
     start = local.replace(hour=8, minute=0, second=0, microsecond=0)
     if local < start:
         start -= timedelta(days=1)
-    nxt, end = start + timedelta(days=1), start + timedelta(days=2)
+    shifts = ((start, start + timedelta(days=1)), (start + timedelta(days=1), start + timedelta(days=2)))
     fmt = "%Y-%m-%d %H:%M"
     rows = ["单位,开始,结束,角色,姓名,电话"]
-    for a, b, officer, leader in ((start, nxt, PEOPLE[2], PEOPLE[3]), (nxt, end, PEOPLE[6], PEOPLE[5])):
-        rows.append(f"city,{a:{fmt}},{b:{fmt}},值班员,{officer.name},{officer.phone}")
-        rows.append(f"city,{a:{fmt}},{b:{fmt}},带班领导,{leader.name},{leader.phone}")
-        rows.append(f"east,{a:{fmt}},{b:{fmt}},值班员,{PEOPLE[1].name},{PEOPLE[1].phone}")
-    return ("\n".join(rows) + "\n").encode()
+    for code, _name, _parent in office.units:
+        for role, label in (("duty_officer", "值班员"), ("duty_leader", "带班领导")):
+            staff = [p for p in office.people if p.unit == code and role in p.roles]
+            for n, (a, b) in enumerate(shifts):
+                if staff:
+                    p = staff[n % len(staff)]
+                    rows.append(f"{code},{a:{fmt}},{b:{fmt}},{label},{p.name},{p.phone or ''}")
+    return ("\n".join(rows) + "\n").encode() if len(rows) > 1 else None
 
 
 def blue_warning(unit_id: int, now: datetime) -> dict[str, object]:
@@ -71,12 +168,12 @@ def blue_warning(unit_id: int, now: datetime) -> dict[str, object]:
         "subtype": "meteorological",
         "event": "大风",
         "level": "blue",
-        "area": "滨江市全境",
+        "area": "全境",
         "onset": now.isoformat(),
         "expires": (now + timedelta(hours=24)).isoformat(),
-        "text": "预计今天夜间到明天白天，全市有6级阵风，沿江地区7级。",
+        "text": "预计今天夜间到明天白天，有6级阵风，沿江地区7级。",
         "measures": "加固围板、棚架等搭建物，停止高空作业，注意行车安全。",
-        "authority": "滨江市气象台",
+        "authority": "气象台",
         "drill": "no",
         "units": {"selected": [str(unit_id)]},
         "subunits": "yes",
@@ -85,22 +182,28 @@ def blue_warning(unit_id: int, now: datetime) -> dict[str, object]:
     }
 
 
-async def seed_office(sessionmaker: async_sessionmaker[AsyncSession], config: Config) -> None:
+async def seed_office(sessionmaker: async_sessionmaker[AsyncSession], config: Config, office: Office = SEEDED) -> None:
     """Make the office (an empty database only: the caller checks)."""
     now = config.clock()
     async with unit_of_work(sessionmaker) as repos:
-        units = {code: await add_unit(repos, ACTOR, code, name, parent) for code, name, parent in UNITS}
-        await add_linked_unit(repos, ACTOR, "fire", "fire", "first", config.dispatch, "滨江市消防救援支队", "city")
-        for p in PEOPLE:
+        units = {code: await add_unit(repos, ACTOR, code, name, parent) for code, name, parent in office.units}
+        for li in office.linked:
+            await add_linked_unit(repos, ACTOR, li.code, li.kind, li.tier, config.dispatch, li.name, li.parent)
+        for p in office.people:
             await add_user(repos, ACTOR, p.telegram_id, p.name, p.unit, list(p.roles), p.phone)
-        for chat_id, unit, title in GROUPS:
+        for chat_id, unit, title in office.groups:
             await bind_group_by_code(repos, ACTOR, chat_id, unit, title)
-    async with unit_of_work(sessionmaker) as repos:
-        imported = await import_roster(repos, ACTOR, roster_csv(now, config), "roster.csv", config)
-        if imported.problems:
-            raise RuntimeError(f"the sandbox's roster was refused: {imported.problems}")
-    async with unit_of_work(sessionmaker) as repos:
-        publisher = await repos.users.by_telegram_id(1005)
-        assert publisher is not None
-        draft = {"token": secrets.token_hex(8), "answers": blue_warning(units["city"].id, now)}
-        await submit_warning(repos, publisher, draft, {}, config)
+    roster = roster_csv(office, now, config)
+    if roster is not None:
+        async with unit_of_work(sessionmaker) as repos:
+            imported = await import_roster(repos, ACTOR, roster, "roster.csv", config)
+            if imported.problems:
+                raise OfficeError(f"the office's roster was refused: {imported.problems}")
+    publisher = next((p for p in office.people if "publisher" in p.roles), None)
+    root = next((code for code, _name, parent in office.units if parent is None), None)
+    if office.warning and publisher is not None and root is not None:
+        async with unit_of_work(sessionmaker) as repos:
+            user = await repos.users.by_telegram_id(publisher.telegram_id)
+            assert user is not None
+            draft = {"token": secrets.token_hex(8), "answers": blue_warning(units[root].id, now)}
+            await submit_warning(repos, user, draft, {}, config)
