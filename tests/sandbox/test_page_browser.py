@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from sqlalchemy import select
 
 from bot.app.sandbox import drills
 from bot.app.sandbox.runner import Sandbox
-from storage.models import Acknowledgement, Alert, Incident, Report
+from bot.usecases.onboarding import create_invite
+from storage.models import Acknowledgement, Alert, Incident, Report, User
 from storage.uow import unit_of_work
 from tests.sandbox.conftest import sandbox_settings
 
@@ -113,6 +115,16 @@ async def visit(browser: Any, url: str, locale: str, viewport: dict[str, int]) -
     await p.page.goto(url)
     await p.page.wait_for_selector("#personas li[data-persona]")
     return context, p
+
+
+async def post_json(box: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """What the page posts for a person (for the people a test does not drive through the browser)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.post(f"{box.url}/api/act", json=body) as r:
+        answer: dict[str, Any] = await r.json()
+        assert r.status == 200, answer
+        return answer
 
 
 async def incident_of(box: Sandbox) -> Incident:
@@ -242,6 +254,35 @@ async def test_callback_popups_live_location_and_files_show_in_the_page(
     await p.page.wait_for_function(f"Number(document.body.dataset.events) > {before}")
     await p.page.wait_for_function("document.querySelector('#messages').innerText.includes('31.36210')")
     assert await p.page.locator("#messages .msg", has_text="实时位置").count() == 1
+    # an invite link pasted in a group: a new person taps it, the private chat opens with /start CODE, they join
+    assert sandbox.app is not None
+    async with unit_of_work(sandbox.app.sessionmaker) as repos:
+        invite = await create_invite(repos, "test", "east", "reporter", timedelta(days=1))
+
+    async def name_them(dialog: Any) -> None:
+        await dialog.accept("新同事")
+
+    p.page.once("dialog", name_them)
+    if await p.page.locator("#back").is_visible():
+        await p.page.click("#back")
+    await p.page.click("#add-person")  # "+ add an unregistered person": asks for a name
+    await p.page.wait_for_selector("#personas li:has-text('新同事')")
+    link = f"https://t.me/kuaibao_test_bot?start={invite.code}"
+    await post_json(sandbox, {"action": "text", "as": 1006, "chat": -1001002, "text": f"新同事请点：{link} 注册"})
+    await p.open("东城县应急值班群")
+    await p.page.wait_for_selector(f"#messages a.cmd-link:has-text('{invite.code}')")
+    await p.page.select_option("#acting-select", label="新同事")
+    before = await p.events()
+    await p.page.locator("#messages a.cmd-link", has_text=invite.code).click()
+    await p.settle(before, quiet=1.0)
+    assert "与机器人的私聊" in await p.page.inner_text("#chat-name") and "新同事" in await p.page.inner_text(
+        "#chat-name"
+    )
+    async with unit_of_work(sandbox.app.sessionmaker) as repos:
+        joined = await repos.session.scalar(select(User).where(User.name == "新同事"))
+        assert (joined is not None and joined.roles == ["reporter"]) or (
+            joined is not None and "reporter" in joined.roles
+        )
     # a file chosen on the page reaches the bot (a roster with a bad row: the bot names the row)
     await p.open("陈管理")
     roster = tmp_path / "值班表.csv"

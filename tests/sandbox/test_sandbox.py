@@ -389,3 +389,22 @@ steps:
         assert 503 in box.api.chat_admins[-2002]  # its administrator administers its group
     finally:
         await box.stop()
+
+
+async def test_a_live_location_moves_until_it_runs_out(sandbox: Sandbox) -> None:
+    status, shared = await post(sandbox, {"action": "live", "as": 1001, "lat": 31.2, "lon": 121.4})
+    assert status == 200
+    seen: list[dict[str, Any]] = []
+    sandbox.api.listen(seen.append)
+    move = {"action": "move", "as": 1001, "message_id": shared["message_id"], "lat": 31.3, "lon": 121.5}
+    status, _ = await post(sandbox, move)
+    assert status == 200
+    moved = [e for e in seen if e["kind"] == "edit" and e["message"]["from"]["id"] == 1001]
+    assert moved and moved[0]["message"]["location"]["longitude"] == 121.5  # sent to the bot as an edited_message
+    assert sandbox.page is not None
+    assert sandbox.page.log.chats[1001][shared["message_id"]]["location"]["latitude"] == 31.3
+    status, _ = await post(sandbox, {"action": "clock", "step": "1h"})  # past its 15 minutes
+    status, answer = await post(sandbox, {**move, "lat": 31.4})
+    assert status == 400 and "不存在" in answer["error"]
+    status, answer = await post(sandbox, {**move, "as": 1003})  # someone else's live location
+    assert status == 400

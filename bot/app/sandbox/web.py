@@ -200,8 +200,9 @@ class SandboxPage:
                     "active": u.active,
                 }
             )
+        registered = {u.telegram_id for u in users}
         for tid, name in self.strangers.items():
-            if tid not in self.names:
+            if tid not in registered:  # (once registered, listed with their roles above)
                 self.names[tid] = name
                 people.append(
                     {"kind": "person", "id": tid, "name": name, "detail": _("sandbox.unregistered"), "active": True}
@@ -368,6 +369,9 @@ class SandboxPage:
             lon = self._number(body, "lon", -180, 180)
             first = self.log.chats.get(chat, {}).get(int(body.get("message_id") or 0))
             if first is None or "location" not in first or first.get("from", {}).get("id") != who:
+                raise Refusal(N_("sandbox.error.gone"))
+            period = first["location"].get("live_period") or 0
+            if first.get("date", 0) + period < self.clock.timestamp():  # not live (any more): Telegram refuses it too
                 raise Refusal(N_("sandbox.error.gone"))
             await self.api.move_live_location(who, {"message": first}, lat, lon)
             return web.json_response({"ok": True})

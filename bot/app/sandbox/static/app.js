@@ -12,7 +12,7 @@ const PLACES = [
 ];
 
 const state = {
-  strings: {}, timezone: undefined, personas: [], chats: {}, keyboards: {}, commands: [], bot: null,
+  strings: {}, timezone: undefined, now: 0, personas: [], chats: {}, keyboards: {}, commands: [], bot: null,
   current: null, actor: null, unread: {}, live: {}, mapMode: null, mapPoint: null,
 };
 
@@ -172,19 +172,25 @@ function renderMessage(m) {
   return parts;
 }
 
-// /commands in a message can be tapped, as in Telegram's apps: they are sent as the person now acting
+// /commands in a message can be tapped, as in Telegram's apps: they are sent as the person now acting; so is a
+// bot link with ?start=CODE (an invite): opening it sends /start CODE, as Telegram does
 function commandLinks(text) {
   const part = document.createDocumentFragment();
-  const found = /(^|\s)(\/[a-z][a-z0-9_]{0,31})(?=$|[\s.,:;)）。，：])/g;
+  const found = /(^|[\s：:，,（(])(\/[a-z][a-z0-9_]{0,31}|https:\/\/t\.me\/[A-Za-z0-9_]+\?start=([A-Za-z0-9_-]{1,64}))(?=$|[\s.,:;)）。，：])/g;
   let at = 0;
   let match;
   while ((match = found.exec(text)) !== null) {
     const start = match.index + match[1].length;
     part.append(document.createTextNode(text.slice(at, start)));
-    const command = match[2];
-    part.append(el("a", { class: "cmd-link", href: "#", text: command,
-      onclick: (event) => { event.preventDefault(); sendText(command); } }));
-    at = start + command.length;
+    const shown = match[2];
+    const code = match[3];
+    part.append(el("a", { class: "cmd-link", href: "#", text: shown,
+      onclick: (event) => {
+        event.preventDefault();
+        if (code) { openChat(actor()); sendText(`/start ${code}`); } // a bot link opens the private chat with it
+        else sendText(shown);
+      } }));
+    at = start + shown.length;
   }
   part.append(document.createTextNode(text.slice(at)));
   return part;
@@ -202,10 +208,11 @@ function renderPlace(m) {
     pin.style.top = `${y}%`;
     map.append(pin);
   }
+  const live = loc.live_period && !(state.now && state.now > m.date + loc.live_period); // shared, not yet run out
   box.append(map, el("div", {
-    text: `${loc.live_period ? "📡 " + t("live_location") : "📍"} ${loc.latitude.toFixed(5)}, ${loc.longitude.toFixed(5)}`,
+    text: `${live ? "📡 " + t("live_location") : "📍"} ${loc.latitude.toFixed(5)}, ${loc.longitude.toFixed(5)}`,
   }));
-  if (loc.live_period && m.from && m.from.id === actor()) {
+  if (live && m.from && m.from.id === actor()) {
     box.append(el("button", { type: "button", class: "move", text: t("move_location"),
       onclick: () => openMap({ mode: "move", message: m.message_id }) }));
   }
@@ -362,12 +369,15 @@ function apply(event) {
       state.unread[Number(chat)] = (state.unread[Number(chat)] || 0) + 1;
       renderPersonas();
     }
-    if (!persona(Number(chat)) && Number(chat) < 0) refreshPersonas();
+    if ((!persona(Number(chat)) && Number(chat) < 0) || (m.from && !isBot(m) && !persona(m.from.id))) refreshPersonas();
   }
   if (String(state.current) === chat) renderChat();
 }
 
 function showClock(clock) {
+  const before = state.now;
+  state.now = Date.parse(clock.now) / 1000;
+  if (before && state.current) renderChat(); // a live location may have run out
   $("clock").textContent = clock.local;
   $("clock").title = clock.offset ? `+${Math.round(clock.offset / 60)} min` : "";
 }
