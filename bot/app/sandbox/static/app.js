@@ -107,6 +107,9 @@ function actor() {
 function renderChat() {
   const p = persona(state.current);
   const box = $("messages");
+  const reading = box.scrollHeight - box.scrollTop - box.clientHeight > 60 && box.dataset.chat === String(state.current);
+  const kept = box.scrollTop;
+  box.dataset.chat = String(state.current);
   box.replaceChildren();
   $("empty-chat").textContent = p ? "" : t("choose_chat");
   $("composer").hidden = !p;
@@ -122,7 +125,7 @@ function renderChat() {
   const messages = state.chats[String(p.id)] || [];
   for (const m of messages) box.append(...renderMessage(m));
   renderKeyboard();
-  box.scrollTop = box.scrollHeight;
+  box.scrollTop = reading ? kept : box.scrollHeight; // someone reading further up is not pulled down
 }
 
 function isBot(m) { return m.from && state.bot && m.from.id === state.bot.id; }
