@@ -21,7 +21,7 @@ from bot.app.runtime import App
 from bot.app.sandbox.botapi import TOKEN, FakeBotAPI
 from bot.app.sandbox.clock import MovableClock
 from bot.app.sandbox.drills import Player, Scenario
-from bot.app.sandbox.seed import SEEDED, Office, seed_office
+from bot.app.sandbox.seed import Office, seed_office, seeded
 from bot.app.sandbox.web import SandboxPage
 from bot.app.settings import Settings
 from bot.usecases.onboarding import list_groups, list_users
@@ -97,7 +97,7 @@ class Sandbox:
         # the office is made once, in a new database: a sandbox started --empty stays as its user made it
         self.office = str(state.get("office") or "")
         wanted = self.scenario.office if self.scenario is not None else "empty" if self.empty else "seeded"
-        office = wanted if isinstance(wanted, Office) else SEEDED
+        office = wanted if isinstance(wanted, Office) else seeded()
         if not self.office and await self._is_fresh():
             if wanted != "empty":
                 await seed_office(app.sessionmaker, app.dp["update_context"].config, office)

@@ -1,7 +1,7 @@
 """The sandbox's office, made through the same use cases an operator's commands and an administrator's messages
 use (no SQL of its own): units, linked units, people, duty groups, a roster covering now and the next shift, and a
-published blue warning. The seeded office (a city with two counties, a person for every role) is `SEEDED`; a drill
-may describe its own (`office_from`, docs/sandbox.md)."""
+published blue warning. The seeded office (a city with two counties, a person for every role) is data,
+offices/seeded.yaml (`seeded()`); a drill may describe its own in the same format (`office_from`, docs/sandbox.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.roles import Role
@@ -23,6 +25,7 @@ from storage.uow import unit_of_work
 
 ACTOR = "sandbox"
 ROLES = frozenset(r.value for r in Role)
+WARNING_FIELDS = ("event", "area", "text", "measures", "authority")
 
 
 @dataclass(frozen=True)
@@ -49,33 +52,7 @@ class Office:
     people: tuple[Person, ...]
     groups: tuple[tuple[int, str, str], ...]  # chat id, unit code, title
     linked: tuple[Linked, ...] = ()
-    warning: bool = True  # a blue warning published by the first publisher, to the whole office
-
-
-SEEDED = Office(
-    units=(
-        ("city", "滨江市应急管理局", None),
-        ("east", "东城县应急管理局", "city"),
-        ("west", "西山县应急管理局", "city"),
-    ),
-    people=(
-        Person(1001, "王小报", "east", ("reporter",), "13800000001"),
-        Person(1002, "周县值", "east", ("duty_officer", "reporter"), "13800000002"),
-        Person(1003, "李值班", "city", ("duty_officer",), "13800000003"),
-        Person(1004, "张带班", "city", ("duty_leader",), "13800000004"),
-        Person(1005, "赵发布", "city", ("publisher",), "13800000005"),
-        Person(1006, "陈管理", "city", ("admin", "duty_leader"), "13800000006"),
-        Person(1007, "吴接班", "city", ("duty_officer",), "13800000007"),
-        Person(1008, "郑西山", "west", ("reporter", "duty_officer"), "13800000008"),
-        Person(1009, "孙联络", "fire", ("liaison",), "13800000009"),
-    ),
-    groups=(
-        (-1001001, "city", "滨江市应急值班群"),
-        (-1001002, "east", "东城县应急值班群"),
-        (-1001003, "west", "西山县应急值班群"),
-    ),
-    linked=(Linked("fire", "滨江市消防救援支队", "fire", "first", "city"),),
-)
+    warning: Mapping[str, str] | None = None  # a blue warning the first publisher publishes to the whole office
 
 
 class OfficeError(ValueError):
@@ -125,7 +102,19 @@ def office_from(raw: Mapping[str, Any]) -> Office:
         if unit not in codes:
             raise OfficeError(f"groups {i}: unit {unit!r} is not one of the units")
         groups.append((chat, unit, _text(g, "title", f"groups {i}")))
-    return Office(tuple(units), tuple(people), tuple(groups), tuple(linked), bool(raw.get("warning", False)))
+    warning = raw.get("warning")
+    if warning is not None and warning is not False:
+        if not isinstance(warning, dict) or any(not isinstance(warning.get(k), str) for k in WARNING_FIELDS):
+            raise OfficeError(f"warning: a mapping of {', '.join(WARNING_FIELDS)} (texts), or false")
+        warning = {k: str(warning[k]) for k in WARNING_FIELDS}
+    return Office(tuple(units), tuple(people), tuple(groups), tuple(linked), warning or None)
+
+
+def load_office(path: Path) -> Office:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise OfficeError(f"{path}: an office is a mapping of units, people, groups")
+    return office_from(raw)
 
 
 def _entries(raw: Mapping[str, Any], key: str, required: bool = False) -> list[Mapping[str, Any]]:
@@ -162,18 +151,15 @@ def roster_csv(office: Office, now: datetime, config: Config) -> bytes | None:
     return ("\n".join(rows) + "\n").encode() if len(rows) > 1 else None
 
 
-def blue_warning(unit_id: int, now: datetime) -> dict[str, object]:
+def blue_warning(texts: Mapping[str, str], unit_id: int, now: datetime) -> dict[str, object]:
+    """The answers of the warning form for a meteorological blue warning of a day, to `unit_id` and below."""
     return {
+        **texts,
         "category": "natural",
         "subtype": "meteorological",
-        "event": "大风",
         "level": "blue",
-        "area": "全境",
         "onset": now.isoformat(),
         "expires": (now + timedelta(hours=24)).isoformat(),
-        "text": "预计今天夜间到明天白天，有6级阵风，沿江地区7级。",
-        "measures": "加固围板、棚架等搭建物，停止高空作业，注意行车安全。",
-        "authority": "气象台",
         "drill": "no",
         "units": {"selected": [str(unit_id)]},
         "subunits": "yes",
@@ -182,7 +168,7 @@ def blue_warning(unit_id: int, now: datetime) -> dict[str, object]:
     }
 
 
-async def seed_office(sessionmaker: async_sessionmaker[AsyncSession], config: Config, office: Office = SEEDED) -> None:
+async def seed_office(sessionmaker: async_sessionmaker[AsyncSession], config: Config, office: Office) -> None:
     """Make the office (an empty database only: the caller checks)."""
     now = config.clock()
     async with unit_of_work(sessionmaker) as repos:
@@ -201,9 +187,16 @@ async def seed_office(sessionmaker: async_sessionmaker[AsyncSession], config: Co
                 raise OfficeError(f"the office's roster was refused: {imported.problems}")
     publisher = next((p for p in office.people if "publisher" in p.roles), None)
     root = next((code for code, _name, parent in office.units if parent is None), None)
-    if office.warning and publisher is not None and root is not None:
+    if office.warning is not None and publisher is not None and root is not None:
         async with unit_of_work(sessionmaker) as repos:
             user = await repos.users.by_telegram_id(publisher.telegram_id)
             assert user is not None
-            draft = {"token": secrets.token_hex(8), "answers": blue_warning(units[root].id, now)}
+            draft = {"token": secrets.token_hex(8), "answers": blue_warning(office.warning, units[root].id, now)}
             await submit_warning(repos, user, draft, {}, config)
+
+
+SEEDED_FILE = Path(__file__).with_name("offices") / "seeded.yaml"
+
+
+def seeded() -> Office:
+    return load_office(SEEDED_FILE)

@@ -25,6 +25,7 @@ from bot.domain.clock import format_local
 from bot.domain.text import N_
 from bot.telegram.i18n import Catalogs
 from bot.usecases.onboarding import UserRow, list_groups, list_users
+from conversations.formatting import join
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,8 @@ class SandboxPage:
             if "admin" in u.roles and u.active:
                 for chat_id in self.api.titles:
                     self.api.chat_admins[chat_id].add(u.telegram_id)
-        sep = ", " if locale == "en" else "、"
         for u in sorted(users, key=_rank):
-            roles = sep.join(_(f"role.{r}") for r in sorted(u.roles, key=_role_rank))
+            roles = join([_(f"role.{r}") for r in sorted(u.roles, key=_role_rank)], _)
             self.names[u.telegram_id] = u.name
             people.append(
                 {
