@@ -121,10 +121,18 @@ def sandbox(ctx: click.Context, port: int | None, empty: bool, reset: bool, scen
         if drill is not None:
             click.echo(f"the drill «{drill.title}» starts when the page is opened")
 
+    from sqlalchemy.exc import OperationalError
+
     try:
         asyncio.run(run(box, ready))
     except OSError as exc:
         click.echo(f"the sandbox could not start: {exc} (another port: --port or SANDBOX_PORT)", err=True)
+        ctx.exit(1)
+    except OperationalError as exc:
+        click.echo(
+            f"the sandbox could not open its database {box.database}: {exc.orig} (another file: SANDBOX_DATABASE)",
+            err=True,
+        )
         ctx.exit(1)
 
 

@@ -408,3 +408,16 @@ async def test_a_live_location_moves_until_it_runs_out(sandbox: Sandbox) -> None
     assert status == 400 and "不存在" in answer["error"]
     status, answer = await post(sandbox, {**move, "as": 1003})  # someone else's live location
     assert status == 400
+
+
+def test_a_database_it_cannot_open_is_named(tmp_path: Path) -> None:
+    env = {**os.environ, "SANDBOX_DATABASE": str(tmp_path / "missing" / "sandbox.db")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "sandbox", "--port", "18095"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 1 and "could not open its database" in done.stderr and "Traceback" not in done.stderr

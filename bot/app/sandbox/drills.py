@@ -186,6 +186,7 @@ class Player:
         if watched is not None:
             await watched.wait()
             await asyncio.sleep(1.0)  # the page loads what is there first
+        self.began = self.clock()  # `at:` counts from here
         try:
             self.say(f"▶ {self.scenario.title}")
             for step in self.scenario.steps:
@@ -196,6 +197,10 @@ class Player:
             self.failed = str(exc)
             self.say(f"⚠ {exc}")
             log.warning("the drill stopped: %s", exc)
+        except Exception as exc:  # the sandbox goes on; the drill says it stopped, and why
+            self.failed = f"{type(exc).__name__}: {exc}"
+            self.say(f"⚠ {self.failed}")
+            log.exception("the drill stopped")
         finally:
             self.done.set()
 
