@@ -369,6 +369,12 @@ office:
     - {id: 503, name: 县带班, unit: county, roles: [duty_leader, admin]}
   groups:
     - {id: -2002, unit: town, title: 清水镇值班群}
+  map:
+    south: 29.0
+    north: 29.2
+    west: 110.0
+    east: 110.3
+    places: [{name: 清水镇政府, lat: 29.1, lon: 110.1}]
 steps:
   - {as: 镇值班员, say: /duty}
 """,
@@ -387,6 +393,9 @@ steps:
         answer = [s.text for s in box.api.in_chat(502)]
         assert any("镇值班员" in t for t in answer), answer  # on duty now, by the roster the office was given
         assert 503 in box.api.chat_admins[-2002]  # its administrator administers its group
+        async with aiohttp.ClientSession() as http, http.get(f"{box.url}/api/state") as r:
+            area = (await r.json())["map"]
+        assert area["south"] == 29.0 and area["places"] == [{"name": "清水镇政府", "lat": 29.1, "lon": 110.1}]
     finally:
         await box.stop()
 

@@ -97,7 +97,8 @@ class Sandbox:
         # the office is made once, in a new database: a sandbox started --empty stays as its user made it
         self.office = str(state.get("office") or "")
         wanted = self.scenario.office if self.scenario is not None else "empty" if self.empty else "seeded"
-        office = wanted if isinstance(wanted, Office) else seeded()
+        default = seeded()
+        office = wanted if isinstance(wanted, Office) else default
         if not self.office and await self._is_fresh():
             if wanted != "empty":
                 await seed_office(app.sessionmaker, app.dp["update_context"].config, office)
@@ -109,6 +110,7 @@ class Sandbox:
         self.page = page = SandboxPage(
             self.api, self.clock, app.catalogs, app.sessionmaker, settings.tz, app.scheduler.next_due, strangers
         )
+        page.map = dict(office.map or default.map or {})
         try:
             page.log.load(state.get("log", {}))
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -53,6 +53,7 @@ class Office:
     groups: tuple[tuple[int, str, str], ...]  # chat id, unit code, title
     linked: tuple[Linked, ...] = ()
     warning: Mapping[str, str] | None = None  # a blue warning the first publisher publishes to the whole office
+    map: Mapping[str, Any] | None = None  # the page's offline map: area, places to pick, labels
 
 
 class OfficeError(ValueError):
@@ -107,7 +108,38 @@ def office_from(raw: Mapping[str, Any]) -> Office:
         if not isinstance(warning, dict) or any(not isinstance(warning.get(k), str) for k in WARNING_FIELDS):
             raise OfficeError(f"warning: a mapping of {', '.join(WARNING_FIELDS)} (texts), or false")
         warning = {k: str(warning[k]) for k in WARNING_FIELDS}
-    return Office(tuple(units), tuple(people), tuple(groups), tuple(linked), warning or None)
+    area = raw.get("map")
+    return Office(
+        tuple(units), tuple(people), tuple(groups), tuple(linked), warning or None, _map(area) if area else None
+    )
+
+
+def _map(raw: Any) -> dict[str, Any]:
+    """south < north (latitudes), west < east (longitudes); places {name, lat, lon} and labels {text, lat, lon}."""
+    problem = "map: south, north, west and east (degrees: south < north, west < east), places and labels inside"
+    if not isinstance(raw, dict):
+        raise OfficeError(problem)
+    try:
+        south, north, west, east = (float(raw[k]) for k in ("south", "north", "west", "east"))
+    except (KeyError, TypeError, ValueError):
+        raise OfficeError(problem) from None
+    if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+        raise OfficeError(problem)
+    area: dict[str, Any] = {"south": south, "north": north, "west": west, "east": east}
+    for key, name in (("places", "name"), ("labels", "text")):
+        entries = raw.get(key) or []
+        if not isinstance(entries, list):
+            raise OfficeError(problem)
+        area[key] = []
+        for e in entries:
+            try:
+                lat, lon, text = float(e["lat"]), float(e["lon"]), str(e[name]).strip()
+            except (KeyError, TypeError, ValueError):
+                raise OfficeError(f"map: each of {key} is {{{name}, lat, lon}}") from None
+            if not (text and south <= lat <= north and west <= lon <= east):
+                raise OfficeError(f"map: {text or '?'} lies outside the map's area")
+            area[key].append({name: text, "lat": lat, "lon": lon})
+    return area
 
 
 def load_office(path: Path) -> Office:

@@ -129,6 +129,7 @@ class SandboxPage:
         self.strangers = strangers  # people the page added who are not registered (yet): telegram id -> name
         self.names: dict[int, str] = {}
         self.opened = asyncio.Event()  # a page is watching (a drill waits for it)
+        self.map: dict[str, Any] = {}  # the office's offline map (seed.Office.map)
         api.listen(self.log.on_event)
         clock.listeners.append(lambda now: self.log.publish({"kind": "clock", **self.clock_view()}))
 
@@ -240,6 +241,7 @@ class SandboxPage:
                 "commands": self.commands(locale),
                 "clock": self.clock_view(),
                 "timezone": getattr(self.tz, "key", None),  # the office's: the times the page shows
+                "map": self.map,
                 **self.log.dump(),
             },
             dumps=lambda o: json.dumps(o, ensure_ascii=False),

@@ -3,16 +3,9 @@
 "use strict";
 
 const LANG = (navigator.languages && navigator.languages[0]) || navigator.language || "zh-CN";
-const BOUNDS = { south: 30.9, north: 31.5, west: 121.1, east: 121.8 }; // the built-in map's area (offline)
-const PLACES = [
-  { name: "东城县 江堤3号闸口", lat: 31.2304, lon: 121.4737 },
-  { name: "东城县 G205国道", lat: 31.1852, lon: 121.5521 },
-  { name: "西山县 矿区", lat: 31.3621, lon: 121.2043 },
-  { name: "滨江市 市政府", lat: 31.2001, lon: 121.3402 },
-];
 
 const state = {
-  strings: {}, timezone: undefined, now: 0, personas: [], chats: {}, keyboards: {}, commands: [], bot: null,
+  strings: {}, timezone: undefined, now: 0, map: { south: -1, north: 1, west: -1, east: 1, places: [], labels: [] }, personas: [], chats: {}, keyboards: {}, commands: [], bot: null,
   current: null, actor: null, unread: {}, live: {}, mapMode: null, mapPoint: null,
 };
 
@@ -203,8 +196,9 @@ function renderPlace(m) {
   const loc = m.location;
   const box = el("div", { class: "place" });
   const map = el("div", { class: "mini-map" });
-  const x = ((loc.longitude - BOUNDS.west) / (BOUNDS.east - BOUNDS.west)) * 100;
-  const y = ((BOUNDS.north - loc.latitude) / (BOUNDS.north - BOUNDS.south)) * 100;
+  const [mx, my] = toXY(loc.latitude, loc.longitude);
+  const x = mx / 3;
+  const y = my / 2;
   if (x >= 0 && x <= 100 && y >= 0 && y <= 100) {
     const pin = el("span", { text: "📍" });
     pin.style.left = `${x}%`;
@@ -282,7 +276,7 @@ function renderCommands() {
     el("span", { class: "cmd", text: `/${c.command}` }), el("span", { text: c.description }))));
 }
 
-// ---- the map (offline: a drawn area and preset places) -----------------------------------------------
+// ---- the map (offline: the office's area drawn, with its places and labels; no tiles from outside) ----------
 function drawMap() {
   const svg = $("map");
   const ns = "http://www.w3.org/2000/svg";
@@ -293,31 +287,33 @@ function drawMap() {
     svg.append(node);
     return node;
   };
+  svg.replaceChildren();
   for (let i = 1; i < 6; i++) add("line", { x1: i * 50, y1: 0, x2: i * 50, y2: 200, stroke: "#c5dbbd" });
   for (let i = 1; i < 4; i++) add("line", { x1: 0, y1: i * 50, x2: 300, y2: i * 50, stroke: "#c5dbbd" });
-  add("path", { d: "M0,120 C60,100 110,140 160,115 S250,80 300,95", stroke: "#7fb3e6", "stroke-width": 8, fill: "none" });
-  add("line", { x1: 130, y1: 0, x2: 130, y2: 200, stroke: "#b9a98f", "stroke-dasharray": "4 3" });
-  add("text", { x: 40, y: 30, fill: "#5d6b5a", "font-size": 12 }, "西山县");
-  add("text", { x: 210, y: 30, fill: "#5d6b5a", "font-size": 12 }, "东城县");
-  for (const place of PLACES) {
+  for (const label of state.map.labels || []) {
+    const [x, y] = toXY(label.lat, label.lon);
+    add("text", { x, y, fill: "#5d6b5a", "font-size": 12, "text-anchor": "middle" }, label.text);
+  }
+  for (const place of state.map.places || []) {
     const [x, y] = toXY(place.lat, place.lon);
     add("circle", { cx: x, cy: y, r: 3, fill: "#5d6b5a" });
   }
   add("text", { id: "map-pin", x: -20, y: -20, "font-size": 18, "text-anchor": "middle" }, "📍");
-  svg.addEventListener("click", (event) => {
-    const box = svg.getBoundingClientRect();
-    const x = ((event.clientX - box.left) / box.width) * 300;
-    const y = ((event.clientY - box.top) / box.height) * 200;
-    const lat = BOUNDS.north - (y / 200) * (BOUNDS.north - BOUNDS.south);
-    const lon = BOUNDS.west + (x / 300) * (BOUNDS.east - BOUNDS.west);
-    pick(lat, lon);
-  });
-  $("map-places").replaceChildren(...PLACES.map((p) => el("button", { type: "button", text: p.name,
+  $("map-places").replaceChildren(...(state.map.places || []).map((p) => el("button", { type: "button", text: p.name,
     onclick: () => pick(p.lat, p.lon) })));
 }
 
+function mapClicked(event) {
+  const box = $("map").getBoundingClientRect();
+  const x = ((event.clientX - box.left) / box.width) * 300;
+  const y = ((event.clientY - box.top) / box.height) * 200;
+  const m = state.map;
+  pick(m.north - (y / 200) * (m.north - m.south), m.west + (x / 300) * (m.east - m.west));
+}
+
 function toXY(lat, lon) {
-  return [((lon - BOUNDS.west) / (BOUNDS.east - BOUNDS.west)) * 300, ((BOUNDS.north - lat) / (BOUNDS.north - BOUNDS.south)) * 200];
+  const m = state.map;
+  return [((lon - m.west) / (m.east - m.west)) * 300, ((m.north - lat) / (m.north - m.south)) * 200];
 }
 
 function pick(lat, lon) {
@@ -427,8 +423,9 @@ async function load() {
   const fresh = await response.json();
   Object.assign(state, {
     strings: fresh.strings, personas: fresh.personas, chats: fresh.chats, keyboards: fresh.keyboards,
-    commands: fresh.commands, bot: fresh.bot, timezone: fresh.timezone,
+    commands: fresh.commands, bot: fresh.bot, timezone: fresh.timezone, map: fresh.map,
   });
+  drawMap();
   document.documentElement.lang = fresh.locale === "en" ? "en" : "zh-Hans";
   document.title = t("title");
   $("title").textContent = t("title");
@@ -499,7 +496,7 @@ function wire() {
     const answer = await api("/api/act", { action: "person", name });
     if (answer) { await refreshPersonas(); openChat(answer.id); }
   });
-  drawMap();
+  $("map").addEventListener("click", mapClicked);
   window.addEventListener("focus", () => { refreshPersonas(); }); // people registered meanwhile (the CLI, invites)
 }
 
