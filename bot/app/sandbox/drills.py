@@ -51,7 +51,7 @@ PICTURE = base64.b64decode(
 
 
 class ScenarioError(ValueError):
-    pass
+    """A scenario file that cannot be played: what is wrong, and where."""
 
 
 @dataclass(frozen=True)

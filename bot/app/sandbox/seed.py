@@ -57,7 +57,7 @@ class Office:
 
 
 class OfficeError(ValueError):
-    pass
+    """An office description that cannot be made: what is wrong, and where."""
 
 
 def office_from(raw: Mapping[str, Any]) -> Office:

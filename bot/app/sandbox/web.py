@@ -264,8 +264,8 @@ class SandboxPage:
                     await response.write(b": keep-alive\n\n")
                     continue
                 await response.write(f"data: {data}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            log.debug("a page went away")
         finally:
             self.log.pages.discard(queue)
         return response
