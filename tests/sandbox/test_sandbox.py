@@ -5,10 +5,12 @@ clock moves the bot's deadlines (and only the sandbox's), the shipped drills pla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,21 @@ async def count(box: Sandbox, model: type) -> int:
     assert box.app is not None
     async with unit_of_work(box.app.sessionmaker) as repos:
         return int(await repos.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@contextlib.asynccontextmanager
+async def played(tmp_path: Path, scenario: drills.Scenario, timeout: float) -> AsyncIterator[Sandbox]:
+    """A sandbox that played `scenario` at full speed to its end, without failing; stopped afterwards."""
+    scenario.pace = 0.0
+    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario, drill_waits=False)
+    await box.start()
+    try:
+        assert box.player is not None
+        await asyncio.wait_for(box.player.done.wait(), timeout=timeout)
+        assert box.player.failed is None
+        yield box
+    finally:
+        await box.stop()
 
 
 async def post(box: Sandbox, body: Any, lang: str = "zh-CN") -> tuple[int, dict[str, Any]]:
@@ -202,14 +219,7 @@ async def test_the_events_stream_shows_what_a_chat_shows(sandbox: Sandbox) -> No
 @pytest.mark.timeout(400)  # a whole drill, on a loaded machine
 @pytest.mark.parametrize("name", ["initial-report", "unacknowledged-alert"])
 async def test_the_shipped_drills_play_to_their_end(tmp_path: Path, name: str) -> None:
-    scenario = drills.load(drills.find(name))
-    scenario.pace = 0.0
-    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario, drill_waits=False)
-    await box.start()
-    try:
-        assert box.player is not None
-        await asyncio.wait_for(box.player.done.wait(), timeout=240)
-        assert box.player.failed is None
+    async with played(tmp_path, drills.load(drills.find(name)), timeout=240) as box:
         assert await count(box, Incident) == 1
         assert await count(box, Acknowledgement) == 1
         if name == "initial-report":
@@ -221,8 +231,6 @@ async def test_the_shipped_drills_play_to_their_end(tmp_path: Path, name: str) -
             async with unit_of_work(box.app.sessionmaker) as repos:
                 part = await repos.session.scalar(select(DispatchPart))
                 assert part is not None and part.state == "accepted"
-    finally:
-        await box.stop()
 
 
 @pytest.mark.parametrize(
@@ -380,14 +388,7 @@ steps:
 """,
         encoding="utf-8",
     )
-    scenario = drills.load(path)
-    scenario.pace = 0.0
-    box = Sandbox(sandbox_settings(tmp_path), port=0, scenario=scenario, drill_waits=False)
-    await box.start()
-    try:
-        assert box.player is not None
-        await asyncio.wait_for(box.player.done.wait(), timeout=60)
-        assert box.player.failed is None
+    async with played(tmp_path, drills.load(path), timeout=60) as box:
         assert await count(box, User) == 3 and await count(box, DutyGroup) == 1
         assert await count(box, Warning) == 0  # no publisher, no warning
         answer = [s.text for s in box.api.in_chat(502)]
@@ -396,8 +397,6 @@ steps:
         async with aiohttp.ClientSession() as http, http.get(f"{box.url}/api/state") as r:
             area = (await r.json())["map"]
         assert area["south"] == 29.0 and area["places"] == [{"name": "清水镇政府", "lat": 29.1, "lon": 110.1}]
-    finally:
-        await box.stop()
 
 
 async def test_a_live_location_moves_until_it_runs_out(sandbox: Sandbox) -> None:
