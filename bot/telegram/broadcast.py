@@ -93,6 +93,7 @@ class Broadcaster:
         self._touched: set[int] = set()  # warnings sent to since the last progress edit
         self._progress_shown: dict[int, str] = {}
         self._progress_failures: Counter[int] = Counter()  # failed progress edits in a row, per warning
+        self._progress_at: dict[int, tuple[int, int]] = {}  # progress messages this process sent: (chat, message)
         self.sent = 0  # rows sent by this process (tests, benchmark)
 
     def wake(self) -> None:
@@ -291,51 +292,66 @@ class Broadcaster:
     async def _progress(self) -> None:
         """Edit each touched warning's progress message for its publisher; close the finished ones.
 
-        The answers received so far are recorded first: counted without them, a warning whose last answers came in
-        since the last flush would show (and keep) a stale count and never be closed, as nothing touches it again."""
-        await self._flush()
+        The touched set is taken before the answers so far are recorded: an answer that comes in while they are
+        being written touches its warning again, for the next round (taken after, it would be counted in neither:
+        the warning would show a stale count and never be closed, as nothing touches it again). A warning this
+        round did not get to (a database error) stays touched."""
         touched, self._touched = self._touched, set()
-        for warning_id in sorted(touched):
-            b = await self._bulletin(warning_id)
-            if b is None or not b.author_chat:
-                continue
-            async with unit_of_work(self.sessionmaker) as repos:
-                counts = await repos.warnings.counts(warning_id)
-                queued = await repos.warnings.queued_total()
-                if counts.get("queued", 0) == 0:
-                    await repos.warnings.finish(warning_id, self.config.clock())
-            _ = self.catalogs.translator(b.author_locale or self.catalogs.default_locale)
-            left = queued / self.config.warnings.send_rate
-            text = progress_text(b, counts, left, _)
-            if self._progress_shown.get(warning_id) == text:
-                continue
-            self._progress_shown[warning_id] = text
-            try:
-                if b.progress is None:
-                    sent = await self.notifier.deliver(
-                        Outgoing("send_message", {"chat_id": b.author_chat, "text": text})
-                    )
-                    if isinstance(sent, Message):
-                        async with unit_of_work(self.sessionmaker) as repos:
-                            await repos.warnings.set_progress(warning_id, sent.chat.id, sent.message_id)
-                        self._bulletins.pop(warning_id, None)  # read again with its progress message
-                else:
-                    await self.notifier.deliver(
-                        Outgoing(
-                            "edit_message_text", {"chat_id": b.progress[0], "message_id": b.progress[1], "text": text}
-                        )
-                    )
-            except Exception:  # progress is a courtesy: never stop the broadcast for it, but try it again
-                log.exception("could not show the progress of warning %s", warning_id)
-                self._progress_shown.pop(warning_id, None)
-                self._progress_failures[warning_id] += 1
-                if self._progress_failures[warning_id] < PROGRESS_TRIES:
-                    self._touched.add(warning_id)
-                    continue
-            else:
-                self._progress_failures.pop(warning_id, None)
+        pending = sorted(touched)
+        try:
+            await self._flush()
+            while pending:
+                await self._show_progress(pending[0])
+                pending.pop(0)
+        finally:
+            self._touched.update(pending)
+
+    async def _show_progress(self, warning_id: int) -> None:
+        b = await self._bulletin(warning_id)
+        if b is None or not b.author_chat:
+            return
+        async with unit_of_work(self.sessionmaker) as repos:
+            counts = await repos.warnings.counts(warning_id)
+            queued = await repos.warnings.queued_total()
             if counts.get("queued", 0) == 0:
-                self._bulletins.pop(warning_id, None)
-                self._texts = {k: v for k, v in self._texts.items() if k[0] != warning_id}
-                self._progress_shown.pop(warning_id, None)
-                self._progress_failures.pop(warning_id, None)
+                await repos.warnings.finish(warning_id, self.config.clock())
+        _ = self.catalogs.translator(b.author_locale or self.catalogs.default_locale)
+        left = queued / self.config.warnings.send_rate
+        text = progress_text(b, counts, left, _)
+        if self._progress_shown.get(warning_id) != text:
+            self._progress_shown[warning_id] = text
+            if not await self._edit_progress(b, text):
+                return
+        if counts.get("queued", 0) == 0:
+            self._bulletins.pop(warning_id, None)
+            self._texts = {k: v for k, v in self._texts.items() if k[0] != warning_id}
+            for kept in (self._progress_shown, self._progress_failures, self._progress_at):
+                kept.pop(warning_id, None)
+
+    async def _edit_progress(self, b: Bulletin, text: str) -> bool:
+        """Show `text` in the publisher's progress message (sent first when there is none); False when it failed
+        and is to be tried again (the warning stays touched)."""
+        warning_id = b.warning_id
+        # the message this process sent is kept here: a bulletin read before it was recorded would not know it
+        where = self._progress_at.get(warning_id) or b.progress
+        try:
+            if where is None:
+                sent = await self.notifier.deliver(Outgoing("send_message", {"chat_id": b.author_chat, "text": text}))
+                if isinstance(sent, Message):
+                    self._progress_at[warning_id] = (sent.chat.id, sent.message_id)
+                    async with unit_of_work(self.sessionmaker) as repos:
+                        await repos.warnings.set_progress(warning_id, sent.chat.id, sent.message_id)
+            else:
+                await self.notifier.deliver(
+                    Outgoing("edit_message_text", {"chat_id": where[0], "message_id": where[1], "text": text})
+                )
+        except Exception:  # progress is a courtesy: never stop the broadcast for it, but try it again
+            log.exception("could not show the progress of warning %s", warning_id)
+            self._progress_shown.pop(warning_id, None)
+            self._progress_failures[warning_id] += 1
+            if self._progress_failures[warning_id] < PROGRESS_TRIES:
+                self._touched.add(warning_id)
+                return False
+        else:
+            self._progress_failures.pop(warning_id, None)
+        return True

@@ -3,7 +3,10 @@ delivery to every recipient with a 收到 button, receipts and their reminders, 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +15,7 @@ from bot.telegram import broadcast
 from bot.telegram.callbacks import WarnCb
 from bot.usecases.onboarding import add_user, bind_group
 from storage.models import AuditEntry, Warning, WarningDelivery
+from storage.repositories.warnings import WarningRepo
 from tests.conftest import Harness
 from tests.http.test_clocks_http import CITY_GROUP, COUNTY_GROUP, texts
 from tests.reporting import Reporter
@@ -189,9 +193,17 @@ async def test_blue_goes_out_at_once_then_adjust_and_lift_reach_the_same_chats(h
 async def test_the_publisher_sees_the_end_when_a_progress_edit_comes_before_the_answers_are_recorded(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A loaded bot: the progress edit falls between the recipients' answers and their recording (every loop here)."""
+    """A loaded bot: the progress edit falls between the recipients' answers and their recording (every loop here),
+    and answers come in while the ones before them are being written (a slow database)."""
     monkeypatch.setattr(broadcast, "PROGRESS_EVERY", 0.0)
     monkeypatch.setattr(broadcast, "FLUSH_EVERY", 30.0)
+    record = WarningRepo.record
+
+    async def slow_record(self: WarningRepo, results: Sequence[dict[str, Any]]) -> None:
+        await record(self, results)
+        await asyncio.sleep(0.3)
+
+    monkeypatch.setattr(WarningRepo, "record", slow_record)
     await setup_publishers(harness)
     api, author = harness.api, Reporter(harness.api, AUTHOR)
     await compose(author, level="黄色")
