@@ -65,11 +65,16 @@ async def post(box: Sandbox, body: Any, lang: str = "zh-CN") -> tuple[int, dict[
         return r.status, await r.json()
 
 
+def bot_command(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` as a newcomer runs it, in `cwd`; what it printed and its exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=90
+    )
+
+
 def test_run_without_a_token_names_the_sandbox(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = bot_command(tmp_path, "run", env=env)
     assert done.returncode == 2
     assert "BotFather" in done.stderr and "python -m bot sandbox" in done.stderr
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -263,13 +268,7 @@ def test_a_bad_scenario_is_refused_by_step_before_anything_plays(tmp_path: Path,
     with pytest.raises(drills.ScenarioError, match=None) as refused:
         drills.load(path)
     assert words in str(refused.value)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "sandbox", "--scenario", str(path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = bot_command(tmp_path, "sandbox", "--scenario", str(path))
     assert done.returncode == 2 and words in done.stderr
     assert not (tmp_path / "sandbox.db").exists()
 
@@ -321,13 +320,7 @@ def test_a_taken_port_is_named(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "sandbox", "--port", str(port)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        done = bot_command(tmp_path, "sandbox", "--port", str(port))
     assert done.returncode == 1 and "could not start" in done.stderr and "--port" in done.stderr
 
 
@@ -420,12 +413,5 @@ async def test_a_live_location_moves_until_it_runs_out(sandbox: Sandbox) -> None
 
 def test_a_database_it_cannot_open_is_named(tmp_path: Path) -> None:
     env = {**os.environ, "SANDBOX_DATABASE": str(tmp_path / "missing" / "sandbox.db")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "sandbox", "--port", "18095"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    done = bot_command(tmp_path, "sandbox", "--port", "18095", env=env)
     assert done.returncode == 1 and "could not open its database" in done.stderr and "Traceback" not in done.stderr
